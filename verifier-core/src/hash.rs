@@ -1,0 +1,139 @@
+//! Image digests: SHA-256, and SHA-512 with the `sha512` feature.
+
+use core::ops::Deref;
+
+use sha2::Digest as _;
+
+use crate::format::tlv;
+
+/// The hash algorithm of an image, named by its hash TLV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// SHA-256, TLV 0x10: the default.
+    Sha256,
+    /// SHA-512, TLV 0x12: `imgtool --sha 512` and Ed25519 `--pure` images.
+    #[cfg(feature = "sha512")]
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// The algorithm whose hash TLV has `tag`, if it is built in.
+    pub fn from_tlv_tag(tag: u16) -> Option<Self> {
+        match tag {
+            tlv::SHA256 => Some(Self::Sha256),
+            #[cfg(feature = "sha512")]
+            tlv::SHA512 => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The algorithm whose digests are `len` bytes long, if it is built in.
+    pub fn from_digest_len(len: usize) -> Option<Self> {
+        match len {
+            32 => Some(Self::Sha256),
+            #[cfg(feature = "sha512")]
+            64 => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The tag of this algorithm's hash TLV.
+    pub fn tlv_tag(self) -> u16 {
+        match self {
+            Self::Sha256 => tlv::SHA256,
+            #[cfg(feature = "sha512")]
+            Self::Sha512 => tlv::SHA512,
+        }
+    }
+
+    /// Digest length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            #[cfg(feature = "sha512")]
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// Hashes `data` in one call.
+    pub fn digest(self, data: &[u8]) -> Digest {
+        let mut hasher = Hasher::new(self);
+        hasher.update(data);
+        hasher.finalize()
+    }
+}
+
+/// A digest of up to 64 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    bytes: [u8; Digest::MAX_LEN],
+    len: usize,
+}
+
+impl Digest {
+    /// The longest digest held (SHA-512).
+    pub const MAX_LEN: usize = 64;
+
+    /// Copies `value` (at most [`Digest::MAX_LEN`] bytes, longer input is cut).
+    pub fn from_slice(value: &[u8]) -> Self {
+        let mut bytes = [0u8; Self::MAX_LEN];
+        let len = bytes.iter_mut().zip(value).map(|(dst, src)| *dst = *src).count();
+        Self { bytes, len }
+    }
+}
+
+impl Deref for Digest {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl core::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for byte in self.iter() {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An incremental hasher for a [`HashAlgorithm`].
+#[derive(Clone)]
+pub enum Hasher {
+    /// SHA-256 state.
+    Sha256(sha2::Sha256),
+    /// SHA-512 state.
+    #[cfg(feature = "sha512")]
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// A fresh hasher for `algorithm`.
+    pub fn new(algorithm: HashAlgorithm) -> Self {
+        match algorithm {
+            HashAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
+            #[cfg(feature = "sha512")]
+            HashAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+        }
+    }
+
+    /// Absorbs `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            #[cfg(feature = "sha512")]
+            Self::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// Returns the digest of everything absorbed.
+    pub fn finalize(self) -> Digest {
+        match self {
+            Self::Sha256(h) => Digest::from_slice(&h.finalize()),
+            #[cfg(feature = "sha512")]
+            Self::Sha512(h) => Digest::from_slice(&h.finalize()),
+        }
+    }
+}
