@@ -1,0 +1,298 @@
+//! The boot decision: finish interrupted work, act on upgrade requests, pick the image.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::counter::SecurityCounter;
+use crate::flash::{self, FlashError};
+use crate::journal::{Journal, JournalState, Operation};
+use crate::layout::{Layout, LayoutError};
+use crate::log;
+use crate::record::{BootRecord, Outcome};
+use crate::swap;
+use crate::trailer::{SwapType, Trailer};
+use crate::validate::{ImageInfo, ImageValidator, Refusal};
+
+/// How updates are installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// Swap the slots; test upgrades are reverted unless confirmed.
+    Swap,
+    /// Copy the secondary over the primary; every upgrade is permanent, no revert.
+    OverwriteOnly,
+}
+
+/// Bootloader configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// How updates are installed.
+    pub mode: Mode,
+    /// Verify the primary's signature before every jump. When false, the primary is only
+    /// checked for a well-formed header; updates are still fully validated before install.
+    pub validate_primary: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Swap,
+            validate_primary: true,
+        }
+    }
+}
+
+/// Why nothing can be booted, or the bootloader cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BootError {
+    /// The layout does not fit the flash.
+    Layout(LayoutError),
+    /// A flash operation failed.
+    Flash(FlashError),
+    /// The primary slot holds no image that may boot.
+    NothingBootable(Refusal),
+}
+
+impl From<FlashError> for BootError {
+    fn from(error: FlashError) -> Self {
+        BootError::Flash(error)
+    }
+}
+
+/// The image to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootDecision {
+    /// Flash offset of the image's vector table (slot start + header size).
+    pub vector_table_offset: u32,
+    /// The record to hand to the application.
+    pub record: BootRecord,
+}
+
+/// The bootloader, generic over the flash holding its slots and state.
+pub struct BootLoader<F> {
+    flash: F,
+    layout: Layout,
+    config: Config,
+}
+
+impl<F: NorFlash> BootLoader<F> {
+    /// A bootloader over `flash` with `layout`.
+    ///
+    /// # Errors
+    /// [`BootError::Layout`] if the layout does not fit the flash geometry.
+    pub fn new(flash: F, layout: Layout, config: Config) -> Result<Self, BootError> {
+        const { flash::assert_unit_writable::<F>() };
+        let units = Journal::units(layout.sector_size);
+        layout
+            .check(to_u32(F::ERASE_SIZE), to_u32(flash.capacity()), units)
+            .map_err(BootError::Layout)?;
+        Ok(Self {
+            flash,
+            layout,
+            config,
+        })
+    }
+
+    /// Gives the flash back.
+    pub fn into_flash(self) -> F {
+        self.flash
+    }
+
+    /// Decides what to boot, installing or reverting updates on the way.
+    ///
+    /// Never returns an image that failed validation: with no bootable image the error
+    /// says why, and the caller must stay in a safe state.
+    ///
+    /// # Errors
+    /// [`BootError::NothingBootable`] or a flash error.
+    pub fn boot<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+    ) -> Result<BootDecision, BootError> {
+        let (outcome, refusal) = self.settle(validator)?;
+        let counter = self.counter();
+        let stored = counter.read(&mut self.flash)?;
+        let image = self.primary_image(validator, stored)?;
+        let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
+        if confirmed && image.security_counter > stored {
+            log::info!(
+                "raising the security counter from {} to {}",
+                stored,
+                image.security_counter
+            );
+            counter.raise(&mut self.flash, image.security_counter)?;
+        }
+        let device_security_counter = counter.read(&mut self.flash)?;
+        let record = BootRecord {
+            slot: 0,
+            outcome,
+            refusal,
+            version: image.version,
+            image_security_counter: image.security_counter,
+            device_security_counter,
+            slot_offset: self.layout.primary.offset,
+        };
+        let vector_table_offset = self.layout.primary.offset + u32::from(image.header_size);
+        Ok(BootDecision {
+            vector_table_offset,
+            record,
+        })
+    }
+
+    /// Brings the slots to a stable state and says how.
+    fn settle<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+    ) -> Result<(Outcome, Option<Refusal>), BootError> {
+        let journal = self.journal();
+        match journal.read(&mut self.flash)? {
+            JournalState::Interrupted {
+                operation,
+                next_step,
+            } => {
+                log::warning!(
+                    "resuming an interrupted {} at step {}",
+                    operation,
+                    next_step
+                );
+                return Ok((self.finish(operation, next_step)?, None));
+            }
+            JournalState::Finished { operation } => {
+                journal.clear(&mut self.flash)?;
+                return Ok((outcome_of(operation), None));
+            }
+            JournalState::Corrupt => journal.clear(&mut self.flash)?,
+            JournalState::Empty => {}
+        }
+        if let Some(kind) =
+            Trailer::read(&mut self.flash, self.layout.secondary)?.requested_upgrade()
+        {
+            return self.upgrade(validator, kind);
+        }
+        let primary = Trailer::read(&mut self.flash, self.layout.primary)?;
+        if self.config.mode == Mode::Swap && primary.is_unconfirmed_test() {
+            log::warning!("the test image was not confirmed: reverting");
+            let operation = Operation::Swap {
+                kind: SwapType::Revert,
+                sectors: self.sectors_to_swap(validator),
+            };
+            return Ok((self.start(operation)?, None));
+        }
+        Ok((Outcome::Normal, None))
+    }
+
+    fn upgrade<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+        kind: SwapType,
+    ) -> Result<(Outcome, Option<Refusal>), BootError> {
+        let stored = self.counter().read(&mut self.flash)?;
+        let max = self.layout.max_image_size();
+        match validator.validate(&mut self.flash, self.layout.secondary, max, stored) {
+            Ok(update) => {
+                log::info!(
+                    "update {}.{}.{} is valid: installing ({})",
+                    update.version.major,
+                    update.version.minor,
+                    update.version.revision,
+                    kind
+                );
+                let sectors = self.sectors_to_swap(validator);
+                let operation = match self.config.mode {
+                    Mode::Swap => Operation::Swap { kind, sectors },
+                    Mode::OverwriteOnly => Operation::Overwrite { sectors },
+                };
+                Ok((self.start(operation)?, None))
+            }
+            Err(refusal) => {
+                log::error!("update refused: {}", refusal.describe());
+                let sector = self.layout.trailer_sector(self.layout.secondary);
+                flash::erase(&mut self.flash, sector, self.layout.sector_size)?;
+                Ok((Outcome::UpdateRefused, Some(refusal)))
+            }
+        }
+    }
+
+    fn start(&mut self, operation: Operation) -> Result<Outcome, BootError> {
+        self.journal().begin(&mut self.flash, operation)?;
+        self.finish(operation, 0)
+    }
+
+    fn finish(&mut self, operation: Operation, first_step: u32) -> Result<Outcome, BootError> {
+        let journal = self.journal();
+        swap::run(
+            &mut self.flash,
+            &self.layout,
+            &journal,
+            operation,
+            first_step,
+        )?;
+        journal.clear(&mut self.flash)?;
+        Ok(outcome_of(operation))
+    }
+
+    /// Data sectors covering the larger of the two images (all of them if one is unreadable).
+    fn sectors_to_swap<V: ImageValidator<F>>(&mut self, validator: &mut V) -> u16 {
+        let max = self.layout.max_image_size();
+        let mut extent = |slot| {
+            validator
+                .inspect(&mut self.flash, slot, max)
+                .map_or(max, |i| i.image_len)
+        };
+        let len = extent(self.layout.primary).max(extent(self.layout.secondary));
+        let sectors = len.div_ceil(self.layout.sector_size);
+        u16::try_from(sectors).unwrap_or(u16::MAX)
+    }
+
+    fn primary_image<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+        stored: u32,
+    ) -> Result<ImageInfo, BootError> {
+        let (slot, max) = (self.layout.primary, self.layout.max_image_size());
+        let result = if self.config.validate_primary {
+            validator.validate(&mut self.flash, slot, max, stored)
+        } else {
+            validator.inspect(&mut self.flash, slot, max)
+        };
+        result.map_err(|refusal| {
+            log::error!("primary slot not bootable: {}", refusal.describe());
+            BootError::NothingBootable(refusal)
+        })
+    }
+
+    fn journal(&self) -> Journal {
+        Journal::new(self.layout.state.offset, self.layout.sector_size)
+    }
+
+    fn counter(&self) -> SecurityCounter {
+        SecurityCounter::new(
+            self.layout.state.offset + self.layout.sector_size,
+            self.layout.sector_size,
+        )
+    }
+}
+
+fn outcome_of(operation: Operation) -> Outcome {
+    match operation {
+        Operation::Swap {
+            kind: SwapType::Test,
+            ..
+        } => Outcome::TestBoot,
+        Operation::Swap {
+            kind: SwapType::Revert,
+            ..
+        } => Outcome::Reverted,
+        Operation::Swap {
+            kind: SwapType::Permanent,
+            ..
+        }
+        | Operation::Overwrite { .. } => Outcome::Upgraded,
+    }
+}
+
+/// Flash geometry beyond 4 GiB is clamped; such a layout fails the capacity checks anyway.
+fn to_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,190 @@
+//! The swap journal: power-fail-safe progress of a swap or overwrite.
+//!
+//! The journal is the first state sector, an array of 8-byte units:
+//!
+//! | unit | contents |
+//! |---|---|
+//! | 0 | header: `"FJ"`, operation, `!operation`, sectors (u16), `!sectors` (u16) |
+//! | 1 + k | written once step k has completed; erased while it has not |
+//!
+//! Every step of an [`Operation`] is "erase a destination sector, copy a source into it",
+//! and no step overwrites the source of the step after it. A step whose unit is still
+//! erased is therefore simply redone after a power cut, whatever state the cut left its
+//! destination in. The header is written before the first step, and the journal is erased
+//! only after the last unit (the completion marker) is written, so at any power cut the
+//! journal either describes the operation or nothing has changed yet.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::flash::{self, FlashError, UNIT, UNIT_LEN};
+use crate::trailer::SwapType;
+
+const HEADER_MAGIC: [u8; 2] = *b"FJ";
+const OVERWRITE_CODE: u8 = 0x10;
+const STEP_DONE: u8 = 0x00;
+
+/// A multi-step flash operation recorded in the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Operation {
+    /// Exchange the first `sectors` sectors of the slots through scratch, then write trailers.
+    Swap {
+        /// Why: test, permanent or revert.
+        kind: SwapType,
+        /// Data sectors exchanged.
+        sectors: u16,
+    },
+    /// Copy the first `sectors` sectors of the secondary over the primary.
+    Overwrite {
+        /// Data sectors copied.
+        sectors: u16,
+    },
+}
+
+impl Operation {
+    /// Steps including the completion marker.
+    pub(crate) fn steps(&self) -> u32 {
+        match *self {
+            Operation::Swap { sectors, .. } => steps_for(u32::from(sectors)),
+            Operation::Overwrite { sectors } => u32::from(sectors) + FINAL_STEPS,
+        }
+    }
+
+    fn code(&self) -> (u8, u16) {
+        match *self {
+            Operation::Swap { kind, sectors } => (kind as u8, sectors),
+            Operation::Overwrite { sectors } => (OVERWRITE_CODE, sectors),
+        }
+    }
+
+    fn decode(code: u8, sectors: u16) -> Option<Self> {
+        let kind = match code {
+            OVERWRITE_CODE => return Some(Operation::Overwrite { sectors }),
+            2 => SwapType::Test,
+            3 => SwapType::Permanent,
+            4 => SwapType::Revert,
+            _ => return None,
+        };
+        Some(Operation::Swap { kind, sectors })
+    }
+
+    fn header(&self) -> [u8; UNIT] {
+        let (code, sectors) = self.code();
+        let [s0, s1] = sectors.to_le_bytes();
+        let [n0, n1] = (!sectors).to_le_bytes();
+        [
+            HEADER_MAGIC[0],
+            HEADER_MAGIC[1],
+            code,
+            !code,
+            s0,
+            s1,
+            n0,
+            n1,
+        ]
+    }
+
+    fn parse(unit: [u8; UNIT]) -> Option<Self> {
+        let [m0, m1, code, not_code, s0, s1, n0, n1] = unit;
+        let sectors = u16::from_le_bytes([s0, s1]);
+        let valid = [m0, m1] == HEADER_MAGIC
+            && code == !not_code
+            && sectors == !u16::from_le_bytes([n0, n1]);
+        valid.then(|| Self::decode(code, sectors)).flatten()
+    }
+}
+
+/// Steps after the data sectors: primary trailer, secondary trailer, completion marker.
+const FINAL_STEPS: u32 = 3;
+
+/// Steps of a swap of `sectors` data sectors, including the completion marker.
+pub(crate) const fn steps_for(sectors: u32) -> u32 {
+    3 * sectors + FINAL_STEPS
+}
+
+/// What the journal says at boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JournalState {
+    /// No operation recorded.
+    Empty,
+    /// An operation was interrupted; `next_step` is the first step not known to be done.
+    Interrupted {
+        /// The operation.
+        operation: Operation,
+        /// First step to (re)do.
+        next_step: u32,
+    },
+    /// The operation finished but the journal was not erased yet: power was cut before
+    /// the boot it was done for.
+    Finished {
+        /// The operation.
+        operation: Operation,
+    },
+    /// The header is neither erased nor valid: no step was started under it.
+    Corrupt,
+}
+
+/// The journal sector.
+pub(crate) struct Journal {
+    offset: u32,
+    sector_size: u32,
+}
+
+impl Journal {
+    pub(crate) fn new(offset: u32, sector_size: u32) -> Self {
+        Self {
+            offset,
+            sector_size,
+        }
+    }
+
+    /// Units available in the sector.
+    pub(crate) fn units(sector_size: u32) -> u32 {
+        sector_size / UNIT_LEN
+    }
+
+    fn unit_offset(&self, unit: u32) -> u32 {
+        self.offset + unit * UNIT_LEN
+    }
+
+    pub(crate) fn read<F: NorFlash>(&self, flash: &mut F) -> Result<JournalState, FlashError> {
+        let header = flash::read_unit(flash, self.offset)?;
+        if flash::is_erased(&header) {
+            return Ok(JournalState::Empty);
+        }
+        let Some(operation) = Operation::parse(header) else {
+            return Ok(JournalState::Corrupt);
+        };
+        let steps = operation.steps();
+        if steps >= Self::units(self.sector_size) {
+            return Ok(JournalState::Corrupt);
+        }
+        for step in 0..steps {
+            // A torn marker still means its step had completed: any non-erased unit counts.
+            if flash::is_erased(&flash::read_unit(flash, self.unit_offset(1 + step))?) {
+                return Ok(JournalState::Interrupted {
+                    operation,
+                    next_step: step,
+                });
+            }
+        }
+        Ok(JournalState::Finished { operation })
+    }
+
+    pub(crate) fn begin<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        operation: Operation,
+    ) -> Result<(), FlashError> {
+        flash::write_unit(flash, self.offset, &operation.header())
+    }
+
+    pub(crate) fn complete<F: NorFlash>(&self, flash: &mut F, step: u32) -> Result<(), FlashError> {
+        flash::write_unit(flash, self.unit_offset(1 + step), &[STEP_DONE; UNIT])
+    }
+
+    pub(crate) fn clear<F: NorFlash>(&self, flash: &mut F) -> Result<(), FlashError> {
+        flash::erase(flash, self.offset, self.sector_size)
+    }
+}

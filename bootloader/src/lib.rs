@@ -1,0 +1,61 @@
+//! Verified boot for Cortex-M: what to boot, when to swap, revert or refuse.
+//!
+//! This crate is the bootloader's decision logic, generic over the `embedded-storage`
+//! [`NorFlash`](embedded_storage::nor_flash::NorFlash) traits so the same code runs on a
+//! device and against [`sim::SimFlash`] in host tests. It does no I/O of its own beyond the
+//! flash, and does not jump: the board's binary does that with the [`BootDecision`].
+//!
+//! # Design
+//! - **MCUboot-compatible requests.** Upgrades are requested and confirmed through MCUboot's
+//!   slot trailer ([`trailer`]), so `imgtool sign --pad/--test/--confirm` images and MCUboot
+//!   applications work unchanged.
+//! - **Power-fail-safe progress.** Swaps and overwrites run as journaled, idempotent steps
+//!   ([`journal`]); after a cut at any flash operation the next boot finishes the job.
+//! - **Validate before acting.** An update is verified (integrity, trusted signature,
+//!   anti-rollback) before it is installed, and the primary before every jump
+//!   ([`validate`]). Nothing that failed is ever returned as bootable.
+//! - **Anti-rollback.** A monotonic security counter ([`counter`]) is raised only once the
+//!   running image is confirmed, so a test image can always be reverted.
+//!
+//! # Example
+//! ```no_run
+//! # use bootloader::{BootLoader, Config, Layout, Region, SignatureValidator};
+//! # fn run<F: embedded_storage::nor_flash::NorFlash>(flash: F, keys: &[verifier_core::TrustedKey]) {
+//! let layout = Layout {
+//!     primary: Region::new(0x2_0000, 0x2_0000),
+//!     secondary: Region::new(0x4_0000, 0x2_0000),
+//!     scratch: Region::new(0x6_0000, 0x1000),
+//!     state: Region::new(0x6_1000, 0x3000),
+//!     sector_size: 0x1000,
+//! };
+//! let mut loader = BootLoader::new(flash, layout, Config::default()).expect("layout fits");
+//! match loader.boot(&mut SignatureValidator::new(keys)) {
+//!     Ok(decision) => { /* store decision.record, jump to decision.vector_table_offset */ }
+//!     Err(error) => { /* stay in a safe state and report `error` */ }
+//! }
+//! # }
+//! ```
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+mod boot;
+mod counter;
+mod flash;
+pub mod journal;
+mod layout;
+mod log;
+mod record;
+#[cfg(any(test, feature = "sim-flash"))]
+pub mod sim;
+mod swap;
+pub mod trailer;
+mod updater;
+pub mod validate;
+
+pub use boot::{BootDecision, BootError, BootLoader, Config, Mode};
+pub use flash::FlashError;
+pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
+pub use record::{BootRecord, Outcome};
+pub use updater::{FirmwareUpdater, UpdateError};
+pub use validate::{ImageInfo, ImageValidator, Refusal, SignatureValidator};
+pub use verifier_core::{ImageVersion, PublicKey, TrustedKey};

@@ -1,0 +1,171 @@
+//! The boot record the bootloader hands to the application.
+//!
+//! 32 bytes at a RAM address both sides agree on (each board defines it), written just
+//! before the jump:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..4 | magic `"FWBR"` |
+//! | 4 | slot booted (0 = primary) |
+//! | 5 | [`Outcome`] |
+//! | 6 | [`Refusal`] of a refused update, 0 if none |
+//! | 7 | 0 |
+//! | 8..16 | image version (major, minor, revision u16, build u32) |
+//! | 16..20 | the image's security counter |
+//! | 20..24 | the device's security counter |
+//! | 24..28 | offset of the booted slot in flash |
+//! | 28..32 | checksum: `!` of the wrapping sum of the seven words before it |
+
+use crate::validate::{ImageVersion, Refusal};
+
+const MAGIC: [u8; 4] = *b"FWBR";
+
+/// What happened at this boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Outcome {
+    /// No update was pending; the confirmed image booted.
+    Normal = 0,
+    /// A test upgrade was installed; the application must confirm it or it is reverted.
+    TestBoot = 1,
+    /// A permanent upgrade (or an overwrite) was installed.
+    Upgraded = 2,
+    /// An unconfirmed test image was replaced by the previous image.
+    Reverted = 3,
+    /// A requested update was refused; the previous image booted.
+    UpdateRefused = 4,
+}
+
+impl Outcome {
+    fn from_u8(byte: u8) -> Option<Self> {
+        const ALL: [Outcome; 5] = [
+            Outcome::Normal,
+            Outcome::TestBoot,
+            Outcome::Upgraded,
+            Outcome::Reverted,
+            Outcome::UpdateRefused,
+        ];
+        ALL.into_iter().find(|o| *o as u8 == byte)
+    }
+
+    /// A short lower-case description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Outcome::Normal => "normal",
+            Outcome::TestBoot => "test-boot",
+            Outcome::Upgraded => "upgraded",
+            Outcome::Reverted => "reverted",
+            Outcome::UpdateRefused => "update-refused",
+        }
+    }
+}
+
+/// The boot record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootRecord {
+    /// Slot booted (always 0, the primary, in swap and overwrite modes).
+    pub slot: u8,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why an update was refused, with [`Outcome::UpdateRefused`].
+    pub refusal: Option<Refusal>,
+    /// Version of the booted image.
+    pub version: ImageVersion,
+    /// Security counter of the booted image.
+    pub image_security_counter: u32,
+    /// The device's security counter after this boot's decisions.
+    pub device_security_counter: u32,
+    /// Flash offset of the booted slot.
+    pub slot_offset: u32,
+}
+
+impl BootRecord {
+    /// Size of the encoded record.
+    pub const SIZE: usize = 32;
+
+    /// Encodes the record.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0u8; Self::SIZE];
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4] = self.slot;
+        out[5] = self.outcome as u8;
+        out[6] = self.refusal.map_or(0, |r| r as u8);
+        out[8..16].copy_from_slice(&self.version.to_bytes());
+        out[16..20].copy_from_slice(&self.image_security_counter.to_le_bytes());
+        out[20..24].copy_from_slice(&self.device_security_counter.to_le_bytes());
+        out[24..28].copy_from_slice(&self.slot_offset.to_le_bytes());
+        let checksum = checksum(&out);
+        out[28..32].copy_from_slice(&checksum.to_le_bytes());
+        out
+    }
+
+    /// Decodes a record; `None` if the magic, checksum or an enum value is wrong (for
+    /// example when the application was started without the bootloader).
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Option<Self> {
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        if bytes[0..4] != MAGIC || word(28) != checksum(bytes) {
+            return None;
+        }
+        let refusal = match bytes[6] {
+            0 => None,
+            code => Some(Refusal::from_u8(code)?),
+        };
+        let mut version = [0u8; 8];
+        version.copy_from_slice(&bytes[8..16]);
+        Some(Self {
+            slot: bytes[4],
+            outcome: Outcome::from_u8(bytes[5])?,
+            refusal,
+            version: ImageVersion::from_bytes(&version),
+            image_security_counter: word(16),
+            device_security_counter: word(20),
+            slot_offset: word(24),
+        })
+    }
+}
+
+fn checksum(bytes: &[u8; BootRecord::SIZE]) -> u32 {
+    let sum = bytes[..28]
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .fold(0u32, u32::wrapping_add);
+    !sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> BootRecord {
+        BootRecord {
+            slot: 0,
+            outcome: Outcome::UpdateRefused,
+            refusal: Some(Refusal::Rollback),
+            version: ImageVersion {
+                major: 2,
+                minor: 1,
+                revision: 7,
+                build_num: 9,
+            },
+            image_security_counter: 2,
+            device_security_counter: 2,
+            slot_offset: 0x2_0000,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(BootRecord::from_bytes(&record().to_bytes()), Some(record()));
+    }
+
+    #[test]
+    fn rejects_a_flipped_bit_and_garbage() {
+        let mut bytes = record().to_bytes();
+        bytes[17] ^= 1;
+        assert_eq!(BootRecord::from_bytes(&bytes), None);
+        assert_eq!(BootRecord::from_bytes(&[0xAA; 32]), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! Test images in the MCUboot format and a small device model around `SimFlash`.
+#![allow(clippy::cast_possible_truncation)]
+#![allow(dead_code, unreachable_pub)]
+
+use bootloader::sim::SimFlash;
+use bootloader::{
+    BootDecision, BootError, BootLoader, Config, FirmwareUpdater, Layout, PublicKey, Region,
+    SignatureValidator, TrustedKey,
+};
+use ed25519_compact::KeyPair;
+use sha2::{Digest, Sha256};
+
+pub const SECTOR: u32 = 0x400;
+pub const SLOT_SECTORS: u32 = 6;
+pub type Flash = SimFlash<4, 0x400>;
+
+pub fn layout() -> Layout {
+    let slot = SLOT_SECTORS * SECTOR;
+    Layout {
+        primary: Region::new(0, slot),
+        secondary: Region::new(slot, slot),
+        scratch: Region::new(2 * slot, SECTOR),
+        state: Region::new(2 * slot + SECTOR, 3 * SECTOR),
+        sector_size: SECTOR,
+    }
+}
+
+pub fn capacity() -> usize {
+    (2 * SLOT_SECTORS * SECTOR + 4 * SECTOR) as usize
+}
+
+/// An Ed25519 signing key with its trusted-key entry.
+pub struct Signer {
+    pair: KeyPair,
+}
+
+impl Signer {
+    pub fn new(seed: u8) -> Self {
+        Self {
+            pair: KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32])),
+        }
+    }
+
+    pub fn trusted(&self) -> TrustedKey {
+        TrustedKey::new(PublicKey::Ed25519(*self.pair.pk))
+    }
+
+    fn spki(&self) -> Vec<u8> {
+        let mut der = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        der.extend_from_slice(&*self.pair.pk);
+        der
+    }
+}
+
+/// A signed image: version `major.0.0`, security counter `counter`, a payload of
+/// `payload_len` bytes derived from `major`.
+pub fn image(signer: &Signer, major: u8, counter: u32, payload_len: usize) -> Vec<u8> {
+    const HDR: usize = 0x40;
+    let payload: Vec<u8> = (0..payload_len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ major)
+        .collect();
+    let protected = [
+        &[0x08, 0x69, 12, 0][..],
+        &[0x50, 0, 4, 0],
+        &counter.to_le_bytes(),
+    ]
+    .concat();
+    let mut out = vec![0u8; HDR];
+    out[0..4].copy_from_slice(&0x96f3_b83du32.to_le_bytes());
+    out[8..10].copy_from_slice(&(HDR as u16).to_le_bytes());
+    out[10..12].copy_from_slice(&(protected.len() as u16).to_le_bytes());
+    out[12..16].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[20] = major;
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&protected);
+    let digest = Sha256::digest(&out);
+    let key_hash = Sha256::digest(signer.spki());
+    let signature = signer.pair.sk.sign(digest, None);
+    let mut tlvs = Vec::new();
+    for (tag, value) in [
+        (0x10u16, &digest[..]),
+        (0x01, &key_hash[..]),
+        (0x24, &signature[..]),
+    ] {
+        tlvs.extend_from_slice(&tag.to_le_bytes());
+        tlvs.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        tlvs.extend_from_slice(value);
+    }
+    out.extend_from_slice(&[0x07, 0x69]);
+    out.extend_from_slice(&((tlvs.len() + 4) as u16).to_le_bytes());
+    out.extend_from_slice(&tlvs);
+    out
+}
+
+/// A device: flash plus the keys its bootloader trusts.
+pub struct Device {
+    pub flash: Flash,
+    pub keys: Vec<TrustedKey>,
+    pub config: Config,
+}
+
+impl Device {
+    /// A device with `factory` programmed into the primary slot.
+    pub fn new(keys: Vec<TrustedKey>, factory: &[u8]) -> Self {
+        let mut flash = Flash::new(capacity());
+        flash.program(layout().primary.offset as usize, factory);
+        Self {
+            flash,
+            keys,
+            config: Config::default(),
+        }
+    }
+
+    /// One power-on: runs the bootloader.
+    pub fn boot(&mut self) -> Result<BootDecision, BootError> {
+        let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
+        loader.boot(&mut SignatureValidator::new(&self.keys))
+    }
+
+    pub fn updater(&mut self) -> FirmwareUpdater<&mut Flash> {
+        FirmwareUpdater::new(&mut self.flash, layout())
+    }
+
+    /// Stages `image` in the secondary slot the way an application would, in 100-byte chunks.
+    pub fn stage(&mut self, image: &[u8], permanent: bool) {
+        let mut updater = self.updater();
+        updater.prepare(image.len() as u32).expect("prepare");
+        for (i, chunk) in image.chunks(100).enumerate() {
+            updater.write(i as u32 * 100, chunk).expect("write");
+        }
+        updater.request_upgrade(permanent).expect("request");
+    }
+
+    pub fn slot(&self, region: Region, len: usize) -> &[u8] {
+        &self.flash.bytes()[region.offset as usize..][..len]
+    }
+
+    pub fn primary_holds(&self, image: &[u8]) -> bool {
+        self.slot(layout().primary, image.len()) == image
+    }
+}
