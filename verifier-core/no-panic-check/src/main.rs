@@ -1,0 +1,44 @@
+//! A firmware that links the verifier the way a bootloader does, for `cargo xtask check-no-panic`.
+//!
+//! It verifies an image that the optimiser cannot see (hidden behind `black_box`), with every
+//! algorithm enabled, so every check of the verifier survives into the linked binary. The xtask
+//! then finds each call into a panic entry point and reads its inline chain from the debug
+//! information: the build fails if any of them originates in `verifier-core/src`.
+//!
+//! On the host it is an empty program, so workspace-wide host builds and tests are unaffected.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod firmware {
+    use core::hint::black_box;
+    use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, verify_image};
+
+    /// Stands in for a slot in flash; its contents are opaque to the optimiser.
+    static SLOT: [u8; 4096] = [0xff; 4096];
+
+    static KEYS: [TrustedKey; 2] = [
+        TrustedKey::new(PublicKey::Ed25519([0; 32])),
+        TrustedKey::new(PublicKey::P256([4; 65])),
+    ];
+
+    #[cortex_m_rt::entry]
+    fn main() -> ! {
+        let policy = Policy { min_security_counter: black_box(Some(1)) };
+        let slot: &[u8] = black_box(&SLOT);
+        let keys: &[TrustedKey] = black_box(&KEYS);
+        loop {
+            let verdict = verify_image(&mut SliceReader::new(slot), keys, &policy);
+            black_box(verdict.is_ok());
+        }
+    }
+
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo) -> ! {
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}

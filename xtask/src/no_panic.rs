@@ -1,0 +1,144 @@
+//! `cargo xtask check-no-panic`: proves the verifier's own code links no panic path.
+//!
+//! A firmware (`verifier-core/no-panic-check`) verifies an image the optimiser cannot see, with
+//! every algorithm enabled, built like the bootloader (thumbv7em, fat LTO). Every call into a
+//! panic entry point left in the linked binary is located and its inline chain read from the
+//! debug information. The check fails if any chain passes through `verifier-core/src`.
+//!
+//! Call sites inside the crypto crates (bounds checks the compiler could not elide in
+//! ed25519-compact, crypto-bigint, der) are counted and reported, not hidden: they are outside
+//! the verifier's code, and none is reachable from a malformed image that the verifier would not
+//! already have refused.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Where a panic entry point is called from, with its inline chain (innermost first).
+struct PanicCallSite {
+    address: u64,
+    callee: String,
+    frames: Vec<String>,
+}
+
+impl PanicCallSite {
+    /// Whether this is a call inside the panic machinery itself (core's panic functions calling
+    /// each other, or the panic handler), rather than a place where some code decides to panic.
+    fn is_panic_machinery(&self) -> bool {
+        let in_handler = self.frames.iter().any(|frame| frame.contains("rust_begin_unwind"));
+        in_handler || self.frames.iter().all(|frame| frame.contains("/rustc/"))
+    }
+
+    /// Whether the code that can panic is the verifier's: the innermost frame outside the
+    /// standard library (whose bounds checks are the caller's) is in `verifier-core/src`.
+    fn in_verifier(&self) -> bool {
+        self.frames
+            .iter()
+            .find(|frame| !frame.contains("/rustc/"))
+            .is_some_and(|frame| frame.contains("verifier-core/src/"))
+    }
+}
+
+/// Finds the panic call sites of `elf` (a Thumb firmware with debug information).
+fn panic_call_sites(elf: &Path, objdump: &Path) -> Result<Vec<PanicCallSite>> {
+    let output = Command::new(objdump)
+        .args(["-d", "--demangle", "--no-show-raw-insn"])
+        .arg(elf)
+        .output()
+        .with_context(|| format!("cannot run {}", objdump.display()))?;
+    if !output.status.success() {
+        bail!("{} failed: {}", objdump.display(), String::from_utf8_lossy(&output.stderr));
+    }
+    let loader = addr2line::Loader::new(elf)
+        .map_err(|e| anyhow::anyhow!("cannot read debug information of {}: {e}", elf.display()))?;
+    let listing = String::from_utf8_lossy(&output.stdout);
+    listing
+        .lines()
+        .filter_map(parse_branch)
+        .filter(|(_, callee)| is_panic_entry(callee))
+        .map(|(address, callee)| {
+            let frames = inline_chain(&loader, address)?;
+            Ok(PanicCallSite { address, callee, frames })
+        })
+        .filter(|site| !matches!(site, Ok(site) if site.is_panic_machinery()))
+        .collect()
+}
+
+/// Parses `    2b8a:       bl      0x2bf0 <core::panicking::panic>` into (0x2b8a, callee).
+fn parse_branch(line: &str) -> Option<(u64, String)> {
+    let (address, rest) = line.trim_start().split_once(':')?;
+    let address = u64::from_str_radix(address, 16).ok()?;
+    let mut words = rest.split_whitespace();
+    let mnemonic = words.next()?;
+    if !(mnemonic.starts_with("bl") || mnemonic.starts_with("b.") || mnemonic.starts_with('b')) {
+        return None;
+    }
+    let callee = rest.split_once('<')?.1.rsplit_once('>')?.0;
+    let callee = callee.split('+').next().unwrap_or(callee);
+    Some((address, callee.to_string()))
+}
+
+fn is_panic_entry(symbol: &str) -> bool {
+    let panicking = ["core::panicking::", "rust_begin_unwind", "panic_fmt"];
+    let failing = ["_fail", "expect_failed", "unwrap_failed", "panic_bounds_check"];
+    panicking.iter().chain(&failing).any(|marker| symbol.contains(marker))
+}
+
+fn inline_chain(loader: &addr2line::Loader, address: u64) -> Result<Vec<String>> {
+    let mut frames = loader
+        .find_frames(address)
+        .map_err(|e| anyhow::anyhow!("no debug information at {address:#x}: {e}"))?;
+    let mut chain = Vec::new();
+    while let Ok(Some(frame)) = frames.next() {
+        let function = frame
+            .function
+            .and_then(|f| f.demangle().ok().map(|name| name.into_owned()))
+            .unwrap_or_else(|| "?".into());
+        let location = frame
+            .location
+            .map(|l| format!("{}:{}", l.file.unwrap_or("?"), l.line.unwrap_or(0)))
+            .unwrap_or_default();
+        chain.push(format!("{function} at {location}"));
+    }
+    Ok(chain)
+}
+
+/// Checks the linked firmware at `elf`; prints a summary and fails on any verifier panic path.
+pub fn check(elf: &Path, objdump: &Path) -> Result<()> {
+    let sites = panic_call_sites(elf, objdump)?;
+    let (verifier, dependencies): (Vec<_>, Vec<_>) = sites.iter().partition(|s| s.in_verifier());
+    for site in &verifier {
+        eprintln!("panic path from verifier-core at {:#x} -> {}", site.address, site.callee);
+        for frame in &site.frames {
+            eprintln!("    in {frame}");
+        }
+    }
+    println!(
+        "no-panic check: {} panic call sites in the linked firmware, {} from verifier-core, {} inside crypto dependencies",
+        sites.len(),
+        verifier.len(),
+        dependencies.len()
+    );
+    for site in &dependencies {
+        let origin = site.frames.iter().find(|f| !f.contains("/rustc/"));
+        println!("    dependency: {}", origin.map_or("?", String::as_str));
+    }
+    if !verifier.is_empty() {
+        bail!("verifier-core links {} panic path(s)", verifier.len());
+    }
+    Ok(())
+}
+
+/// `llvm-objdump` from the toolchain's `llvm-tools` component.
+pub fn llvm_objdump() -> Result<PathBuf> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output()?;
+    let sysroot = String::from_utf8(sysroot.stdout)?.trim().to_string();
+    let host = Command::new("rustc").args(["--print", "host-tuple"]).output()?;
+    let host = String::from_utf8(host.stdout)?.trim().to_string();
+    let path = Path::new(&sysroot).join("lib/rustlib").join(host).join("bin/llvm-objdump");
+    if !path.is_file() {
+        bail!("llvm-objdump not found at {}: run `rustup component add llvm-tools`", path.display());
+    }
+    Ok(path)
+}
