@@ -449,8 +449,11 @@ mod tests {
     fn wrong_password_is_named() {
         let key = PrivateKey::generate(Algorithm::Ed25519).expect("generate");
         let pem = key.to_pkcs8_pem(Some(b"right")).expect("encode");
-        let error = parse_pem(Path::new("k.pem"), pem.as_bytes(), &Fixed("wrong")).unwrap_err();
-        assert!(matches!(error, KeyError::WrongPassword { .. }), "{error}");
+        let result = parse_pem(Path::new("k.pem"), pem.as_bytes(), &Fixed("wrong"));
+        assert!(
+            matches!(result, Err(KeyError::WrongPassword { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]

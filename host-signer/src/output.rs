@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::trailer::{SlotMark, TrailerLayout};
 
 /// Data bytes per HEX record.
-const HEX_RECORD_LEN: u64 = 16;
+const HEX_RECORD_LEN: usize = 16;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +135,7 @@ pub fn render_hex(
 fn hex_records(blocks: &[(u64, &[u8])], linear_records: bool) -> String {
     let mut out = String::new();
     let mut current_high: Option<u64> = None;
-    let mut pending: Vec<u8> = Vec::with_capacity(HEX_RECORD_LEN as usize);
+    let mut pending: Vec<u8> = Vec::with_capacity(HEX_RECORD_LEN);
     let mut pending_addr = 0u64;
     let flush = |out: &mut String, addr: u64, data: &mut Vec<u8>, high: &mut Option<u64>| {
         if data.is_empty() {
@@ -145,7 +145,7 @@ fn hex_records(blocks: &[(u64, &[u8])], linear_records: bool) -> String {
             *high = Some(addr >> 16);
             push_record(
                 out,
-                &ihex::Record::ExtendedLinearAddress((addr >> 16) as u16),
+                &ihex::Record::ExtendedLinearAddress(((addr >> 16) & 0xffff) as u16),
             );
         }
         push_record(
@@ -161,7 +161,7 @@ fn hex_records(blocks: &[(u64, &[u8])], linear_records: bool) -> String {
             let at = addr + index as u64;
             let contiguous = !pending.is_empty() && pending_addr + pending.len() as u64 == at;
             let starts_segment = at & 0xffff == 0;
-            if !contiguous || pending.len() as u64 == HEX_RECORD_LEN || starts_segment {
+            if !contiguous || pending.len() == HEX_RECORD_LEN || starts_segment {
                 flush(&mut out, pending_addr, &mut pending, &mut current_high);
                 pending_addr = at;
             }

@@ -103,10 +103,8 @@ impl TrailerLayout {
         let mut writes = Vec::with_capacity(2);
         if mark != SlotMark::Pad && !self.overwrite_only {
             let mut chunk = vec![erased; usize::from(self.max_align)];
-            if mark == SlotMark::Confirm {
-                if let Some(first) = chunk.first_mut() {
-                    *first = FLAG_SET;
-                }
+            if let (SlotMark::Confirm, Some(first)) = (mark, chunk.first_mut()) {
+                *first = FLAG_SET;
             }
             writes.push((self.image_ok_from_end(), chunk));
         }

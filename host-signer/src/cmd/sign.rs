@@ -1,0 +1,507 @@
+//! `fwsign sign`: imgtool's `sign`, same options, same bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use host_signer::image::{
+    self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
+    SigningVector, UnsignedImage,
+};
+use host_signer::input::{self, InputFormat, LoadedInput};
+use host_signer::keys::{load_key, load_private_key};
+use host_signer::output::{OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex};
+use host_signer::parse;
+use host_signer::signer::KeyFileSigner;
+use host_signer::trailer::{SlotMark, TrailerLayout};
+use verifier_core::{ImageVersion, PublicKey};
+
+use super::PasswordArgs;
+
+/// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
+///
+/// The output is Intel HEX if OUTFILE ends in .hex (or with --format hex), binary otherwise.
+#[derive(Debug, clap::Args)]
+#[command(next_display_order = None)]
+pub(crate) struct Args {
+    /// Signing key (PKCS#8 PEM). Without it the image carries only its hash.
+    #[arg(short, long, value_name = "FILE", help_heading = "Key")]
+    key: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Key")]
+    password: PasswordArgs,
+    /// Name the key in the image by its hash (KEYHASH) or in full (PUBKEY).
+    #[arg(long, value_enum, default_value = "hash", help_heading = "Key")]
+    public_key_format: KeyFormat,
+
+    /// Image version, major[.minor[.revision[+build]]].
+    #[arg(short, long, value_parser = parse::version, help_heading = "Image")]
+    version: ImageVersion,
+    /// Header size; the payload starts here (at least 32; e.g. 0x200).
+    #[arg(short = 'H', long, value_parser = header_size, help_heading = "Image")]
+    header_size: u16,
+    /// Add the header area in front of the input (filled with the erased value) instead of
+    /// expecting the input to start with that many zero bytes.
+    #[arg(long, help_heading = "Image")]
+    pad_header: bool,
+    /// Slot size; image plus trailer must fit.
+    #[arg(short = 'S', long, value_parser = parse::u32_value, help_heading = "Image")]
+    slot_size: u32,
+    /// Security counter (protected SEC_CNT TLV): a number, or `auto` to derive it from
+    /// the version (major<<24 | minor<<16 | revision).
+    #[arg(short, long, value_name = "N|auto", value_parser = security_counter, help_heading = "Image")]
+    security_counter: Option<SecurityCounter>,
+    /// Dependencies on other images: "(image_id,min_version), ...".
+    #[arg(short, long, value_parser = dependency_list, help_heading = "Image")]
+    dependencies: Option<DependencyList>,
+    /// A custom protected TLV: tag in 0x00a0..=0xfffe, value `0x..` hex bytes or text.
+    /// Repeat for more.
+    #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append, help_heading = "Image")]
+    custom_tlv: Vec<String>,
+    /// A custom protected TLV whose value is the contents of FILE (after all --custom-tlv).
+    #[arg(long, num_args = 2, value_names = ["TAG", "FILE"], action = clap::ArgAction::Append, help_heading = "Image")]
+    custom_tlv_file: Vec<String>,
+    /// Load address for an image run from RAM (sets RAM_LOAD).
+    #[arg(short = 'L', long, value_parser = parse::u32_value, conflicts_with = "rom_fixed", help_heading = "Image")]
+    load_addr: Option<u32>,
+    /// Flash address the image is linked for (sets ROM_FIXED).
+    #[arg(short = 'F', long, value_parser = parse::u32_value, help_heading = "Image")]
+    rom_fixed: Option<u32>,
+    /// Mark the image as not bootable (data only).
+    #[arg(long, help_heading = "Image")]
+    non_bootable: bool,
+
+    /// Image hash; auto is SHA-256 (SHA-512 for --pure).
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Signature")]
+    sha: Sha,
+    /// Ed25519 over the whole image instead of its digest (SIG_PURE).
+    #[arg(long, help_heading = "Signature")]
+    pure: bool,
+    /// Write what an external signer must sign (the hashed region or its digest) to
+    /// OUTFILE instead of an image.
+    #[arg(long, value_enum, conflicts_with_all = ["key", "fix_sig"], help_heading = "Signature")]
+    vector_to_sign: Option<Vector>,
+    /// Use this signature (base64, as --sig-out writes it) instead of signing.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "fix_sig_pubkey",
+        conflicts_with = "key",
+        help_heading = "Signature"
+    )]
+    fix_sig: Option<PathBuf>,
+    /// The public (or private) key the --fix-sig signature was made with.
+    #[arg(
+        long,
+        value_name = "KEY",
+        requires = "fix_sig",
+        help_heading = "Signature"
+    )]
+    fix_sig_pubkey: Option<PathBuf>,
+    /// Also write the signature, base64, to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Signature")]
+    sig_out: Option<PathBuf>,
+
+    /// Pad the image to the slot size and write the trailer magic.
+    #[arg(long, help_heading = "Trailer")]
+    pad: bool,
+    /// Mark the image for a test swap (implies --pad).
+    #[arg(long, conflicts_with = "confirm", help_heading = "Trailer")]
+    test: bool,
+    /// Mark the image as confirmed, image_ok set (implies --pad).
+    #[arg(long, help_heading = "Trailer")]
+    confirm: bool,
+    /// Flash write size.
+    #[arg(long, default_value = "1", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
+    align: String,
+    /// BOOT_MAX_ALIGN of the bootloader (default: max(8, --align)).
+    #[arg(long, value_parser = ["8", "16", "32"], help_heading = "Trailer")]
+    max_align: Option<String>,
+    /// Sectors the swap status must cover.
+    #[arg(short = 'M', long, default_value_t = 128, help_heading = "Trailer")]
+    max_sectors: u32,
+    /// The bootloader upgrades by overwriting (smaller trailer, no image_ok).
+    #[arg(long, help_heading = "Trailer")]
+    overwrite_only: bool,
+    /// Value of erased flash.
+    #[arg(short = 'R', long, value_parser = ["0", "0xff"], help_heading = "Trailer")]
+    erased_val: Option<String>,
+
+    /// Input format; by default recognised from the content.
+    #[arg(long, value_enum, help_heading = "Files")]
+    input_format: Option<InFormat>,
+    /// Output format; by default from OUTFILE's extension.
+    #[arg(long, value_enum, help_heading = "Files")]
+    format: Option<OutFormat>,
+    /// Base address of HEX output (required for binary or raw input).
+    #[arg(short = 'x', long, value_parser = parse::u32_value, help_heading = "Files")]
+    hex_addr: Option<u32>,
+    /// Byte order; only little-endian images exist on Cortex-M.
+    #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
+    endian: String,
+
+    #[command(flatten)]
+    unsupported: Unsupported,
+
+    /// Firmware to sign.
+    infile: PathBuf,
+    /// Image to write.
+    outfile: PathBuf,
+}
+
+/// imgtool options fwsign does not implement: accepted by name so the error says so.
+#[derive(Debug, clap::Args)]
+struct Unsupported {
+    #[arg(short = 'E', long, hide = true)]
+    encrypt: Option<String>,
+    #[arg(long, hide = true)]
+    encrypt_keylen: Option<String>,
+    #[arg(short = 'c', long, hide = true)]
+    clear: bool,
+    #[arg(long, hide = true)]
+    save_enctlv: bool,
+    #[arg(long, hide = true)]
+    hmac_sha: Option<String>,
+    #[arg(long, hide = true)]
+    compression: Option<String>,
+    #[arg(long, hide = true)]
+    boot_record: Option<String>,
+    #[arg(long, hide = true)]
+    vid: Option<String>,
+    #[arg(long, hide = true)]
+    cid: Option<String>,
+    #[arg(long, hide = true)]
+    pad_sig: bool,
+}
+
+impl Unsupported {
+    fn check(&self) -> anyhow::Result<()> {
+        let used = [
+            (
+                self.encrypt.is_some()
+                    || self.encrypt_keylen.is_some()
+                    || self.clear
+                    || self.save_enctlv
+                    || self.hmac_sha.is_some(),
+                "--encrypt (and its companions): encrypted images",
+            ),
+            (
+                self.compression.as_deref().is_some_and(|c| c != "disabled"),
+                "--compression: compressed images",
+            ),
+            (
+                self.boot_record.is_some(),
+                "--boot-record: measured-boot records",
+            ),
+            (
+                self.vid.is_some() || self.cid.is_some(),
+                "--vid/--cid: UUID TLVs",
+            ),
+            (
+                self.pad_sig,
+                "--pad-sig: padded ECDSA signatures for MCUboot < 1.5",
+            ),
+        ];
+        match used.iter().find(|(set, _)| *set) {
+            Some((_, what)) => anyhow::bail!("{what} are not supported by fwsign"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KeyFormat {
+    Hash,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Sha {
+    Auto,
+    #[value(name = "256")]
+    Sha256,
+    #[value(name = "512")]
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Vector {
+    Payload,
+    Digest,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum InFormat {
+    Bin,
+    Hex,
+    Elf,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutFormat {
+    Bin,
+    Hex,
+}
+
+#[derive(Debug, Clone)]
+struct DependencyList(Vec<Dependency>);
+
+fn dependency_list(text: &str) -> Result<DependencyList, String> {
+    parse::dependencies(text).map(DependencyList)
+}
+
+fn header_size(text: &str) -> Result<u16, String> {
+    let value = parse::int(text)?;
+    match u16::try_from(value) {
+        Ok(size) if size >= 32 => Ok(size),
+        Ok(_) => Err(format!("{value} is smaller than the 32-byte header")),
+        Err(_) => Err(format!("{value} does not fit the 16-bit header size field")),
+    }
+}
+
+fn security_counter(text: &str) -> Result<SecurityCounter, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(SecurityCounter::Auto);
+    }
+    parse::u32_value(text).map(SecurityCounter::Value)
+}
+
+/// The signing key's source: a key file, a fixed signature, or none.
+enum KeySource {
+    Unsigned,
+    File(KeyFileSigner),
+    Fixed {
+        public_key: PublicKey,
+        signature: Vec<u8>,
+    },
+}
+
+impl KeySource {
+    fn algorithm(&self) -> Option<host_signer::keys::Algorithm> {
+        match self {
+            Self::Unsigned => None,
+            Self::File(signer) => Some(host_signer::signer::Signer::algorithm(signer)),
+            Self::Fixed { public_key, .. } => Some(host_signer::keys::Algorithm::of(public_key)),
+        }
+    }
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    args.unsupported.check()?;
+    let erased = match args.erased_val.as_deref() {
+        Some("0") => 0x00,
+        _ => 0xff,
+    };
+    let key = key_source(args)?;
+    let prefix = if args.pad_header {
+        usize::from(args.header_size)
+    } else {
+        0
+    };
+    let input = input::load(
+        &args.infile,
+        args.input_format.map(input_format),
+        prefix,
+        erased,
+    )?;
+    report_segments(&args.infile, &input);
+
+    let options = image_options(args)?;
+    let unsigned = image::prepare(&options, input.bytes, args.pad_header, key.algorithm())
+        .with_context(|| format!("{}", args.infile.display()))?;
+
+    if let Some(vector) = args.vector_to_sign {
+        return write_vector(args, &unsigned, vector);
+    }
+    let signed = match key {
+        KeySource::Unsigned => unsigned.without_signature().map_err(anyhow::Error::from),
+        KeySource::File(signer) => unsigned.sign(&signer).map_err(anyhow::Error::from),
+        KeySource::Fixed {
+            public_key,
+            signature,
+        } => unsigned
+            .attach_signature(public_key, signature)
+            .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
+    }?;
+
+    let padding = (args.pad || args.test || args.confirm).then_some(Padding {
+        slot_size: args.slot_size,
+        layout: options.trailer,
+        mark: if args.confirm {
+            SlotMark::Confirm
+        } else if args.test {
+            SlotMark::Test
+        } else {
+            SlotMark::Pad
+        },
+        erased,
+    });
+    let format = match args.format {
+        Some(OutFormat::Hex) => OutputFormat::Hex,
+        Some(OutFormat::Bin) => OutputFormat::Bin,
+        None => OutputFormat::from_extension(&args.outfile),
+    };
+    let bytes = match format {
+        OutputFormat::Bin => render_bin(signed.bytes, padding.as_ref()),
+        OutputFormat::Hex => {
+            let base =
+                args.hex_addr
+                    .or(input.base_addr)
+                    .ok_or_else(|| OutputError::NoHexAddress {
+                        path: args.outfile.clone(),
+                    })?;
+            render_hex(&args.outfile, &signed.bytes, base, padding.as_ref())?
+        }
+    };
+    let image = StagedFile::write(&args.outfile, &bytes)?;
+    let signature = match (&args.sig_out, &signed.signature) {
+        (Some(path), Some(value)) => {
+            let text = base64::engine::general_purpose::STANDARD.encode(value);
+            Some(StagedFile::write(path, text.as_bytes())?)
+        }
+        (Some(path), None) => anyhow::bail!(
+            "--sig-out {}: the image is not signed (give -k)",
+            path.display()
+        ),
+        (None, _) => None,
+    };
+    image.commit()?;
+    if let Some(signature) = signature {
+        signature.commit()?;
+    }
+    Ok(super::EXIT_OK)
+}
+
+fn key_source(args: &Args) -> anyhow::Result<KeySource> {
+    if let Some(path) = &args.key {
+        let key = load_private_key(path, &args.password)?;
+        return Ok(KeySource::File(KeyFileSigner::new(path, key)));
+    }
+    if let (Some(sig_path), Some(key_path)) = (&args.fix_sig, &args.fix_sig_pubkey) {
+        let public_key = load_key(key_path, &args.password)?.public_key();
+        let text =
+            std::fs::read(sig_path).with_context(|| format!("--fix-sig {}", sig_path.display()))?;
+        let text: Vec<u8> = text
+            .into_iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&text)
+            .with_context(|| format!("--fix-sig {}: not base64", sig_path.display()))?;
+        return Ok(KeySource::Fixed {
+            public_key,
+            signature,
+        });
+    }
+    Ok(KeySource::Unsigned)
+}
+
+fn image_options(args: &Args) -> anyhow::Result<ImageOptions> {
+    let align: u8 = args.align.parse()?;
+    let max_align = match &args.max_align {
+        Some(text) => text.parse()?,
+        None => align.max(8),
+    };
+    Ok(ImageOptions {
+        version: args.version,
+        header_size: args.header_size,
+        slot_size: args.slot_size,
+        trailer: TrailerLayout {
+            align,
+            max_align,
+            max_sectors: args.max_sectors,
+            overwrite_only: args.overwrite_only,
+        },
+        security_counter: args.security_counter,
+        dependencies: args
+            .dependencies
+            .clone()
+            .map(|list| list.0)
+            .unwrap_or_default(),
+        custom_tlvs: custom_tlvs(args)?,
+        load: match (args.load_addr, args.rom_fixed) {
+            (Some(addr), _) => LoadAddress::Ram(addr),
+            (None, Some(addr)) => LoadAddress::RomFixed(addr),
+            (None, None) => LoadAddress::InPlace,
+        },
+        non_bootable: args.non_bootable,
+        hash: match args.sha {
+            Sha::Auto => HashChoice::Auto,
+            Sha::Sha256 => HashChoice::Sha256,
+            Sha::Sha512 => HashChoice::Sha512,
+        },
+        pure: args.pure,
+        public_key_format: match args.public_key_format {
+            KeyFormat::Hash => PublicKeyFormat::Hash,
+            KeyFormat::Full => PublicKeyFormat::Full,
+        },
+    })
+}
+
+/// `--custom-tlv` pairs, then `--custom-tlv-file` pairs, as imgtool orders them.
+fn custom_tlvs(args: &Args) -> anyhow::Result<Vec<(u16, Vec<u8>)>> {
+    let mut tlvs: Vec<(u16, Vec<u8>)> = Vec::new();
+    let texts = args.custom_tlv.chunks(2).map(|pair| (pair, false));
+    let files = args.custom_tlv_file.chunks(2).map(|pair| (pair, true));
+    for (pair, from_file) in texts.chain(files) {
+        let [tag_text, value] = pair else { continue };
+        let option = if from_file {
+            "--custom-tlv-file"
+        } else {
+            "--custom-tlv"
+        };
+        let tag = parse::int(tag_text)
+            .ok()
+            .and_then(|tag| u16::try_from(tag).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("{option} tag '{tag_text}': expected a number in 0x00a0..=0xfffe")
+            })?;
+        image::check_custom_tag(tag)?;
+        anyhow::ensure!(
+            !tlvs.iter().any(|(t, _)| *t == tag),
+            "{option} tag 0x{tag:04x} is given twice"
+        );
+        let bytes = if from_file {
+            std::fs::read(value).with_context(|| format!("{option} 0x{tag:04x} {value}"))?
+        } else {
+            parse::custom_tlv_value(value)
+                .map_err(|e| anyhow::anyhow!("{option} 0x{tag:04x}: {e}"))?
+        };
+        tlvs.push((tag, bytes));
+    }
+    Ok(tlvs)
+}
+
+fn write_vector(args: &Args, unsigned: &UnsignedImage, vector: Vector) -> anyhow::Result<ExitCode> {
+    let vector = match vector {
+        Vector::Payload => SigningVector::Payload,
+        Vector::Digest => SigningVector::Digest,
+    };
+    host_signer::output::write_atomic(&args.outfile, unsigned.vector(vector))?;
+    Ok(super::EXIT_OK)
+}
+
+fn input_format(format: InFormat) -> InputFormat {
+    match format {
+        InFormat::Bin => InputFormat::Bin,
+        InFormat::Hex => InputFormat::Hex,
+        InFormat::Elf => InputFormat::Elf,
+    }
+}
+
+fn report_segments(path: &Path, input: &LoadedInput) {
+    for segment in &input.segments {
+        eprintln!(
+            "{}: ELF segment {} at 0x{:08x} (vaddr 0x{:08x}), {} bytes",
+            path.display(),
+            segment.index,
+            segment.paddr,
+            segment.vaddr,
+            segment.size
+        );
+    }
+}
+
+fn path_of(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string()).unwrap_or_default()
+}
