@@ -22,8 +22,9 @@ use super::PasswordArgs;
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
 ///
 /// The output is Intel HEX if OUTFILE ends in .hex (or with --format hex), binary otherwise.
+/// As with imgtool, an option given twice takes its last value.
 #[derive(Debug, clap::Args)]
-#[command(next_display_order = None)]
+#[command(next_display_order = None, args_override_self = true)]
 pub(crate) struct Args {
     /// Signing key (PKCS#8 PEM). Without it the image carries only its hash.
     #[arg(short, long, value_name = "FILE", help_heading = "Key")]
