@@ -1,6 +1,8 @@
 //! Images signed by the real imgtool are accepted by the verifier, and every corruption of them
 //! is refused with the error naming the failed check.
 
+#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failing test")]
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -8,8 +10,8 @@ use fwsign_tests::{imgtool, pseudo_random_bytes};
 use tempfile::TempDir;
 use verifier_core::format::tlv;
 use verifier_core::{
-    HashAlgorithm, HeaderError, ImageVersion, Policy, PublicKey, SliceReader, TlvError,
-    TrustedKey, VerifiedImage, VerifyError, verify_image,
+    HashAlgorithm, HeaderError, ImageVersion, Policy, PublicKey, SliceReader, TlvError, TrustedKey,
+    VerifiedImage, VerifyError, verify_image,
 };
 
 /// Keys made once by `imgtool keygen`, shared by every test.
@@ -33,7 +35,8 @@ fn keys() -> &'static Keys {
             let path = dir.path().join(format!("{name}.pem"));
             imgtool(["keygen", "-k", path.to_str().unwrap(), "-t", kind]);
             let der = imgtool(["getpub", "-k", path.to_str().unwrap(), "-e", "raw"]);
-            PublicKey::from_spki_der(&der).unwrap_or_else(|| panic!("imgtool {kind} key not parsed"))
+            PublicKey::from_spki_der(&der)
+                .unwrap_or_else(|| panic!("imgtool {kind} key not parsed"))
         };
         let ed25519 = make("ed25519", "ed25519");
         let p256 = make("p256", "ecdsa-p256");
@@ -60,14 +63,25 @@ fn path_str(path: &Path) -> &str {
 }
 
 fn trusted() -> [TrustedKey; 2] {
-    [TrustedKey::new(keys().ed25519), TrustedKey::new(keys().p256)]
+    [
+        TrustedKey::new(keys().ed25519),
+        TrustedKey::new(keys().p256),
+    ]
 }
 
 fn verify(image: &[u8]) -> Result<VerifiedImage, VerifyError> {
     verify_image(&mut SliceReader::new(image), &trusted(), &Policy::default())
 }
 
-const BASIC: &[&str] = &["-v", "1.2.3+4", "-H", "0x200", "--pad-header", "-S", "0x20000"];
+const BASIC: &[&str] = &[
+    "-v",
+    "1.2.3+4",
+    "-H",
+    "0x200",
+    "--pad-header",
+    "-S",
+    "0x20000",
+];
 
 fn with(extra: &[&'static str]) -> Vec<&'static str> {
     BASIC.iter().chain(extra).copied().collect()
@@ -79,7 +93,15 @@ fn ed25519_image_verifies() {
     let verified = verify(&image).unwrap();
     assert_eq!(verified.key_index, 0);
     assert_eq!(verified.hash, HashAlgorithm::Sha256);
-    assert_eq!(verified.header.version, ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 });
+    assert_eq!(
+        verified.header.version,
+        ImageVersion {
+            major: 1,
+            minor: 2,
+            revision: 3,
+            build_num: 4
+        }
+    );
     assert_eq!(verified.security_counter, None);
     assert!(!verified.pure);
     assert_eq!(verified.image_len as usize, image.len());
@@ -109,16 +131,42 @@ fn sha512_image_verifies() {
 fn protected_tlvs_are_reported() {
     for key in ["ed25519", "p256"] {
         let options = with(&[
-            "-s", "7", "-d", "(1,2.0.0+0),(2,3.1.4+5)", "--custom-tlv", "0xa0", "0x0102",
+            "-s",
+            "7",
+            "-d",
+            "(1,2.0.0+0),(2,3.1.4+5)",
+            "--custom-tlv",
+            "0xa0",
+            "0x0102",
         ]);
         let verified = verify(&imgtool_sign(key, 4000, &options)).unwrap();
         assert_eq!(verified.security_counter, Some(7));
-        let deps: Vec<_> = verified.dependencies.iter().map(|d| (d.image_id, d.min_version)).collect();
+        let deps: Vec<_> = verified
+            .dependencies
+            .iter()
+            .map(|d| (d.image_id, d.min_version))
+            .collect();
         assert_eq!(
             deps,
             [
-                (1, ImageVersion { major: 2, minor: 0, revision: 0, build_num: 0 }),
-                (2, ImageVersion { major: 3, minor: 1, revision: 4, build_num: 5 }),
+                (
+                    1,
+                    ImageVersion {
+                        major: 2,
+                        minor: 0,
+                        revision: 0,
+                        build_num: 0
+                    }
+                ),
+                (
+                    2,
+                    ImageVersion {
+                        major: 3,
+                        minor: 1,
+                        revision: 4,
+                        build_num: 5
+                    }
+                ),
             ]
         );
     }
@@ -132,10 +180,19 @@ fn auto_security_counter_follows_the_version() {
 
 #[test]
 fn padded_confirmed_and_test_images_verify() {
-    for extra in [&["--pad"][..], &["--confirm"], &["--test"], &["--pad", "--align", "8", "-R", "0"]] {
+    for extra in [
+        &["--pad"][..],
+        &["--confirm"],
+        &["--test"],
+        &["--pad", "--align", "8", "-R", "0"],
+    ] {
         for key in ["ed25519", "p256"] {
             let image = imgtool_sign(key, 2000, &with(extra));
-            assert_eq!(image.len(), 0x20000, "{extra:?} image not padded to the slot");
+            assert_eq!(
+                image.len(),
+                0x20000,
+                "{extra:?} image not padded to the slot"
+            );
             let verified = verify(&image).unwrap_or_else(|e| panic!("{key} {extra:?}: {e}"));
             assert!((verified.image_len as usize) < image.len());
         }
@@ -144,14 +201,49 @@ fn padded_confirmed_and_test_images_verify() {
 
 #[test]
 fn build_reserved_header_and_load_address_verify() {
-    let verified = verify(&imgtool_sign("ed25519", 700, &["-v", "0.0.1", "-H", "0x20", "--pad-header", "-S", "0x1000", "-L", "0x20000000"])).unwrap();
+    let verified = verify(&imgtool_sign(
+        "ed25519",
+        700,
+        &[
+            "-v",
+            "0.0.1",
+            "-H",
+            "0x20",
+            "--pad-header",
+            "-S",
+            "0x1000",
+            "-L",
+            "0x20000000",
+        ],
+    ))
+    .unwrap();
     assert_eq!(verified.header.load_addr, 0x2000_0000);
-    assert_eq!(verified.header.flags, verifier_core::format::flags::RAM_LOAD);
+    assert_eq!(
+        verified.header.flags,
+        verifier_core::format::flags::RAM_LOAD
+    );
 }
 
 /// A small signed image: header, payload and protected TLVs all covered.
 fn small_image(key: &str) -> Vec<u8> {
-    imgtool_sign(key, 64, &["-v", "1.0.0", "-H", "0x20", "--pad-header", "-S", "0x1000", "-s", "3", "--custom-tlv", "0xa0", "0x0102"])
+    imgtool_sign(
+        key,
+        64,
+        &[
+            "-v",
+            "1.0.0",
+            "-H",
+            "0x20",
+            "--pad-header",
+            "-S",
+            "0x1000",
+            "-s",
+            "3",
+            "--custom-tlv",
+            "0xa0",
+            "0x0102",
+        ],
+    )
 }
 
 #[test]
@@ -162,7 +254,10 @@ fn every_bit_flip_is_refused() {
         for bit in 0..image.len() * 8 {
             let mut flipped = image.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
-            assert!(verify(&flipped).is_err(), "{key}: flipping bit {bit} was accepted");
+            assert!(
+                verify(&flipped).is_err(),
+                "{key}: flipping bit {bit} was accepted"
+            );
         }
     }
 }
@@ -171,7 +266,10 @@ fn every_bit_flip_is_refused() {
 fn every_truncation_is_refused() {
     let image = small_image("ed25519");
     for len in 0..image.len() {
-        assert!(verify(&image[..len]).is_err(), "truncation to {len} bytes was accepted");
+        assert!(
+            verify(&image[..len]).is_err(),
+            "truncation to {len} bytes was accepted"
+        );
     }
 }
 
@@ -192,26 +290,40 @@ fn malformed_structure_names_the_check() {
 
     let mut bad = image.clone();
     bad[0] = 0x3c;
-    assert_eq!(verify(&bad), Err(VerifyError::Header(HeaderError::BadMagic { found: 0x96f3_b83c })));
+    assert_eq!(
+        verify(&bad),
+        Err(VerifyError::Header(HeaderError::BadMagic {
+            found: 0x96f3_b83c
+        }))
+    );
 
     let mut bad = image.clone();
     bad[protected] = 0x07;
     assert_eq!(
         verify(&bad),
-        Err(VerifyError::Tlv(TlvError::BadAreaMagic { expected: 0x6908, found: 0x6907 }))
+        Err(VerifyError::Tlv(TlvError::BadAreaMagic {
+            expected: 0x6908,
+            found: 0x6907
+        }))
     );
 
     let mut bad = image.clone();
     bad[unprotected + 1] = 0x68;
     assert_eq!(
         verify(&bad),
-        Err(VerifyError::Tlv(TlvError::BadAreaMagic { expected: 0x6907, found: 0x6807 }))
+        Err(VerifyError::Tlv(TlvError::BadAreaMagic {
+            expected: 0x6907,
+            found: 0x6807
+        }))
     );
 
     // The protected area claims more than the header says: the areas would overlap.
     let mut bad = image.clone();
     bad[protected + 2] += 4;
-    assert!(matches!(verify(&bad), Err(VerifyError::Tlv(TlvError::ProtectedSizeMismatch { .. }))));
+    assert!(matches!(
+        verify(&bad),
+        Err(VerifyError::Tlv(TlvError::ProtectedSizeMismatch { .. }))
+    ));
 
     // The unprotected area claims to run past the end of the file.
     let mut bad = image.clone();
@@ -223,7 +335,10 @@ fn malformed_structure_names_the_check() {
     bad[protected + 6] = 0xff;
     assert_eq!(
         verify(&bad),
-        Err(VerifyError::Tlv(TlvError::EntryOverrun { tag: tlv::SEC_CNT, len: 0xff }))
+        Err(VerifyError::Tlv(TlvError::EntryOverrun {
+            tag: tlv::SEC_CNT,
+            len: 0xff
+        }))
     );
 }
 
@@ -232,21 +347,39 @@ fn untrusted_revoked_and_rolled_back_images_are_refused() {
     let image = small_image("ed25519");
     let mut reader = SliceReader::new(&image);
     let only_p256 = [TrustedKey::new(keys().p256)];
-    assert_eq!(verify_image(&mut reader, &only_p256, &Policy::default()), Err(VerifyError::UnknownKey));
+    assert_eq!(
+        verify_image(&mut reader, &only_p256, &Policy::default()),
+        Err(VerifyError::UnknownKey)
+    );
 
-    let revoked = [TrustedKey::revoked(keys().ed25519), TrustedKey::new(keys().p256)];
+    let revoked = [
+        TrustedKey::revoked(keys().ed25519),
+        TrustedKey::new(keys().p256),
+    ];
     assert_eq!(
         verify_image(&mut reader, &revoked, &Policy::default()),
         Err(VerifyError::KeyRevoked { key_index: 0 })
     );
 
-    let strict = Policy { min_security_counter: Some(4) };
+    let strict = Policy {
+        min_security_counter: Some(4),
+    };
     assert_eq!(
         verify_image(&mut reader, &trusted(), &strict),
-        Err(VerifyError::Rollback { image: 3, minimum: 4 })
+        Err(VerifyError::Rollback {
+            image: 3,
+            minimum: 4
+        })
     );
-    let equal = Policy { min_security_counter: Some(3) };
-    assert_eq!(verify_image(&mut reader, &trusted(), &equal).unwrap().security_counter, Some(3));
+    let equal = Policy {
+        min_security_counter: Some(3),
+    };
+    assert_eq!(
+        verify_image(&mut reader, &trusted(), &equal)
+            .unwrap()
+            .security_counter,
+        Some(3)
+    );
 
     let unversioned = imgtool_sign("ed25519", 64, BASIC);
     assert_eq!(
@@ -262,7 +395,10 @@ fn signature_by_a_trusted_key_that_fails_is_refused() {
     // Change the last byte of the DER signature (the last byte of the image): hash still matches.
     *image.last_mut().unwrap() ^= 0x01;
     assert!(unprotected < image.len());
-    assert_eq!(verify(&image), Err(VerifyError::SignatureInvalid { key_index: 1 }));
+    assert_eq!(
+        verify(&image),
+        Err(VerifyError::SignatureInvalid { key_index: 1 })
+    );
 }
 
 #[test]
@@ -271,7 +407,18 @@ fn unsigned_image_is_refused() {
     let input = work.path().join("app.bin");
     let output = work.path().join("app.unsigned.bin");
     std::fs::write(&input, pseudo_random_bytes(100, 1)).unwrap();
-    imgtool(["sign", "-v", "1.0.0", "-H", "0x20", "--pad-header", "-S", "0x1000", path_str(&input), path_str(&output)]);
+    imgtool([
+        "sign",
+        "-v",
+        "1.0.0",
+        "-H",
+        "0x20",
+        "--pad-header",
+        "-S",
+        "0x1000",
+        path_str(&input),
+        path_str(&output),
+    ]);
     let image = std::fs::read(&output).unwrap();
     assert_eq!(verify(&image), Err(VerifyError::MissingSignature));
 }

@@ -77,7 +77,11 @@ impl Digest {
     /// Copies `value` (at most [`Digest::MAX_LEN`] bytes, longer input is cut).
     pub fn from_slice(value: &[u8]) -> Self {
         let mut bytes = [0u8; Self::MAX_LEN];
-        let len = bytes.iter_mut().zip(value).map(|(dst, src)| *dst = *src).count();
+        let len = bytes
+            .iter_mut()
+            .zip(value)
+            .map(|(dst, src)| *dst = *src)
+            .count();
         Self { bytes, len }
     }
 }

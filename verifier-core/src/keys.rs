@@ -28,7 +28,11 @@ impl SpkiDer {
     fn concat(prefix: &[u8], key: &[u8]) -> Self {
         let mut bytes = [0u8; Self::MAX_LEN];
         let source = prefix.iter().chain(key);
-        let len = bytes.iter_mut().zip(source).map(|(dst, src)| *dst = *src).count();
+        let len = bytes
+            .iter_mut()
+            .zip(source)
+            .map(|(dst, src)| *dst = *src)
+            .count();
         Self { bytes, len }
     }
 }
@@ -82,7 +86,10 @@ pub struct TrustedKey {
 impl TrustedKey {
     /// A trusted, non-revoked key.
     pub const fn new(key: PublicKey) -> Self {
-        Self { key, revoked: false }
+        Self {
+            key,
+            revoked: false,
+        }
     }
 
     /// A revoked key: recognised by its KEYHASH, never accepted.
@@ -94,12 +101,14 @@ impl TrustedKey {
 /// Finds the trusted key whose KEYHASH is `key_hash` (whose length implies its algorithm).
 pub(crate) fn find_by_hash(keys: &[TrustedKey], key_hash: &[u8]) -> Option<usize> {
     let algorithm = HashAlgorithm::from_digest_len(key_hash.len())?;
-    keys.iter().position(|trusted| *trusted.key.key_hash(algorithm) == *key_hash)
+    keys.iter()
+        .position(|trusted| *trusted.key.key_hash(algorithm) == *key_hash)
 }
 
 /// Finds the trusted key whose SubjectPublicKeyInfo is `spki` (a PUBKEY TLV).
 pub(crate) fn find_by_spki(keys: &[TrustedKey], spki: &[u8]) -> Option<usize> {
-    keys.iter().position(|trusted| *trusted.key.spki_der() == *spki)
+    keys.iter()
+        .position(|trusted| *trusted.key.spki_der() == *spki)
 }
 
 #[cfg(test)]

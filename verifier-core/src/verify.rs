@@ -87,7 +87,9 @@ pub fn verify_image<R: ImageReader>(
         return Err(VerifyError::HashMismatch);
     }
     if !check.finish(&digest) {
-        return Err(VerifyError::SignatureInvalid { key_index: candidate.key_index });
+        return Err(VerifyError::SignatureInvalid {
+            key_index: candidate.key_index,
+        });
     }
     Ok(VerifiedImage {
         header,
@@ -129,13 +131,17 @@ fn hash_region<R: ImageReader>(
     algorithm: HashAlgorithm,
     check: &mut SignatureCheck,
 ) -> Result<Digest, VerifyError> {
-    let end = header.hashed_len().ok_or(crate::HeaderError::SizeOverflow)?;
+    let end = header
+        .hashed_len()
+        .ok_or(crate::HeaderError::SizeOverflow)?;
     let mut hasher = Hasher::new(algorithm);
     let mut chunk = [0u8; CHUNK_SIZE];
     let mut offset = 0u32;
     while offset < end {
         let remaining = usize::try_from(end.saturating_sub(offset)).unwrap_or(CHUNK_SIZE);
-        let part = chunk.get_mut(..remaining.min(CHUNK_SIZE)).unwrap_or(&mut []);
+        let part = chunk
+            .get_mut(..remaining.min(CHUNK_SIZE))
+            .unwrap_or(&mut []);
         reader.read(offset, part)?;
         hasher.update(part);
         check.absorb(part);
@@ -193,11 +199,15 @@ impl TlvSummary {
                 let mut value = [0u8; DEPENDENCY_LEN];
                 read_exact(entries, entry, &mut value)?;
                 let dependency = parse_dependency(&value);
-                self.dependencies.push(dependency).map_err(|_| TlvError::TooManyDependencies.into())
+                self.dependencies
+                    .push(dependency)
+                    .map_err(|_| TlvError::TooManyDependencies.into())
             }
-            tag if is_unprotected_only(tag) => {
-                Err(TlvError::NotAllowed { tag, protected: true }.into())
+            tag if is_unprotected_only(tag) => Err(TlvError::NotAllowed {
+                tag,
+                protected: true,
             }
+            .into()),
             _ => Ok(()),
         }
     }
@@ -225,7 +235,11 @@ impl TlvSummary {
             tlv::KEYHASH | tlv::PUBKEY => self.signatures.key_tlv(entries, entry, keys),
             tag if is_signature(tag) => self.signatures.signature_tlv(entries, entry, keys),
             tag if tlv::is_vendor(tag) => Ok(()),
-            tag => Err(TlvError::NotAllowed { tag, protected: false }.into()),
+            tag => Err(TlvError::NotAllowed {
+                tag,
+                protected: false,
+            }
+            .into()),
         }
     }
 
@@ -240,7 +254,11 @@ impl TlvSummary {
         let algorithm = HashAlgorithm::from_tlv_tag(entry.tag)
             .ok_or(VerifyError::UnsupportedHash { tag: entry.tag })?;
         if usize::from(entry.len) != algorithm.digest_len() {
-            return Err(TlvError::BadLength { tag: entry.tag, len: entry.len }.into());
+            return Err(TlvError::BadLength {
+                tag: entry.tag,
+                len: entry.len,
+            }
+            .into());
         }
         let mut value = [0u8; Digest::MAX_LEN];
         let value = entries.read_value(entry, &mut value)?;
@@ -282,7 +300,13 @@ struct SignatureSearch {
 
 impl Default for SignatureSearch {
     fn default() -> Self {
-        Self { named: NamedKey::None, candidate: None, seen_signature: false, seen_unnamed: false, revoked: None }
+        Self {
+            named: NamedKey::None,
+            candidate: None,
+            seen_signature: false,
+            seen_unnamed: false,
+            revoked: None,
+        }
     }
 }
 
@@ -330,7 +354,12 @@ impl SignatureSearch {
         }
         let mut signature = [0u8; MAX_SIGNATURE_LEN];
         let len = entries.read_value(entry, &mut signature)?.len();
-        self.candidate = Some(Candidate { key_index, tag: entry.tag, signature, len });
+        self.candidate = Some(Candidate {
+            key_index,
+            tag: entry.tag,
+            signature,
+            len,
+        });
         Ok(())
     }
 
@@ -338,17 +367,22 @@ impl SignatureSearch {
         if let Some(candidate) = self.candidate {
             return Ok(candidate);
         }
-        Err(match (self.revoked, self.seen_unnamed, self.seen_signature) {
-            (Some(key_index), _, _) => VerifyError::KeyRevoked { key_index },
-            (None, true, _) => VerifyError::SignatureWithoutKey,
-            (None, false, true) => VerifyError::UnknownKey,
-            (None, false, false) => VerifyError::MissingSignature,
-        })
+        Err(
+            match (self.revoked, self.seen_unnamed, self.seen_signature) {
+                (Some(key_index), _, _) => VerifyError::KeyRevoked { key_index },
+                (None, true, _) => VerifyError::SignatureWithoutKey,
+                (None, false, true) => VerifyError::UnknownKey,
+                (None, false, false) => VerifyError::MissingSignature,
+            },
+        )
     }
 }
 
 /// A signature check in progress: pure Ed25519 absorbs the image, the others wait for the digest.
-#[allow(clippy::large_enum_variant, reason = "lives on the stack once per verification")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack once per verification"
+)]
 enum SignatureCheck<'c> {
     #[cfg(feature = "ed25519")]
     Ed25519Digest { key: [u8; 32], signature: &'c [u8] },
@@ -364,15 +398,19 @@ impl<'c> SignatureCheck<'c> {
         let mismatch = VerifyError::AlgorithmMismatch { tag: candidate.tag };
         match (key, candidate.tag, pure) {
             #[cfg(feature = "ed25519")]
-            (PublicKey::Ed25519(key), tlv::ED25519, false) => {
-                Ok(Self::Ed25519Digest { key: *key, signature })
-            }
+            (PublicKey::Ed25519(key), tlv::ED25519, false) => Ok(Self::Ed25519Digest {
+                key: *key,
+                signature,
+            }),
             #[cfg(feature = "ed25519")]
-            (PublicKey::Ed25519(key), tlv::ED25519, true) => {
-                Ok(Self::Ed25519Pure(signature::Ed25519Stream::new(key, signature)))
-            }
+            (PublicKey::Ed25519(key), tlv::ED25519, true) => Ok(Self::Ed25519Pure(
+                signature::Ed25519Stream::new(key, signature),
+            )),
             #[cfg(feature = "p256")]
-            (PublicKey::P256(key), tlv::ECDSA_SIG, false) => Ok(Self::P256 { key: *key, signature }),
+            (PublicKey::P256(key), tlv::ECDSA_SIG, false) => Ok(Self::P256 {
+                key: *key,
+                signature,
+            }),
             _ => Err(mismatch),
         }
     }
@@ -388,7 +426,9 @@ impl<'c> SignatureCheck<'c> {
     fn finish(self, digest: &Digest) -> bool {
         match self {
             #[cfg(feature = "ed25519")]
-            Self::Ed25519Digest { key, signature } => signature::ed25519_verify(&key, digest, signature),
+            Self::Ed25519Digest { key, signature } => {
+                signature::ed25519_verify(&key, digest, signature)
+            }
             #[cfg(feature = "ed25519")]
             Self::Ed25519Pure(stream) => stream.verify(),
             #[cfg(feature = "p256")]
@@ -406,7 +446,11 @@ fn read_exact<R: ImageReader, const N: usize>(
     value: &mut [u8; N],
 ) -> Result<(), VerifyError> {
     if usize::from(entry.len) != N {
-        return Err(TlvError::BadLength { tag: entry.tag, len: entry.len }.into());
+        return Err(TlvError::BadLength {
+            tag: entry.tag,
+            len: entry.len,
+        }
+        .into());
     }
     entries.read_value(entry, value).map(|_| ())
 }
@@ -426,7 +470,10 @@ fn parse_dependency(value: &[u8; DEPENDENCY_LEN]) -> Dependency {
         Some(([id, ..], rest)) => (*id, rest.first_chunk::<8>().copied().unwrap_or_default()),
         None => (0, [0; 8]),
     };
-    Dependency { image_id, min_version: ImageVersion::from_bytes(&version) }
+    Dependency {
+        image_id,
+        min_version: ImageVersion::from_bytes(&version),
+    }
 }
 
 fn is_signature(tag: u16) -> bool {

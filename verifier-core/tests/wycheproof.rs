@@ -33,7 +33,12 @@ fn ed25519_vectors() {
             for chunk in test.msg.chunks(7) {
                 stream.update(chunk);
             }
-            assert_eq!(stream.verify(), one_shot, "Ed25519 vector {}: streamed verdict differs", test.tc_id);
+            assert_eq!(
+                stream.verify(),
+                one_shot,
+                "Ed25519 vector {}: streamed verdict differs",
+                test.tc_id
+            );
             checked += 1;
         }
     }

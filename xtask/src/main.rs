@@ -6,7 +6,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod fuzz;
 mod no_panic;
+mod test;
 
 #[derive(Parser)]
 #[command(about = "fwsign project tasks")]
@@ -17,19 +19,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Run every test and check, as CI does.
+    Test {
+        /// How long the bounded fuzzing session runs, per target.
+        #[arg(long, default_value_t = 60)]
+        fuzz_seconds: u32,
+    },
     /// Prove the verifier links no panic path in a thumbv7em release firmware.
     CheckNoPanic,
+    /// Replay the fuzz seeds and fuzz every target for a bounded time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::CheckNoPanic => check_no_panic(),
+        Task::Test { fuzz_seconds } => test::run(fuzz_seconds),
+        Task::CheckNoPanic => no_panic_check(),
+        Task::Fuzz { seconds } => fuzz::run(seconds),
     }
 }
 
 /// The workspace root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Runs `cargo` with `args` in the workspace root, failing if it fails.
@@ -46,10 +65,22 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn check_no_panic() -> Result<()> {
+fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
-    cargo(&["build", "-p", package, "--target", TARGET, "--profile", "firmware"])?;
-    let elf = root().join("target").join(TARGET).join("firmware").join(package);
+    cargo(&[
+        "build",
+        "-p",
+        package,
+        "--target",
+        TARGET,
+        "--profile",
+        "firmware",
+    ])?;
+    let elf = root()
+        .join("target")
+        .join(TARGET)
+        .join("firmware")
+        .join(package);
     no_panic::check(&elf, &no_panic::llvm_objdump()?)
 }

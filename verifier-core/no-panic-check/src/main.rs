@@ -23,7 +23,9 @@ mod firmware {
 
     #[cortex_m_rt::entry]
     fn main() -> ! {
-        let policy = Policy { min_security_counter: black_box(Some(1)) };
+        let policy = Policy {
+            min_security_counter: black_box(Some(1)),
+        };
         let slot: &[u8] = black_box(&SLOT);
         let keys: &[TrustedKey] = black_box(&KEYS);
         loop {

@@ -1,0 +1,53 @@
+//! `cargo xtask test`: every test of the project, as CI runs it.
+
+use anyhow::Result;
+
+use crate::{cargo, fuzz, no_panic_check};
+
+/// The embedded targets the verifier must build for.
+pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
+    "thumbv6m-none-eabi",
+    "thumbv7m-none-eabi",
+    "thumbv7em-none-eabihf",
+    "thumbv8m.main-none-eabihf",
+];
+
+/// Runs formatting and lint checks, the host test suites (including the interoperability tests
+/// against imgtool), the embedded builds, the no-panic proof and a bounded fuzzing session.
+pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
+    step("formatting", || cargo(&["fmt", "--all", "--", "--check"]))?;
+    step("lints", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    step("host tests", || cargo(&["test", "--workspace"]))?;
+    for target in EMBEDDED_TARGETS {
+        step(&format!("verifier-core for {target}"), || {
+            cargo(&[
+                "build",
+                "-p",
+                "verifier-core",
+                "--features",
+                "sha512",
+                "--target",
+                target,
+            ])
+        })?;
+    }
+    step("no panic path in the verifier", no_panic_check)?;
+    step("fuzzing", || fuzz::run(fuzz_seconds))?;
+    println!("\nall checks passed");
+    Ok(())
+}
+
+fn step(name: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("\n==> {name}");
+    run().map_err(|e| e.context(format!("step failed: {name}")))
+}
