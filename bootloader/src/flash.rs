@@ -18,8 +18,19 @@ const COPY_CHUNK_LEN: u32 = 256;
 
 /// A flash operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FlashError(pub NorFlashErrorKind);
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for FlashError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let kind = match self.0 {
+            NorFlashErrorKind::NotAligned => "not aligned",
+            NorFlashErrorKind::OutOfBounds => "out of bounds",
+            _ => "device error",
+        };
+        defmt::write!(f, "flash error: {=str}", kind);
+    }
+}
 
 impl<E: NorFlashError> From<E> for FlashError {
     fn from(error: E) -> Self {

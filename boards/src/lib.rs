@@ -1,0 +1,206 @@
+//! Board support for the fwsign bootloader and its demo application.
+//!
+//! Every board is a [`Board`]: its memory map (where the bootloader, the slots and the
+//! bootloader state live, and the sector and write sizes) plus, on the device, a flash
+//! driver behind `embedded-storage`. The maps are plain data and build on the host, so
+//! build scripts and `xtask` size images and flash files from the same numbers the
+//! firmware uses.
+//!
+//! | board | CPU | flash model | run |
+//! |---|---|---|---|
+//! | `mps2-an386` | Cortex-M4F | [`mps2::SemihostedFlash`]: code RAM + a host file | QEMU (main target) |
+//! | `mps2-an385` | Cortex-M3 | same | QEMU |
+//! | `mps2-an505` | Cortex-M33, Secure | same | QEMU |
+//! | `nrf52840dk` | Cortex-M4F | [`nrf52840dk::Nvmc`] | builds; not run on hardware |
+#![cfg_attr(target_os = "none", no_std)]
+
+pub mod mps2;
+pub mod nrf52840dk;
+
+#[cfg(target_os = "none")]
+pub mod boot;
+#[cfg(target_os = "none")]
+pub mod logger;
+#[cfg(target_os = "none")]
+pub mod semihosting;
+
+/// The flash device of the board selected by this build's feature.
+#[cfg(target_os = "none")]
+pub mod flash {
+    #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+    pub use crate::mps2::SemihostedFlash as Flash;
+    #[cfg(feature = "nrf52840dk")]
+    pub use crate::nrf52840dk::Nvmc as Flash;
+
+    /// Powers the flash up (on QEMU: loads the flash file into code memory).
+    pub fn power_on() -> Flash {
+        #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+        // SAFETY: the board map reserves this code memory for the flash model alone.
+        let flash = unsafe { Flash::power_on(crate::CURRENT.flash_base) };
+        #[cfg(feature = "nrf52840dk")]
+        // SAFETY: the bootloader is the only user of the NVMC and never erases itself.
+        let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
+        match flash {
+            Ok(flash) => flash,
+            Err(_) => {
+                defmt::error!("flash unavailable");
+                crate::safe_state(4)
+            }
+        }
+    }
+
+    /// Opens the flash without reloading it, for an application started by the bootloader.
+    pub fn attach() -> Flash {
+        #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+        // SAFETY: as for `power_on`; the bootloader has handed over.
+        let flash = unsafe { Flash::attach(crate::CURRENT.flash_base) };
+        #[cfg(feature = "nrf52840dk")]
+        // SAFETY: the application is the only user of the NVMC and only writes the slots.
+        let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
+        match flash {
+            Ok(flash) => flash,
+            Err(_) => {
+                defmt::error!("flash unavailable");
+                crate::safe_state(4)
+            }
+        }
+    }
+}
+
+/// Stops for good: on QEMU the emulator exits with `code`; on hardware the core sleeps
+/// (a board would light an LED or enter recovery here).
+#[cfg(target_os = "none")]
+pub fn safe_state(code: u8) -> ! {
+    #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+    semihosting::exit(code);
+    #[cfg(not(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505")))]
+    {
+        let _ = code;
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+}
+
+pub use bootloader::{Layout, Region};
+
+/// A board's memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Board {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// Rust target triple of its CPU.
+    pub target: &'static str,
+    /// QEMU `-machine` and `-cpu`, for emulated boards.
+    pub qemu: Option<(&'static str, &'static str)>,
+    /// Address the bootloader is linked at (the reset vector table).
+    pub bootloader_base: u32,
+    /// Bytes reserved for the bootloader.
+    pub bootloader_size: u32,
+    /// Address of offset 0 of the flash device the [`Layout`] is expressed in.
+    pub flash_base: u32,
+    /// Size of that flash device.
+    pub flash_size: u32,
+    /// Slots and state within the flash device.
+    pub layout: Layout,
+    /// Image header size the application is linked after (`imgtool -H`).
+    pub header_size: u32,
+    /// RAM start; its first [`BOOT_RECORD_SPACE`] bytes hold the boot record.
+    pub ram_base: u32,
+    /// RAM size.
+    pub ram_size: u32,
+    /// CMSDK UART0 base address, where the demo receives updates.
+    pub uart_base: Option<u32>,
+}
+
+/// RAM reserved at [`Board::ram_base`] for the boot record; firmware RAM starts after it.
+pub const BOOT_RECORD_SPACE: u32 = 0x100;
+
+impl Board {
+    /// Address of the primary slot.
+    pub const fn primary_address(&self) -> u32 {
+        self.flash_base + self.layout.primary.offset
+    }
+
+    /// Slot size to sign for (`imgtool -S`, `fwsign sign --slot-size`).
+    pub const fn slot_size(&self) -> u32 {
+        self.layout.primary.size
+    }
+
+    /// Address of the boot record.
+    pub const fn boot_record_address(&self) -> u32 {
+        self.ram_base
+    }
+
+    /// The linker script memory regions (`memory.x`) for the bootloader.
+    #[cfg(not(target_os = "none"))]
+    pub fn bootloader_memory_x(&self) -> String {
+        self.memory_x(self.bootloader_base, self.bootloader_size)
+    }
+
+    /// The linker script memory regions for an application in the primary slot.
+    #[cfg(not(target_os = "none"))]
+    pub fn application_memory_x(&self) -> String {
+        let origin = self.primary_address() + self.header_size;
+        self.memory_x(origin, self.layout.max_image_size() - self.header_size)
+    }
+
+    #[cfg(not(target_os = "none"))]
+    fn memory_x(&self, flash_origin: u32, flash_len: u32) -> String {
+        let ram = self.ram_base + BOOT_RECORD_SPACE;
+        let ram_len = self.ram_size - BOOT_RECORD_SPACE;
+        format!(
+            "MEMORY\n{{\n  FLASH : ORIGIN = {flash_origin:#010x}, LENGTH = {flash_len:#x}\n  RAM : ORIGIN = {ram:#010x}, LENGTH = {ram_len:#x}\n}}\n"
+        )
+    }
+}
+
+/// Every supported board.
+pub const ALL: [Board; 4] = [mps2::AN386, mps2::AN385, mps2::AN505, nrf52840dk::BOARD];
+
+/// Looks a board up by name.
+pub fn by_name(name: &str) -> Option<Board> {
+    ALL.into_iter().find(|b| b.name == name)
+}
+
+/// The board selected by this build's cargo feature.
+#[cfg(feature = "mps2-an386")]
+pub const CURRENT: Board = mps2::AN386;
+/// The board selected by this build's cargo feature.
+#[cfg(feature = "mps2-an385")]
+pub const CURRENT: Board = mps2::AN385;
+/// The board selected by this build's cargo feature.
+#[cfg(feature = "mps2-an505")]
+pub const CURRENT: Board = mps2::AN505;
+/// The board selected by this build's cargo feature.
+#[cfg(feature = "nrf52840dk")]
+pub const CURRENT: Board = nrf52840dk::BOARD;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_layout_is_consistent() {
+        for board in ALL {
+            let units = board.layout.sector_size / 8;
+            assert_eq!(
+                board
+                    .layout
+                    .check(board.layout.sector_size, board.flash_size, units),
+                Ok(()),
+                "{}",
+                board.name
+            );
+            assert!(board.header_size >= 32, "{}", board.name);
+            assert_eq!(by_name(board.name), Some(board));
+        }
+    }
+
+    #[test]
+    fn memory_x_places_the_application_after_the_header() {
+        let text = mps2::AN386.application_memory_x();
+        assert!(text.contains("ORIGIN = 0x00020200"), "{text}");
+        assert!(text.contains("ORIGIN = 0x20000100"), "{text}");
+    }
+}

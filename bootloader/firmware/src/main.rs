@@ -1,0 +1,73 @@
+//! The fwsign bootloader.
+//!
+//! At every reset: finish or start an update, validate the primary image, raise the
+//! security counter for confirmed images, leave a boot record in RAM, point VTOR at the
+//! image and jump. With nothing bootable it reports why and stays in the board's safe state.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod device {
+    use boards::CURRENT as BOARD;
+    use bootloader::{BootLoader, Config, Mode, PublicKey, SignatureValidator, TrustedKey};
+
+    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
+
+    const CONFIG: Config = Config {
+        mode: if cfg!(feature = "overwrite-only") {
+            Mode::OverwriteOnly
+        } else {
+            Mode::Swap
+        },
+        validate_primary: true,
+    };
+
+    /// Exit code of the emulator when nothing can be booted.
+    const NOTHING_BOOTABLE: u8 = 3;
+
+    #[cortex_m_rt::entry]
+    fn main() -> ! {
+        boards::logger::set_tag(b'B');
+        defmt::info!(
+            "fwsign bootloader on {=str}, {=usize} trusted keys",
+            BOARD.name,
+            TRUSTED_KEYS.len()
+        );
+        let keys: &[TrustedKey] = &TRUSTED_KEYS;
+        let flash = boards::flash::power_on();
+        let mut loader = match BootLoader::new(flash, BOARD.layout, CONFIG) {
+            Ok(loader) => loader,
+            Err(error) => halt("bad layout", error),
+        };
+        match loader.boot(&mut SignatureValidator::new(keys)) {
+            Ok(decision) => {
+                let r = &decision.record;
+                defmt::info!(
+                    "booting {=u8}.{=u8}.{=u16} ({=str}), security counter {=u32}",
+                    r.version.major,
+                    r.version.minor,
+                    r.version.revision,
+                    r.outcome.describe(),
+                    r.device_security_counter
+                );
+                boards::boot::write_record(BOARD.boot_record_address(), r);
+                // SAFETY: the image at this address passed validation just now.
+                unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
+            }
+            Err(error) => halt("nothing bootable", error),
+        }
+    }
+
+    fn halt(what: &str, error: bootloader::BootError) -> ! {
+        defmt::error!("{=str}: {}; staying in the safe state", what, error);
+        boards::safe_state(NOTHING_BOOTABLE)
+    }
+
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo) -> ! {
+        defmt::error!("bootloader panic");
+        boards::safe_state(NOTHING_BOOTABLE)
+    }
+}
