@@ -79,8 +79,14 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Signature")]
     pure: bool,
     /// Write what an external signer must sign (the hashed region or its digest) to
-    /// OUTFILE instead of an image.
-    #[arg(long, value_enum, conflicts_with_all = ["key", "fix_sig"], help_heading = "Signature")]
+    /// OUTFILE instead of an image. -k then names the key that will sign (its public
+    /// half is enough); it decides the hash.
+    #[arg(
+        long,
+        value_enum,
+        conflicts_with = "fix_sig",
+        help_heading = "Signature"
+    )]
     vector_to_sign: Option<Vector>,
     /// Use this signature (base64, as --sig-out writes it) instead of signing.
     #[arg(
@@ -270,6 +276,8 @@ fn security_counter(text: &str) -> Result<SecurityCounter, String> {
 /// The signing key's source: a key file, a fixed signature, or none.
 enum KeySource {
     Unsigned,
+    /// The key an external signer will use (for --vector-to-sign).
+    Vector(PublicKey),
     File(KeyFileSigner),
     Fixed {
         public_key: PublicKey,
@@ -281,6 +289,7 @@ impl KeySource {
     fn algorithm(&self) -> Option<host_signer::keys::Algorithm> {
         match self {
             Self::Unsigned => None,
+            Self::Vector(public_key) => Some(host_signer::keys::Algorithm::of(public_key)),
             Self::File(signer) => Some(host_signer::signer::Signer::algorithm(signer)),
             Self::Fixed { public_key, .. } => Some(host_signer::keys::Algorithm::of(public_key)),
         }
@@ -315,7 +324,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return write_vector(args, &unsigned, vector);
     }
     let signed = match key {
-        KeySource::Unsigned => unsigned.without_signature().map_err(anyhow::Error::from),
+        KeySource::Unsigned | KeySource::Vector(_) => {
+            unsigned.without_signature().map_err(anyhow::Error::from)
+        }
         KeySource::File(signer) => unsigned.sign(&signer).map_err(anyhow::Error::from),
         KeySource::Fixed {
             public_key,
@@ -374,6 +385,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
+    if let (Some(path), Some(_)) = (&args.key, args.vector_to_sign) {
+        let public_key = load_key(path, &args.password)?.public_key();
+        return Ok(KeySource::Vector(public_key));
+    }
     if let Some(path) = &args.key {
         let key = load_private_key(path, &args.password)?;
         return Ok(KeySource::File(KeyFileSigner::new(path, key)));
