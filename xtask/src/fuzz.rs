@@ -15,7 +15,7 @@ pub(crate) const TARGETS: &[&str] = &["verify_image"];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.
 pub(crate) fn run(seconds: u32) -> Result<()> {
-    ensure_cargo_fuzz()?;
+    crate::tools::ensure_cargo_fuzz()?;
     for target in TARGETS {
         let corpus = root().join("target/fuzz-corpus").join(target);
         std::fs::create_dir_all(&corpus)
@@ -46,16 +46,6 @@ pub(crate) fn run(seconds: u32) -> Result<()> {
         println!("fuzz {target}: {executions} executions in {seconds} s, no failure");
     }
     Ok(())
-}
-
-fn ensure_cargo_fuzz() -> Result<()> {
-    let found = Command::new("cargo").args(["fuzz", "--version"]).output();
-    match found {
-        Ok(output) if output.status.success() => Ok(()),
-        _ => bail!(
-            "cargo-fuzz is not installed: run `cargo install cargo-fuzz --locked` (or .ci/run)"
-        ),
-    }
 }
 
 /// `cargo +nightly` when a nightly toolchain is installed, else the pinned toolchain with

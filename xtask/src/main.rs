@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod fuzz;
 mod no_panic;
 mod test;
+mod tools;
 
 #[derive(Parser)]
 #[command(about = "fwsign project tasks")]

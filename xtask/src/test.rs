@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{cargo, fuzz, no_panic_check};
+use crate::{cargo, fuzz, no_panic_check, tools};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -15,6 +15,11 @@ pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
 /// Runs formatting and lint checks, the host test suites (including the interoperability tests
 /// against imgtool), the embedded builds, the no-panic proof and a bounded fuzzing session.
 pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
+    step("tools", || {
+        tools::ensure_apt(tools::TEST_TOOLS)?;
+        tools::ensure_imgtool()?;
+        tools::ensure_cargo_fuzz()
+    })?;
     step("formatting", || cargo(&["fmt", "--all", "--", "--check"]))?;
     step("lints", || {
         cargo(&[
