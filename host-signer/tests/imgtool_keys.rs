@@ -1,5 +1,7 @@
 //! Key files and offline signing, interchanged with imgtool 2.5.0 in both directions.
 
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
 mod common;
 
 use std::path::Path;

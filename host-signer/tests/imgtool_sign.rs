@@ -4,6 +4,8 @@
 //! tools must write identical files; every case below runs both and compares the bytes.
 //! ECDSA signatures are randomised in imgtool, so those images are cross-verified instead.
 
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
 mod common;
 
 use std::path::Path;

@@ -303,6 +303,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         _ => 0xff,
     };
     let key = key_source(args)?;
+    let options = image_options(args)?;
+    image::choose_hash(key.algorithm(), options.hash, options.pure)?;
     let prefix = if args.pad_header {
         usize::from(args.header_size)
     } else {
@@ -316,7 +318,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     )?;
     report_segments(&args.infile, &input);
 
-    let options = image_options(args)?;
     let unsigned = image::prepare(&options, input.bytes, args.pad_header, key.algorithm())
         .with_context(|| format!("{}", args.infile.display()))?;
 
