@@ -1,7 +1,10 @@
 //! Images signed by the real imgtool are accepted by the verifier, and every corruption of them
 //! is refused with the error naming the failed check.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failing test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: failing is the test failing"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

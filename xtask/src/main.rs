@@ -36,8 +36,18 @@ enum Task {
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().task {
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse().task) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    match task {
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds),
         Task::CheckNoPanic => no_panic_check(),
         Task::Fuzz { seconds } => fuzz::run(seconds),
