@@ -13,7 +13,7 @@ use host_signer::input::{self, InputFormat, LoadedInput};
 use host_signer::keys::{load_key, load_private_key};
 use host_signer::output::{OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex};
 use host_signer::parse;
-use host_signer::signer::KeyFileSigner;
+use host_signer::signer::{KeyFileSigner, Signer};
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::{ImageVersion, PublicKey};
 
@@ -24,36 +24,47 @@ use super::PasswordArgs;
 /// The output is Intel HEX if OUTFILE ends in .hex (or with --format hex), binary otherwise.
 /// As with imgtool, an option given twice takes its last value.
 #[derive(Debug, clap::Args)]
-#[command(next_display_order = None, args_override_self = true)]
+#[command(args_override_self = true)]
 pub(crate) struct Args {
+    /// Firmware to sign.
+    infile: PathBuf,
+    /// Image to write.
+    outfile: PathBuf,
+
     /// Signing key (PKCS#8 PEM). Without it the image carries only its hash.
     #[arg(short, long, value_name = "FILE", help_heading = "Key")]
     key: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Key")]
     password: PasswordArgs,
     /// Name the key in the image by its hash (KEYHASH) or in full (PUBKEY).
-    #[arg(long, value_enum, default_value = "hash", help_heading = "Key")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "hash",
+        help_heading = "Key"
+    )]
     public_key_format: KeyFormat,
 
     /// Image version, major[.minor[.revision[+build]]].
     #[arg(short, long, value_parser = parse::version, help_heading = "Image")]
     version: ImageVersion,
     /// Header size; the payload starts here (at least 32; e.g. 0x200).
-    #[arg(short = 'H', long, value_parser = header_size, help_heading = "Image")]
+    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, help_heading = "Image")]
     header_size: u16,
     /// Add the header area in front of the input (filled with the erased value) instead of
     /// expecting the input to start with that many zero bytes.
     #[arg(long, help_heading = "Image")]
     pad_header: bool,
     /// Slot size; image plus trailer must fit.
-    #[arg(short = 'S', long, value_parser = parse::u32_value, help_heading = "Image")]
+    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, help_heading = "Image")]
     slot_size: u32,
     /// Security counter (protected SEC_CNT TLV): a number, or `auto` to derive it from
     /// the version (major<<24 | minor<<16 | revision).
     #[arg(short, long, value_name = "N|auto", value_parser = security_counter, help_heading = "Image")]
     security_counter: Option<SecurityCounter>,
     /// Dependencies on other images: "(image_id,min_version), ...".
-    #[arg(short, long, value_parser = dependency_list, help_heading = "Image")]
+    #[arg(short, long, value_name = "LIST", value_parser = dependency_list, help_heading = "Image")]
     dependencies: Option<DependencyList>,
     /// A custom protected TLV: tag in 0x00a0..=0xfffe, value `0x..` hex bytes or text.
     /// Repeat for more.
@@ -63,10 +74,10 @@ pub(crate) struct Args {
     #[arg(long, num_args = 2, value_names = ["TAG", "FILE"], action = clap::ArgAction::Append, help_heading = "Image")]
     custom_tlv_file: Vec<String>,
     /// Load address for an image run from RAM (sets RAM_LOAD).
-    #[arg(short = 'L', long, value_parser = parse::u32_value, conflicts_with = "rom_fixed", help_heading = "Image")]
+    #[arg(short = 'L', long, value_name = "ADDR", value_parser = parse::u32_value, conflicts_with = "rom_fixed", help_heading = "Image")]
     load_addr: Option<u32>,
     /// Flash address the image is linked for (sets ROM_FIXED).
-    #[arg(short = 'F', long, value_parser = parse::u32_value, help_heading = "Image")]
+    #[arg(short = 'F', long, value_name = "ADDR", value_parser = parse::u32_value, help_heading = "Image")]
     rom_fixed: Option<u32>,
     /// Mark the image as not bootable (data only).
     #[arg(long, help_heading = "Image")]
@@ -84,6 +95,7 @@ pub(crate) struct Args {
     #[arg(
         long,
         value_enum,
+        value_name = "WHAT",
         conflicts_with = "fix_sig",
         help_heading = "Signature"
     )]
@@ -119,29 +131,35 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Trailer")]
     confirm: bool,
     /// Flash write size.
-    #[arg(long, default_value = "1", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
+    #[arg(long, value_name = "BYTES", default_value = "1", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
     align: String,
     /// BOOT_MAX_ALIGN of the bootloader (default: max(8, --align)).
-    #[arg(long, value_parser = ["8", "16", "32"], help_heading = "Trailer")]
+    #[arg(long, value_name = "BYTES", value_parser = ["8", "16", "32"], help_heading = "Trailer")]
     max_align: Option<String>,
     /// Sectors the swap status must cover.
-    #[arg(short = 'M', long, default_value_t = 128, help_heading = "Trailer")]
+    #[arg(
+        short = 'M',
+        long,
+        value_name = "N",
+        default_value_t = 128,
+        help_heading = "Trailer"
+    )]
     max_sectors: u32,
     /// The bootloader upgrades by overwriting (smaller trailer, no image_ok).
     #[arg(long, help_heading = "Trailer")]
     overwrite_only: bool,
     /// Value of erased flash.
-    #[arg(short = 'R', long, value_parser = ["0", "0xff"], help_heading = "Trailer")]
+    #[arg(short = 'R', long, value_name = "VALUE", value_parser = ["0", "0xff"], help_heading = "Trailer")]
     erased_val: Option<String>,
 
     /// Input format; by default recognised from the content.
-    #[arg(long, value_enum, help_heading = "Files")]
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Files")]
     input_format: Option<InFormat>,
     /// Output format; by default from OUTFILE's extension.
     #[arg(long, value_enum, help_heading = "Files")]
     format: Option<OutFormat>,
-    /// Base address of HEX output (required for binary or raw input).
-    #[arg(short = 'x', long, value_parser = parse::u32_value, help_heading = "Files")]
+    /// Base address of HEX output (needed when the input carries none: raw binary).
+    #[arg(short = 'x', long, value_name = "ADDR", value_parser = parse::u32_value, help_heading = "Files")]
     hex_addr: Option<u32>,
     /// Byte order; only little-endian images exist on Cortex-M.
     #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
@@ -149,11 +167,6 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     unsupported: Unsupported,
-
-    /// Firmware to sign.
-    infile: PathBuf,
-    /// Image to write.
-    outfile: PathBuf,
 }
 
 /// imgtool options fwsign does not implement: accepted by name so the error says so.
@@ -278,7 +291,7 @@ enum KeySource {
     Unsigned,
     /// The key an external signer will use (for --vector-to-sign).
     Vector(PublicKey),
-    File(KeyFileSigner),
+    Signer(Box<dyn Signer>),
     Fixed {
         public_key: PublicKey,
         signature: Vec<u8>,
@@ -290,7 +303,7 @@ impl KeySource {
         match self {
             Self::Unsigned => None,
             Self::Vector(public_key) => Some(host_signer::keys::Algorithm::of(public_key)),
-            Self::File(signer) => Some(host_signer::signer::Signer::algorithm(signer)),
+            Self::Signer(signer) => Some(signer.algorithm()),
             Self::Fixed { public_key, .. } => Some(host_signer::keys::Algorithm::of(public_key)),
         }
     }
@@ -328,7 +341,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         KeySource::Unsigned | KeySource::Vector(_) => {
             unsigned.without_signature().map_err(anyhow::Error::from)
         }
-        KeySource::File(signer) => unsigned.sign(&signer).map_err(anyhow::Error::from),
+        KeySource::Signer(signer) => unsigned.sign(signer.as_ref()).map_err(anyhow::Error::from),
         KeySource::Fixed {
             public_key,
             signature,
@@ -392,7 +405,7 @@ fn key_source(args: &Args) -> anyhow::Result<KeySource> {
     }
     if let Some(path) = &args.key {
         let key = load_private_key(path, &args.password)?;
-        return Ok(KeySource::File(KeyFileSigner::new(path, key)));
+        return Ok(KeySource::Signer(Box::new(KeyFileSigner::new(path, key))));
     }
     if let (Some(sig_path), Some(key_path)) = (&args.fix_sig, &args.fix_sig_pubkey) {
         let public_key = load_key(key_path, &args.password)?.public_key();
