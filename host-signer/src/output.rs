@@ -181,6 +181,26 @@ fn push_record(out: &mut String, record: &ihex::Record) {
     }
 }
 
+/// Who may read a file written here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Readable by all (images, public keys): mode 0644 on Unix.
+    Shared,
+    /// Readable by the owner only (private keys): mode 0600 on Unix.
+    Private,
+}
+
+impl Access {
+    #[cfg(unix)]
+    fn permissions(self) -> std::fs::Permissions {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::Permissions::from_mode(match self {
+            Self::Shared => 0o644,
+            Self::Private => 0o600,
+        })
+    }
+}
+
 /// A file written to a temporary name beside its destination, renamed on [`commit`].
 ///
 /// Dropping it without committing deletes the temporary file.
@@ -197,7 +217,7 @@ impl StagedFile {
     ///
     /// # Errors
     /// [`OutputError::Io`].
-    pub fn write(path: &Path, bytes: &[u8]) -> Result<Self, OutputError> {
+    pub fn write(path: &Path, bytes: &[u8], access: Access) -> Result<Self, OutputError> {
         let io = |source| OutputError::Io {
             path: path.to_owned(),
             source,
@@ -206,10 +226,13 @@ impl StagedFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".fwsign-")
-            .tempfile_in(dir)
-            .map_err(io)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".fwsign-");
+        #[cfg(unix)]
+        builder.permissions(access.permissions());
+        #[cfg(not(unix))]
+        let _ = access;
+        let mut temp = builder.tempfile_in(dir).map_err(io)?;
         temp.write_all(bytes).map_err(io)?;
         temp.as_file().sync_all().map_err(io)?;
         Ok(Self {
@@ -236,8 +259,8 @@ impl StagedFile {
 ///
 /// # Errors
 /// [`OutputError::Io`].
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    StagedFile::write(path, bytes)?.commit()
+pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> Result<(), OutputError> {
+    StagedFile::write(path, bytes, access)?.commit()
 }
 
 #[cfg(test)]

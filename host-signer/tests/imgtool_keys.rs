@@ -82,6 +82,19 @@ fn fwsign_keys_work_in_imgtool() {
     std::fs::write(dir.join("in.bin"), pseudo_random(2000, 11)).unwrap();
     for (file, kind) in [("ed.pem", "ed25519"), ("ec.pem", "ecdsa-p256")] {
         fwsign(dir, &["keygen", "-k", file, "-t", kind]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "{kind}: private key readable by others"
+            );
+        }
         let by_imgtool = imgtool(dir, &["getpub", "-k", file, "-e", "raw"]).stdout;
         let by_fwsign = fwsign(dir, &["getpub", "-k", file, "-e", "raw"]).stdout;
         assert_eq!(

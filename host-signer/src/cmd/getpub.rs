@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use host_signer::keys::load_key;
-use host_signer::output::write_atomic;
+use host_signer::output::{Access, write_atomic};
 use host_signer::pubkey_export::{Encoding, encode};
 use verifier_core::HashAlgorithm;
 
@@ -75,7 +75,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let bytes = encode(&key, encoding, &args.name_suffix);
     match &args.output {
-        Some(path) => write_atomic(path, &bytes)?,
+        Some(path) => write_atomic(path, &bytes, Access::Shared)?,
         None => std::io::stdout().lock().write_all(&bytes)?,
     }
     Ok(super::EXIT_OK)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use host_signer::keys::{Algorithm, PrivateKey};
-use host_signer::output::write_atomic;
+use host_signer::output::{Access, write_atomic};
 
 use super::PasswordArgs;
 
@@ -53,6 +53,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let key = PrivateKey::generate(algorithm)?;
     let pem = key.to_pkcs8_pem(password.as_deref())?;
-    write_atomic(&args.key, pem.as_bytes()).with_context(|| "writing the key")?;
+    write_atomic(&args.key, pem.as_bytes(), Access::Private).with_context(|| "writing the key")?;
     Ok(super::EXIT_OK)
 }

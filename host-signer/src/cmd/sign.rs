@@ -11,7 +11,9 @@ use host_signer::image::{
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
 use host_signer::keys::{load_key, load_private_key};
-use host_signer::output::{OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex};
+use host_signer::output::{
+    Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
+};
 use host_signer::parse;
 use host_signer::signer::{KeyFileSigner, Signer};
 use host_signer::trailer::{SlotMark, TrailerLayout};
@@ -379,11 +381,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             render_hex(&args.outfile, &signed.bytes, base, padding.as_ref())?
         }
     };
-    let image = StagedFile::write(&args.outfile, &bytes)?;
+    let image = StagedFile::write(&args.outfile, &bytes, Access::Shared)?;
     let signature = match (&args.sig_out, &signed.signature) {
         (Some(path), Some(value)) => {
             let text = base64::engine::general_purpose::STANDARD.encode(value);
-            Some(StagedFile::write(path, text.as_bytes())?)
+            Some(StagedFile::write(path, text.as_bytes(), Access::Shared)?)
         }
         (Some(path), None) => anyhow::bail!(
             "--sig-out {}: the image is not signed (give -k)",
@@ -507,7 +509,7 @@ fn write_vector(args: &Args, unsigned: &UnsignedImage, vector: Vector) -> anyhow
         Vector::Payload => SigningVector::Payload,
         Vector::Digest => SigningVector::Digest,
     };
-    host_signer::output::write_atomic(&args.outfile, unsigned.vector(vector))?;
+    host_signer::output::write_atomic(&args.outfile, unsigned.vector(vector), Access::Shared)?;
     Ok(super::EXIT_OK)
 }
 
