@@ -290,58 +290,49 @@ fn areas(image: &[u8]) -> (usize, usize) {
 fn malformed_structure_names_the_check() {
     let image = small_image("ed25519");
     let (protected, unprotected) = areas(&image);
+    let with_byte = |offset: usize, value: u8| {
+        let mut bad = image.clone();
+        bad[offset] = value;
+        verify(&bad)
+    };
+    let tlv_error = |error| Err(VerifyError::Tlv(error));
 
-    let mut bad = image.clone();
-    bad[0] = 0x3c;
+    let found = 0x96f3_b83c;
     assert_eq!(
-        verify(&bad),
-        Err(VerifyError::Header(HeaderError::BadMagic {
-            found: 0x96f3_b83c
-        }))
+        with_byte(0, 0x3c),
+        Err(VerifyError::Header(HeaderError::BadMagic { found }))
     );
-
-    let mut bad = image.clone();
-    bad[protected] = 0x07;
     assert_eq!(
-        verify(&bad),
-        Err(VerifyError::Tlv(TlvError::BadAreaMagic {
+        with_byte(protected, 0x07),
+        tlv_error(TlvError::BadAreaMagic {
             expected: 0x6908,
             found: 0x6907
-        }))
+        })
     );
-
-    let mut bad = image.clone();
-    bad[unprotected + 1] = 0x68;
     assert_eq!(
-        verify(&bad),
-        Err(VerifyError::Tlv(TlvError::BadAreaMagic {
+        with_byte(unprotected + 1, 0x68),
+        tlv_error(TlvError::BadAreaMagic {
             expected: 0x6907,
             found: 0x6807
-        }))
+        })
     );
-
     // The protected area claims more than the header says: the areas would overlap.
-    let mut bad = image.clone();
-    bad[protected + 2] += 4;
     assert!(matches!(
-        verify(&bad),
+        with_byte(protected + 2, image[protected + 2] + 4),
         Err(VerifyError::Tlv(TlvError::ProtectedSizeMismatch { .. }))
     ));
-
     // The unprotected area claims to run past the end of the file.
-    let mut bad = image.clone();
-    bad[unprotected + 2] += 1;
-    assert!(matches!(verify(&bad), Err(VerifyError::Read(_))));
-
+    assert!(matches!(
+        with_byte(unprotected + 2, image[unprotected + 2] + 1),
+        Err(VerifyError::Read(_))
+    ));
     // The first protected TLV (SEC_CNT) claims a value past its area.
-    let mut bad = image.clone();
-    bad[protected + 6] = 0xff;
     assert_eq!(
-        verify(&bad),
-        Err(VerifyError::Tlv(TlvError::EntryOverrun {
+        with_byte(protected + 6, 0xff),
+        tlv_error(TlvError::EntryOverrun {
             tag: tlv::SEC_CNT,
             len: 0xff
-        }))
+        })
     );
 }
 

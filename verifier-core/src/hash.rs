@@ -1,9 +1,8 @@
 //! Image digests: SHA-256, and SHA-512 with the `sha512` feature.
 
-use core::ops::Deref;
-
 use sha2::Digest as _;
 
+use crate::bytes::InlineBytes;
 use crate::format::tlv;
 
 /// The hash algorithm of an image, named by its hash TLV.
@@ -63,45 +62,8 @@ impl HashAlgorithm {
     }
 }
 
-/// A digest of up to 64 bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Digest {
-    bytes: [u8; Digest::MAX_LEN],
-    len: usize,
-}
-
-impl Digest {
-    /// The longest digest held (SHA-512).
-    pub const MAX_LEN: usize = 64;
-
-    /// Copies `value` (at most [`Digest::MAX_LEN`] bytes, longer input is cut).
-    pub fn from_slice(value: &[u8]) -> Self {
-        let mut bytes = [0u8; Self::MAX_LEN];
-        let len = bytes
-            .iter_mut()
-            .zip(value)
-            .map(|(dst, src)| *dst = *src)
-            .count();
-        Self { bytes, len }
-    }
-}
-
-impl Deref for Digest {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-}
-
-impl core::fmt::Debug for Digest {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for byte in self.iter() {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
+/// A digest: 32 bytes for SHA-256, 64 for SHA-512.
+pub type Digest = InlineBytes<64>;
 
 /// An incremental hasher for a [`HashAlgorithm`].
 #[derive(Clone)]

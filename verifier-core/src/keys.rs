@@ -1,7 +1,6 @@
 //! Trusted public keys and the KEYHASH that selects them.
 
-use core::ops::Deref;
-
+use crate::bytes::InlineBytes;
 use crate::format::{ED25519_SPKI_PREFIX, P256_SPKI_PREFIX};
 use crate::hash::{Digest, HashAlgorithm, Hasher};
 
@@ -15,35 +14,7 @@ pub enum PublicKey {
 }
 
 /// The DER SubjectPublicKeyInfo of a [`PublicKey`]: what `imgtool getpub -e raw` prints.
-#[derive(Clone, Copy)]
-pub struct SpkiDer {
-    bytes: [u8; SpkiDer::MAX_LEN],
-    len: usize,
-}
-
-impl SpkiDer {
-    /// The longest encoding (P-256).
-    pub const MAX_LEN: usize = P256_SPKI_PREFIX.len() + 65;
-
-    fn concat(prefix: &[u8], key: &[u8]) -> Self {
-        let mut bytes = [0u8; Self::MAX_LEN];
-        let source = prefix.iter().chain(key);
-        let len = bytes
-            .iter_mut()
-            .zip(source)
-            .map(|(dst, src)| *dst = *src)
-            .count();
-        Self { bytes, len }
-    }
-}
-
-impl Deref for SpkiDer {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-}
+pub type SpkiDer = InlineBytes<{ P256_SPKI_PREFIX.len() + 65 }>;
 
 impl PublicKey {
     /// Parses a DER SubjectPublicKeyInfo of an Ed25519 or P-256 (uncompressed) key.
@@ -61,8 +32,8 @@ impl PublicKey {
     /// The DER SubjectPublicKeyInfo of this key.
     pub fn spki_der(&self) -> SpkiDer {
         match self {
-            Self::Ed25519(key) => SpkiDer::concat(&ED25519_SPKI_PREFIX, key),
-            Self::P256(point) => SpkiDer::concat(&P256_SPKI_PREFIX, point),
+            Self::Ed25519(key) => SpkiDer::concat(&[&ED25519_SPKI_PREFIX, key]),
+            Self::P256(point) => SpkiDer::concat(&[&P256_SPKI_PREFIX, point]),
         }
     }
 

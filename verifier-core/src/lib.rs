@@ -48,6 +48,7 @@ extern crate std;
 #[cfg(not(any(feature = "ed25519", feature = "p256")))]
 compile_error!("verifier-core needs at least one signature algorithm: enable `ed25519` or `p256`");
 
+mod bytes;
 pub mod design;
 mod error;
 pub mod format;
@@ -59,6 +60,7 @@ pub mod signature;
 pub mod tlv;
 mod verify;
 
+pub use bytes::InlineBytes;
 pub use error::{HeaderError, ReadError, TlvError, VerifyError};
 pub use hash::{Digest, HashAlgorithm, Hasher};
 pub use header::{ImageHeader, ImageVersion};
