@@ -121,4 +121,36 @@ mod tests {
             })
         );
     }
+
+    #[cfg(feature = "embedded-storage")]
+    #[test]
+    fn flash_reader_reads_inside_its_region_only() {
+        use embedded_storage::nor_flash::{ErrorType, NorFlashErrorKind, ReadNorFlash};
+
+        struct Rom([u8; 16]);
+        impl ErrorType for Rom {
+            type Error = NorFlashErrorKind;
+        }
+        impl ReadNorFlash for Rom {
+            const READ_SIZE: usize = 1;
+            fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+                let start = offset as usize;
+                let src = self.0.get(start..start + bytes.len());
+                bytes.copy_from_slice(src.ok_or(NorFlashErrorKind::OutOfBounds)?);
+                Ok(())
+            }
+            fn capacity(&self) -> usize {
+                self.0.len()
+            }
+        }
+
+        let mut rom = Rom(core::array::from_fn(|i| i as u8));
+        let mut reader = FlashReader::new(&mut rom, 4, 8);
+        let mut buf = [0u8; 3];
+        reader.read(5, &mut buf).unwrap();
+        assert_eq!(buf, [9, 10, 11]);
+        assert_eq!(reader.read(6, &mut buf), Err(ReadError::OutOfBounds { offset: 6, len: 3 }));
+        let mut reader = FlashReader::new(&mut rom, 14, 8);
+        assert_eq!(reader.read(0, &mut buf), Err(ReadError::Storage));
+    }
 }

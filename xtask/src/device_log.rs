@@ -11,22 +11,25 @@ use anyhow::{Context, Result, anyhow};
 use defmt_decoder::{DecodeError, Table};
 
 /// The tag the bootloader logs under; applications use their major version.
-pub const BOOTLOADER_TAG: u8 = b'B';
+pub(crate) const BOOTLOADER_TAG: u8 = b'B';
 
 /// Decoders for the programs that may log.
-pub struct LogDecoder {
+pub(crate) struct LogDecoder {
     programs: HashMap<u8, (String, Table)>,
     pending: Vec<u8>,
 }
 
 impl LogDecoder {
     /// An empty decoder.
-    pub fn new() -> Self {
-        Self { programs: HashMap::new(), pending: Vec::new() }
+    pub(crate) fn new() -> Self {
+        Self {
+            programs: HashMap::new(),
+            pending: Vec::new(),
+        }
     }
 
     /// Frames tagged `tag` come from `elf`, shown as `name`.
-    pub fn add(&mut self, tag: u8, name: &str, elf: &Path) -> Result<()> {
+    pub(crate) fn add(&mut self, tag: u8, name: &str, elf: &Path) -> Result<()> {
         let bytes = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
         let table = Table::parse(&bytes)
             .with_context(|| format!("{}: bad defmt data", elf.display()))?
@@ -36,7 +39,7 @@ impl LogDecoder {
     }
 
     /// Feeds console bytes; returns the lines of every frame completed.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
         for byte in bytes {
             self.pending.push(*byte);
@@ -49,7 +52,9 @@ impl LogDecoder {
     }
 
     fn decode(&self, frame: &[u8]) -> String {
-        let Some((&tag, encoded)) = frame.split_first() else { return String::new() };
+        let Some((&tag, encoded)) = frame.split_first() else {
+            return String::new();
+        };
         let Some((name, table)) = self.programs.get(&tag) else {
             return format!("[tag {tag:#04x}] <{} undecodable bytes>", encoded.len());
         };
@@ -58,7 +63,11 @@ impl LogDecoder {
         match decoder.decode() {
             Ok(frame) => {
                 let level = frame.level().map_or("", |l| l.as_str());
-                format!("[{name}] {:<5} {}", level.to_uppercase(), frame.display_message())
+                format!(
+                    "[{name}] {:<5} {}",
+                    level.to_uppercase(),
+                    frame.display_message()
+                )
             }
             Err(DecodeError::UnexpectedEof | DecodeError::Malformed) => {
                 format!("[{name}] <malformed frame, {} bytes>", encoded.len())

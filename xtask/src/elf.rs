@@ -6,12 +6,15 @@ use anyhow::{Context, Result, bail};
 use object::{Object, ObjectSegment};
 
 /// The image an ELF file puts in memory, and where it starts.
-pub fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
+pub(crate) fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
     let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
-    let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF file", elf.display()))?;
+    let file = object::File::parse(&*data)
+        .with_context(|| format!("{} is not an ELF file", elf.display()))?;
     let mut segments = Vec::new();
     for segment in file.segments() {
-        let bytes = segment.data().with_context(|| format!("{}: unreadable segment", elf.display()))?;
+        let bytes = segment
+            .data()
+            .with_context(|| format!("{}: unreadable segment", elf.display()))?;
         if bytes.is_empty() {
             continue;
         }
@@ -22,7 +25,11 @@ pub fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
     let Some(start) = segments.iter().map(|(a, _)| *a).min() else {
         bail!("{}: no loadable segments", elf.display());
     };
-    let end = segments.iter().map(|(a, b)| a + b.len() as u64).max().unwrap_or(start);
+    let end = segments
+        .iter()
+        .map(|(a, b)| a + b.len() as u64)
+        .max()
+        .unwrap_or(start);
     let mut image = vec![0xFF; usize::try_from(end - start)?];
     for (address, bytes) in segments {
         let at = usize::try_from(address - start)?;
@@ -35,7 +42,9 @@ pub fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
 /// RAM but is stored in flash after `.rodata`.
 fn physical_address(file: &object::File<'_>, offset: u64) -> Option<u64> {
     use object::read::elf::ProgramHeader as _;
-    let object::File::Elf32(elf) = file else { return None };
+    let object::File::Elf32(elf) = file else {
+        return None;
+    };
     let endian = elf.endian();
     elf.elf_program_headers()
         .iter()

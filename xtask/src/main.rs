@@ -1,13 +1,21 @@
 //! `cargo xtask`: the project's tasks, runnable on a fresh machine.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod cmd;
+mod device_log;
+mod elf;
+mod firmware;
 mod fuzz;
+mod kit;
 mod no_panic;
+mod qemu;
+mod scenarios;
+mod sign;
 mod test;
 mod tools;
 
@@ -20,6 +28,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Build everything and play the OTA story on QEMU mps2-an386 with decoded device logs.
+    Demo(cmd::demo::Cmd),
+    /// Run every QEMU scenario (all boards); non-zero exit if any fails.
+    QemuTest(cmd::qemu_test::Cmd),
+    /// Build the demo application as an unsigned binary, ready to sign.
+    App(cmd::app::Cmd),
+    /// Check on QEMU whether the device accepts an update image (exit 0) or refuses it (exit 1).
+    Ota(cmd::ota::Cmd),
+    /// Create the development keys (target/dev-keys) if they are missing.
+    Keys,
     /// Run every test and check, as CI does.
     Test {
         /// How long the bounded fuzzing session runs, per target.
@@ -36,21 +54,26 @@ enum Task {
     },
 }
 
-fn main() -> std::process::ExitCode {
-    match run(Cli::parse().task) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Demo(cmd) => cmd.run().map(|()| true),
+        Task::QemuTest(cmd) => cmd.run().map(|()| true),
+        Task::App(cmd) => cmd.run().map(|()| true),
+        Task::Ota(cmd) => cmd.run(),
+        Task::Keys => sign::fwsign()
+            .and_then(|fwsign| sign::dev_keys(&fwsign))
+            .map(|_| true),
+        Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
+        Task::CheckNoPanic => no_panic_check().map(|()| true),
+        Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
-    }
-}
-
-fn run(task: Task) -> Result<()> {
-    match task {
-        Task::Test { fuzz_seconds } => test::run(fuzz_seconds),
-        Task::CheckNoPanic => no_panic_check(),
-        Task::Fuzz { seconds } => fuzz::run(seconds),
     }
 }
 
@@ -60,6 +83,23 @@ fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so a failure
+/// never leaves a half-written file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs `cargo` with `args` in the workspace root, failing if it fails.

@@ -46,6 +46,26 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
             ])
         })?;
     }
+    for features in ["ed25519", "p256"] {
+        step(&format!("verifier-core with only {features}"), || {
+            let target = "thumbv7em-none-eabihf";
+            let only = [
+                "--no-default-features",
+                "--features",
+                features,
+                "--target",
+                target,
+            ];
+            cargo(
+                &[
+                    &["clippy", "-p", "verifier-core", "--quiet"][..],
+                    &only,
+                    &["--", "-D", "warnings"],
+                ]
+                .concat(),
+            )
+        })?;
+    }
     step("no panic path in the verifier", no_panic_check)?;
     step("fuzzing", || fuzz::run(fuzz_seconds))?;
     println!("\nall checks passed");

@@ -1,0 +1,6 @@
+//! One module per task.
+
+pub(crate) mod app;
+pub(crate) mod demo;
+pub(crate) mod ota;
+pub(crate) mod qemu_test;

@@ -1,0 +1,80 @@
+//! `cargo xtask ota`: does this device accept that update?
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use verifier_core::{ImageHeader, format};
+
+use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
+
+/// Boot the bootloader and the signed demo v1 (security counter 1) on QEMU, send FILE over
+/// the UART as a test update, reset, and report whether it was accepted (exit 0) or
+/// refused (exit 1).
+#[derive(clap::Parser)]
+pub(crate) struct Cmd {
+    /// Board: mps2-an386, mps2-an385 or mps2-an505.
+    #[arg(long, default_value = "mps2-an386")]
+    board: String,
+    /// The signed image to try.
+    #[arg(long)]
+    update: PathBuf,
+    /// Print the decoded device logs.
+    #[arg(long)]
+    verbose: bool,
+}
+
+impl Cmd {
+    pub(crate) fn run(self) -> Result<bool> {
+        let board = boards::by_name(&self.board)
+            .ok_or_else(|| anyhow!("unknown board {:?}", self.board))?;
+        let file = std::fs::read(&self.update)
+            .with_context(|| format!("cannot read {}", self.update.display()))?;
+        let update = image_part(&file);
+        let kit = Kit::build(board, &[("1.0.0", true)])?;
+        let device = kit.device("ota", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+        let (mut session, status) = device.boot(self.verbose)?;
+        expect(&status, "1.0.0", "normal")?;
+        session.clear_logs();
+        session.send_update(update, false)?;
+        let deadline = std::time::Instant::now() + BOOT_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            let logs = session.logs();
+            if let Some(line) = logs.iter().find(|l| l.contains("update refused: ")) {
+                let reason = line.split("update refused: ").nth(1).unwrap_or("?");
+                println!("refused: {reason} (v1.0.0 keeps running)");
+                return Ok(false);
+            }
+            if let Some(line) = logs
+                .iter()
+                .find(|l| l.contains("[boot]") && l.contains("booting "))
+            {
+                let version = line.split("booting ").nth(1).unwrap_or("?");
+                println!("accepted: now running {version}");
+                return Ok(true);
+            }
+            if let Some(line) = logs.iter().find(|l| l.contains("nothing bootable")) {
+                bail!("the device is bricked: {line}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("no verdict from the bootloader within {BOOT_TIMEOUT:?}")
+    }
+}
+
+/// The image without slot padding: up to the end of its TLVs when the header says where
+/// that is; the whole file otherwise (the bootloader then judges it).
+fn image_part(file: &[u8]) -> &[u8] {
+    let end = file
+        .first_chunk()
+        .and_then(|header| ImageHeader::parse(header).ok())
+        .and_then(|header| header.hashed_len())
+        .and_then(|hashed| {
+            let at = usize::try_from(hashed).ok()?;
+            let [m0, m1, t0, t1] = *file.get(at..at + 4)?.first_chunk::<4>()?;
+            let magic = u16::from_le_bytes([m0, m1]);
+            (magic == format::UNPROTECTED_TLV_MAGIC)
+                .then(|| at + usize::from(u16::from_le_bytes([t0, t1])))
+        });
+    end.and_then(|end| file.get(..end)).unwrap_or(file)
+}

@@ -1,0 +1,85 @@
+//! `cargo xtask qemu-test`: every OTA scenario on QEMU, one verdict each.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::kit::Kit;
+use crate::scenarios::{self, Scenario};
+
+/// Run every QEMU scenario: the full set on mps2-an386, the basic set on mps2-an385 (M3)
+/// and mps2-an505 (M33).
+#[derive(clap::Parser)]
+pub(crate) struct Cmd {
+    /// Print the decoded device logs of every scenario, not only of failed ones.
+    #[arg(long)]
+    verbose: bool,
+}
+
+impl Cmd {
+    pub(crate) fn run(self) -> Result<()> {
+        let plan = [
+            (
+                boards::mps2::AN386,
+                &scenarios::VERSIONS[..],
+                scenarios::FULL,
+            ),
+            (
+                boards::mps2::AN385,
+                &scenarios::BASIC_VERSIONS[..],
+                scenarios::BASIC,
+            ),
+            (
+                boards::mps2::AN505,
+                &scenarios::BASIC_VERSIONS[..],
+                scenarios::BASIC,
+            ),
+        ];
+        let (mut passed, mut failed) = (0, 0);
+        for (board, versions, list) in plan {
+            println!("==> {}: building firmware", board.name);
+            let kit = match Kit::build(board, versions) {
+                Ok(kit) => kit,
+                Err(error) => {
+                    println!("FAIL  {}: build: {error:#}", board.name);
+                    failed += list.len();
+                    continue;
+                }
+            };
+            for scenario in list {
+                if run_one(&kit, scenario, self.verbose) {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+        println!("{passed} passed, {failed} failed");
+        if failed > 0 {
+            bail!("{failed} QEMU scenario(s) failed");
+        }
+        Ok(())
+    }
+}
+
+fn run_one(kit: &Kit, scenario: &Scenario, verbose: bool) -> bool {
+    let started = Instant::now();
+    let result = (scenario.run)(kit, verbose);
+    let seconds = started.elapsed().as_secs_f32();
+    match result {
+        Ok(()) => {
+            println!(
+                "PASS  {}: {} ({seconds:.1} s)",
+                kit.board.name, scenario.name
+            );
+            true
+        }
+        Err(error) => {
+            println!(
+                "FAIL  {}: {} ({seconds:.1} s): {error:#}",
+                kit.board.name, scenario.name
+            );
+            false
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Everything needed to run a board on QEMU: firmware builds, signed images, flash files.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use boards::Board;
+
+use crate::device_log::{BOOTLOADER_TAG, LogDecoder};
+use crate::firmware::{self, App};
+use crate::qemu::{Session, Status};
+use crate::sign::{self, DevKeys, SignRequest};
+
+/// How long a boot may take before its status line must have arrived.
+pub(crate) const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Who signs an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signer {
+    /// `fwsign sign` with the trusted Ed25519 development key.
+    Ed25519,
+    /// `fwsign sign` with the trusted P-256 development key.
+    P256,
+    /// imgtool with the trusted Ed25519 development key.
+    Imgtool,
+    /// `fwsign sign` with a key the bootloader does not trust.
+    Untrusted,
+    /// No signature: `fwsign sign` without a key (hash only).
+    Unsigned,
+}
+
+/// The firmware of one board, built and ready to sign.
+pub(crate) struct Kit {
+    /// The board.
+    pub(crate) board: Board,
+    bootloader: PathBuf,
+    apps: HashMap<(String, bool), App>,
+    fwsign: PathBuf,
+    keys: DevKeys,
+    untrusted: PathBuf,
+}
+
+impl Kit {
+    /// Builds the bootloader and the application versions (`version`, healthy) for `board`.
+    pub(crate) fn build(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
+        crate::qemu::ensure_installed()?;
+        let fwsign = sign::fwsign()?;
+        let keys = sign::dev_keys(&fwsign)?;
+        let untrusted = crate::root()
+            .join("target")
+            .join("xtask")
+            .join("untrusted-ed25519.pem");
+        sign::ensure_key(&fwsign, &untrusted, "ed25519")?;
+        let bootloader = firmware::bootloader(&board, &keys.trusted())?;
+        let mut apps = HashMap::new();
+        for (version, healthy) in versions {
+            apps.insert(
+                (version.to_string(), *healthy),
+                firmware::app(&board, version, *healthy)?,
+            );
+        }
+        Ok(Self {
+            board,
+            bootloader,
+            apps,
+            fwsign,
+            keys,
+            untrusted,
+        })
+    }
+
+    fn app(&self, version: &str, healthy: bool) -> Result<&App> {
+        self.apps
+            .get(&(version.to_owned(), healthy))
+            .ok_or_else(|| anyhow!("application {version} (healthy: {healthy}) was not built"))
+    }
+
+    /// The application `version`, signed by `signer` with `security_counter`.
+    pub(crate) fn image(
+        &self,
+        version: &str,
+        healthy: bool,
+        security_counter: u32,
+        signer: Signer,
+    ) -> Result<Vec<u8>> {
+        let app = self.app(version, healthy)?;
+        let suffix = if healthy { "" } else { "-unhealthy" };
+        let output = firmware::out_dir(&self.board).join(format!(
+            "app-{version}{suffix}-{signer:?}-{security_counter}.img"
+        ));
+        let key = match signer {
+            Signer::Ed25519 | Signer::Imgtool => Some(self.keys.ed25519.as_path()),
+            Signer::P256 => Some(self.keys.p256.as_path()),
+            Signer::Untrusted => Some(self.untrusted.as_path()),
+            Signer::Unsigned => None,
+        };
+        let request = SignRequest {
+            input: &app.bin,
+            output: &output,
+            key,
+            version,
+            security_counter,
+        };
+        match signer {
+            Signer::Imgtool => sign::with_imgtool(&self.board, &request),
+            _ => sign::with_fwsign(&self.fwsign, &self.board, &request),
+        }
+    }
+
+    /// A device named `name` whose primary slot was programmed with `factory` at the
+    /// factory (bytes after the image stay erased).
+    pub(crate) fn device(&self, name: &str, factory: &[u8]) -> Result<Device<'_>> {
+        let workdir = firmware::out_dir(&self.board).join("runs").join(name);
+        std::fs::create_dir_all(&workdir)
+            .with_context(|| format!("cannot create {}", workdir.display()))?;
+        let mut flash = vec![0xFF; self.board.flash_size as usize];
+        let at = self.board.layout.primary.offset as usize;
+        flash[at..at + factory.len()].copy_from_slice(factory);
+        crate::write_atomically(&workdir.join(boards::mps2::FLASH_FILE), &flash)?;
+        Ok(Device { kit: self, workdir })
+    }
+
+    fn decoder(&self) -> Result<LogDecoder> {
+        let mut decoder = LogDecoder::new();
+        decoder.add(BOOTLOADER_TAG, "boot", &self.bootloader)?;
+        for ((version, healthy), app) in &self.apps {
+            let major: u8 = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            let tag = if *healthy { major } else { major | 0x80 };
+            let name = if *healthy {
+                format!("app {version}")
+            } else {
+                format!("app {version} unhealthy")
+            };
+            decoder.add(tag, &name, &app.elf)?;
+        }
+        Ok(decoder)
+    }
+}
+
+/// One emulated device: a flash file that persists across its power-ons.
+pub(crate) struct Device<'k> {
+    kit: &'k Kit,
+    workdir: PathBuf,
+}
+
+impl Device<'_> {
+    /// Powers the device on.
+    pub(crate) fn power_on(&self, echo: bool) -> Result<Session> {
+        Session::power_on(
+            &self.kit.board,
+            &self.kit.bootloader,
+            &self.workdir,
+            self.kit.decoder()?,
+            echo,
+        )
+    }
+
+    /// Powers on and waits for the application's status.
+    pub(crate) fn boot(&self, echo: bool) -> Result<(Session, Status)> {
+        let mut session = self.power_on(echo)?;
+        let status = session.expect_status(BOOT_TIMEOUT)?;
+        Ok((session, status))
+    }
+}
+
+/// Fails unless `status` shows `version` with `outcome`.
+pub(crate) fn expect(status: &Status, version: &str, outcome: &str) -> Result<()> {
+    if status.version != version || status.outcome != outcome {
+        anyhow::bail!("expected v{version} ({outcome}), device reports {status}");
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The OTA scenarios, each on a fresh device: used by `qemu-test` (one verdict each) and,
+//! chained on one device with narration, by `demo`.
+
+use anyhow::{Result, bail};
+
+use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
+use crate::qemu::Status;
+
+/// Application versions every scenario set needs: (version, healthy).
+pub(crate) const VERSIONS: [(&str, bool); 4] = [
+    ("1.0.0", true),
+    ("2.0.0", true),
+    ("3.0.0", true),
+    ("3.0.0", false),
+];
+/// Versions for the boards that only run the basic scenarios.
+pub(crate) const BASIC_VERSIONS: [(&str, bool); 2] = [("1.0.0", true), ("2.0.0", true)];
+
+/// A named check.
+pub(crate) struct Scenario {
+    /// What it shows.
+    pub(crate) name: &'static str,
+    /// Runs it on a kit; `echo` prints device logs.
+    pub(crate) run: fn(&Kit, bool) -> Result<()>,
+}
+
+/// The scenarios for the main board.
+pub(crate) const FULL: &[Scenario] = &[
+    Scenario {
+        name: "signed v1 boots",
+        run: v1_boots,
+    },
+    Scenario {
+        name: "v2 over UART: test boot, confirmed, kept after power cycle",
+        run: test_upgrade_confirmed,
+    },
+    Scenario {
+        name: "permanent update needs no revert",
+        run: permanent_upgrade,
+    },
+    Scenario {
+        name: "tampered update refused, v1 keeps running",
+        run: tampered_refused,
+    },
+    Scenario {
+        name: "update signed by an unknown key refused",
+        run: unknown_key_refused,
+    },
+    Scenario {
+        name: "unsigned update refused",
+        run: unsigned_refused,
+    },
+    Scenario {
+        name: "downgrade below the security counter refused",
+        run: downgrade_refused,
+    },
+    Scenario {
+        name: "unconfirmed update reverted",
+        run: unconfirmed_reverted,
+    },
+    Scenario {
+        name: "imgtool-signed update accepted",
+        run: imgtool_update,
+    },
+    Scenario {
+        name: "P-256-signed update accepted",
+        run: p256_update,
+    },
+    Scenario {
+        name: "corrupted primary, no valid secondary: safe state",
+        run: corrupted_primary,
+    },
+];
+
+/// The scenarios for the other emulated boards.
+pub(crate) const BASIC: &[Scenario] = &[
+    Scenario {
+        name: "signed v1 boots",
+        run: v1_boots,
+    },
+    Scenario {
+        name: "v2 over UART: test boot, confirmed, kept after power cycle",
+        run: test_upgrade_confirmed,
+    },
+];
+
+fn v1_boots(kit: &Kit, echo: bool) -> Result<()> {
+    let device = kit.device("v1-boots", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+    let (_session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    check_counter(&status, 1)
+}
+
+fn test_upgrade_confirmed(kit: &Kit, echo: bool) -> Result<()> {
+    let device = kit.device(
+        "test-upgrade",
+        &kit.image("1.0.0", true, 1, Signer::Ed25519)?,
+    )?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    let status = update(
+        &mut session,
+        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
+        false,
+    )?;
+    expect(&status, "2.0.0", "test-boot")?;
+    if !status.confirmed {
+        bail!("v2 did not confirm itself: {status}");
+    }
+    session.power_off();
+    let (_session, status) = device.boot(echo)?;
+    expect(&status, "2.0.0", "normal")?;
+    check_counter(&status, 2)
+}
+
+fn permanent_upgrade(kit: &Kit, echo: bool) -> Result<()> {
+    let device = kit.device("permanent", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+    let (mut session, _) = device.boot(echo)?;
+    let status = update(
+        &mut session,
+        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
+        true,
+    )?;
+    expect(&status, "2.0.0", "upgraded")?;
+    check_counter(&status, 2)
+}
+
+fn refused(
+    kit: &Kit,
+    echo: bool,
+    name: &str,
+    factory: (&str, u32),
+    update_image: Vec<u8>,
+    reason: &str,
+) -> Result<()> {
+    let (version, counter) = factory;
+    let device = kit.device(name, &kit.image(version, true, counter, Signer::Ed25519)?)?;
+    let (mut session, _) = device.boot(echo)?;
+    let status = update(&mut session, &update_image, false)?;
+    expect(&status, version, "update-refused")?;
+    if !status.refusal.contains(reason) {
+        bail!("refused for the wrong reason: {status}, expected {reason:?}");
+    }
+    Ok(())
+}
+
+fn tampered_refused(kit: &Kit, echo: bool) -> Result<()> {
+    refused(
+        kit,
+        echo,
+        "tampered",
+        ("1.0.0", 1),
+        tampered(kit.image("3.0.0", true, 3, Signer::Ed25519)?),
+        "hash mismatch",
+    )
+}
+
+/// Flips one payload bit, as an attacker or a bad transfer would.
+pub(crate) fn tampered(mut image: Vec<u8>) -> Vec<u8> {
+    image[0x300] ^= 0x01;
+    image
+}
+
+fn unknown_key_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let image = kit.image("3.0.0", true, 3, Signer::Untrusted)?;
+    refused(
+        kit,
+        echo,
+        "unknown-key",
+        ("1.0.0", 1),
+        image,
+        "not signed by a trusted key",
+    )
+}
+
+fn unsigned_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let image = kit.image("3.0.0", true, 3, Signer::Unsigned)?;
+    refused(
+        kit,
+        echo,
+        "unsigned",
+        ("1.0.0", 1),
+        image,
+        "not signed by a trusted key",
+    )
+}
+
+fn downgrade_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let image = kit.image("1.0.0", true, 1, Signer::Ed25519)?;
+    refused(kit, echo, "downgrade", ("2.0.0", 2), image, "downgrade")
+}
+
+fn unconfirmed_reverted(kit: &Kit, echo: bool) -> Result<()> {
+    let device = kit.device(
+        "unconfirmed",
+        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
+    )?;
+    let (mut session, _) = device.boot(echo)?;
+    let status = update(
+        &mut session,
+        &kit.image("3.0.0", false, 3, Signer::Ed25519)?,
+        false,
+    )?;
+    expect(&status, "3.0.0", "test-boot")?;
+    if status.confirmed {
+        bail!("the unhealthy build confirmed itself: {status}");
+    }
+    let status = session.expect_status(BOOT_TIMEOUT)?;
+    expect(&status, "2.0.0", "reverted")?;
+    check_counter(&status, 2)
+}
+
+fn imgtool_update(kit: &Kit, echo: bool) -> Result<()> {
+    accepted(kit, echo, "imgtool", Signer::Imgtool)
+}
+
+fn p256_update(kit: &Kit, echo: bool) -> Result<()> {
+    accepted(kit, echo, "p256", Signer::P256)
+}
+
+fn accepted(kit: &Kit, echo: bool, name: &str, signer: Signer) -> Result<()> {
+    let device = kit.device(name, &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+    let (mut session, _) = device.boot(echo)?;
+    let status = update(&mut session, &kit.image("2.0.0", true, 2, signer)?, false)?;
+    expect(&status, "2.0.0", "test-boot")
+}
+
+fn corrupted_primary(kit: &Kit, echo: bool) -> Result<()> {
+    let device = kit.device(
+        "corrupted",
+        &tampered(kit.image("1.0.0", true, 1, Signer::Ed25519)?),
+    )?;
+    let mut session = device.power_on(echo)?;
+    let code = session.wait_exit(BOOT_TIMEOUT)?;
+    if code != 3 {
+        bail!("expected the bootloader's safe-state exit code 3, QEMU exited with {code}");
+    }
+    session.expect_log("nothing bootable", BOOT_TIMEOUT)?;
+    Ok(())
+}
+
+/// Sends `image` to the running application and returns the status after the reset.
+pub(crate) fn update(
+    session: &mut crate::qemu::Session,
+    image: &[u8],
+    permanent: bool,
+) -> Result<Status> {
+    session.send_update(image, permanent)?;
+    session.expect_status(BOOT_TIMEOUT)
+}
+
+fn check_counter(status: &Status, expected: u32) -> Result<()> {
+    if status.counter != expected {
+        bail!(
+            "security counter {} where {expected} was expected: {status}",
+            status.counter
+        );
+    }
+    Ok(())
+}
