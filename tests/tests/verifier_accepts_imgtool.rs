@@ -416,3 +416,26 @@ fn unsigned_image_is_refused() {
     let image = std::fs::read(&output).unwrap();
     assert_eq!(verify(&image), Err(VerifyError::MissingSignature));
 }
+
+#[test]
+fn full_public_key_matches_a_provisioned_key_hash() {
+    let image = imgtool_sign("p256", 1000, &with(&["--public-key-format", "full"]));
+    // Both the held key and a provisioned hash of it (as kept in OTP) accept the PUBKEY entry.
+    assert_eq!(verify(&image).unwrap().key_index, 1);
+    let spki_hash = HashAlgorithm::Sha256.digest(&keys().p256.spki_der());
+    let provisioned = TrustedKey::from_spki_sha256(spki_hash[..].try_into().unwrap());
+    let mut reader = SliceReader::new(&image);
+    let verified = verify_image(&mut reader, &[provisioned], &Policy::default()).unwrap();
+    assert_eq!(verified.key_index, 0);
+
+    let other = HashAlgorithm::Sha256.digest(&keys().ed25519.spki_der());
+    let wrong = TrustedKey::from_spki_sha256(other[..].try_into().unwrap());
+    let result = verify_image(&mut reader, &[wrong], &Policy::default());
+    assert_eq!(result, Err(VerifyError::UnknownKey));
+    let result = verify_image(
+        &mut reader,
+        &[provisioned.into_revoked()],
+        &Policy::default(),
+    );
+    assert_eq!(result, Err(VerifyError::KeyRevoked { key_index: 0 }));
+}

@@ -15,7 +15,10 @@
 //! 5. **Signature selection**: each signature entry is paired with the KEYHASH or PUBKEY entry
 //!    before it (imgtool's order). Signatures by keys the device does not know are skipped, as
 //!    MCUboot skips them. Signatures by revoked keys are skipped too. The *first* signature by a
-//!    trusted, non-revoked key is the one checked.
+//!    trusted, non-revoked key is the one checked. A PUBKEY entry (`--public-key-format full`)
+//!    names a key either by equality with a held key or, for keys kept only as a SHA-256 hash of
+//!    their SubjectPublicKeyInfo (OTP, [`crate::TrustedKey::from_spki_sha256`]), by that hash;
+//!    the signature is then checked with the key from the entry.
 //! 6. **Hash**: the SHA-256 (or SHA-512) of header, payload and protected TLVs must equal the
 //!    hash TLV. The image is read once, in chunks; in Ed25519 pure mode the same chunks feed
 //!    the signature check, so no byte is read twice.

@@ -46,40 +46,86 @@ impl PublicKey {
 }
 
 /// A key the device trusts, compiled in or provisioned.
+///
+/// Either the key itself (selected by the image's KEYHASH or PUBKEY entry), or only the SHA-256
+/// of its SubjectPublicKeyInfo, as kept in OTP (MCUboot's hardware keys): then the image carries
+/// the full key in a PUBKEY entry, which is accepted when its hash matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrustedKey {
-    /// The public key.
-    pub key: PublicKey,
+    material: KeyMaterial,
     /// A revoked key is never accepted; images signed only by it are refused.
     pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyMaterial {
+    Key(PublicKey),
+    SpkiSha256([u8; 32]),
 }
 
 impl TrustedKey {
     /// A trusted, non-revoked key.
     pub const fn new(key: PublicKey) -> Self {
         Self {
-            key,
+            material: KeyMaterial::Key(key),
             revoked: false,
         }
     }
 
     /// A revoked key: recognised by its KEYHASH, never accepted.
     pub const fn revoked(key: PublicKey) -> Self {
-        Self { key, revoked: true }
+        Self {
+            material: KeyMaterial::Key(key),
+            revoked: true,
+        }
+    }
+
+    /// A provisioned key hash: SHA-256 of the key's DER SubjectPublicKeyInfo
+    /// (`fwsign getpub -e hash`). Images signed with it must carry the key in a PUBKEY entry
+    /// (`--public-key-format full`).
+    pub const fn from_spki_sha256(hash: [u8; 32]) -> Self {
+        Self {
+            material: KeyMaterial::SpkiSha256(hash),
+            revoked: false,
+        }
+    }
+
+    /// The same key, revoked.
+    pub const fn into_revoked(self) -> Self {
+        Self {
+            revoked: true,
+            ..self
+        }
+    }
+
+    /// The public key, when it is held rather than only its hash.
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        match &self.material {
+            KeyMaterial::Key(key) => Some(key),
+            KeyMaterial::SpkiSha256(_) => None,
+        }
     }
 }
 
-/// Finds the trusted key whose KEYHASH is `key_hash` (whose length implies its algorithm).
-pub(crate) fn find_by_hash(keys: &[TrustedKey], key_hash: &[u8]) -> Option<usize> {
+/// Finds the held key whose KEYHASH is `key_hash` (whose length implies its algorithm).
+pub(crate) fn find_by_hash(keys: &[TrustedKey], key_hash: &[u8]) -> Option<(usize, PublicKey)> {
     let algorithm = HashAlgorithm::from_digest_len(key_hash.len())?;
-    keys.iter()
-        .position(|trusted| *trusted.key.key_hash(algorithm) == *key_hash)
+    keys.iter().enumerate().find_map(|(index, trusted)| {
+        let key = trusted.public_key()?;
+        (*key.key_hash(algorithm) == *key_hash).then_some((index, *key))
+    })
 }
 
-/// Finds the trusted key whose SubjectPublicKeyInfo is `spki` (a PUBKEY TLV).
-pub(crate) fn find_by_spki(keys: &[TrustedKey], spki: &[u8]) -> Option<usize> {
-    keys.iter()
-        .position(|trusted| *trusted.key.spki_der() == *spki)
+/// Finds the trusted key matching the SubjectPublicKeyInfo `spki` of a PUBKEY entry: a held key
+/// equal to it, or a provisioned hash of it.
+pub(crate) fn find_by_spki(keys: &[TrustedKey], spki: &[u8]) -> Option<(usize, PublicKey)> {
+    let key = PublicKey::from_spki_der(spki)?;
+    let spki_hash = HashAlgorithm::Sha256.digest(spki);
+    let index = keys.iter().position(|trusted| match &trusted.material {
+        KeyMaterial::Key(held) => *held == key,
+        KeyMaterial::SpkiSha256(hash) => *spki_hash == *hash,
+    })?;
+    Some((index, key))
 }
 
 #[cfg(test)]
@@ -114,9 +160,25 @@ mod tests {
             TrustedKey::new(PublicKey::Ed25519([1; 32])),
             TrustedKey::revoked(PublicKey::Ed25519([2; 32])),
         ];
-        let hash = keys[1].key.key_hash(HashAlgorithm::Sha256);
-        assert_eq!(find_by_hash(&keys, &hash), Some(1));
+        let second = PublicKey::Ed25519([2; 32]);
+        let hash = second.key_hash(HashAlgorithm::Sha256);
+        assert_eq!(find_by_hash(&keys, &hash), Some((1, second)));
         assert_eq!(find_by_hash(&keys, &[0; 32]), None);
-        assert_eq!(find_by_spki(&keys, &keys[0].key.spki_der()), Some(0));
+        let first = PublicKey::Ed25519([1; 32]);
+        assert_eq!(find_by_spki(&keys, &first.spki_der()), Some((0, first)));
+    }
+
+    #[test]
+    fn provisioned_hash_accepts_the_matching_full_key_only() {
+        let key = PublicKey::Ed25519([5; 32]);
+        let hash = HashAlgorithm::Sha256.digest(&key.spki_der());
+        let keys = [TrustedKey::from_spki_sha256(hash[..].try_into().unwrap())];
+        assert_eq!(find_by_spki(&keys, &key.spki_der()), Some((0, key)));
+        assert_eq!(
+            find_by_spki(&keys, &PublicKey::Ed25519([6; 32]).spki_der()),
+            None
+        );
+        // A KEYHASH cannot select it: the key itself is not held.
+        assert_eq!(find_by_hash(&keys, &hash), None);
     }
 }

@@ -149,7 +149,10 @@ mod tests {
         let mut buf = [0u8; 3];
         reader.read(5, &mut buf).unwrap();
         assert_eq!(buf, [9, 10, 11]);
-        assert_eq!(reader.read(6, &mut buf), Err(ReadError::OutOfBounds { offset: 6, len: 3 }));
+        assert_eq!(
+            reader.read(6, &mut buf),
+            Err(ReadError::OutOfBounds { offset: 6, len: 3 })
+        );
         let mut reader = FlashReader::new(&mut rom, 14, 8);
         assert_eq!(reader.read(0, &mut buf), Err(ReadError::Storage));
     }

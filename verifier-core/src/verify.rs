@@ -77,11 +77,7 @@ pub fn verify_image<R: ImageReader>(
     let security_counter = check_rollback(summary.security_counter, policy)?;
     let (hash, expected_digest) = summary.hash.ok_or(VerifyError::MissingHash)?;
     let candidate = summary.signatures.into_candidate()?;
-    let key = keys
-        .get(candidate.key_index)
-        .ok_or(VerifyError::UnknownKey)?
-        .key;
-    let mut check = SignatureCheck::start(&key, &candidate, summary.pure)?;
+    let mut check = SignatureCheck::start(&candidate, summary.pure)?;
     let digest = hash_region(reader, &header, hash, &mut check)?;
     if digest != expected_digest {
         return Err(VerifyError::HashMismatch);
@@ -272,12 +268,13 @@ impl TlvSummary {
 enum NamedKey {
     None,
     Unknown,
-    Trusted(usize),
+    Trusted(usize, PublicKey),
 }
 
 /// A signature by a trusted, non-revoked key, waiting to be checked.
 struct Candidate {
     key_index: usize,
+    key: PublicKey,
     tag: u16,
     signature: [u8; MAX_SIGNATURE_LEN],
     len: usize,
@@ -325,7 +322,9 @@ impl SignatureSearch {
             Err(VerifyError::Tlv(TlvError::BadLength { .. })) => None,
             Err(e) => return Err(e),
         };
-        self.named = found.map_or(NamedKey::Unknown, NamedKey::Trusted);
+        self.named = found.map_or(NamedKey::Unknown, |(index, key)| {
+            NamedKey::Trusted(index, key)
+        });
         Ok(())
     }
 
@@ -337,13 +336,13 @@ impl SignatureSearch {
     ) -> Result<(), VerifyError> {
         self.seen_signature = true;
         let named = core::mem::replace(&mut self.named, NamedKey::None);
-        let key_index = match named {
+        let (key_index, key) = match named {
             NamedKey::None => {
                 self.seen_unnamed = true;
                 return Ok(());
             }
             NamedKey::Unknown => return Ok(()),
-            NamedKey::Trusted(index) => index,
+            NamedKey::Trusted(index, key) => (index, key),
         };
         if keys.get(key_index).is_none_or(|key| key.revoked) {
             self.revoked = self.revoked.or(Some(key_index));
@@ -356,6 +355,7 @@ impl SignatureSearch {
         let len = entries.read_value(entry, &mut signature)?.len();
         self.candidate = Some(Candidate {
             key_index,
+            key,
             tag: entry.tag,
             signature,
             len,
@@ -393,10 +393,10 @@ enum SignatureCheck<'c> {
 }
 
 impl<'c> SignatureCheck<'c> {
-    fn start(key: &PublicKey, candidate: &'c Candidate, pure: bool) -> Result<Self, VerifyError> {
+    fn start(candidate: &'c Candidate, pure: bool) -> Result<Self, VerifyError> {
         let signature = candidate.signature();
         let mismatch = VerifyError::AlgorithmMismatch { tag: candidate.tag };
-        match (key, candidate.tag, pure) {
+        match (&candidate.key, candidate.tag, pure) {
             #[cfg(feature = "ed25519")]
             (PublicKey::Ed25519(key), tlv::ED25519, false) => Ok(Self::Ed25519Digest {
                 key: *key,
