@@ -20,6 +20,8 @@ pub mod nrf52840dk;
 #[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
+pub mod interrupts;
+#[cfg(target_os = "none")]
 pub mod logger;
 #[cfg(target_os = "none")]
 pub mod semihosting;

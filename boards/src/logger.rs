@@ -80,16 +80,15 @@ unsafe impl defmt::Logger for Logger {
         if state.console.is_none() {
             state.console = File::open(":tt", Mode::Write).ok();
         }
-        state
-            .buffer
-            .push(&[TAG.load(Ordering::Relaxed)], &state.console);
         let State {
             encoder,
             console,
             buffer,
             ..
         } = state;
+        // The first frame starts with a lone 0x00 separator: the tag goes after it.
         encoder.start_frame(|bytes| buffer.push(bytes, console));
+        buffer.push(&[TAG.load(Ordering::Relaxed)], console);
     }
 
     unsafe fn flush() {}

@@ -23,7 +23,10 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let board = selected_board();
     fs::write(out.join("memory.x"), board.bootloader_memory_x()).expect("write memory.x");
+    fs::write(out.join("device.x"), "").expect("write device.x"); // interrupts: boards::interrupts
     println!("cargo:rustc-link-search={}", out.display());
+    // No page alignment: keeps the ELF headers out of the loaded image.
+    println!("cargo:rustc-link-arg-bins=--nmagic");
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
     let keys: Vec<PublicKey> = key_paths().iter().map(|path| load(path)).collect();

@@ -45,7 +45,10 @@ impl LogDecoder {
             self.pending.push(*byte);
             if *byte == 0 {
                 let frame = std::mem::take(&mut self.pending);
-                lines.push(self.decode(&frame));
+                // A lone separator (sent before a program's first frame) carries nothing.
+                if frame.len() > 1 {
+                    lines.push(self.decode(&frame));
+                }
             }
         }
         lines
