@@ -8,9 +8,19 @@ use boards::Board;
 
 use crate::root;
 
-/// Cargo profile of firmware built by these tasks: optimised for size, no LTO, quick to
-/// rebuild for each application version.
-pub(crate) const PROFILE: &str = "firmware-dev";
+/// Cargo profile of firmware for QEMU: optimised for size, no LTO, quick to rebuild for
+/// each application version.
+const QEMU_PROFILE: &str = "firmware-dev";
+/// Cargo profile of firmware for real boards: fat LTO, so the bootloader fits its 64 KiB.
+const BOARD_PROFILE: &str = "firmware";
+
+fn profile(board: &Board) -> &'static str {
+    if board.qemu.is_some() {
+        QEMU_PROFILE
+    } else {
+        BOARD_PROFILE
+    }
+}
 
 /// A built demo application.
 #[derive(Debug, Clone)]
@@ -77,7 +87,7 @@ fn build(board: &Board, package: &str, binary: &str, vars: &[(&str, &str)]) -> R
             "--target",
             board.target,
             "--profile",
-            PROFILE,
+            profile(board),
         ])
         .args(["--no-default-features", "--features", board.name])
         .env("DEFMT_LOG", "info")
@@ -94,7 +104,7 @@ fn build(board: &Board, package: &str, binary: &str, vars: &[(&str, &str)]) -> R
     Ok(root()
         .join("target")
         .join(board.target)
-        .join(PROFILE)
+        .join(profile(board))
         .join(binary))
 }
 
