@@ -211,3 +211,19 @@ fn counter_survives_many_raises_across_sector_rollover() {
     }
     refused(&mut device, &image(&key, 2, 299, 100), Refusal::Rollback, 2);
 }
+
+#[test]
+fn without_primary_validation_updates_are_still_verified() {
+    let key = Signer::new(1);
+    let mut v1 = image(&key, 1, 1, LEN);
+    v1[0x300] ^= 0xFF; // the primary is only header-checked in this configuration
+    let mut device = trusted_device(&key, &v1);
+    device.config.validate_primary = false;
+    let boot = device.boot().expect("header is well-formed");
+    assert_eq!(boot.record.device_security_counter, 1);
+    let mut bad = image(&key, 2, 2, LEN);
+    bad[0x300] ^= 0xFF;
+    refused(&mut device, &bad, Refusal::HashMismatch, 1);
+    device.stage(&image(&key, 2, 2, LEN), false);
+    assert_eq!(device.boot().expect("v2").record.outcome, Outcome::TestBoot);
+}

@@ -85,3 +85,36 @@ fn revert_resumes_after_a_cut_at_every_operation() {
         assert_eq!(device.boot().expect("v1").record.outcome, Outcome::Normal);
     }
 }
+
+#[test]
+fn overwrite_resumes_after_a_cut_at_every_operation() {
+    let key = Signer::new(1);
+    let (v1, v2) = (image(&key, 1, 1, 2500), image(&key, 2, 2, 3000));
+    let mut start = Device::new(vec![key.trusted()], &v1);
+    start.config.mode = bootloader::Mode::OverwriteOnly;
+    start.boot().expect("v1");
+    start.stage(&v2, false);
+    let total = ops_of_boot(&start);
+    for cut in 1..=total {
+        let mut device = Device {
+            flash: start.flash.clone(),
+            keys: start.keys.clone(),
+            config: start.config,
+        };
+        let outcome = interrupted_boot(&mut device, cut);
+        // The last operation raises the security counter after the overwrite has finished
+        // and its journal was cleared: the next boot is then an ordinary one.
+        let expected = if cut == total {
+            Outcome::Normal
+        } else {
+            Outcome::Upgraded
+        };
+        assert_eq!(outcome, expected, "cut at operation {cut} of {total}");
+        assert!(device.primary_holds(&v2), "cut at operation {cut}");
+        let next = device.boot().expect("v2").record;
+        assert_eq!(
+            (next.outcome, next.device_security_counter),
+            (Outcome::Normal, 2)
+        );
+    }
+}

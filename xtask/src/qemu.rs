@@ -321,3 +321,25 @@ fn spawn_log_reader(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_status_line_with_a_spaced_refusal() {
+        let line = "STATUS version=2.0.0 outcome=update-refused counter=2 confirmed=yes refusal=hash mismatch (tampered or corrupted)";
+        let status = Status::parse(line).expect("parses");
+        assert_eq!(status.version, "2.0.0");
+        assert_eq!(status.outcome, "update-refused");
+        assert_eq!(status.counter, 2);
+        assert!(status.confirmed);
+        assert_eq!(status.refusal, "hash mismatch (tampered or corrupted)");
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(Status::parse("ACK"), None);
+        assert_eq!(Status::parse("STATUS version=1.0.0 outcome=normal"), None);
+    }
+}

@@ -78,3 +78,37 @@ fn image_part(file: &[u8]) -> &[u8] {
         });
     end.and_then(|end| file.get(..end)).unwrap_or(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::image_part;
+
+    fn image(payload: usize, tlv_total: u16) -> Vec<u8> {
+        let mut bytes = vec![0u8; 0x20];
+        bytes[..4].copy_from_slice(&0x96f3_b83du32.to_le_bytes());
+        bytes[8..10].copy_from_slice(&0x20u16.to_le_bytes());
+        bytes[12..16].copy_from_slice(&u32::try_from(payload).expect("small").to_le_bytes());
+        bytes.extend(std::iter::repeat_n(0xAB, payload));
+        bytes.extend_from_slice(&[0x07, 0x69]);
+        bytes.extend_from_slice(&tlv_total.to_le_bytes());
+        bytes.extend(std::iter::repeat_n(0x11, usize::from(tlv_total) - 4));
+        bytes
+    }
+
+    #[test]
+    fn strips_slot_padding_after_the_tlvs() {
+        let bare = image(100, 40);
+        let mut padded = bare.clone();
+        padded.resize(4096, 0xFF);
+        assert_eq!(image_part(&padded), &bare[..]);
+    }
+
+    #[test]
+    fn keeps_files_it_cannot_parse_whole() {
+        let junk = vec![0x55; 300];
+        assert_eq!(image_part(&junk), &junk[..]);
+        let mut truncated = image(100, 40);
+        truncated.truncate(130);
+        assert_eq!(image_part(&truncated), &truncated[..]);
+    }
+}
