@@ -17,7 +17,7 @@ use verifier_core::format::{self, tlv};
 use verifier_core::{Digest, HashAlgorithm, Hasher, ImageHeader, ImageVersion, PublicKey};
 
 use crate::keys::Algorithm;
-use crate::signer::{SignError, Signer};
+use crate::signer::{SignError, Signer, signature_verifies};
 use crate::trailer::TrailerLayout;
 
 pub use verifier_core::Dependency;
@@ -565,30 +565,6 @@ impl UnsignedImage {
             signature: signature.map(|(_, value)| value),
             digest: self.digest,
         })
-    }
-}
-
-/// Whether `signature` (TLV encoding) is valid for `message` under `key`.
-fn signature_verifies(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-    match key {
-        PublicKey::Ed25519(bytes) => {
-            let Ok(signature) = ed25519_compact::Signature::from_slice(signature) else {
-                return false;
-            };
-            ed25519_compact::PublicKey::new(*bytes)
-                .verify(message, &signature)
-                .is_ok()
-        }
-        PublicKey::P256(point) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier;
-            let (Ok(key), Ok(signature)) = (
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
-                p256::ecdsa::Signature::from_der(signature),
-            ) else {
-                return false;
-            };
-            key.verify_prehash(message, &signature).is_ok()
-        }
     }
 }
 

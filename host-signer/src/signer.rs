@@ -143,6 +143,30 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
     Some(signature.to_der().as_bytes().to_vec())
 }
 
+/// Whether `signature` (TLV encoding) is valid for `message` under `key`.
+pub fn signature_verifies(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    match key {
+        PublicKey::Ed25519(bytes) => {
+            let Ok(signature) = ed25519_compact::Signature::from_slice(signature) else {
+                return false;
+            };
+            ed25519_compact::PublicKey::new(*bytes)
+                .verify(message, &signature)
+                .is_ok()
+        }
+        PublicKey::P256(point) => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            let (Ok(key), Ok(signature)) = (
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                p256::ecdsa::Signature::from_der(signature),
+            ) else {
+                return false;
+            };
+            key.verify_prehash(message, &signature).is_ok()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

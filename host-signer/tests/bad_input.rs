@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fwsign, fwsign_status, hex_file, keys, par_each, pseudo_random, text};
+use common::{fwsign, fwsign_status, hex_file, keys, par_each, pseudo_random_bytes, text};
 
 #[derive(Debug)]
 struct Case {
@@ -18,12 +18,12 @@ struct Case {
 }
 
 fn setup(dir: &Path) {
-    std::fs::write(dir.join("app.bin"), pseudo_random(2000, 21)).unwrap();
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2000, 21)).unwrap();
     let mut reserved = vec![0u8; 0x200];
     reserved[0x40] = 1;
-    reserved.extend(pseudo_random(100, 22));
+    reserved.extend(pseudo_random_bytes(100, 22));
     std::fs::write(dir.join("dirty-header.bin"), reserved).unwrap();
-    let block = pseudo_random(32, 23);
+    let block = pseudo_random_bytes(32, 23);
     let overlapping = hex_file(&[(0x0800_0000, &block), (0x0800_0010, &block)]);
     std::fs::write(dir.join("overlap.hex"), overlapping).unwrap();
     std::fs::write(
@@ -360,7 +360,7 @@ fn verify_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let ed = keys().path("ed.pem");
-    std::fs::write(dir.join("app.bin"), pseudo_random(1000, 24)).unwrap();
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(1000, 24)).unwrap();
     fwsign(
         dir,
         &[
@@ -398,7 +398,7 @@ fn verify_exit_codes() {
         "{json}"
     );
 
-    std::fs::write(dir.join("notimage.bin"), pseudo_random(100, 25)).unwrap();
+    std::fs::write(dir.join("notimage.bin"), pseudo_random_bytes(100, 25)).unwrap();
     let not_image = fwsign_status(dir, &["verify", "-k", &ed, "notimage.bin"]);
     assert_eq!(not_image.status.code(), Some(1), "{}", text(&not_image));
     assert!(text(&not_image).contains("magic"), "{}", text(&not_image));
@@ -420,7 +420,7 @@ fn dumpinfo_decodes_and_flags_non_images() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let ed = keys().path("ed.pem");
-    std::fs::write(dir.join("app.bin"), pseudo_random(1000, 26)).unwrap();
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(1000, 26)).unwrap();
     let args = [
         "sign",
         "-k",

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::{fwsign, fwsign_status, imgtool, imgtool_python, keys, pseudo_random, text};
+use common::{fwsign, fwsign_status, imgtool, imgtool_python, keys, pseudo_random_bytes, text};
 
 const SIGN: &[&str] = &[
     "sign",
@@ -79,7 +79,7 @@ fn getpub_matches_imgtool_for_imgtool_keys() {
 fn fwsign_keys_work_in_imgtool() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(dir.join("in.bin"), pseudo_random(2000, 11)).unwrap();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(2000, 11)).unwrap();
     for (file, kind) in [("ed.pem", "ed25519"), ("ec.pem", "ecdsa-p256")] {
         fwsign(dir, &["keygen", "-k", file, "-t", kind]);
         #[cfg(unix)]
@@ -129,7 +129,7 @@ fn fwsign_keys_work_in_imgtool() {
 fn encrypted_keys_interchange_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(dir.join("in.bin"), pseudo_random(1500, 12)).unwrap();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(1500, 12)).unwrap();
     std::fs::write(dir.join("password.txt"), "correct horse\n").unwrap();
     let k = keys();
     for name in ["ed", "ec"] {
@@ -259,7 +259,7 @@ fn encrypted_keys_interchange_both_ways() {
 fn signing_vectors_match_imgtool() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(dir.join("in.bin"), pseudo_random(3000, 13)).unwrap();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(3000, 13)).unwrap();
     let key = keys().path("ed.pem");
     let public = keys().path("ed-pub.pem");
     for (vector, extra) in [
@@ -289,7 +289,7 @@ fn fixed_signatures_round_trip_both_ways() {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(dir.join("in.bin"), pseudo_random(2500, 14)).unwrap();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(2500, 14)).unwrap();
     for name in ["ed", "ec"] {
         let key = k.path(&format!("{name}.pem"));
         let public = k.path(&format!("{name}-pub.pem"));
@@ -357,7 +357,7 @@ fn fixed_signatures_round_trip_both_ways() {
         );
 
         // A signature over another image is refused, and nothing is written.
-        std::fs::write(dir.join("other.bin"), pseudo_random(2500, 15)).unwrap();
+        std::fs::write(dir.join("other.bin"), pseudo_random_bytes(2500, 15)).unwrap();
         let refused = fwsign_status(
             dir,
             &sign_args(&[
@@ -381,7 +381,7 @@ fn digest_signed_by_openssl_attaches() {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(dir.join("in.bin"), pseudo_random(4000, 16)).unwrap();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(4000, 16)).unwrap();
     let openssl = |args: &[&str]| {
         let output = std::process::Command::new("openssl")
             .current_dir(dir)

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fwsign, hex_file, imgtool, keys, par_each, pseudo_random, text};
+use common::{fwsign, hex_file, imgtool, keys, par_each, pseudo_random_bytes, text};
 
 /// One option set, signed by both tools from the same input.
 #[derive(Debug)]
@@ -307,18 +307,18 @@ fn cases() -> Vec<Case> {
 fn write_input(dir: &Path, input: Input, seed: u64) -> &'static str {
     match input {
         Input::Bin(len) => {
-            std::fs::write(dir.join("in.bin"), pseudo_random(len, seed)).unwrap();
+            std::fs::write(dir.join("in.bin"), pseudo_random_bytes(len, seed)).unwrap();
             "in.bin"
         }
         Input::ZeroHeaderBin(len) => {
             let mut bytes = vec![0u8; 0x200];
-            bytes.extend(pseudo_random(len, seed));
+            bytes.extend(pseudo_random_bytes(len, seed));
             std::fs::write(dir.join("in.bin"), bytes).unwrap();
             "in.bin"
         }
         Input::Hex(addr) => {
-            let first = pseudo_random(700, seed);
-            let second = pseudo_random(300, seed + 1);
+            let first = pseudo_random_bytes(700, seed);
+            let second = pseudo_random_bytes(300, seed + 1);
             std::fs::write(
                 dir.join("in.hex"),
                 hex_file(&[(addr, &first), (addr + 0x400, &second)]),
@@ -382,7 +382,7 @@ fn ed25519_images_are_byte_identical_to_imgtool() {
 #[test]
 fn unsigned_images_are_byte_identical_to_imgtool() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.bin"), pseudo_random(4096, 9)).unwrap();
+    std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(4096, 9)).unwrap();
     let args = [
         "sign",
         "-v",
@@ -407,7 +407,7 @@ fn unsigned_images_are_byte_identical_to_imgtool() {
 #[test]
 fn one_mebibyte_image_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.bin"), pseudo_random(1 << 20, 77)).unwrap();
+    std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(1 << 20, 77)).unwrap();
     let key = keys().path("ed.pem");
     let args = ["-S", "0x110000", "--pad-header", "--confirm", "-s", "auto"];
     let (expected, actual) = sign_both(dir.path(), &key, "in.bin", "bin", &args);
@@ -418,8 +418,8 @@ fn one_mebibyte_image_is_byte_identical() {
 #[test]
 fn elf_input_matches_imgtool_on_the_equivalent_hex() {
     let dir = tempfile::tempdir().unwrap();
-    let text_segment = pseudo_random(1500, 1);
-    let data_segment = pseudo_random(200, 2);
+    let text_segment = pseudo_random_bytes(1500, 1);
+    let data_segment = pseudo_random_bytes(200, 2);
     let elf = common::elf_file(&[
         (1, 0x0802_0000, &text_segment, 0),
         (4, 0x0000_0000, b"note", 0),          // PT_NOTE: ignored
@@ -480,7 +480,7 @@ fn ecdsa_images_pass_imgtool_verify() {
     ];
     par_each(variants, |args| {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("in.bin"), pseudo_random(5000, 3)).unwrap();
+        std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(5000, 3)).unwrap();
         let out = if args.contains(&"-x") {
             "out.hex"
         } else {
@@ -531,7 +531,7 @@ fn imgtool_images_pass_fwsign_verify() {
     ];
     par_each(&variants, |(key, args, ext)| {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("in.bin"), pseudo_random(3000, 4)).unwrap();
+        std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(3000, 4)).unwrap();
         let out = format!("img.{ext}");
         let key = k.path(key);
         let mut all = vec!["sign", "-k", &key];
@@ -552,7 +552,7 @@ fn imgtool_images_pass_fwsign_verify() {
 fn fwsign_verify_rejects_wrong_key_and_tampering() {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.bin"), pseudo_random(2000, 5)).unwrap();
+    std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(2000, 5)).unwrap();
     let key = k.path("ed.pem");
     let mut args = vec!["sign", "-k", &key];
     args.extend_from_slice(BASE);

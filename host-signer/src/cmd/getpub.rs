@@ -4,19 +4,19 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use host_signer::keys::load_key;
+use host_signer::key_ref::KeyRef;
 use host_signer::output::{Access, write_atomic};
 use host_signer::pubkey_export::{Encoding, encode};
 use verifier_core::HashAlgorithm;
 
 use super::PasswordArgs;
 
-/// Print the public key of a key file (private or public PEM).
+/// Print the public key of a key file (private or public PEM) or of a key in a token.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The key file.
-    #[arg(short, long, value_name = "FILE")]
-    key: PathBuf,
+    /// The key: a PEM file or a PKCS#11 URI (the token's public key object).
+    #[arg(short, long, value_name = "FILE|URI")]
+    key: KeyRef,
     /// Output encoding: PEM, DER (raw), a C array as imgtool prints it, a Rust source
     /// file, or the KEYHASH value in hex.
     #[arg(short, long, value_enum, default_value = "c")]
@@ -62,7 +62,7 @@ fn identifier_suffix(text: &str) -> Result<String, String> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let key = load_key(&args.key, &args.password)?.public_key();
+    let key = args.key.public_key(&args.password)?;
     let encoding = match args.encoding {
         EncodingArg::Pem => Encoding::Pem,
         EncodingArg::Raw => Encoding::Raw,

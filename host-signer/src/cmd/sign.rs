@@ -5,17 +5,19 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use host_signer::command_signer::CommandSigner;
 use host_signer::image::{
     self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
     SigningVector, UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::keys::{load_key, load_private_key};
+use host_signer::key_ref::KeyRef;
+use host_signer::keys::load_key;
 use host_signer::output::{
     Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
 };
 use host_signer::parse;
-use host_signer::signer::{KeyFileSigner, Signer};
+use host_signer::signer::Signer;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::{ImageVersion, PublicKey};
 
@@ -33,9 +35,20 @@ pub(crate) struct Args {
     /// Image to write.
     outfile: PathBuf,
 
-    /// Signing key (PKCS#8 PEM). Without it the image carries only its hash.
-    #[arg(short, long, value_name = "FILE", help_heading = "Key")]
-    key: Option<PathBuf>,
+    /// Signing key: a PEM file or a PKCS#11 URI (pkcs11:token=…;object=…). Without it the
+    /// image carries only its hash.
+    #[arg(short, long, value_name = "FILE|URI", help_heading = "Key")]
+    key: Option<KeyRef>,
+    /// Have this command sign (run by `sh -c`; digest on stdin, signature on stdout, see
+    /// the README). -k names the key; its public half is enough.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        requires = "key",
+        conflicts_with = "vector_to_sign",
+        help_heading = "Key"
+    )]
+    sign_cmd: Option<String>,
     #[command(flatten, next_help_heading = "Key")]
     password: PasswordArgs,
     /// Name the key in the image by its hash (KEYHASH) or in full (PUBKEY).
@@ -401,13 +414,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
-    if let (Some(path), Some(_)) = (&args.key, args.vector_to_sign) {
-        let public_key = load_key(path, &args.password)?.public_key();
-        return Ok(KeySource::Vector(public_key));
+    if let (Some(key), Some(_)) = (&args.key, args.vector_to_sign) {
+        return Ok(KeySource::Vector(key.public_key(&args.password)?));
     }
-    if let Some(path) = &args.key {
-        let key = load_private_key(path, &args.password)?;
-        return Ok(KeySource::Signer(Box::new(KeyFileSigner::new(path, key))));
+    if let (Some(key), Some(command)) = (&args.key, &args.sign_cmd) {
+        let public_key = key.public_key(&args.password)?;
+        let signer = CommandSigner::new(command, &key.to_string(), public_key);
+        return Ok(KeySource::Signer(Box::new(signer)));
+    }
+    if let Some(key) = &args.key {
+        return Ok(KeySource::Signer(key.signer(&args.password)?));
     }
     if let (Some(sig_path), Some(key_path)) = (&args.fix_sig, &args.fix_sig_pubkey) {
         let public_key = load_key(key_path, &args.password)?.public_key();

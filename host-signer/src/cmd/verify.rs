@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use host_signer::keys::load_key;
+use host_signer::key_ref::KeyRef;
 use host_signer::pubkey_export::hex;
 use serde_json::json;
 use verifier_core::{HashAlgorithm, Policy, SliceReader, TrustedKey, VerifiedImage, verify_image};
@@ -15,9 +15,9 @@ use super::{EXIT_INVALID, PasswordArgs};
 /// Exit status: 0 valid, 1 invalid image, 2 usage or I/O error.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A trusted key (private or public PEM); repeat for several.
-    #[arg(short, long, value_name = "KEY", required = true)]
-    key: Vec<PathBuf>,
+    /// A trusted key (private or public PEM, or a PKCS#11 URI); repeat for several.
+    #[arg(short, long, value_name = "FILE|URI", required = true)]
+    key: Vec<KeyRef>,
     /// Refuse images whose security counter is below N (or missing).
     #[arg(long, value_name = "N", value_parser = host_signer::parse::u32_value)]
     min_security_counter: Option<u32>,
@@ -34,11 +34,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let keys = args
         .key
         .iter()
-        .map(|path| {
-            Ok(TrustedKey::new(
-                load_key(path, &args.password)?.public_key(),
-            ))
-        })
+        .map(|key| Ok(TrustedKey::new(key.public_key(&args.password)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = super::dumpinfo::read_image(&args.image)?;
     let policy = Policy {
@@ -51,7 +47,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             let key = args
                 .key
                 .get(verified.key_index)
-                .map(|p| p.display().to_string())
+                .map(ToString::to_string)
                 .unwrap_or_default();
             if args.json {
                 println!("{}", report(&verified, &key));

@@ -13,37 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The imgtool version the compatibility contract names.
-pub const IMGTOOL_VERSION: &str = "2.5.0";
+pub use fwsign_tests::{IMGTOOL_VERSION, pseudo_random_bytes};
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// imgtool: `$FWSIGN_IMGTOOL`, else `<workspace>/.venv/bin/imgtool`, else `PATH`.
-///
-/// Fails (never skips) with the install command when it is missing or the wrong version.
+/// imgtool, found by [`fwsign_tests::imgtool_path`] and checked to be the version the
+/// compatibility contract names. Fails (never skips) with the install command.
 pub fn imgtool_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let found = std::env::var_os("FWSIGN_IMGTOOL")
-            .map(PathBuf::from)
-            .or_else(|| Some(workspace_root().join(".venv/bin/imgtool")).filter(|p| p.is_file()))
-            .or_else(|| {
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                    .map(|dir| dir.join("imgtool"))
-                    .find(|p| p.is_file())
-            });
-        let path = found.unwrap_or_else(|| {
-            panic!(
-                "imgtool not found (looked at $FWSIGN_IMGTOOL, .venv/bin/imgtool and PATH): run .ci/run or \
-                 `python3 -m venv .venv && .venv/bin/pip install imgtool=={IMGTOOL_VERSION}`"
-            )
-        });
+        let path = fwsign_tests::imgtool_path();
         let version = Command::new(&path).arg("version").output().unwrap_or_else(|e| {
             panic!("cannot run imgtool at {}: {e}; reinstall with `.venv/bin/pip install imgtool=={IMGTOOL_VERSION}`", path.display())
         });
@@ -139,19 +116,6 @@ impl Keys {
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so a failing case can be reproduced.
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// An Intel HEX file holding `blocks` (address, bytes), written with the `ihex` crate.
