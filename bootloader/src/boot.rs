@@ -110,7 +110,11 @@ impl<F: NorFlash> BootLoader<F> {
         &mut self,
         validator: &mut V,
     ) -> Result<BootDecision, BootError> {
-        let (outcome, refusal) = self.settle(validator)?;
+        let Settled {
+            outcome,
+            refusal,
+            journaled,
+        } = self.settle(validator)?;
         let counter = self.counter();
         let stored = counter.read(&mut self.flash)?;
         let image = self.primary_image(validator, stored)?;
@@ -124,6 +128,10 @@ impl<F: NorFlash> BootLoader<F> {
             counter.raise(&mut self.flash, image.security_counter)?;
         }
         let device_security_counter = counter.read(&mut self.flash)?;
+        if let Some(operation) = journaled {
+            // Last write before the jump: a cut before it repeats this boot's outcome.
+            self.journal().mark_booted(&mut self.flash, operation)?;
+        }
         let record = BootRecord {
             slot: 0,
             outcome,
@@ -141,12 +149,8 @@ impl<F: NorFlash> BootLoader<F> {
     }
 
     /// Brings the slots to a stable state and says how.
-    fn settle<V: ImageValidator<F>>(
-        &mut self,
-        validator: &mut V,
-    ) -> Result<(Outcome, Option<Refusal>), BootError> {
-        let journal = self.journal();
-        match journal.read(&mut self.flash)? {
+    fn settle<V: ImageValidator<F>>(&mut self, validator: &mut V) -> Result<Settled, BootError> {
+        match self.journal().read(&mut self.flash)? {
             JournalState::Interrupted {
                 operation,
                 next_step,
@@ -156,14 +160,13 @@ impl<F: NorFlash> BootLoader<F> {
                     operation,
                     next_step
                 );
-                return Ok((self.finish(operation, next_step)?, None));
+                self.finish(operation, next_step)?;
+                return Ok(Settled::journaled(operation));
             }
-            JournalState::Finished { operation } => {
-                journal.clear(&mut self.flash)?;
-                return Ok((outcome_of(operation), None));
-            }
-            JournalState::Corrupt => journal.clear(&mut self.flash)?,
-            JournalState::Empty => {}
+            JournalState::Finished { operation } => return Ok(Settled::journaled(operation)),
+            // An idle or unreadable journal describes no pending work; the next operation
+            // erases it before it starts.
+            JournalState::Booted { .. } | JournalState::Corrupt | JournalState::Empty => {}
         }
         if let Some(kind) =
             Trailer::read(&mut self.flash, self.layout.secondary)?.requested_upgrade()
@@ -177,16 +180,17 @@ impl<F: NorFlash> BootLoader<F> {
                 kind: SwapType::Revert,
                 sectors: self.sectors_to_swap(validator),
             };
-            return Ok((self.start(operation)?, None));
+            self.start(operation)?;
+            return Ok(Settled::journaled(operation));
         }
-        Ok((Outcome::Normal, None))
+        Ok(Settled::untouched(Outcome::Normal, None))
     }
 
     fn upgrade<V: ImageValidator<F>>(
         &mut self,
         validator: &mut V,
         kind: SwapType,
-    ) -> Result<(Outcome, Option<Refusal>), BootError> {
+    ) -> Result<Settled, BootError> {
         let stored = self.counter().read(&mut self.flash)?;
         let max = self.layout.max_image_size();
         match validator.validate(&mut self.flash, self.layout.secondary, max, stored) {
@@ -203,23 +207,24 @@ impl<F: NorFlash> BootLoader<F> {
                     Mode::Swap => Operation::Swap { kind, sectors },
                     Mode::OverwriteOnly => Operation::Overwrite { sectors },
                 };
-                Ok((self.start(operation)?, None))
+                self.start(operation)?;
+                Ok(Settled::journaled(operation))
             }
             Err(refusal) => {
                 log::error!("update refused: {}", refusal.describe());
                 let sector = self.layout.trailer_sector(self.layout.secondary);
                 flash::erase(&mut self.flash, sector, self.layout.sector_size)?;
-                Ok((Outcome::UpdateRefused, Some(refusal)))
+                Ok(Settled::untouched(Outcome::UpdateRefused, Some(refusal)))
             }
         }
     }
 
-    fn start(&mut self, operation: Operation) -> Result<Outcome, BootError> {
+    fn start(&mut self, operation: Operation) -> Result<(), BootError> {
         self.journal().begin(&mut self.flash, operation)?;
         self.finish(operation, 0)
     }
 
-    fn finish(&mut self, operation: Operation, first_step: u32) -> Result<Outcome, BootError> {
+    fn finish(&mut self, operation: Operation, first_step: u32) -> Result<(), BootError> {
         let journal = self.journal();
         swap::run(
             &mut self.flash,
@@ -228,8 +233,7 @@ impl<F: NorFlash> BootLoader<F> {
             operation,
             first_step,
         )?;
-        journal.clear(&mut self.flash)?;
-        Ok(outcome_of(operation))
+        Ok(())
     }
 
     /// Data sectors covering the larger of the two images (all of them if one is unreadable).
@@ -271,6 +275,32 @@ impl<F: NorFlash> BootLoader<F> {
             self.layout.state.offset + self.layout.sector_size,
             self.layout.sector_size,
         )
+    }
+}
+
+/// How the slots were brought to a stable state.
+struct Settled {
+    outcome: Outcome,
+    refusal: Option<Refusal>,
+    /// The journaled operation this boot completes, if any.
+    journaled: Option<Operation>,
+}
+
+impl Settled {
+    fn journaled(operation: Operation) -> Self {
+        Self {
+            outcome: outcome_of(operation),
+            refusal: None,
+            journaled: Some(operation),
+        }
+    }
+
+    fn untouched(outcome: Outcome, refusal: Option<Refusal>) -> Self {
+        Self {
+            outcome,
+            refusal,
+            journaled: None,
+        }
     }
 }
 

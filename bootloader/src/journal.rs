@@ -6,17 +6,24 @@
 //! |---|---|
 //! | 0 | header: `"FJ"`, operation, `!operation`, sectors (u16), `!sectors` (u16) |
 //! | 1 + k | written once step k has completed; erased while it has not |
+//! | 1 + steps | the boot marker: written once the boot the operation was done for has run |
 //!
 //! Every step of an [`Operation`] is "erase a destination sector, copy a source into it",
 //! and no step overwrites the source of the step after it. A step whose unit is still
 //! erased is therefore simply redone after a power cut, whatever state the cut left its
-//! destination in. The header is written before the first step, and the journal is erased
-//! only after the last unit (the completion marker) is written, so at any power cut the
-//! journal either describes the operation or nothing has changed yet.
+//! destination in. The sector is erased and the header written before the first step, so at
+//! any power cut the journal either describes the operation or nothing has changed yet.
+//!
+//! A finished journal stays in place until the next operation begins. Its boot marker is the
+//! last flash write of the boot that finished it (after the security counter is raised), so
+//! a cut anywhere before the jump repeats that boot with the same outcome: a test image still
+//! gets its test boot. Erasing the journal at that point instead would be unsafe, since an
+//! erase cut part-way can leave the sector blank (the operation forgotten) or unreadable.
 
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::flash::{self, FlashError, UNIT, UNIT_LEN};
+use crate::layout::Layout;
 use crate::trailer::SwapType;
 
 const HEADER_MAGIC: [u8; 2] = *b"FJ";
@@ -115,9 +122,14 @@ pub enum JournalState {
         /// First step to (re)do.
         next_step: u32,
     },
-    /// The operation finished but the journal was not erased yet: power was cut before
-    /// the boot it was done for.
+    /// The operation finished but the boot it was done for has not run to the end: power
+    /// was cut before the jump.
     Finished {
+        /// The operation.
+        operation: Operation,
+    },
+    /// The operation finished and its boot ran; the journal is idle.
+    Booted {
         /// The operation.
         operation: Operation,
     },
@@ -157,7 +169,7 @@ impl Journal {
             return Ok(JournalState::Corrupt);
         };
         let steps = operation.steps();
-        if steps >= Self::units(self.sector_size) {
+        if steps + 1 >= Self::units(self.sector_size) {
             return Ok(JournalState::Corrupt);
         }
         for step in 0..steps {
@@ -169,14 +181,21 @@ impl Journal {
                 });
             }
         }
-        Ok(JournalState::Finished { operation })
+        let marker = flash::read_unit(flash, self.unit_offset(1 + steps))?;
+        if flash::is_erased(&marker) {
+            Ok(JournalState::Finished { operation })
+        } else {
+            Ok(JournalState::Booted { operation })
+        }
     }
 
+    /// Erases whatever an earlier operation (or a cut erase) left, then records `operation`.
     pub(crate) fn begin<F: NorFlash>(
         &self,
         flash: &mut F,
         operation: Operation,
     ) -> Result<(), FlashError> {
+        flash::erase(flash, self.offset, self.sector_size)?;
         flash::write_unit(flash, self.offset, &operation.header())
     }
 
@@ -184,7 +203,21 @@ impl Journal {
         flash::write_unit(flash, self.unit_offset(1 + step), &[STEP_DONE; UNIT])
     }
 
-    pub(crate) fn clear<F: NorFlash>(&self, flash: &mut F) -> Result<(), FlashError> {
-        flash::erase(flash, self.offset, self.sector_size)
+    /// Records that the boot `operation` was done for has run.
+    pub(crate) fn mark_booted<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        operation: Operation,
+    ) -> Result<(), FlashError> {
+        let unit = self.unit_offset(1 + operation.steps());
+        flash::write_unit(flash, unit, &[STEP_DONE; UNIT])
     }
+}
+
+/// What the journal of a bootloader with `layout` says (for tests and diagnostics).
+///
+/// # Errors
+/// A flash read error.
+pub fn read_state<F: NorFlash>(flash: &mut F, layout: &Layout) -> Result<JournalState, FlashError> {
+    Journal::new(layout.state.offset, layout.sector_size).read(flash)
 }

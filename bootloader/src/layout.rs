@@ -130,7 +130,8 @@ impl Layout {
                 return Err(LayoutError::Overlap);
             }
         }
-        if crate::journal::steps_for(self.slot_sectors() - 1) + 1 > journal_units {
+        // Header, one unit per step, boot marker.
+        if crate::journal::steps_for(self.slot_sectors() - 1) + 2 > journal_units {
             return Err(LayoutError::SlotTooLarge);
         }
         Ok(())
