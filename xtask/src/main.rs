@@ -13,6 +13,7 @@ mod firmware;
 mod fuzz;
 mod kit;
 mod no_panic;
+mod powerfail;
 mod qemu;
 mod scenarios;
 mod sign;
@@ -51,6 +52,12 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u32,
+    },    /// Cut power, tear writes and interrupt erases at every flash operation of every update
+    /// flow on simulated flash; ends with `N interruption points, F failures`.
+    Powerfail {
+        /// The long matrix: more damage variants and random samples (a few minutes).
+        #[arg(long)]
+        long: bool,
     },
 }
 
@@ -66,6 +73,7 @@ fn main() -> ExitCode {
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
+        Task::Powerfail { long } => powerfail::run(long),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

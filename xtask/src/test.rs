@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{cargo, fuzz, no_panic_check, tools};
+use crate::{cargo, fuzz, no_panic_check, powerfail, tools};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -67,6 +67,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         })?;
     }
     step("no panic path in the verifier", no_panic_check)?;
+    step("power-fail matrix", powerfail::check)?;
     step("fuzzing", || fuzz::run(fuzz_seconds))?;
     println!("\nall checks passed");
     Ok(())
