@@ -21,8 +21,16 @@ pub mod nrf52840dk;
 pub mod boot;
 #[cfg(target_os = "none")]
 pub mod interrupts;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", not(feature = "nrf52840dk")))]
 pub mod logger;
+/// defmt over RTT: a debugger (probe-rs) reads the logs; no semihosting on hardware.
+#[cfg(all(target_os = "none", feature = "nrf52840dk"))]
+pub mod logger {
+    use defmt_rtt as _;
+
+    /// Program tags are only needed when several programs share one console.
+    pub fn set_tag(_tag: u8) {}
+}
 #[cfg(target_os = "none")]
 pub mod semihosting;
 
@@ -95,6 +103,8 @@ pub struct Board {
     pub target: &'static str,
     /// QEMU `-machine` and `-cpu`, for emulated boards.
     pub qemu: Option<(&'static str, &'static str)>,
+    /// Chip name for a debug probe (probe-rs target), for real boards.
+    pub probe_chip: Option<&'static str>,
     /// Address the bootloader is linked at (the reset vector table).
     pub bootloader_base: u32,
     /// Bytes reserved for the bootloader.

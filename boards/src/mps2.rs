@@ -47,6 +47,7 @@ const fn mps2(
         name,
         target,
         qemu: Some((machine, cpu)),
+        probe_chip: None,
         bootloader_base: 0,
         bootloader_size: BOOTLOADER_SIZE,
         flash_base: BOOTLOADER_SIZE,

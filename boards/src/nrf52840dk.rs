@@ -22,6 +22,7 @@ pub const BOARD: Board = Board {
     name: "nrf52840dk",
     target: "thumbv7em-none-eabihf",
     qemu: None,
+    probe_chip: Some("nRF52840_xxAA"),
     bootloader_base: 0,
     bootloader_size: 0x1_0000,
     flash_base: 0,

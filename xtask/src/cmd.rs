@@ -2,5 +2,6 @@
 
 pub(crate) mod app;
 pub(crate) mod demo;
+pub(crate) mod flash;
 pub(crate) mod ota;
 pub(crate) mod qemu_test;

@@ -37,6 +37,8 @@ enum Task {
     App(cmd::app::Cmd),
     /// Check on QEMU whether the device accepts an update image (exit 0) or refuses it (exit 1).
     Ota(cmd::ota::Cmd),
+    /// Verify a signed image, then program it and the bootloader onto a board through a debug probe.
+    Flash(cmd::flash::Cmd),
     /// Create the development keys (target/dev-keys) if they are missing.
     Keys,
     /// Run every test and check, as CI does.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Task::QemuTest(cmd) => cmd.run().map(|()| true),
         Task::App(cmd) => cmd.run().map(|()| true),
         Task::Ota(cmd) => cmd.run(),
+        Task::Flash(cmd) => cmd.run().map(|()| true),
         Task::Keys => sign::fwsign()
             .and_then(|fwsign| sign::dev_keys(&fwsign))
             .map(|_| true),
