@@ -238,6 +238,12 @@ pub fn check_custom_tag(tag: u16) -> Result<(), ImageError> {
             reason: "must lie in 0x00a0..=0xfffe",
         });
     }
+    if tag == tlv::TIMESTAMP_TOKEN {
+        return Err(ImageError::CustomTag {
+            tag,
+            reason: "is reserved for the RFC 3161 timestamp token (--timestamp-url)",
+        });
+    }
     if PREDEFINED_TAGS.contains(&tag) {
         return Err(ImageError::CustomTag {
             tag,
@@ -310,6 +316,57 @@ pub struct SignedImage {
     pub signature: Option<Vec<u8>>,
     /// The image digest.
     pub digest: Digest,
+    unprotected_start: usize,
+    slot_size: u32,
+    trailer_size: u64,
+}
+
+impl SignedImage {
+    /// Appends an entry to the unprotected TLV area (after the signature), updating the
+    /// area's total. Nothing else changes, so the hash and signature still hold.
+    ///
+    /// # Errors
+    /// [`ImageError::TlvTooLong`] or [`ImageError::TooLarge`]; the image is then unchanged.
+    pub fn append_unprotected(&mut self, tag: u16, value: &[u8]) -> Result<(), ImageError> {
+        let too_long = || ImageError::TlvTooLong {
+            tag,
+            len: value.len(),
+        };
+        let len = u16::try_from(value.len()).map_err(|_| too_long())?;
+        let total_at = self.unprotected_start + 2;
+        let total = self
+            .bytes
+            .get(total_at..total_at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .unwrap_or(0);
+        let new_total = total
+            .checked_add(4)
+            .and_then(|t| t.checked_add(len))
+            .ok_or_else(too_long)?;
+        let new_len = self.bytes.len() + 4 + value.len();
+        check_fits(new_len, self.trailer_size, self.slot_size)?;
+        self.bytes[total_at..total_at + 2].copy_from_slice(&new_total.to_le_bytes());
+        self.bytes.extend_from_slice(&tag.to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(value);
+        Ok(())
+    }
+}
+
+/// Checks that an image of `len` bytes leaves room for the trailer in the slot.
+fn check_fits(len: usize, trailer: u64, slot: u32) -> Result<(), ImageError> {
+    let fits = (len as u64)
+        .checked_add(trailer)
+        .is_some_and(|end| end <= u64::from(slot));
+    if fits {
+        Ok(())
+    } else {
+        Err(ImageError::TooLarge {
+            image: len,
+            trailer,
+            slot,
+        })
+    }
 }
 
 /// Picks the image hash for a key, as imgtool's rules do.
@@ -548,22 +605,17 @@ impl UnsignedImage {
             area.add(tag, value)?;
         }
         let mut bytes = self.bytes;
+        let unprotected_start = bytes.len();
         bytes.extend_from_slice(&area.encode()?);
-        let trailer = self.trailer.size();
-        let fits = (bytes.len() as u64)
-            .checked_add(trailer)
-            .is_some_and(|end| end <= u64::from(self.slot_size));
-        if !fits {
-            return Err(ImageError::TooLarge {
-                image: bytes.len(),
-                trailer,
-                slot: self.slot_size,
-            });
-        }
+        let trailer_size = self.trailer.size();
+        check_fits(bytes.len(), trailer_size, self.slot_size)?;
         Ok(SignedImage {
             bytes,
             signature: signature.map(|(_, value)| value),
             digest: self.digest,
+            unprotected_start,
+            slot_size: self.slot_size,
+            trailer_size,
         })
     }
 }
@@ -642,6 +694,47 @@ mod tests {
         let keys = [verifier_core::TrustedKey::new(public)];
         verifier_core::verify_image(&mut reader, &keys, &verifier_core::Policy::default())
             .expect("valid");
+    }
+
+    #[test]
+    fn an_appended_unprotected_tlv_changes_only_the_area_total() {
+        let key = PrivateKey::generate(Algorithm::Ed25519).expect("key");
+        let public = key.public_key();
+        let signer = KeyFileSigner::new(std::path::Path::new("k"), key);
+        let plain = prepare(&options(), body(500), true, Some(Algorithm::Ed25519))
+            .and_then(|image| image.sign(&signer))
+            .expect("sign");
+        let mut stamped = prepare(&options(), body(500), true, Some(Algorithm::Ed25519))
+            .and_then(|image| image.sign(&signer))
+            .expect("sign");
+        stamped
+            .append_unprotected(tlv::TIMESTAMP_TOKEN, &[9; 10])
+            .expect("append");
+        let total_at = plain.unprotected_start + 2;
+        assert_eq!(stamped.bytes.len(), plain.bytes.len() + 14);
+        assert_eq!(stamped.bytes[..total_at], plain.bytes[..total_at]);
+        assert_eq!(
+            stamped.bytes[total_at + 2..plain.bytes.len()],
+            plain.bytes[total_at + 2..]
+        );
+        let total = |b: &[u8]| u16::from_le_bytes([b[total_at], b[total_at + 1]]);
+        assert_eq!(total(&stamped.bytes), total(&plain.bytes) + 14);
+        let mut reader = verifier_core::SliceReader::new(&stamped.bytes);
+        let keys = [verifier_core::TrustedKey::new(public)];
+        verifier_core::verify_image(&mut reader, &keys, &verifier_core::Policy::default())
+            .expect("a vendor TLV after the signature is tolerated");
+        let mut small = options();
+        small.slot_size =
+            u32::try_from(plain.bytes.len() as u64 + options().trailer.size()).expect("fits");
+        let mut full = prepare(&small, body(500), true, Some(Algorithm::Ed25519))
+            .and_then(|image| image.sign(&signer))
+            .expect("sign");
+        let before = full.bytes.clone();
+        assert!(matches!(
+            full.append_unprotected(tlv::TIMESTAMP_TOKEN, &[1]),
+            Err(ImageError::TooLarge { .. })
+        ));
+        assert_eq!(full.bytes, before);
     }
 
     #[test]

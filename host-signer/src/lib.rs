@@ -29,4 +29,5 @@ pub mod pkcs11;
 pub mod pkcs11_uri;
 pub mod pubkey_export;
 pub mod signer;
+pub mod timestamp;
 pub mod trailer;

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod tsa;
+
 /// The version of imgtool the compatibility contract is written against.
 pub const IMGTOOL_VERSION: &str = "2.5.0";
 

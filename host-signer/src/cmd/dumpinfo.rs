@@ -4,8 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use base64::Engine as _;
 use host_signer::input::{self, InputFormat};
 use host_signer::pubkey_export::hex;
+use host_signer::timestamp::verify::signer_subject;
+use host_signer::timestamp::{Token, find_in_image};
 use serde_json::{Value, json};
 use verifier_core::format::{flags, tlv};
 use verifier_core::tlv::{TlvArea, TlvLayout};
@@ -95,12 +98,32 @@ fn describe(bytes: &[u8]) -> (Value, Option<VerifyError>) {
         }));
     }
     info["tlvs"] = json!(tlvs);
+    if let Some(timestamp) = timestamp_json(bytes) {
+        info["timestamp"] = timestamp;
+    }
     info["image_len"] = json!(layout.end);
     info["file_len"] = json!(bytes.len());
     if let Some(trailer) = trailer_json(bytes, layout.end as usize) {
         info["trailer"] = trailer;
     }
     (info, failure)
+}
+
+/// The timestamp token, decoded but not verified (that takes `verify --tsa-ca`).
+fn timestamp_json(bytes: &[u8]) -> Option<Value> {
+    let der = find_in_image(bytes).ok()??.token;
+    let token_der_base64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    Some(match Token::decode(&der) {
+        Ok(token) => json!({
+            "gen_time": token.gen_time_text(),
+            "tsa": token.tsa_name().or_else(|| signer_subject(&token)),
+            "serial": token.serial_hex(),
+            "policy": token.info.policy.to_string(),
+            "imprint_hash": token.imprint_hash_name(),
+            "token_der_base64": token_der_base64,
+        }),
+        Err(error) => json!({ "error": error, "token_der_base64": token_der_base64 }),
+    })
 }
 
 fn header_json(header: &ImageHeader) -> Value {
@@ -160,6 +183,7 @@ fn tlv_name(tag: u16) -> &'static str {
         tlv::COMP_DEC_SIZE => "COMP_DEC_SIZE",
         tlv::UUID_VID => "UUID_VID",
         tlv::UUID_CID => "UUID_CID",
+        tlv::TIMESTAMP_TOKEN => "TIMESTAMP_TOKEN",
         tag if tlv::is_vendor(tag) => "vendor",
         _ => "unknown",
     }
@@ -245,6 +269,14 @@ fn print_human(info: &Value) {
                 plain(&entry["len"]),
                 plain(&entry["value"])
             );
+        }
+    }
+    if let Some(timestamp) = info.get("timestamp").and_then(Value::as_object) {
+        println!("timestamp:");
+        for (name, value) in timestamp {
+            if name != "token_der_base64" {
+                println!("  {name:<13} {}", plain(value));
+            }
         }
     }
     for key in ["image_len", "file_len"] {

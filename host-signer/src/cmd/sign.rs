@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -18,7 +19,9 @@ use host_signer::output::{
 };
 use host_signer::parse;
 use host_signer::signer::Signer;
+use host_signer::timestamp::client::TsaClient;
 use host_signer::trailer::{SlotMark, TrailerLayout};
+use verifier_core::format::tlv;
 use verifier_core::{ImageVersion, PublicKey};
 
 use super::PasswordArgs;
@@ -132,6 +135,21 @@ pub(crate) struct Args {
         help_heading = "Signature"
     )]
     fix_sig_pubkey: Option<PathBuf>,
+    /// Have this RFC 3161 time-stamping authority stamp the signature; the token goes into
+    /// the unprotected TLV 0x00a1. If no token can be had, no image is written.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "vector_to_sign",
+        help_heading = "Signature"
+    )]
+    timestamp_url: Option<String>,
+    /// Seconds to wait for the TSA on each attempt.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600), requires = "timestamp_url", help_heading = "Signature")]
+    timestamp_timeout: u64,
+    /// Retries when the TSA is unreachable, times out or answers 5xx.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10), requires = "timestamp_url", help_heading = "Signature")]
+    timestamp_retries: u32,
     /// Also write the signature, base64, to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Signature")]
     sig_out: Option<PathBuf>,
@@ -352,7 +370,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(vector) = args.vector_to_sign {
         return write_vector(args, &unsigned, vector);
     }
-    let signed = match key {
+    let mut signed = match key {
         KeySource::Unsigned | KeySource::Vector(_) => {
             unsigned.without_signature().map_err(anyhow::Error::from)
         }
@@ -364,6 +382,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
     }?;
+
+    if let Some(url) = &args.timestamp_url {
+        let signature = signed.signature.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("--timestamp-url: the image is not signed (give -k or --fix-sig)")
+        })?;
+        let client = TsaClient::new(
+            url,
+            Duration::from_secs(args.timestamp_timeout),
+            args.timestamp_retries,
+        );
+        let token = client.stamp(signature)?;
+        signed
+            .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
+            .context("--timestamp-url: adding the token")?;
+    }
 
     let padding = (args.pad || args.test || args.confirm).then_some(Padding {
         slot_size: args.slot_size,

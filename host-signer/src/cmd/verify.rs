@@ -3,10 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use host_signer::key_ref::KeyRef;
 use host_signer::pubkey_export::hex;
+use host_signer::timestamp::find_in_image;
+use host_signer::timestamp::verify::{VerifiedTimestamp, read_anchors, verify as verify_timestamp};
 use serde_json::json;
 use verifier_core::{HashAlgorithm, Policy, SliceReader, TrustedKey, VerifiedImage, verify_image};
+use x509_cert::Certificate;
 
 use super::{EXIT_INVALID, PasswordArgs};
 
@@ -21,6 +25,11 @@ pub(crate) struct Args {
     /// Refuse images whose security counter is below N (or missing).
     #[arg(long, value_name = "N", value_parser = host_signer::parse::u32_value)]
     min_security_counter: Option<u32>,
+    /// Also require an RFC 3161 timestamp and check it against the CA certificate(s) in
+    /// CERT (PEM or DER): imprint, TSA signature, chain valid at the token's time,
+    /// timeStamping key usage.
+    #[arg(long, value_name = "CERT")]
+    tsa_ca: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -36,24 +45,59 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|key| Ok(TrustedKey::new(key.public_key(&args.password)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let anchors = match &args.tsa_ca {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("--tsa-ca {}", path.display()))?;
+            Some(
+                read_anchors(&bytes)
+                    .map_err(|e| anyhow::anyhow!("--tsa-ca {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let bytes = super::dumpinfo::read_image(&args.image)?;
     let policy = Policy {
         min_security_counter: args.min_security_counter,
     };
-    let result = verify_image(&mut SliceReader::new(&bytes), &keys, &policy);
+    let result = verify_image(&mut SliceReader::new(&bytes), &keys, &policy)
+        .map_err(|e| e.to_string())
+        .and_then(|verified| {
+            let timestamp = match &anchors {
+                Some(anchors) => Some(check_timestamp(&bytes, anchors)?),
+                None => None,
+            };
+            Ok((verified, timestamp))
+        });
     let image = args.image.display();
     match result {
-        Ok(verified) => {
+        Ok((verified, timestamp)) => {
             let key = args
                 .key
                 .get(verified.key_index)
                 .map(ToString::to_string)
                 .unwrap_or_default();
             if args.json {
-                println!("{}", report(&verified, &key));
+                let mut report = report(&verified, &key);
+                if let Some(stamp) = &timestamp {
+                    report["timestamp"] = json!({
+                        "gen_time": stamp.token.gen_time_text(),
+                        "tsa": stamp.tsa_subject,
+                    });
+                }
+                println!("{report}");
             } else {
+                let stamp = timestamp
+                    .map(|s| {
+                        format!(
+                            ", timestamped {} by {}",
+                            s.token.gen_time_text(),
+                            s.tsa_subject
+                        )
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "{image}: valid, version {}, signed by {key}",
+                    "{image}: valid, version {}, signed by {key}{stamp}",
                     verified.header.version
                 );
             }
@@ -68,6 +112,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
+}
+
+/// Finds the image's timestamp token and verifies it over the signature it follows.
+fn check_timestamp(image: &[u8], anchors: &[Certificate]) -> Result<VerifiedTimestamp, String> {
+    let stamped = find_in_image(image)
+        .map_err(|e| format!("timestamp: {e}"))?
+        .ok_or("no timestamp token (TLV 0x00a1), but --tsa-ca asks for one")?;
+    verify_timestamp(&stamped.token, &stamped.signature, anchors).map_err(|e| e.to_string())
 }
 
 fn report(verified: &VerifiedImage, key: &str) -> serde_json::Value {
