@@ -37,6 +37,14 @@ pub const FLASH_SIZE: u32 = 2 * SLOT + 4 * SECTOR;
 /// Name of the flash file, relative to QEMU's working directory.
 pub const FLASH_FILE: &str = "fwsign-flash.bin";
 
+/// Emulator command-line option (`-append "fwsign-cut-after=N"`) that makes the
+/// bootloader's flash lose power just before its Nth erase or write: a reproducible power
+/// cut for tests.
+pub const CUT_OPTION: &str = "fwsign-cut-after=";
+
+/// QEMU's exit code when such a power cut happened.
+pub const POWER_CUT_EXIT_CODE: u8 = 7;
+
 const fn mps2(
     name: &'static str,
     target: &'static str,
@@ -99,7 +107,7 @@ mod device {
         check_read, check_write,
     };
 
-    use super::{FLASH_FILE, FLASH_SIZE, SECTOR};
+    use super::{CUT_OPTION, FLASH_FILE, FLASH_SIZE, POWER_CUT_EXIT_CODE, SECTOR};
     use crate::semihosting::{self, File};
 
     /// A flash operation failed.
@@ -128,6 +136,7 @@ mod device {
     pub struct SemihostedFlash {
         base: *mut u8,
         file: File,
+        power_left: Option<u32>,
     }
 
     impl SemihostedFlash {
@@ -139,7 +148,8 @@ mod device {
         /// `SemihostedFlash` may exist.
         pub unsafe fn power_on(base: u32) -> Result<Self, FlashError> {
             // SAFETY: forwarded from the caller.
-            let flash = unsafe { Self::attach(base)? };
+            let mut flash = unsafe { Self::attach(base)? };
+            flash.power_left = semihosting::command_line_value(CUT_OPTION);
             let memory = flash.memory();
             if flash.file.size() != Some(FLASH_SIZE as usize) {
                 memory.fill(0xFF);
@@ -168,6 +178,7 @@ mod device {
             Ok(Self {
                 base: base as *mut u8,
                 file,
+                power_left: None,
             })
         }
 
@@ -175,6 +186,17 @@ mod device {
         fn memory(&self) -> &mut [u8] {
             // SAFETY: `power_on`/`attach` callers guarantee exclusive use of this range.
             unsafe { core::slice::from_raw_parts_mut(self.base, FLASH_SIZE as usize) }
+        }
+
+        /// Counts an erase or write against a power-cut budget set on the emulator's
+        /// command line; when it runs out the emulator stops before the operation, exactly
+        /// as if the power had failed.
+        fn spend_power(&mut self) {
+            match self.power_left {
+                Some(0 | 1) => semihosting::exit(POWER_CUT_EXIT_CODE),
+                Some(left) => self.power_left = Some(left - 1),
+                None => {}
+            }
         }
 
         fn persist(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
@@ -209,12 +231,14 @@ mod device {
 
         fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
             check_erase(self, from, to).map_err(FlashError::Geometry)?;
+            self.spend_power();
             self.memory()[from as usize..to as usize].fill(0xFF);
             self.persist(from, to)
         }
 
         fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
             check_write(self, offset, bytes.len()).map_err(FlashError::Geometry)?;
+            self.spend_power();
             let cells = &mut self.memory()[offset as usize..][..bytes.len()];
             cells
                 .iter_mut()

@@ -85,6 +85,26 @@ impl File {
     }
 }
 
+/// The number after `option` (e.g. `"name="`) on the emulator's command line
+/// (`-append`), if present.
+pub fn command_line_value(option: &str) -> Option<u32> {
+    let mut line = [0u8; 128];
+    let mut block = [line.as_mut_ptr() as usize, line.len()];
+    // SAFETY: the host writes at most `line.len()` bytes into `line` and the length into
+    // `block[1]`; both outlive the call.
+    let status =
+        unsafe { cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: reads back the length the host wrote.
+    let len = unsafe { core::ptr::read_volatile(&block[1]) }.min(line.len());
+    let text = core::str::from_utf8(&line[..len]).ok()?;
+    let at = text.find(option)? + option.len();
+    let digits = text[at..].split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
 /// Ends the emulation with `code` (SYS_EXIT_EXTENDED, so any code 0-255 reaches the host).
 pub fn exit(code: u8) -> ! {
     const EXIT_EXTENDED: usize = 0x20;

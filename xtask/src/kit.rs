@@ -111,13 +111,18 @@ impl Kit {
     /// A device named `name` whose primary slot was programmed with `factory` at the
     /// factory (bytes after the image stay erased).
     pub(crate) fn device(&self, name: &str, factory: &[u8]) -> Result<Device<'_>> {
-        let workdir = firmware::out_dir(&self.board).join("runs").join(name);
-        std::fs::create_dir_all(&workdir)
-            .with_context(|| format!("cannot create {}", workdir.display()))?;
         let mut flash = vec![0xFF; self.board.flash_size as usize];
         let at = self.board.layout.primary.offset as usize;
         flash[at..at + factory.len()].copy_from_slice(factory);
-        crate::write_atomically(&workdir.join(boards::mps2::FLASH_FILE), &flash)?;
+        self.device_with_flash(name, &flash)
+    }
+
+    /// A device named `name` whose flash chip holds `flash`.
+    pub(crate) fn device_with_flash(&self, name: &str, flash: &[u8]) -> Result<Device<'_>> {
+        let workdir = firmware::out_dir(&self.board).join("runs").join(name);
+        std::fs::create_dir_all(&workdir)
+            .with_context(|| format!("cannot create {}", workdir.display()))?;
+        crate::write_atomically(&workdir.join(boards::mps2::FLASH_FILE), flash)?;
         Ok(Device { kit: self, workdir })
     }
 
@@ -151,13 +156,30 @@ pub(crate) struct Device<'k> {
 impl Device<'_> {
     /// Powers the device on.
     pub(crate) fn power_on(&self, echo: bool) -> Result<Session> {
+        self.start(echo, None)
+    }
+
+    /// Powers the device on with a power cut scheduled before the bootloader's `n`th
+    /// flash erase or write (counted afresh at every reset).
+    pub(crate) fn power_on_with_cut(&self, echo: bool, n: u32) -> Result<Session> {
+        self.start(echo, Some(&format!("{}{n}", boards::mps2::CUT_OPTION)))
+    }
+
+    fn start(&self, echo: bool, append: Option<&str>) -> Result<Session> {
         Session::power_on(
             &self.kit.board,
             &self.kit.bootloader,
             &self.workdir,
             self.kit.decoder()?,
             echo,
+            append,
         )
+    }
+
+    /// The flash chip's contents.
+    pub(crate) fn flash(&self) -> Result<Vec<u8>> {
+        let path = self.workdir.join(boards::mps2::FLASH_FILE);
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
     }
 
     /// Powers on and waits for the application's status.

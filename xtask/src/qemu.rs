@@ -92,14 +92,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Powers `board` on with `bootloader` in `workdir` (holding the flash file). Decoded
-    /// logs are collected, and printed as they come when `echo` is set.
+    /// Powers `board` on with `bootloader` in `workdir` (holding the flash file), with
+    /// `append` as the semihosting command line. Decoded logs are collected, and printed as
+    /// they come when `echo` is set.
     pub(crate) fn power_on(
         board: &Board,
         bootloader: &Path,
         workdir: &Path,
         decoder: LogDecoder,
         echo: bool,
+        append: Option<&str>,
     ) -> Result<Self> {
         let (machine, cpu) = board
             .qemu
@@ -107,7 +109,11 @@ impl Session {
         let socket = workdir.join("uart.sock");
         let _ = std::fs::remove_file(&socket);
         let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
-        let mut child = Command::new(QEMU)
+        let mut command = Command::new(QEMU);
+        if let Some(line) = append {
+            command.args(["-append", line]);
+        }
+        let mut child = command
             .args([
                 "-machine", machine, "-cpu", cpu, "-display", "none", "-monitor", "none",
             ])

@@ -1,6 +1,8 @@
 //! The OTA scenarios, each on a fresh device: used by `qemu-test` (one verdict each) and,
 //! chained on one device with narration, by `demo`.
 
+use std::time::Duration;
+
 use anyhow::{Result, bail};
 
 use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
@@ -65,6 +67,10 @@ pub(crate) const FULL: &[Scenario] = &[
     Scenario {
         name: "P-256-signed update accepted",
         run: p256_update,
+    },
+    Scenario {
+        name: "power cut during the install, at 16 flash operations: resumed",
+        run: power_cut_resumes,
     },
     Scenario {
         name: "corrupted primary, no valid secondary: safe state",
@@ -257,4 +263,60 @@ fn check_counter(status: &Status, expected: u32) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Flash operations of the install at which power is cut (a spread over the whole swap).
+const CUT_POINTS: [u32; 16] = [
+    1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 150, 165, 180, 195,
+];
+
+fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
+    let staged = staged_update(kit, echo)?;
+    let mut cuts = 0;
+    for n in CUT_POINTS {
+        let device = kit.device_with_flash(&format!("power-cut-{n}"), &staged)?;
+        let mut session = device.power_on_with_cut(echo, n)?;
+        match session.expect_status(BOOT_TIMEOUT) {
+            Ok(status) => expect(&status, "2.0.0", "test-boot")?, // the install took fewer operations
+            Err(error) => {
+                let code = session
+                    .wait_exit(Duration::from_secs(2))
+                    .map_err(|_| error)?;
+                if code != i32::from(boards::mps2::POWER_CUT_EXIT_CODE) {
+                    bail!("power-on with a cut at operation {n}: QEMU exited with {code}");
+                }
+                cuts += 1;
+                let (_session, status) = device.boot(echo)?;
+                expect(&status, "2.0.0", "test-boot")
+                    .map_err(|e| e.context(format!("after a cut at operation {n}")))?;
+                if !status.confirmed {
+                    bail!("after a cut at operation {n}: v2 not confirmed: {status}");
+                }
+            }
+        }
+    }
+    if cuts < CUT_POINTS.len() / 2 {
+        bail!("only {cuts} of the power cuts fell inside the install");
+    }
+    Ok(())
+}
+
+/// The flash of a device running v1 with v2 staged and requested, just before the install:
+/// the bootloader loses power at its first flash operation after the request.
+fn staged_update(kit: &Kit, echo: bool) -> Result<Vec<u8>> {
+    let device = kit.device(
+        "power-cut-staging",
+        &kit.image("1.0.0", true, 1, Signer::Ed25519)?,
+    )?;
+    let (session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    session.power_off();
+    let mut session = device.power_on_with_cut(echo, 1)?;
+    session.expect_status(BOOT_TIMEOUT)?;
+    session.send_update(&kit.image("2.0.0", true, 2, Signer::Ed25519)?, false)?;
+    let code = session.wait_exit(BOOT_TIMEOUT)?;
+    if code != i32::from(boards::mps2::POWER_CUT_EXIT_CODE) {
+        bail!("expected a power cut at the start of the install, QEMU exited with {code}");
+    }
+    device.flash()
 }

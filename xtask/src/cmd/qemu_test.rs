@@ -14,6 +14,9 @@ pub(crate) struct Cmd {
     /// Print the decoded device logs of every scenario, not only of failed ones.
     #[arg(long)]
     verbose: bool,
+    /// Run only the scenarios whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 impl Cmd {
@@ -36,7 +39,16 @@ impl Cmd {
             ),
         ];
         let (mut passed, mut failed) = (0, 0);
+        let wanted = |s: &&Scenario| {
+            self.only
+                .as_ref()
+                .is_none_or(|text| s.name.contains(text.as_str()))
+        };
         for (board, versions, list) in plan {
+            let list: Vec<&Scenario> = list.iter().filter(wanted).collect();
+            if list.is_empty() {
+                continue;
+            }
             println!("==> {}: building firmware", board.name);
             let kit = match Kit::build(board, versions) {
                 Ok(kit) => kit,
