@@ -1,0 +1,117 @@
+//! Fuzzes trailer, journal and security-counter parsing through the whole boot decision.
+//!
+//! A simulated flash holds two validly signed images (the seed images of `verify_image`); the
+//! input is laid over the bytes the bootloader parses for its state: both slots' MCUboot
+//! trailers, the swap journal and the security-counter log. The first input byte picks the
+//! mode. Then the bootloader runs once.
+//!
+//! Invariants, whatever the state says: no panic; the security counter never decreases; and
+//! when the bootloader decides to boot, the primary slot holds an image that passes full
+//! validation with the trusted keys, at or above the counter the device had before, and the
+//! jump goes to that image's vector table. Flash errors (a write the garbage makes
+//! impossible) and refusals are allowed outcomes: they never boot anything.
+#![no_main]
+
+use bootloader::sim::SimFlash;
+use bootloader::trailer::Trailer;
+use bootloader::{
+    BootLoader, Config, ImageValidator, Layout, Mode, PublicKey, Region, SignatureValidator,
+    TrustedKey,
+};
+use libfuzzer_sys::fuzz_target;
+
+type Flash = SimFlash<4, 256>;
+
+const SECTOR: u32 = 256;
+const SLOT: u32 = 4 * SECTOR;
+const LAYOUT: Layout = Layout {
+    primary: Region::new(0, SLOT),
+    secondary: Region::new(SLOT, SLOT),
+    scratch: Region::new(2 * SLOT, SECTOR),
+    state: Region::new(2 * SLOT + SECTOR, 3 * SECTOR),
+    sector_size: SECTOR,
+};
+const CAPACITY: usize = (2 * SLOT + 4 * SECTOR) as usize;
+const COUNTER_LOG: core::ops::Range<usize> =
+    (2 * SLOT + 2 * SECTOR) as usize..(2 * SLOT + 4 * SECTOR) as usize;
+
+/// Where the input goes: the last 64 bytes of each slot (its trailer), the journal's first
+/// 128 bytes, and the first 64 bytes of each counter sector.
+const OVERLAYS: [(u32, usize); 5] = [
+    (SLOT - 64, 64),
+    (2 * SLOT - 64, 64),
+    (2 * SLOT + SECTOR, 128),
+    (2 * SLOT + 2 * SECTOR, 64),
+    (2 * SLOT + 3 * SECTOR, 64),
+];
+
+/// Public halves of `fuzz/keys/*.pem`, which signed the images below.
+const KEYS: [TrustedKey; 2] = [
+    TrustedKey::new(PublicKey::Ed25519([
+        0x5e, 0xe8, 0x6b, 0xe0, 0x5a, 0x52, 0x53, 0x19, 0x47, 0x8e, 0x72, 0xba, 0x3e, 0xd7, 0xb5,
+        0x7e, 0x6a, 0xd5, 0x4f, 0x22, 0x06, 0x90, 0x25, 0xa7, 0x3f, 0x65, 0x7d, 0xac, 0xd7, 0xac,
+        0x3c, 0xef,
+    ])),
+    TrustedKey::new(PublicKey::P256([
+        0x04, 0x5d, 0x9b, 0x54, 0x33, 0x25, 0x16, 0x11, 0x9c, 0xde, 0x16, 0x29, 0xc2, 0x02, 0xa8,
+        0x2a, 0x17, 0xac, 0x9d, 0xf7, 0x05, 0x0b, 0xe9, 0x4e, 0x66, 0xad, 0xb2, 0x90, 0xef, 0x30,
+        0x21, 0x50, 0x6c, 0xae, 0xb1, 0x1c, 0x4e, 0xac, 0x97, 0x8f, 0x2e, 0xe3, 0x31, 0x08, 0x73,
+        0x11, 0x7d, 0x71, 0x86, 0x9d, 0xa8, 0xda, 0x30, 0x92, 0xb7, 0xdc, 0x74, 0x6d, 0xa0, 0xb1,
+        0x38, 0xe4, 0xb8, 0xfb, 0xe3,
+    ])),
+];
+
+/// Security counter 1, Ed25519.
+const PRIMARY_IMAGE: &[u8] = include_bytes!("../seeds/verify_image/ed25519.bin");
+/// Security counter 2, ECDSA P-256.
+const SECONDARY_IMAGE: &[u8] = include_bytes!("../seeds/verify_image/p256-protected.bin");
+
+/// The largest valid `value ‖ !value` record in the counter log.
+fn security_counter(flash: &Flash) -> u32 {
+    flash.bytes()[COUNTER_LOG]
+        .chunks_exact(8)
+        .filter_map(|r| {
+            let value = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            (value == !u32::from_le_bytes([r[4], r[5], r[6], r[7]])).then_some(value)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, state)) = data.split_first() else {
+        return;
+    };
+    let mut flash = Flash::new(CAPACITY);
+    flash.program(LAYOUT.primary.offset as usize, PRIMARY_IMAGE);
+    flash.program(LAYOUT.secondary.offset as usize, SECONDARY_IMAGE);
+    let mut input = state.iter();
+    for (at, len) in OVERLAYS {
+        let bytes: Vec<u8> = input.by_ref().take(len).copied().collect();
+        flash.program(at as usize, &bytes);
+    }
+    for slot in [LAYOUT.primary, LAYOUT.secondary] {
+        let _ = Trailer::read(&mut flash, slot).expect("in bounds");
+    }
+
+    let before = security_counter(&flash);
+    let config = Config {
+        mode: if mode & 1 == 0 { Mode::Swap } else { Mode::OverwriteOnly },
+        validate_primary: true,
+    };
+    let keys = &KEYS[..];
+    let result = BootLoader::new(&mut flash, LAYOUT, config)
+        .expect("layout fits")
+        .boot(&mut SignatureValidator::new(keys));
+    assert!(security_counter(&flash) >= before, "security counter decreased");
+    if let Ok(decision) = result {
+        let max = LAYOUT.max_image_size();
+        let image = SignatureValidator::new(keys)
+            .validate(&mut flash, LAYOUT.primary, max, before)
+            .expect("the bootloader only boots a valid image");
+        assert_eq!(
+            decision.vector_table_offset,
+            LAYOUT.primary.offset + u32::from(image.header_size)
+        );
+    }
+});
