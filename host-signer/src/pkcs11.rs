@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -536,19 +536,13 @@ impl Pkcs11Signer {
         data: &[u8],
     ) -> Result<Vec<u8>, Pkcs11Error> {
         let state = self.state.borrow();
-        let Some(open) = state.as_ref() else {
-            return Err(self.target.call(
-                "C_Sign",
-                Err(CkError::Pkcs11(
-                    RvError::SessionClosed,
-                    cryptoki::context::Function::Sign,
-                )),
-            )?);
+        // No session means an earlier reconnection failed: report it as lost, so the
+        // caller reconnects.
+        let result = match state.as_ref() {
+            Some(open) => open.connection.session.sign(mechanism, open.key, data),
+            None => Err(CkError::Pkcs11(RvError::SessionClosed, Function::Sign)),
         };
-        self.target.call(
-            "C_Sign",
-            open.connection.session.sign(mechanism, open.key, data),
-        )
+        self.target.call("C_Sign", result)
     }
 
     fn reconnect(&self) -> Result<(), Pkcs11Error> {
@@ -776,7 +770,6 @@ fn generate_in_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cryptoki::context::Function;
 
     fn call_error(rv: RvError) -> Pkcs11Error {
         Pkcs11Error::Call {

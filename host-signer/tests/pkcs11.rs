@@ -13,6 +13,9 @@ use std::process::Output;
 
 use common::{imgtool, pseudo_random_bytes, text};
 use fwsign_tests::SoftHsmToken;
+use host_signer::pkcs11::Pkcs11Signer;
+use host_signer::pkcs11_uri::Pkcs11Uri;
+use host_signer::signer::{Signer as _, signature_verifies};
 use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, verify_image};
 
 const LABEL: &str = "fwsign";
@@ -377,4 +380,66 @@ fn an_external_command_signs_with_the_documented_protocol() {
         assert!(text(&output).contains(expected), "{}", text(&output));
         assert_eq!(files_in(dir), before);
     }
+}
+
+/// A module restart under a live signer (C_Finalize invalidates every session): the next
+/// signature re-initialises the module, finds the key again and succeeds. Runs in a child
+/// process, which has the token's SOFTHSM2_CONF in its environment.
+#[test]
+fn a_restarted_module_is_reconnected_and_the_signature_retried() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    let uri = format!("pkcs11:token={LABEL};object=key");
+    fwsign_ok(&token, &["keygen", "-k", &uri, "-t", "ecdsa-p256"]);
+    let output = token
+        .command(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "module_restart_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN)
+        .env("FWSIGN_TEST_KEY_URI", &uri)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && text(&output).contains("1 passed"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+#[ignore = "run in a child process by a_restarted_module_is_reconnected_and_the_signature_retried"]
+fn module_restart_child() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let module = std::env::var("FWSIGN_PKCS11_MODULE").unwrap();
+    let uri: Pkcs11Uri = std::env::var("FWSIGN_TEST_KEY_URI")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signer = Pkcs11Signer::open(&uri).unwrap();
+    let digest = [7u8; 32];
+    signer.sign_digest(&digest).unwrap();
+
+    // A session of our own shows that the restart really invalidates sessions.
+    let probe = Pkcs11::new(&module).unwrap();
+    let _ = probe.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = probe.get_slots_with_initialized_token().unwrap()[0];
+    let session = probe.open_ro_session(slot).unwrap();
+    probe.clone().finalize().unwrap();
+    assert!(
+        session.get_session_info().is_err(),
+        "the session survived C_Finalize"
+    );
+
+    let signature = signer
+        .sign_digest(&digest)
+        .expect("re-initialised and retried");
+    assert!(signature_verifies(
+        &signer.public_key(),
+        &digest,
+        &signature
+    ));
 }

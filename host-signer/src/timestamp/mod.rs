@@ -233,3 +233,34 @@ pub fn find_in_image(image: &[u8]) -> Result<Option<StampedSignature>, String> {
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generalized(text: &str) -> der::asn1::Any {
+        der::asn1::Any::new(der::Tag::GeneralizedTime, text.as_bytes()).expect("any")
+    }
+
+    #[test]
+    fn gen_time_with_and_without_a_fraction() {
+        assert_eq!(
+            gen_time_seconds(&generalized("19700102000000Z")),
+            Ok(86_400)
+        );
+        assert_eq!(
+            gen_time_seconds(&generalized("19700102000000.25Z")),
+            Ok(86_400)
+        );
+        for bad in [
+            "19700102000000",
+            "19700102000000.Z",
+            "1970010200000Z",
+            "19701302000000Z",
+        ] {
+            assert!(gen_time_seconds(&generalized(bad)).is_err(), "{bad}");
+        }
+        let utc = der::asn1::Any::new(der::Tag::UtcTime, b"700102000000Z".as_slice()).expect("any");
+        assert!(gen_time_seconds(&utc).is_err());
+    }
+}

@@ -391,3 +391,57 @@ pub fn read_anchors(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
         .map(|certificate| vec![certificate])
         .map_err(|e| format!("not a DER certificate: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed P-256 certificate with `extension`, made by openssl.
+    fn certificate(extension: &str) -> Certificate {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = std::process::Command::new(fwsign_tests::openssl());
+        command.current_dir(dir.path()).args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=usage test",
+            "-addext",
+            extension,
+        ]);
+        fwsign_tests::run_checked(&mut command);
+        let pem = std::fs::read(dir.path().join("c.pem")).expect("certificate");
+        read_anchors(&pem).expect("parses").remove(0)
+    }
+
+    #[test]
+    fn the_tsa_usage_must_be_critical_and_alone() {
+        let refused = [
+            ("extendedKeyUsage=timeStamping", "not critical"),
+            (
+                "extendedKeyUsage=critical,timeStamping,codeSigning",
+                "not timeStamping alone",
+            ),
+            (
+                "keyUsage=critical,digitalSignature",
+                "no extended key usage",
+            ),
+        ];
+        for (extension, expected) in refused {
+            let error = check_time_stamping_usage(&certificate(extension))
+                .expect_err(extension)
+                .to_string();
+            assert!(error.contains(expected), "{extension}: {error}");
+        }
+        check_time_stamping_usage(&certificate("extendedKeyUsage=critical,timeStamping"))
+            .expect("a proper TSA certificate");
+    }
+}
