@@ -49,8 +49,15 @@ impl Cmd {
                 .iter()
                 .find(|l| l.contains("[boot]") && l.contains("booting "))
             {
-                let version = line.split("booting ").nth(1).unwrap_or("?");
-                println!("accepted: now running {version}");
+                let version = line.split("booting ").nth(1).unwrap_or("?").to_owned();
+                // A demo application reports whether it confirmed itself; other
+                // applications may not speak the status protocol.
+                let confirmation = match session.expect_status(Duration::from_secs(5)) {
+                    Ok(status) if status.confirmed => "; the application confirmed itself",
+                    Ok(_) => "; the application did NOT confirm itself (it will be reverted)",
+                    Err(_) => "",
+                };
+                println!("accepted: now running {version}{confirmation}");
                 return Ok(true);
             }
             if let Some(line) = logs.iter().find(|l| l.contains("nothing bootable")) {
