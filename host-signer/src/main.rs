@@ -13,8 +13,24 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::from(cmd::EXIT_USAGE)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: library errors already name their
+/// source in their message, context added on top does not.
+fn describe(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .skip(1)
+        .fold(error.to_string(), |message, cause| {
+            let cause = cause.to_string();
+            if message.contains(&cause) {
+                message
+            } else {
+                format!("{message}: {cause}")
+            }
+        })
 }
