@@ -3,6 +3,7 @@
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::counter::SecurityCounter;
+use crate::fih::Verdict;
 use crate::flash::{self, FlashError};
 use crate::journal::{Journal, JournalState, Operation};
 use crate::layout::{Layout, LayoutError};
@@ -67,6 +68,9 @@ pub struct BootDecision {
     pub vector_table_offset: u32,
     /// The record to hand to the application.
     pub record: BootRecord,
+    /// The second, complement-encoded check of the image; test it again right before the
+    /// jump (see [`fih`](crate::fih)).
+    pub verdict: Verdict,
 }
 
 /// The bootloader, generic over the flash holding its slots and state.
@@ -117,7 +121,14 @@ impl<F: NorFlash> BootLoader<F> {
         } = self.settle(validator)?;
         let counter = self.counter();
         let stored = counter.read(&mut self.flash)?;
+        // First check: the validation's result decides whether to go on at all.
         let image = self.primary_image(validator, stored)?;
+        // Second check, before anything depends on the image: validate it again and compare.
+        let verdict = self.second_check(validator, stored, &image);
+        if !verdict.is_accepted() {
+            log::error!("the second check of the primary image disagrees: refusing to boot");
+            return Err(BootError::NothingBootable(Refusal::FaultDetected));
+        }
         let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
         if confirmed && image.security_counter > stored {
             log::info!(
@@ -145,6 +156,7 @@ impl<F: NorFlash> BootLoader<F> {
         Ok(BootDecision {
             vector_table_offset,
             record,
+            verdict,
         })
     }
 
@@ -254,16 +266,33 @@ impl<F: NorFlash> BootLoader<F> {
         validator: &mut V,
         stored: u32,
     ) -> Result<ImageInfo, BootError> {
-        let (slot, max) = (self.layout.primary, self.layout.max_image_size());
-        let result = if self.config.validate_primary {
-            validator.validate(&mut self.flash, slot, max, stored)
-        } else {
-            validator.inspect(&mut self.flash, slot, max)
-        };
-        result.map_err(|refusal| {
+        self.judge_primary(validator, stored).map_err(|refusal| {
             log::error!("primary slot not bootable: {}", refusal.describe());
             BootError::NothingBootable(refusal)
         })
+    }
+
+    fn judge_primary<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+        stored: u32,
+    ) -> Result<ImageInfo, Refusal> {
+        let (slot, max) = (self.layout.primary, self.layout.max_image_size());
+        if self.config.validate_primary {
+            validator.validate(&mut self.flash, slot, max, stored)
+        } else {
+            validator.inspect(&mut self.flash, slot, max)
+        }
+    }
+
+    /// Validates the primary again, independently of the first verdict.
+    fn second_check<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+        stored: u32,
+        first: &ImageInfo,
+    ) -> Verdict {
+        Verdict::confirming(self.judge_primary(validator, stored), first)
     }
 
     fn journal(&self) -> Journal {

@@ -40,6 +40,7 @@
 
 mod boot;
 mod counter;
+pub mod fih;
 mod flash;
 pub mod journal;
 mod layout;
@@ -53,6 +54,7 @@ mod updater;
 pub mod validate;
 
 pub use boot::{BootDecision, BootError, BootLoader, Config, Mode};
+pub use fih::Verdict;
 pub use flash::FlashError;
 pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};

@@ -48,12 +48,15 @@ pub enum Refusal {
     TooLarge = 7,
     /// The slot could not be read.
     Unreadable = 8,
+    /// The two independent checks of the image disagreed: a fault was injected or the
+    /// flash changed between them.
+    FaultDetected = 9,
 }
 
 impl Refusal {
     /// Decodes the byte stored in a boot record.
     pub fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Refusal; 8] = [
+        const ALL: [Refusal; 9] = [
             Refusal::NoImage,
             Refusal::Malformed,
             Refusal::HashMismatch,
@@ -62,6 +65,7 @@ impl Refusal {
             Refusal::Rollback,
             Refusal::TooLarge,
             Refusal::Unreadable,
+            Refusal::FaultDetected,
         ];
         ALL.into_iter().find(|r| *r as u8 == byte)
     }
@@ -77,6 +81,7 @@ impl Refusal {
             Refusal::Rollback => "security counter below the device's (downgrade)",
             Refusal::TooLarge => "image too large for the slot",
             Refusal::Unreadable => "slot unreadable",
+            Refusal::FaultDetected => "the two checks of the image disagree (fault injection?)",
         }
     }
 }

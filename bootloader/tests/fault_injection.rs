@@ -1,0 +1,96 @@
+//! Fault-injection hardening: a fault that skips the first check's refusal must not boot the
+//! image. The first check is forced by a validator that accepts the primary's first
+//! validation whatever the flash holds, as a skipped branch would; only this test build has it.
+
+mod support;
+
+use bootloader::{
+    BootError, BootLoader, ImageInfo, ImageValidator, Refusal, Region, SignatureValidator,
+    TrustedKey,
+};
+use support::{Device, Flash, Signer, image, layout};
+
+/// Accepts the primary slot's first full validation without looking at its signature (the
+/// refusal "skipped"), then validates honestly.
+struct ForcedFirstCheck<'k> {
+    honest: SignatureValidator<'k>,
+    forced: bool,
+}
+
+impl ImageValidator<&mut Flash> for ForcedFirstCheck<'_> {
+    fn validate(
+        &mut self,
+        flash: &mut &mut Flash,
+        slot: Region,
+        max_len: u32,
+        min: u32,
+    ) -> Result<ImageInfo, Refusal> {
+        if slot == layout().primary && !self.forced {
+            self.forced = true;
+            return self.honest.inspect(flash, slot, max_len);
+        }
+        self.honest.validate(flash, slot, max_len, min)
+    }
+
+    fn inspect(
+        &mut self,
+        flash: &mut &mut Flash,
+        slot: Region,
+        max_len: u32,
+    ) -> Result<ImageInfo, Refusal> {
+        self.honest.inspect(flash, slot, max_len)
+    }
+}
+
+fn boot_forced(
+    device: &mut Device,
+    keys: &[TrustedKey],
+) -> Result<bootloader::BootDecision, BootError> {
+    let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
+    loader.boot(&mut ForcedFirstCheck {
+        honest: SignatureValidator::new(keys),
+        forced: false,
+    })
+}
+
+#[test]
+fn a_forced_first_check_does_not_boot_an_untrusted_image() {
+    let (trusted, attacker) = (Signer::new(1), Signer::new(9));
+    let mut device = Device::new(vec![trusted.trusted()], &image(&attacker, 1, 1, 2000));
+    let keys = device.keys.clone();
+    assert_eq!(
+        boot_forced(&mut device, &keys),
+        Err(BootError::NothingBootable(Refusal::FaultDetected))
+    );
+    // The counter was not raised on the strength of the forced check.
+    let honest = device.boot();
+    assert_eq!(
+        honest,
+        Err(BootError::NothingBootable(Refusal::UntrustedKey))
+    );
+}
+
+#[test]
+fn a_forced_first_check_does_not_boot_a_tampered_image() {
+    let key = Signer::new(1);
+    let mut tampered = image(&key, 1, 1, 2000);
+    tampered[0x100] ^= 0x20;
+    let mut device = Device::new(vec![key.trusted()], &tampered);
+    let keys = device.keys.clone();
+    assert_eq!(
+        boot_forced(&mut device, &keys),
+        Err(BootError::NothingBootable(Refusal::FaultDetected))
+    );
+}
+
+#[test]
+fn a_valid_image_boots_with_an_accepted_verdict() {
+    let key = Signer::new(1);
+    let mut device = Device::new(vec![key.trusted()], &image(&key, 1, 1, 2000));
+    let decision = device.boot().expect("boots");
+    assert!(decision.verdict.is_accepted());
+    // Forcing the first check of a valid image changes nothing.
+    let keys = device.keys.clone();
+    let forced = boot_forced(&mut device, &keys).expect("boots");
+    assert!(forced.verdict.is_accepted());
+}
