@@ -77,8 +77,8 @@ pub mod flash {
     }
 }
 
-/// Stops for good: on QEMU the emulator exits with `code`; on hardware the core sleeps
-/// (a board would light an LED or enter recovery here).
+/// Stops for good: on QEMU the emulator exits with `code`; on the nRF52840-DK LED1 lights
+/// and the core sleeps (a product would enter its recovery mode here).
 #[cfg(target_os = "none")]
 pub fn safe_state(code: u8) -> ! {
     #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
@@ -86,6 +86,8 @@ pub fn safe_state(code: u8) -> ! {
     #[cfg(not(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505")))]
     {
         let _ = code;
+        #[cfg(feature = "nrf52840dk")]
+        nrf52840dk::light_error_led();
         loop {
             cortex_m::asm::wfi();
         }

@@ -41,7 +41,7 @@ pub const BOARD: Board = Board {
 };
 
 #[cfg(target_os = "none")]
-pub use device::Nvmc;
+pub use device::{Nvmc, light_error_led};
 
 #[cfg(target_os = "none")]
 mod device {
@@ -58,6 +58,21 @@ mod device {
     const CONFIG_READ: u32 = 0;
     const CONFIG_WRITE: u32 = 1;
     const CONFIG_ERASE: u32 = 2;
+
+    const GPIO_P0: usize = 0x5000_0000;
+    const OUTCLR: usize = GPIO_P0 + 0x50C;
+    const DIRSET: usize = GPIO_P0 + 0x518;
+    /// LED1 of the DK, P0.13, lit when driven low.
+    const LED1: u32 = 1 << 13;
+
+    /// Lights LED1: the bootloader's "nothing bootable" signal.
+    pub fn light_error_led() {
+        // SAFETY: OUTCLR and DIRSET only affect the pins whose bits are set: LED1 alone.
+        unsafe {
+            (OUTCLR as *mut u32).write_volatile(LED1);
+            (DIRSET as *mut u32).write_volatile(LED1);
+        }
+    }
 
     /// The nRF52840 non-volatile memory controller, over the whole internal flash.
     pub struct Nvmc {
