@@ -21,7 +21,7 @@ mod device {
         } else {
             Mode::Swap
         },
-        validate_primary: true,
+        validate_primary: !cfg!(feature = "unvalidated-primary"),
     };
 
     /// Exit code of the emulator when nothing can be booted.
