@@ -60,6 +60,10 @@ enum Task {
         /// The long matrix: more damage variants and random samples (a few minutes).
         #[arg(long)]
         long: bool,
+        /// Instead, kill the real firmware on QEMU mid-swap and check the next power-on
+        /// recovers.
+        #[arg(long, conflicts_with = "long")]
+        qemu: bool,
     },
 }
 
@@ -76,7 +80,8 @@ fn main() -> ExitCode {
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
-        Task::Powerfail { long } => powerfail::run(long),
+        Task::Powerfail { long, qemu: false } => powerfail::run(long),
+        Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -11,12 +11,24 @@
 //!   seconds on two cores once built.
 //! - `--long`: eight damage variants per operation, 3000 random samples per cell with up to
 //!   five faults during recovery; a few minutes on two cores.
+//! - `--qemu`: the real firmware on QEMU MPS2-AN386, killed (SIGKILL) at a spread of moments
+//!   during a swap; the next power-on, with the flash file as the kill left it, must resume the
+//!   swap and test-boot the update.
 
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
 use crate::root;
+
+/// Journal steps after which QEMU is killed (it is killed as soon as the host sees at least
+/// that many steps done in the flash file, so it may land a little later).
+const KILL_AFTER_STEPS: [u32; 8] = [0, 1, 2, 4, 6, 8, 10, 12];
+/// Size of a journal unit.
+const UNIT: usize = 8;
 
 /// Runs the matrix; `Ok(false)` when a failure was found (the matrix has printed it).
 pub(crate) fn run(long: bool) -> Result<bool> {
@@ -46,4 +58,110 @@ pub(crate) fn check() -> Result<()> {
         bail!("the power-fail matrix found failures (listed above)");
     }
     Ok(())
+}
+
+/// Kills QEMU mid-swap on MPS2-AN386 and checks the next power-on recovers.
+pub(crate) fn run_qemu(echo: bool) -> Result<()> {
+    let kit = Kit::build(boards::mps2::AN386, &[("1.0.0", true), ("2.0.0", true)])?;
+    kill_mid_swap(&kit, echo)
+}
+
+/// The scenario: v2 staged and requested; the device is powered on, the host watches the
+/// journal in the flash file and kills QEMU once the swap has done a given number of steps.
+/// The next power-on must resume the swap and test-boot v2. Every kill must land inside the
+/// swap (checked on the flash file it left), except when the swap outran the host.
+pub(crate) fn kill_mid_swap(kit: &Kit, echo: bool) -> Result<()> {
+    let staged = staged_update(kit, echo)?;
+    let mut mid_swap = 0;
+    for (run, after) in KILL_AFTER_STEPS.into_iter().enumerate() {
+        let device = kit.device_with_flash(&format!("powerfail-kill-{run}"), &staged)?;
+        let session = device.power_on(echo)?;
+        wait_for_progress(&device, after)?;
+        session.power_off();
+        let left = device.flash()?;
+        let Some((done, steps)) = journal_progress(&left) else {
+            bail!("killed after step {after}: the flash file holds no swap journal");
+        };
+        let (session, status) = device
+            .boot(echo)
+            .with_context(|| format!("power-on after a kill at swap step {done} of {steps}"))?;
+        let logs = session.power_off();
+        let resumed = logs
+            .iter()
+            .any(|line| line.contains("resuming an interrupted"));
+        if done < steps {
+            mid_swap += 1;
+            if !resumed {
+                bail!("killed at swap step {done} of {steps}: the next power-on did not resume");
+            }
+        }
+        expect(&status, "2.0.0", "test-boot")
+            .with_context(|| format!("after a kill at swap step {done} of {steps}"))?;
+        println!("QEMU killed at swap step {done:>2} of {steps}: next power-on {status}");
+    }
+    if mid_swap == 0 {
+        bail!("no kill landed inside the swap");
+    }
+    println!(
+        "QEMU killed mid-swap {mid_swap} of {} times; every next power-on resumed and test-booted v2",
+        KILL_AFTER_STEPS.len()
+    );
+    Ok(())
+}
+
+/// Waits until the flash file's journal shows at least `steps` swap steps done (or the swap
+/// finished, or the bootloader has moved past it).
+fn wait_for_progress(device: &crate::kit::Device<'_>, steps: u32) -> Result<()> {
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    loop {
+        if let Some((done, _)) = journal_progress(&device.flash()?)
+            && done >= steps
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the swap did not reach step {steps} within {BOOT_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Steps done and steps in all, from the swap journal in a flash image (`None` without a
+/// valid journal header). Format: `bootloader::journal`.
+fn journal_progress(flash: &[u8]) -> Option<(u32, u32)> {
+    let journal = flash.get(boards::mps2::LAYOUT.state.offset as usize..)?;
+    let header = journal.get(..UNIT)?;
+    let (code, sectors) = (header[2], u16::from_le_bytes([header[4], header[5]]));
+    let valid = header[..2] == *b"FJ"
+        && code == !header[3]
+        && sectors == !u16::from_le_bytes([header[6], header[7]]);
+    let steps = match code {
+        2..=4 if valid => 3 * u32::from(sectors) + 3,
+        _ => return None,
+    };
+    let done = journal
+        .chunks_exact(UNIT)
+        .skip(1)
+        .take(steps as usize)
+        .take_while(|unit| unit.iter().any(|b| *b != 0xFF))
+        .count();
+    Some((u32::try_from(done).ok()?, steps))
+}
+
+/// Flash of a device running v1 with v2 staged and requested, just before the install: the
+/// bootloader's first flash operation after the request stops the emulator.
+fn staged_update(kit: &Kit, echo: bool) -> Result<Vec<u8>> {
+    let v1 = kit.image("1.0.0", true, 1, Signer::Ed25519)?;
+    let device = kit.device("powerfail-kill-staging", &v1)?;
+    let (session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    session.power_off();
+    let mut session = device.power_on_with_cut(echo, 1)?;
+    session.expect_status(BOOT_TIMEOUT)?;
+    session.send_update(&kit.image("2.0.0", true, 2, Signer::Ed25519)?, false)?;
+    let code = session.wait_exit(BOOT_TIMEOUT)?;
+    if code != i32::from(boards::mps2::POWER_CUT_EXIT_CODE) {
+        bail!("expected the emulator to stop at the start of the install, it exited with {code}");
+    }
+    device.flash()
 }
