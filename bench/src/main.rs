@@ -81,6 +81,9 @@ mod firmware {
         BadKey(&'static str),
         Refused(&'static str, VerifyError),
         SignatureRejected(&'static str),
+        Sha256Mismatch {
+            len: usize,
+        },
     }
 
     impl From<HostError> for Failure {
@@ -111,6 +114,7 @@ mod firmware {
             .check_exact()
             .map_err(|measured| Failure::Inexact { measured })?;
         report("icount_exact", 1);
+        sha256_self_test(image)?;
         let mut public_keys = [PublicKey::Ed25519([0; 32]); ALGORITHMS.len()];
         for (slot, algorithm) in public_keys.iter_mut().zip(ALGORITHMS) {
             *slot = load_key(algorithm, image)?;
@@ -184,12 +188,42 @@ mod firmware {
         Ok(())
     }
 
-    /// SHA-256 of `data` in one call.
+    /// SHA-256 of `data` in one call: through the verifier's hasher, and through the `sha2`
+    /// crate for comparison.
     fn sha256(counter: &Counter, data: &[u8]) {
         let (instructions, digest) = counter.measure(|| HashAlgorithm::Sha256.digest(data));
         core::hint::black_box(digest);
         report("sha256_bytes", data.len() as u64);
         report("sha256_instr", instructions);
+        let (instructions, digest) = counter.measure(|| {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(data)
+        });
+        core::hint::black_box(digest);
+        report("sha256_sha2_instr", instructions);
+    }
+
+    /// The Thumb-2 SHA-256 against the `sha2` crate, on this very CPU: every length 0..=300
+    /// and two large inputs, pseudo-random.
+    fn sha256_self_test(scratch: &mut [u8]) -> Result<(), Failure> {
+        use sha2::Digest as _;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for byte in scratch.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state.to_le_bytes()[0];
+        }
+        let lengths = (0..=300).chain([4096, 65_536 + 7, 200_001]);
+        for len in lengths {
+            let data = scratch.get(..len).unwrap_or_default();
+            let expected: [u8; 32] = sha2::Sha256::digest(data).into();
+            if sha256_armv7m::Sha256::digest(data) != expected {
+                return Err(Failure::Sha256Mismatch { len });
+            }
+        }
+        report("sha256_armv7m_self_test_lengths", 304);
+        Ok(())
     }
 
     /// The value of the image's signature TLV (Ed25519 or ECDSA).
@@ -222,6 +256,9 @@ mod firmware {
                 file
             ),
             Failure::Refused(name, e) => hprintln!("error: the {} image was refused: {}", name, e),
+            Failure::Sha256Mismatch { len } => {
+                hprintln!("error: sha256-armv7m disagrees with sha2 on {} bytes", len)
+            }
             Failure::SignatureRejected(name) => {
                 hprintln!("error: the {} signature did not verify on its own", name)
             }

@@ -1,5 +1,6 @@
 //! Image digests: SHA-256, and SHA-512 with the `sha512` feature.
 
+#[cfg(any(not(feature = "thumb2-sha256"), feature = "sha512"))]
 use sha2::Digest as _;
 
 use crate::bytes::InlineBytes;
@@ -65,11 +66,17 @@ impl HashAlgorithm {
 /// A digest: 32 bytes for SHA-256, 64 for SHA-512.
 pub type Digest = InlineBytes<64>;
 
+/// The SHA-256 implementation: `sha256-armv7m` with the `thumb2-sha256` feature, else `sha2`.
+#[cfg(feature = "thumb2-sha256")]
+type Sha256State = sha256_armv7m::Sha256;
+#[cfg(not(feature = "thumb2-sha256"))]
+type Sha256State = sha2::Sha256;
+
 /// An incremental hasher for a [`HashAlgorithm`].
 #[derive(Clone)]
 pub enum Hasher {
     /// SHA-256 state.
-    Sha256(sha2::Sha256),
+    Sha256(Sha256State),
     /// SHA-512 state.
     #[cfg(feature = "sha512")]
     Sha512(sha2::Sha512),
@@ -79,7 +86,7 @@ impl Hasher {
     /// A fresh hasher for `algorithm`.
     pub fn new(algorithm: HashAlgorithm) -> Self {
         match algorithm {
-            HashAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
+            HashAlgorithm::Sha256 => Self::Sha256(Sha256State::new()),
             #[cfg(feature = "sha512")]
             HashAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
         }

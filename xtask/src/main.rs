@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod cmd;
 mod device_log;
 mod elf;
@@ -47,6 +48,12 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         fuzz_seconds: u32,
     },
+    /// Measure instructions on QEMU, flash and RAM, and host signing speed against imgtool.
+    Bench {
+        /// Also write the figures as a flat JSON object to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Prove the verifier links no panic path in a thumbv7em release firmware.
     CheckNoPanic,
     /// Replay the fuzz seeds and fuzz every target for a bounded time.
@@ -54,7 +61,8 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u32,
-    },    /// Cut power, tear writes and interrupt erases at every flash operation of every update
+    },
+    /// Cut power, tear writes and interrupt erases at every flash operation of every update
     /// flow on simulated flash; ends with `N interruption points, F failures`.
     Powerfail {
         /// The long matrix: more damage variants and random samples (a few minutes).
@@ -78,6 +86,7 @@ fn main() -> ExitCode {
             .and_then(|fwsign| sign::dev_keys(&fwsign))
             .map(|_| true),
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
+        Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),

@@ -1,0 +1,620 @@
+//! `cargo xtask bench`: device instruction counts, footprint and host signing speed, in one run.
+//!
+//! Device figures come from the `fwsign-bench` firmware under `qemu-system-arm -icount
+//! shift=7`, where every executed instruction advances virtual time by 128 ns and SysTick
+//! counts virtual time: the counts are exact and bit-identical between runs. The firmware
+//! checks this at start-up and refuses to report otherwise. They are instructions, not
+//! cycles: a real part adds wait states and multi-cycle instructions.
+//!
+//! Footprint figures are section sizes of firmware built with the `firmware` profile (size
+//! optimised, fat LTO): the bootloader as shipped, and the verifier alone
+//! (`fwsign-footprint`) for each algorithm set and both Ed25519 builds (speed and size).
+//!
+//! Host figures time whole processes (`fwsign` against `imgtool`), several runs, median.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use object::{Object, ObjectSection, SectionKind};
+
+use crate::root;
+use crate::tools::{self, AptTool};
+
+/// The firmware profile: the one used for every size and instruction figure.
+const PROFILE: &str = "firmware";
+
+/// Timed runs per host command; the median is reported.
+const HOST_RUNS: usize = 5;
+
+/// Slot size given to both signers: room for a 1 MiB payload.
+const SLOT_SIZE: &str = "0x200000";
+
+/// A QEMU machine the device figures are taken on.
+struct Machine {
+    /// Key prefix in the results (`""` for the reference Cortex-M4).
+    prefix: &'static str,
+    /// Shown in the table.
+    label: &'static str,
+    machine: &'static str,
+    cpu: &'static str,
+    target: &'static str,
+}
+
+const MACHINES: [Machine; 2] = [
+    Machine {
+        prefix: "",
+        label: "Cortex-M4 (mps2-an386)",
+        machine: "mps2-an386",
+        cpu: "cortex-m4",
+        target: "thumbv7em-none-eabihf",
+    },
+    Machine {
+        prefix: "m3_",
+        label: "Cortex-M3 (mps2-an385)",
+        machine: "mps2-an385",
+        cpu: "cortex-m3",
+        target: "thumbv7m-none-eabi",
+    },
+];
+
+/// A verifier build whose footprint is reported: `(key, cargo features, label)`.
+const VERIFIER_BUILDS: [(&str, &str, &str); 5] = [
+    ("verifier_ed25519", "ed25519", "verifier alone, ed25519"),
+    (
+        "verifier_ed25519_opt_size",
+        "ed25519,opt-size",
+        "verifier alone, ed25519 opt-size",
+    ),
+    ("verifier_p256", "p256", "verifier alone, p256"),
+    ("verifier_both", "ed25519,p256", "verifier alone, both"),
+    (
+        "verifier_both_opt_size",
+        "ed25519,p256,opt-size",
+        "verifier alone, both opt-size",
+    ),
+];
+
+/// Keys of the benchmark contract that cannot be measured yet: the bootloader links both
+/// algorithms whatever its keys (it has no features to leave one out), and no task runs it
+/// from reset to the application under `-icount`. Reported as `null`.
+const NOT_MEASURED: [&str; 4] = [
+    "bootloader_ed25519_flash_bytes",
+    "bootloader_ed25519_ram_bytes",
+    "bootloader_p256_flash_bytes",
+    "boot_256k_ed25519_instr",
+];
+
+/// Image payload sizes of the device figures, in KiB.
+const DEVICE_SIZES_KIB: [usize; 3] = [16, 64, 256];
+
+/// Flat results: `key → value`, printed as a table and written as JSON.
+type Results = BTreeMap<String, f64>;
+
+/// Runs the whole benchmark; writes the flat results to `json` when given.
+pub(crate) fn run(json: Option<&Path>) -> Result<()> {
+    let started = Instant::now();
+    tools::ensure_apt(&[AptTool {
+        program: "qemu-system-arm",
+        package: "qemu-system-arm",
+    }])?;
+    let imgtool = imgtool()?;
+    let work = root().join("target").join("bench");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let fwsign = build_fwsign()?;
+    let keys = Keys::ensure(&fwsign, &work)?;
+    let mut results = Results::new();
+
+    make_device_inputs(&fwsign, &keys, &work)?;
+    for machine in &MACHINES {
+        println!("measuring on {}", machine.label);
+        let firmware = build_firmware("fwsign-bench", machine.target, "", &[])?;
+        let figures = run_qemu(machine, &firmware, &work)?;
+        for (key, value) in figures {
+            results.insert(format!("{}{key}", machine.prefix), value);
+        }
+    }
+    derive_device_figures(&mut results);
+
+    println!("measuring flash and RAM");
+    footprint(&keys, &mut results)?;
+
+    println!("timing fwsign against imgtool ({HOST_RUNS} runs each, median)");
+    host_figures(&fwsign, &imgtool, &keys, &work, &mut results)?;
+
+    for key in NOT_MEASURED {
+        results.insert(key.to_owned(), f64::NAN);
+    }
+    print_table(&results);
+    println!(
+        "not measured yet (null in the JSON): {}",
+        NOT_MEASURED.join(", ")
+    );
+    if let Some(path) = json {
+        crate::write_atomically(path, to_json(&results).as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    println!("done in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// imgtool: `$FWSIGN_IMGTOOL`, the workspace's `.venv`, or `PATH`.
+fn imgtool() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("FWSIGN_IMGTOOL") {
+        return Ok(PathBuf::from(path));
+    }
+    let venv = root().join(".venv/bin/imgtool");
+    if venv.is_file() {
+        return Ok(venv);
+    }
+    if tools::on_path("imgtool") {
+        return Ok(PathBuf::from("imgtool"));
+    }
+    bail!(
+        "imgtool not found: run .ci/run or `python3 -m venv .venv && .venv/bin/pip install imgtool==2.5.0`, or set FWSIGN_IMGTOOL"
+    )
+}
+
+/// The release `fwsign`, as users run it.
+fn build_fwsign() -> Result<PathBuf> {
+    crate::cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "host-signer",
+        "--bin",
+        "fwsign",
+    ])?;
+    Ok(root().join("target/release/fwsign"))
+}
+
+/// Builds `binary` of `package` for `target` with `features`; the ELF's path.
+fn build_firmware(
+    package: &str,
+    target: &str,
+    features: &str,
+    env: &[(&str, &str)],
+) -> Result<PathBuf> {
+    build_binary(package, None, target, features, env)
+}
+
+fn build_binary(
+    package: &str,
+    binary: Option<&str>,
+    target: &str,
+    features: &str,
+    env: &[(&str, &str)],
+) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .args(["build", "--quiet", "-p", package, "--target", target])
+        .args(["--profile", PROFILE, "--message-format=json"])
+        .current_dir(root())
+        .stderr(Stdio::inherit());
+    if let Some(binary) = binary {
+        command.args(["--bin", binary]);
+    }
+    if !features.is_empty() {
+        command.args(["--no-default-features", "--features", features]);
+    }
+    command.envs(env.iter().copied());
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    if !output.status.success() {
+        bail!("building {package} for {target} ({features}) failed");
+    }
+    let executable = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once("\"executable\":\"").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once('"').map(|(path, _)| PathBuf::from(path)))
+        .next_back()
+        .with_context(|| format!("cargo built no executable for {package}"))?;
+    if !executable.is_file() {
+        bail!(
+            "{} is missing after the build: remove target/{target}/{PROFILE}/.fingerprint/{package}-* and retry",
+            executable.display()
+        );
+    }
+    Ok(executable)
+}
+
+/// The signing keys, created once and kept (the bootloader embeds them: keeping them keeps
+/// its build cached).
+struct Keys {
+    ed25519: PathBuf,
+    p256: PathBuf,
+}
+
+impl Keys {
+    fn ensure(fwsign: &Path, work: &Path) -> Result<Self> {
+        let keys = Self {
+            ed25519: work.join("ed25519.pem"),
+            p256: work.join("p256.pem"),
+        };
+        for (path, kind, spki) in [
+            (&keys.ed25519, "ed25519", "ed25519.spki"),
+            (&keys.p256, "ecdsa-p256", "p256.spki"),
+        ] {
+            if !path.is_file() {
+                run_quiet(
+                    Command::new(fwsign)
+                        .arg("keygen")
+                        .arg("-k")
+                        .arg(path)
+                        .args(["-t", kind]),
+                )?;
+            }
+            run_quiet(
+                Command::new(fwsign)
+                    .arg("getpub")
+                    .arg("-k")
+                    .arg(path)
+                    .args(["-e", "raw", "-o"])
+                    .arg(work.join(spki)),
+            )?;
+        }
+        Ok(keys)
+    }
+}
+
+/// Signs the 16, 64 and 256 KiB images the firmware verifies, with both keys.
+fn make_device_inputs(fwsign: &Path, keys: &Keys, work: &Path) -> Result<()> {
+    for kib in DEVICE_SIZES_KIB {
+        let payload = work.join(format!("payload-{kib}k.bin"));
+        write_payload(&payload, kib * 1024)?;
+        for (name, key) in [("ed25519", &keys.ed25519), ("p256", &keys.p256)] {
+            let image = work.join(format!("{name}-{kib}k.img"));
+            run_quiet(&mut sign_command(fwsign, key, &payload, &image))?;
+        }
+    }
+    Ok(())
+}
+
+/// A reproducible pseudo-random payload of `len` bytes.
+fn write_payload(path: &Path, len: usize) -> Result<()> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    crate::write_atomically(path, &bytes)
+}
+
+/// `sign` with the options both tools share.
+fn sign_command(program: &Path, key: &Path, input: &Path, output: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .arg("sign")
+        .arg("-k")
+        .arg(key)
+        .args([
+            "-v",
+            "1.2.3",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            SLOT_SIZE,
+        ])
+        .arg(input)
+        .arg(output);
+    command
+}
+
+/// Runs the benchmark firmware on `machine`; its `key=value` figures.
+fn run_qemu(machine: &Machine, firmware: &Path, work: &Path) -> Result<Vec<(String, f64)>> {
+    let output = Command::new("qemu-system-arm")
+        .args(["-machine", machine.machine, "-cpu", machine.cpu])
+        .args(["-display", "none", "-monitor", "none", "-serial", "none"])
+        .args(["-icount", "shift=7"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-kernel")
+        .arg(firmware)
+        .current_dir(work)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run qemu-system-arm")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "the benchmark firmware failed on {}: {}{}",
+            machine.machine,
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let figures: Vec<(String, f64)> = stdout
+        .lines()
+        .filter_map(|line| line.trim().split_once('='))
+        .filter_map(|(key, value)| Some((key.to_owned(), value.parse().ok()?)))
+        .collect();
+    if !figures
+        .iter()
+        .any(|(key, value)| key == "icount_exact" && *value == 1.0)
+    {
+        bail!(
+            "{}: the firmware did not confirm exact instruction counting",
+            machine.machine
+        );
+    }
+    Ok(figures)
+}
+
+/// Per-byte SHA-256 and the flat keys named in the benchmark's JSON contract.
+fn derive_device_figures(results: &mut Results) {
+    for machine in &MACHINES {
+        let p = machine.prefix;
+        let bytes = results.get(&format!("{p}sha256_bytes")).copied();
+        for name in ["sha256", "sha256_sha2"] {
+            let instr = results.get(&format!("{p}{name}_instr")).copied();
+            if let (Some(instr), Some(bytes)) = (instr, bytes) {
+                let per_byte = (instr / bytes * 100.0).round() / 100.0;
+                results.insert(format!("{p}{name}_instr_per_byte"), per_byte);
+            }
+        }
+        results.remove(&format!("{p}icount_exact"));
+        results.remove(&format!("{p}sha256_armv7m_self_test_lengths"));
+    }
+}
+
+/// Flash and RAM of the bootloader and of the verifier alone.
+fn footprint(keys: &Keys, results: &mut Results) -> Result<()> {
+    let target = MACHINES[0].target;
+    let trusted = format!("{},{}", keys.ed25519.display(), keys.p256.display());
+    let bootloader = build_firmware(
+        "fwsign-bootloader-firmware",
+        target,
+        "",
+        &[("FWSIGN_TRUSTED_KEYS", &trusted)],
+    )?;
+    let stack = results
+        .get("validate_256k_ed25519_stack_bytes")
+        .copied()
+        .unwrap_or_default();
+    let size = Footprint::of(&bootloader)?;
+    results.insert("bootloader_both_flash_bytes".into(), size.flash as f64);
+    results.insert("bootloader_both_static_ram_bytes".into(), size.ram as f64);
+    results.insert("bootloader_both_ram_bytes".into(), size.ram as f64 + stack);
+    for (key, features, _) in VERIFIER_BUILDS {
+        let elf = build_binary(
+            "fwsign-bench",
+            Some("fwsign-footprint"),
+            target,
+            features,
+            &[],
+        )?;
+        let size = Footprint::of(&elf)?;
+        results.insert(format!("{key}_flash_bytes"), size.flash as f64);
+        results.insert(format!("{key}_static_ram_bytes"), size.ram as f64);
+    }
+    Ok(())
+}
+
+/// Flash (everything loaded: vector table, code, read-only data, `.data` initialisers) and
+/// static RAM (`.data`, `.bss`, `.uninit`) of a firmware ELF.
+struct Footprint {
+    flash: u64,
+    ram: u64,
+}
+
+impl Footprint {
+    fn of(elf: &Path) -> Result<Self> {
+        let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+        let file = object::File::parse(&*data)
+            .with_context(|| format!("{} is not an ELF file", elf.display()))?;
+        let mut size = Self { flash: 0, ram: 0 };
+        for section in file.sections() {
+            let loaded = matches!(
+                section.kind(),
+                SectionKind::Text
+                    | SectionKind::Data
+                    | SectionKind::ReadOnlyData
+                    | SectionKind::ReadOnlyString
+                    | SectionKind::UninitializedData
+            );
+            if !loaded || section.size() == 0 {
+                continue;
+            }
+            let in_ram = section.address() >= 0x2000_0000;
+            if section.kind() != SectionKind::UninitializedData {
+                size.flash += section.size();
+            }
+            if in_ram {
+                size.ram += section.size();
+            }
+        }
+        Ok(size)
+    }
+}
+
+/// `fwsign` against `imgtool`: signing 64 KiB and 1 MiB, verifying 1 MiB (Ed25519).
+fn host_figures(
+    fwsign: &Path,
+    imgtool: &Path,
+    keys: &Keys,
+    work: &Path,
+    results: &mut Results,
+) -> Result<()> {
+    let key = &keys.ed25519;
+    for (label, len) in [("64k", 64 * 1024), ("1mib", 1024 * 1024)] {
+        let payload = work.join(format!("host-{label}.bin"));
+        write_payload(&payload, len)?;
+        let ours = work.join(format!("host-{label}-fwsign.img"));
+        let theirs = work.join(format!("host-{label}-imgtool.img"));
+        let fwsign_time = median_time(|| sign_command(fwsign, key, &payload, &ours))?;
+        let imgtool_time = median_time(|| sign_command(imgtool, key, &payload, &theirs))?;
+        record_pair(results, &format!("sign_{label}"), fwsign_time, imgtool_time);
+        if label == "1mib" {
+            let verify = |program: &Path| {
+                let mut command = Command::new(program);
+                command.arg("verify").arg("-k").arg(key).arg(&ours);
+                command
+            };
+            let fwsign_time = median_time(|| verify(fwsign))?;
+            let imgtool_time = median_time(|| verify(imgtool))?;
+            record_pair(results, "verify_1mib", fwsign_time, imgtool_time);
+        }
+    }
+    Ok(())
+}
+
+fn record_pair(results: &mut Results, name: &str, fwsign: Duration, imgtool: Duration) {
+    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    results.insert(format!("{name}_fwsign_ms"), ms(fwsign));
+    results.insert(format!("{name}_imgtool_ms"), ms(imgtool));
+    let speedup = imgtool.as_secs_f64() / fwsign.as_secs_f64().max(1e-9);
+    results.insert(
+        format!("{name}_speedup_vs_imgtool"),
+        (speedup * 10.0).round() / 10.0,
+    );
+}
+
+/// Median wall time of [`HOST_RUNS`] runs of the command `make` builds (each must succeed).
+fn median_time(make: impl Fn() -> Command) -> Result<Duration> {
+    let mut times = Vec::with_capacity(HOST_RUNS);
+    for _ in 0..HOST_RUNS {
+        let mut command = make();
+        let start = Instant::now();
+        run_quiet(&mut command)?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times[HOST_RUNS / 2])
+}
+
+fn run_quiet(command: &mut Command) -> Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The readable report: one section per kind of figure.
+fn print_table(results: &Results) {
+    let get = |key: &str| results.get(key).copied();
+    let count = |key: &str| get(key).map_or("-".to_owned(), group);
+    println!();
+    println!("Device (instructions under QEMU -icount; firmware profile)");
+    println!("{:<34} {:>14} {:>14}", "", "Cortex-M4", "Cortex-M3");
+    let mut device_rows: Vec<(String, String)> = Vec::new();
+    for algorithm in ["ed25519", "p256"] {
+        for kib in DEVICE_SIZES_KIB {
+            device_rows.push((
+                format!("validate {kib} KiB, {algorithm}"),
+                format!("validate_{kib}k_{algorithm}_instr"),
+            ));
+        }
+        device_rows.push((
+            format!("{algorithm} verify alone"),
+            format!("{algorithm}_verify_instr"),
+        ));
+    }
+    for (label, key) in &device_rows {
+        println!(
+            "{label:<34} {:>14} {:>14}",
+            count(key),
+            count(&format!("m3_{key}"))
+        );
+    }
+    let per_byte = |key: &str| get(key).map_or("-".into(), |v| format!("{v:.2}"));
+    for (label, key) in [
+        ("SHA-256 per byte (Thumb-2)", "sha256_instr_per_byte"),
+        (
+            "SHA-256 per byte (sha2 crate)",
+            "sha256_sha2_instr_per_byte",
+        ),
+    ] {
+        println!(
+            "{label:<34} {:>14} {:>14}",
+            per_byte(key),
+            per_byte(&format!("m3_{key}"))
+        );
+    }
+    for (label, key) in [
+        (
+            "peak stack, validate ed25519",
+            "validate_256k_ed25519_stack_bytes",
+        ),
+        (
+            "peak stack, validate p256",
+            "validate_256k_p256_stack_bytes",
+        ),
+    ] {
+        println!(
+            "{label:<34} {:>12} B {:>12} B",
+            count(key),
+            count(&format!("m3_{key}"))
+        );
+    }
+    println!();
+    println!("Footprint (Cortex-M4, bytes)          flash     static RAM");
+    let bootloader = ("bootloader, both (opt-size)", "bootloader_both");
+    let verifiers = VERIFIER_BUILDS.iter().map(|(key, _, label)| (*label, *key));
+    for (label, key) in std::iter::once(bootloader).chain(verifiers) {
+        println!(
+            "{label:<34} {:>10} {:>14}",
+            count(&format!("{key}_flash_bytes")),
+            count(&format!("{key}_static_ram_bytes"))
+        );
+    }
+    println!();
+    println!("Host (whole process, median of {HOST_RUNS}, ms)      fwsign    imgtool   speed-up");
+    for (label, key) in [
+        ("sign 64 KiB (ed25519)", "sign_64k"),
+        ("sign 1 MiB (ed25519)", "sign_1mib"),
+        ("verify 1 MiB (ed25519)", "verify_1mib"),
+    ] {
+        println!(
+            "{label:<34} {:>10.2} {:>10.2} {:>9.1}x",
+            get(&format!("{key}_fwsign_ms")).unwrap_or(f64::NAN),
+            get(&format!("{key}_imgtool_ms")).unwrap_or(f64::NAN),
+            get(&format!("{key}_speedup_vs_imgtool")).unwrap_or(f64::NAN)
+        );
+    }
+}
+
+/// `12345678.0` as `12,345,678`.
+fn group(value: f64) -> String {
+    let digits = format!("{value:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A flat JSON object, keys sorted; integers printed without a fraction.
+fn to_json(results: &Results) -> String {
+    let fields: Vec<String> = results
+        .iter()
+        .map(|(key, value)| {
+            if !value.is_finite() {
+                format!("  \"{key}\": null")
+            } else if value.fract() == 0.0 {
+                format!("  \"{key}\": {value:.0}")
+            } else {
+                format!("  \"{key}\": {value}")
+            }
+        })
+        .collect();
+    format!("{{\n{}\n}}\n", fields.join(",\n"))
+}
