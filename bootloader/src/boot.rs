@@ -87,7 +87,7 @@ impl<F: NorFlash> BootLoader<F> {
     /// [`BootError::Layout`] if the layout does not fit the flash geometry.
     pub fn new(flash: F, layout: Layout, config: Config) -> Result<Self, BootError> {
         const { flash::assert_unit_writable::<F>() };
-        let units = Journal::units(layout.sector_size);
+        let units = Journal::units::<F>(layout.sector_size);
         layout
             .check(to_u32(F::ERASE_SIZE), to_u32(flash.capacity()), units)
             .map_err(BootError::Layout)?;

@@ -1,6 +1,7 @@
 //! The persistent, monotonic security counter.
 //!
-//! Two state sectors hold a log of 8-byte records `value (u32 LE) ‖ !value (u32 LE)`.
+//! Two state sectors hold a log of records `value (u32 LE) ‖ !value (u32 LE)`, one per
+//! bookkeeping unit (8 bytes, or the write size if larger).
 //! The counter is the largest valid record in either sector, so a record is never
 //! overwritten and an erase only ever removes older, smaller records:
 //!
@@ -12,7 +13,7 @@
 
 use embedded_storage::nor_flash::NorFlash;
 
-use crate::flash::{self, FlashError, UNIT, UNIT_LEN};
+use crate::flash::{self, CONTENT, FlashError};
 
 /// The security counter log.
 pub(crate) struct SecurityCounter {
@@ -46,7 +47,7 @@ impl SecurityCounter {
         if value <= scan.value {
             return Ok(());
         }
-        let mut record = [0u8; UNIT];
+        let mut record = [0u8; CONTENT];
         record[..4].copy_from_slice(&value.to_le_bytes());
         record[4..].copy_from_slice(&(!value).to_le_bytes());
         match scan.next_free {
@@ -66,29 +67,31 @@ impl SecurityCounter {
             next_free: None,
         };
         let mut free = [None; 2];
+        let unit_len = flash::unit_len::<F>();
+        let units = self.sector_size / unit_len;
         for (index, base) in self.sectors.iter().enumerate() {
             let mut last_used = None;
-            for unit in 0..self.sector_size / UNIT_LEN {
-                let offset = base + unit * UNIT_LEN;
+            for unit in 0..units {
+                let offset = base + unit * unit_len;
                 let bytes = flash::read_unit(flash, offset)?;
                 if flash::is_erased(&bytes) {
                     continue;
                 }
                 last_used = Some(unit);
-                if let Some(value) = decode(bytes).filter(|v| *v >= best.value) {
+                if let Some(value) = decode(flash::content(&bytes)).filter(|v| *v >= best.value) {
                     best.value = value;
                     best.sector = index;
                 }
             }
             let next = last_used.map_or(0, |u| u + 1);
-            free[index] = (next < self.sector_size / UNIT_LEN).then(|| base + next * UNIT_LEN);
+            free[index] = (next < units).then(|| base + next * unit_len);
         }
         best.next_free = free[best.sector];
         Ok(best)
     }
 }
 
-fn decode(record: [u8; UNIT]) -> Option<u32> {
+fn decode(record: [u8; CONTENT]) -> Option<u32> {
     let [a, b, c, d, e, f, g, h] = record;
     let value = u32::from_le_bytes([a, b, c, d]);
     (value == !u32::from_le_bytes([e, f, g, h])).then_some(value)

@@ -1,14 +1,16 @@
 //! Small flash helpers shared by the trailer, journal, counter and swap code.
 //!
-//! Everything the bootloader writes is written in [`UNIT`]-byte units (MCUboot's
-//! `BOOT_MAX_ALIGN` of 8), so the flash write size must divide 8.
+//! Everything the bootloader writes is written in units of [`unit`] bytes: MCUboot's
+//! `BOOT_MAX_ALIGN`, the larger of 8 and the flash write size. The write size must be a power
+//! of two up to 32 bytes (STM32H7 programs 32-byte flash words, STM32U5 16 bytes).
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 
-/// Size of one bookkeeping write: a trailer field, a journal entry or a counter record.
-pub(crate) const UNIT: usize = 8;
-/// [`UNIT`] as a flash offset.
-pub(crate) const UNIT_LEN: u32 = 8;
+/// Bytes of content in a bookkeeping unit (a journal entry or a counter record); the rest of
+/// a larger unit is padding.
+pub(crate) const CONTENT: usize = 8;
+/// Largest unit: MCUboot's largest `BOOT_MAX_ALIGN`.
+pub(crate) const MAX_UNIT: usize = 32;
 /// Value of an erased byte.
 pub(crate) const ERASED: u8 = 0xFF;
 /// Chunk size used when copying between regions.
@@ -38,19 +40,45 @@ impl<E: NorFlashError> From<E> for FlashError {
     }
 }
 
-/// Fails to compile for a flash whose write size does not divide [`UNIT`].
+/// Size of one bookkeeping write (a trailer field, a journal entry or a counter record) on
+/// flash `F`: the larger of 8 and its write size.
+pub(crate) const fn unit<F: NorFlash>() -> usize {
+    if F::WRITE_SIZE > CONTENT {
+        F::WRITE_SIZE
+    } else {
+        CONTENT
+    }
+}
+
+/// [`unit`] as a flash offset.
+#[allow(clippy::cast_possible_truncation)] // at most MAX_UNIT, checked at compile time
+pub(crate) const fn unit_len<F: NorFlash>() -> u32 {
+    unit::<F>() as u32
+}
+
+/// Fails to compile for a flash whose write size is not a power of two up to 32.
 pub(crate) const fn assert_unit_writable<F: NorFlash>() {
     assert!(
-        F::WRITE_SIZE <= UNIT && UNIT.is_multiple_of(F::WRITE_SIZE),
-        "flash write size must divide 8"
+        F::WRITE_SIZE <= MAX_UNIT && F::WRITE_SIZE.is_power_of_two(),
+        "flash write size must be 1, 2, 4, 8, 16 or 32 bytes"
     );
 }
 
-/// Reads one unit.
-pub(crate) fn read_unit<F: NorFlash>(flash: &mut F, offset: u32) -> Result<[u8; UNIT], FlashError> {
-    let mut unit = [0u8; UNIT];
-    flash.read(offset, &mut unit)?;
-    Ok(unit)
+/// Reads one unit; bytes beyond the unit read as erased.
+pub(crate) fn read_unit<F: NorFlash>(
+    flash: &mut F,
+    offset: u32,
+) -> Result<[u8; MAX_UNIT], FlashError> {
+    let mut buffer = [ERASED; MAX_UNIT];
+    flash.read(offset, &mut buffer[..unit::<F>()])?;
+    Ok(buffer)
+}
+
+/// The content bytes of a unit read with [`read_unit`].
+pub(crate) fn content(unit: &[u8; MAX_UNIT]) -> [u8; CONTENT] {
+    let mut content = [0u8; CONTENT];
+    content.copy_from_slice(&unit[..CONTENT]);
+    content
 }
 
 /// Writes `bytes` (at most one unit) padded with the erased value.
@@ -60,11 +88,12 @@ pub(crate) fn write_unit<F: NorFlash>(
     bytes: &[u8],
 ) -> Result<(), FlashError> {
     const { assert_unit_writable::<F>() };
-    let mut unit = [ERASED; UNIT];
-    unit.iter_mut()
+    let mut buffer = [ERASED; MAX_UNIT];
+    buffer
+        .iter_mut()
         .zip(bytes)
         .for_each(|(dst, src)| *dst = *src);
-    flash.write(offset, &unit)?;
+    flash.write(offset, &buffer[..unit::<F>()])?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The swap journal: power-fail-safe progress of a swap or overwrite.
 //!
-//! The journal is the first state sector, an array of 8-byte units:
+//! The journal is the first state sector, an array of bookkeeping units (8 bytes, or the
+//! flash write size if larger):
 //!
 //! | unit | contents |
 //! |---|---|
@@ -22,7 +23,7 @@
 
 use embedded_storage::nor_flash::NorFlash;
 
-use crate::flash::{self, FlashError, UNIT, UNIT_LEN};
+use crate::flash::{self, CONTENT, FlashError};
 use crate::layout::Layout;
 use crate::trailer::SwapType;
 
@@ -75,7 +76,7 @@ impl Operation {
         Some(Operation::Swap { kind, sectors })
     }
 
-    fn header(&self) -> [u8; UNIT] {
+    fn header(&self) -> [u8; CONTENT] {
         let (code, sectors) = self.code();
         let [s0, s1] = sectors.to_le_bytes();
         let [n0, n1] = (!sectors).to_le_bytes();
@@ -91,7 +92,7 @@ impl Operation {
         ]
     }
 
-    fn parse(unit: [u8; UNIT]) -> Option<Self> {
+    fn parse(unit: [u8; CONTENT]) -> Option<Self> {
         let [m0, m1, code, not_code, s0, s1, n0, n1] = unit;
         let sectors = u16::from_le_bytes([s0, s1]);
         let valid = [m0, m1] == HEADER_MAGIC
@@ -151,13 +152,13 @@ impl Journal {
         }
     }
 
-    /// Units available in the sector.
-    pub(crate) fn units(sector_size: u32) -> u32 {
-        sector_size / UNIT_LEN
+    /// Units available in the sector on flash `F`.
+    pub(crate) fn units<F: NorFlash>(sector_size: u32) -> u32 {
+        sector_size / flash::unit_len::<F>()
     }
 
-    fn unit_offset(&self, unit: u32) -> u32 {
-        self.offset + unit * UNIT_LEN
+    fn unit_offset<F: NorFlash>(&self, unit: u32) -> u32 {
+        self.offset + unit * flash::unit_len::<F>()
     }
 
     pub(crate) fn read<F: NorFlash>(&self, flash: &mut F) -> Result<JournalState, FlashError> {
@@ -165,23 +166,23 @@ impl Journal {
         if flash::is_erased(&header) {
             return Ok(JournalState::Empty);
         }
-        let Some(operation) = Operation::parse(header) else {
+        let Some(operation) = Operation::parse(flash::content(&header)) else {
             return Ok(JournalState::Corrupt);
         };
         let steps = operation.steps();
-        if steps + 1 >= Self::units(self.sector_size) {
+        if steps + 1 >= Self::units::<F>(self.sector_size) {
             return Ok(JournalState::Corrupt);
         }
         for step in 0..steps {
             // A torn marker still means its step had completed: any non-erased unit counts.
-            if flash::is_erased(&flash::read_unit(flash, self.unit_offset(1 + step))?) {
+            if flash::is_erased(&flash::read_unit(flash, self.unit_offset::<F>(1 + step))?) {
                 return Ok(JournalState::Interrupted {
                     operation,
                     next_step: step,
                 });
             }
         }
-        let marker = flash::read_unit(flash, self.unit_offset(1 + steps))?;
+        let marker = flash::read_unit(flash, self.unit_offset::<F>(1 + steps))?;
         if flash::is_erased(&marker) {
             Ok(JournalState::Finished { operation })
         } else {
@@ -200,7 +201,11 @@ impl Journal {
     }
 
     pub(crate) fn complete<F: NorFlash>(&self, flash: &mut F, step: u32) -> Result<(), FlashError> {
-        flash::write_unit(flash, self.unit_offset(1 + step), &[STEP_DONE; UNIT])
+        flash::write_unit(
+            flash,
+            self.unit_offset::<F>(1 + step),
+            &[STEP_DONE; CONTENT],
+        )
     }
 
     /// Records that the boot `operation` was done for has run.
@@ -209,8 +214,8 @@ impl Journal {
         flash: &mut F,
         operation: Operation,
     ) -> Result<(), FlashError> {
-        let unit = self.unit_offset(1 + operation.steps());
-        flash::write_unit(flash, unit, &[STEP_DONE; UNIT])
+        let unit = self.unit_offset::<F>(1 + operation.steps());
+        flash::write_unit(flash, unit, &[STEP_DONE; CONTENT])
     }
 }
 

@@ -1,31 +1,69 @@
-//! MCUboot's image trailer at the end of each slot, for `BOOT_MAX_ALIGN` = 8.
+//! MCUboot's image trailer at the end of each slot.
 //!
-//! | field | offset from slot end | values |
+//! Offsets depend on `BOOT_MAX_ALIGN` (MA), the larger of 8 and the flash write size; images
+//! for a flash with 16- or 32-byte writes are signed with `imgtool sign --max-align 16|32`.
+//!
+//! | field | offset from slot end, MA = 8 / 16 / 32 | values |
 //! |---|---|---|
-//! | magic | -16 (16 bytes) | [`MAGIC`] or erased |
-//! | image_ok | -24 | `0x01` set, `0xFF` unset |
-//! | copy_done | -32 | `0x01` set, `0xFF` unset |
-//! | swap_info | -40 | low nibble: swap type (2 test, 3 permanent, 4 revert) |
+//! | magic | -16 (16 bytes) | [`magic`]`(MA)` or erased |
+//! | image_ok | -24 / -32 / -64 | `0x01` set, `0xFF` unset |
+//! | copy_done | image_ok - MA | `0x01` set, `0xFF` unset |
+//! | swap_info | copy_done - MA | low nibble: swap type (2 test, 3 permanent, 4 revert) |
 //!
-//! Each field is written alone, as an 8-byte unit padded with `0xFF`. This is the
+//! Each field is written alone, as an MA-byte unit padded with `0xFF`. This is the
 //! interface shared with `imgtool sign --pad/--test/--confirm` and with applications
 //! written for MCUboot; the bootloader's own progress bookkeeping lives elsewhere
 //! (see [`journal`](crate::journal)).
 
 use embedded_storage::nor_flash::NorFlash;
 
-use crate::flash::{self, FlashError, UNIT, UNIT_LEN};
+use crate::flash::{self, FlashError, MAX_UNIT};
 use crate::layout::Region;
 
 /// Boot magic for a maximum write alignment of 8.
 pub const MAGIC: [u8; 16] = [
     0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
 ];
-const MAGIC_OFFSET: u32 = 16;
-const IMAGE_OK_OFFSET: u32 = 24;
-const COPY_DONE_OFFSET: u32 = 32;
-const SWAP_INFO_OFFSET: u32 = 40;
+/// The last 14 bytes of the magic for other alignments (the first two are the alignment).
+const MAGIC_TAIL: [u8; 14] = [
+    0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
+];
+const MAGIC_LEN: u32 = 16;
 const FLAG_SET: u8 = 0x01;
+
+/// The boot magic for a maximum write alignment of `max_align` bytes.
+pub fn magic(max_align: u16) -> [u8; 16] {
+    if max_align == 8 {
+        return MAGIC;
+    }
+    let mut magic = [0u8; 16];
+    magic[..2].copy_from_slice(&max_align.to_le_bytes());
+    magic[2..].copy_from_slice(&MAGIC_TAIL);
+    magic
+}
+
+/// Distances of the flags from the slot end on flash `F`.
+struct Offsets {
+    image_ok: u32,
+    copy_done: u32,
+    swap_info: u32,
+}
+
+impl Offsets {
+    fn of<F: NorFlash>() -> Self {
+        let align = flash::unit_len::<F>();
+        let image_ok = (MAGIC_LEN + align).next_multiple_of(align);
+        Self {
+            image_ok,
+            copy_done: image_ok + align,
+            swap_info: image_ok + 2 * align,
+        }
+    }
+}
+
+fn magic_of<F: NorFlash>() -> [u8; 16] {
+    magic(u16::try_from(flash::unit::<F>()).unwrap_or(u16::MAX))
+}
 
 /// Swap type recorded in `swap_info`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,19 +132,19 @@ impl Trailer {
     /// # Errors
     /// A flash read error.
     pub fn read<F: NorFlash>(flash: &mut F, slot: Region) -> Result<Self, FlashError> {
-        let end = slot.end();
+        let (end, at) = (slot.end(), Offsets::of::<F>());
         let mut magic = [0u8; 16];
-        flash.read(end - MAGIC_OFFSET, &mut magic)?;
+        flash.read(end - MAGIC_LEN, &mut magic)?;
         let magic = match magic {
-            MAGIC => Magic::Good,
+            m if m == magic_of::<F>() => Magic::Good,
             m if flash::is_erased(&m) => Magic::Unset,
             _ => Magic::Bad,
         };
         Ok(Self {
             magic,
-            image_ok: Flag::decode(flash::read_unit(flash, end - IMAGE_OK_OFFSET)?[0]),
-            copy_done: Flag::decode(flash::read_unit(flash, end - COPY_DONE_OFFSET)?[0]),
-            swap_info: flash::read_unit(flash, end - SWAP_INFO_OFFSET)?[0],
+            image_ok: Flag::decode(flash::read_unit(flash, end - at.image_ok)?[0]),
+            copy_done: Flag::decode(flash::read_unit(flash, end - at.copy_done)?[0]),
+            swap_info: flash::read_unit(flash, end - at.swap_info)?[0],
         })
     }
 
@@ -125,22 +163,34 @@ impl Trailer {
     }
 }
 
-/// Writes the 16-byte magic (two units).
+/// Writes the 16-byte magic: two units when they are 8 bytes, else the one unit ending at the
+/// slot end, the magic in its last 16 bytes.
 pub(crate) fn write_magic<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    let at = slot.end() - MAGIC_OFFSET;
-    let (first, second) = MAGIC.split_at(UNIT);
-    flash::write_unit(flash, at, first)?;
-    flash::write_unit(flash, at + UNIT_LEN, second)
+    let magic = magic_of::<F>();
+    let unit = flash::unit::<F>();
+    if unit < magic.len() {
+        let at = slot.end() - MAGIC_LEN;
+        let (first, second) = magic.split_at(unit);
+        flash::write_unit(flash, at, first)?;
+        return flash::write_unit(flash, at + flash::unit_len::<F>(), second);
+    }
+    let mut padded = [flash::ERASED; MAX_UNIT];
+    padded[unit - magic.len()..unit].copy_from_slice(&magic);
+    flash::write_unit(flash, slot.end() - flash::unit_len::<F>(), &padded[..unit])
 }
 
 /// Sets image_ok.
 pub(crate) fn write_image_ok<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - IMAGE_OK_OFFSET, &[FLAG_SET])
+    flash::write_unit(flash, slot.end() - Offsets::of::<F>().image_ok, &[FLAG_SET])
 }
 
 /// Sets copy_done.
 pub(crate) fn write_copy_done<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - COPY_DONE_OFFSET, &[FLAG_SET])
+    flash::write_unit(
+        flash,
+        slot.end() - Offsets::of::<F>().copy_done,
+        &[FLAG_SET],
+    )
 }
 
 /// Records the swap type (image index 0).
@@ -149,5 +199,56 @@ pub(crate) fn write_swap_info<F: NorFlash>(
     slot: Region,
     swap: SwapType,
 ) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - SWAP_INFO_OFFSET, &[swap as u8])
+    flash::write_unit(
+        flash,
+        slot.end() - Offsets::of::<F>().swap_info,
+        &[swap as u8],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimFlash;
+
+    /// Writes every field into a 1 KiB slot and returns the slot's last 64 bytes.
+    fn trailer_bytes<const W: usize>() -> [u8; 64] {
+        let mut flash = SimFlash::<W, 256>::new(1024);
+        let slot = Region::new(0, 1024);
+        write_swap_info(&mut flash, slot, SwapType::Test).expect("write");
+        write_copy_done(&mut flash, slot).expect("write");
+        write_image_ok(&mut flash, slot).expect("write");
+        write_magic(&mut flash, slot).expect("write");
+        let trailer = Trailer::read(&mut flash, slot).expect("read");
+        assert_eq!(
+            (
+                trailer.magic,
+                trailer.image_ok,
+                trailer.copy_done,
+                trailer.swap_info
+            ),
+            (Magic::Good, Flag::Set, Flag::Set, 2)
+        );
+        let mut end = [0u8; 64];
+        end.copy_from_slice(&flash.bytes()[960..]);
+        end
+    }
+
+    /// MCUboot's offsets (image_ok at `ALIGN_DOWN(end - 16 - MA, MA)`) and magics, as imgtool
+    /// writes them with `--max-align 8|16|32`.
+    #[test]
+    fn fields_sit_where_mcuboot_puts_them_for_every_alignment() {
+        for (end, ma) in [(trailer_bytes::<4>(), 8), (trailer_bytes::<8>(), 8)] {
+            assert_eq!(end[48..], MAGIC);
+            assert_eq!([end[40], end[32], end[24]], [1, 1, 2], "align {ma}");
+        }
+        let end = trailer_bytes::<16>();
+        assert_eq!(end[48..50], [0x10, 0x00]);
+        assert_eq!(end[50..], MAGIC_TAIL);
+        assert_eq!([end[32], end[16], end[0]], [1, 1, 2]);
+        let end = trailer_bytes::<32>();
+        assert_eq!(end[48..], magic(32));
+        assert_eq!(magic(32)[..4], [0x20, 0x00, 0x2d, 0xe1]);
+        assert_eq!(end[0], 1, "image_ok at end - 64");
+    }
 }

@@ -99,7 +99,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
             if end != self.prepared {
                 return Err(bad);
             }
-            let mut unit = [flash::ERASED; flash::UNIT];
+            let mut unit = [flash::ERASED; flash::MAX_UNIT];
             unit[..tail.len()].copy_from_slice(tail);
             self.flash
                 .write(tail_at, &unit[..F::WRITE_SIZE])
