@@ -21,8 +21,8 @@
 //!
 //! The matrix covers [`shape::ALL`] (uniform 1 KiB and 4 KiB pages, STM32F4's mixed
 //! 16/64/128 KiB sectors) × [`matrix::WRITE_SIZES`] × [`flow::ALL`] × [`point::FaultKind`].
-//! The simulated flash itself also models 16- and 32-byte writes and `0x00`-erased flash, which
-//! the bootloader does not support yet (it writes 8-byte units and expects `0xFF`).
+//! The simulated flash also models `0x00`-erased flash, which the bootloader does not support
+//! yet (it expects `0xFF`), so every shape here erases to `0xFF`.
 
 pub mod device;
 pub mod flow;

@@ -10,8 +10,8 @@ use crate::image::Images;
 use crate::point::{self, FaultKind, Plan, Point, Recovery};
 use crate::shape::{self, Shape};
 
-/// Write sizes the bootloader accepts (it writes 8-byte units, so the size must divide 8).
-pub const WRITE_SIZES: [usize; 4] = [1, 2, 4, 8];
+/// Write sizes the bootloader accepts: powers of two up to 32 bytes.
+pub const WRITE_SIZES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
 /// How much of the matrix to run.
 #[derive(Clone, Debug)]
@@ -37,16 +37,16 @@ pub struct Options {
 }
 
 impl Options {
-    /// The CI matrix: every shape, write size, flow and fault kind at every operation, one
-    /// damage variant each, plus 150 random samples.
+    /// The CI matrix: every shape, write size, flow and fault kind at every operation (one
+    /// torn-write and two damage variants per erase), plus 80 random samples.
     pub fn ci() -> Self {
         Self {
             shapes: shape::ALL.to_vec(),
             write_sizes: WRITE_SIZES.to_vec(),
             flows: flow::ALL.to_vec(),
-            torn_seeds: 2,
+            torn_seeds: 1,
             erase_seeds: 2,
-            random_samples: 150,
+            random_samples: 80,
             recovery_faults: 3,
             seed: 0x5EED_F00D,
             jobs: std::thread::available_parallelism().map_or(2, usize::from),
@@ -140,7 +140,7 @@ pub fn run_cell(shape: Shape, write: usize, flow: Flow, options: &Options) -> Ce
             }
         };
     }
-    let mut report = dispatch!(1 2 4 8);
+    let mut report = dispatch!(1 2 4 8 16 32);
     report.name = format!("{} write={write} {}", shape.name, flow.name());
     report
 }

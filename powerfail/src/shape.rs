@@ -19,16 +19,17 @@ pub struct Shape {
 
 const KIB: u32 = 1024;
 
-/// 1 KiB pages (STM32F1/F0-like): a swap spans many sectors.
+/// 1 KiB pages (STM32F1/F0-like): a swap spans many sectors. Nine-sector slots keep the
+/// journal within one sector even with 32-byte units.
 pub const UNIFORM_1K: Shape = Shape {
     name: "uniform-1k",
-    sectors: &[(28, KIB)],
+    sectors: &[(22, KIB)],
     erase_size: KIB,
     layout: Layout {
-        primary: Region::new(0, 12 * KIB),
-        secondary: Region::new(12 * KIB, 12 * KIB),
-        scratch: Region::new(24 * KIB, KIB),
-        state: Region::new(25 * KIB, 3 * KIB),
+        primary: Region::new(0, 9 * KIB),
+        secondary: Region::new(9 * KIB, 9 * KIB),
+        scratch: Region::new(18 * KIB, KIB),
+        state: Region::new(19 * KIB, 3 * KIB),
         sector_size: KIB,
     },
     image_lens: (4000, 6500),

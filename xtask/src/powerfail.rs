@@ -3,12 +3,12 @@
 //! Runs the `fwsign-powerfail` crate's matrix in release mode: every flow (test upgrade,
 //! confirm, revert, permanent upgrade, overwrite-only, security-counter update) on every flash
 //! shape (uniform 1 KiB and 4 KiB pages, STM32F4 mixed 16/64/128 KiB sectors) and write size
-//! (1, 2, 4, 8 bytes), with a power cut, a torn write or an interrupted erase at every flash
+//! (1 to 32 bytes), with a power cut, a torn write or an interrupted erase at every flash
 //! operation, plus random samples with further faults during recovery. The output ends with
 //! `N interruption points, F failures`.
 //!
-//! - default (CI): two damage variants per operation, 150 random samples per cell; about ten
-//!   seconds on two cores once built.
+//! - default (CI): one torn-write variant per write and two damage variants per erase, 80
+//!   random samples per cell; under a minute on two cores once built.
 //! - `--long`: eight damage variants per operation, 3000 random samples per cell with up to
 //!   five faults during recovery; a few minutes on two cores.
 //! - `--qemu`: the real firmware on QEMU MPS2-AN386, killed (SIGKILL) at a spread of moments
