@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{cargo, fuzz, no_panic_check, powerfail, tools};
+use crate::{cargo, cmd, fuzz, no_panic_check, powerfail, tools};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -13,7 +13,8 @@ pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
 ];
 
 /// Runs formatting and lint checks, the host test suites (including the interoperability tests
-/// against imgtool), the embedded builds, the no-panic proof and a bounded fuzzing session.
+/// against imgtool, SoftHSM2 and an OpenSSL TSA), the embedded builds, the no-panic proof, the
+/// power-fail matrix, every QEMU scenario and a bounded fuzzing session.
 pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     step("tools", || {
         tools::ensure_apt(tools::TEST_TOOLS)?;
@@ -68,6 +69,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     }
     step("no panic path in the verifier", no_panic_check)?;
     step("power-fail matrix", powerfail::check)?;
+    step("QEMU scenarios", || cmd::qemu_test::Cmd::all().run())?;
     step("fuzzing", || fuzz::run(fuzz_seconds))?;
     println!("\nall checks passed");
     Ok(())

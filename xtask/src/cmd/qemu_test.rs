@@ -20,6 +20,14 @@ pub(crate) struct Cmd {
 }
 
 impl Cmd {
+    /// Every scenario, quietly: what `cargo xtask test` runs.
+    pub(crate) fn all() -> Self {
+        Self {
+            verbose: false,
+            only: None,
+        }
+    }
+
     pub(crate) fn run(self) -> Result<()> {
         let plan = [
             (
