@@ -49,15 +49,25 @@ fn keys() -> &'static Keys {
 
 /// Signs a pseudo-random payload with imgtool and returns the image.
 fn imgtool_sign(key: &str, payload_len: usize, options: &[&str]) -> Vec<u8> {
+    let key_path = keys().path(key);
+    let signing = [&["-k", path_str(&key_path)][..], options].concat();
+    imgtool_image(payload_len, &signing)
+}
+
+/// Runs `imgtool sign` with `options` over a pseudo-random payload and returns the image.
+fn imgtool_image(payload_len: usize, options: &[&str]) -> Vec<u8> {
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("app.bin");
     let output = work.path().join("app.signed.bin");
     std::fs::write(&input, pseudo_random_bytes(payload_len, payload_len as u64)).unwrap();
-    let key_path = keys().path(key);
-    let mut args = vec!["sign", "-k", key_path.to_str().unwrap()];
-    args.extend_from_slice(options);
-    args.extend([path_str(&input), path_str(&output)]);
-    imgtool(&args);
+    imgtool(
+        [
+            &["sign"][..],
+            options,
+            &[path_str(&input), path_str(&output)],
+        ]
+        .concat(),
+    );
     std::fs::read(&output).unwrap()
 }
 
@@ -227,26 +237,13 @@ fn build_reserved_header_and_load_address_verify() {
     );
 }
 
+/// Options of the small images: a 32-byte header and a 4 KiB slot.
+const SMALL: &[&str] = &["-v", "1.0.0", "-H", "0x20", "--pad-header", "-S", "0x1000"];
+
 /// A small signed image: header, payload and protected TLVs all covered.
 fn small_image(key: &str) -> Vec<u8> {
-    imgtool_sign(
-        key,
-        64,
-        &[
-            "-v",
-            "1.0.0",
-            "-H",
-            "0x20",
-            "--pad-header",
-            "-S",
-            "0x1000",
-            "-s",
-            "3",
-            "--custom-tlv",
-            "0xa0",
-            "0x0102",
-        ],
-    )
+    let options = [SMALL, &["-s", "3", "--custom-tlv", "0xa0", "0x0102"]].concat();
+    imgtool_sign(key, 64, &options)
 }
 
 #[test]
@@ -397,23 +394,7 @@ fn signature_by_a_trusted_key_that_fails_is_refused() {
 
 #[test]
 fn unsigned_image_is_refused() {
-    let work = tempfile::tempdir().unwrap();
-    let input = work.path().join("app.bin");
-    let output = work.path().join("app.unsigned.bin");
-    std::fs::write(&input, pseudo_random_bytes(100, 1)).unwrap();
-    imgtool([
-        "sign",
-        "-v",
-        "1.0.0",
-        "-H",
-        "0x20",
-        "--pad-header",
-        "-S",
-        "0x1000",
-        path_str(&input),
-        path_str(&output),
-    ]);
-    let image = std::fs::read(&output).unwrap();
+    let image = imgtool_image(100, SMALL);
     assert_eq!(verify(&image), Err(VerifyError::MissingSignature));
 }
 
