@@ -12,7 +12,11 @@ pub(crate) const CONTENT: usize = 8;
 /// Largest unit: MCUboot's largest `BOOT_MAX_ALIGN`.
 pub(crate) const MAX_UNIT: usize = 32;
 /// Value of an erased byte.
-pub(crate) const ERASED: u8 = 0xFF;
+pub(crate) const ERASED: u8 = if cfg!(feature = "flash-erase-zero") {
+    0x00
+} else {
+    0xFF
+};
 /// Chunk size used when copying between regions.
 const COPY_CHUNK: usize = 256;
 /// [`COPY_CHUNK`] as a flash length.

@@ -29,7 +29,8 @@ use crate::trailer::SwapType;
 
 const HEADER_MAGIC: [u8; 2] = *b"FJ";
 const OVERWRITE_CODE: u8 = 0x10;
-const STEP_DONE: u8 = 0x00;
+/// Every bit programmed, whatever the erased value.
+const STEP_DONE: u8 = !flash::ERASED;
 
 /// A multi-step flash operation recorded in the journal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

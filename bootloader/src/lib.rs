@@ -56,6 +56,10 @@ pub mod validate;
 pub use boot::{BootDecision, BootError, BootLoader, Config, Mode};
 pub use fih::Verdict;
 pub use flash::FlashError;
+
+/// The value of an erased flash byte this build expects: `0xFF`, or `0x00` with the
+/// `flash-erase-zero` feature.
+pub const ERASED_VALUE: u8 = flash::ERASED;
 pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};
 pub use updater::{FirmwareUpdater, UpdateError};

@@ -112,14 +112,16 @@ pub struct SimFlash<const WRITE: usize, const ERASE: usize> {
 }
 
 impl<const WRITE: usize, const ERASE: usize> SimFlash<WRITE, ERASE> {
-    /// An erased device of `capacity` bytes in uniform `ERASE`-byte sectors, erased to `0xFF`.
+    /// An erased device of `capacity` bytes in uniform `ERASE`-byte sectors, erased to the
+    /// value this build of the bootloader expects ([`crate::ERASED_VALUE`]).
     pub fn new(capacity: usize) -> Self {
         assert!(
             capacity.is_multiple_of(ERASE),
             "capacity must be whole sectors"
         );
         let count = u32::try_from(capacity / ERASE).expect("capacity fits in u32");
-        Self::with_sectors(&[(count, u32::try_from(ERASE).expect("sector fits"))], 0xFF)
+        let sector = u32::try_from(ERASE).expect("sector fits");
+        Self::with_sectors(&[(count, sector)], crate::ERASED_VALUE)
     }
 
     /// An erased device made of runs of `(count, size)` sectors, in address order, whose
@@ -405,9 +407,15 @@ mod tests {
     use super::*;
     type Result = core::result::Result<(), SimError>;
 
+    /// Uniform sectors erased to `0xFF`, whatever the build's erased value.
+    fn blank<const W: usize, const E: usize>(capacity: u32) -> SimFlash<W, E> {
+        let sector = u32::try_from(E).expect("small sector");
+        SimFlash::with_sectors(&[(capacity / sector, sector)], 0xFF)
+    }
+
     #[test]
     fn enforces_nor_rules() -> Result {
-        let mut flash = SimFlash::<4, 16>::new(64);
+        let mut flash = blank::<4, 16>(64);
         assert_eq!(flash.write(2, &[0; 4]), Err(SimError::NotAligned));
         assert_eq!(flash.write(0, &[0; 3]), Err(SimError::NotAligned));
         assert_eq!(flash.erase(0, 8), Err(SimError::NotAligned));
@@ -454,7 +462,7 @@ mod tests {
 
     #[test]
     fn power_cut_stops_the_nth_operation_and_all_after() -> Result {
-        let mut flash = SimFlash::<4, 16>::new(64);
+        let mut flash = blank::<4, 16>(64);
         flash.cut_power_after(2);
         flash.write(0, &[0; 4])?;
         assert_eq!(flash.write(4, &[0; 4]), Err(SimError::PowerCut));
@@ -469,7 +477,7 @@ mod tests {
     #[test]
     fn a_torn_write_programs_part_of_the_data() {
         for seed in 0..64 {
-            let mut flash = SimFlash::<8, 16>::new(32);
+            let mut flash = blank::<8, 16>(32);
             flash.schedule(1, Fault::TornWrite { seed });
             let data = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
             assert_eq!(flash.write(8, &data), Err(SimError::PowerCut));
@@ -483,7 +491,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_erase_leaves_old_or_random_content() {
-        let mut flash = SimFlash::<1, 16>::new(32);
+        let mut flash = blank::<1, 16>(32);
         flash.program(0, &[0u8; 32]);
         let damage = EraseDamage::Partial;
         flash.schedule(1, Fault::InterruptedErase { damage, seed: 3 });
@@ -494,7 +502,7 @@ mod tests {
             .count();
         assert!(erased < 16 && flash.bytes()[erased..32].iter().all(|b| *b == 0));
 
-        let mut flash = SimFlash::<1, 16>::new(32);
+        let mut flash = blank::<1, 16>(32);
         let damage = EraseDamage::Random;
         flash.schedule(1, Fault::InterruptedErase { damage, seed: 3 });
         assert_eq!(flash.erase(16, 32), Err(SimError::PowerCut));
@@ -503,7 +511,7 @@ mod tests {
 
     #[test]
     fn records_operations() -> Result {
-        let mut flash = SimFlash::<4, 16>::new(64);
+        let mut flash = blank::<4, 16>(64);
         flash.record_operations();
         flash.erase(16, 48)?;
         flash.write(20, &[1; 8])?;

@@ -6,11 +6,12 @@
 //! | field | offset from slot end, MA = 8 / 16 / 32 | values |
 //! |---|---|---|
 //! | magic | -16 (16 bytes) | [`magic`]`(MA)` or erased |
-//! | image_ok | -24 / -32 / -64 | `0x01` set, `0xFF` unset |
-//! | copy_done | image_ok - MA | `0x01` set, `0xFF` unset |
+//! | image_ok | -24 / -32 / -64 | `0x01` set, erased unset |
+//! | copy_done | image_ok - MA | `0x01` set, erased unset |
 //! | swap_info | copy_done - MA | low nibble: swap type (2 test, 3 permanent, 4 revert) |
 //!
-//! Each field is written alone, as an MA-byte unit padded with `0xFF`. This is the
+//! Each field is written alone, as an MA-byte unit padded with the erased value (`0xFF`, or
+//! `0x00` with the `flash-erase-zero` feature). This is the
 //! interface shared with `imgtool sign --pad/--test/--confirm` and with applications
 //! written for MCUboot; the bootloader's own progress bookkeeping lives elsewhere
 //! (see [`journal`](crate::journal)).
