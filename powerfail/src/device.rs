@@ -25,10 +25,11 @@ pub struct Device<const W: usize, const E: usize> {
 }
 
 impl<const W: usize, const E: usize> Device<W, E> {
-    /// A blank device with `factory` programmed into the primary slot.
+    /// A blank device, erased to the value the bootloader is built for, with `factory`
+    /// programmed into the primary slot.
     pub fn new(shape: Shape, config: Config, factory: &[u8]) -> Self {
         assert_eq!(shape.erase_size as usize, E, "{}: erase size", shape.name);
-        let mut flash = SimFlash::with_sectors(shape.sectors, 0xFF);
+        let mut flash = SimFlash::with_sectors(shape.sectors, bootloader::ERASED_VALUE);
         flash.program(shape.layout.primary.offset as usize, factory);
         Self {
             flash,

@@ -21,8 +21,8 @@
 //!
 //! The matrix covers [`shape::ALL`] (uniform 1 KiB and 4 KiB pages, STM32F4's mixed
 //! 16/64/128 KiB sectors) × [`matrix::WRITE_SIZES`] × [`flow::ALL`] × [`point::FaultKind`].
-//! The simulated flash also models `0x00`-erased flash, which the bootloader does not support
-//! yet (it expects `0xFF`), so every shape here erases to `0xFF`.
+//! The flash erases to `0xFF`, or to `0x00` when this crate is built with the
+//! `flash-erase-zero` feature (which builds the bootloader for such flash too).
 
 pub mod device;
 pub mod flow;

@@ -38,15 +38,15 @@ pub struct Options {
 
 impl Options {
     /// The CI matrix: every shape, write size, flow and fault kind at every operation (one
-    /// torn-write and two damage variants per erase), plus 80 random samples.
+    /// variant of each), plus 40 random samples per cell.
     pub fn ci() -> Self {
         Self {
             shapes: shape::ALL.to_vec(),
             write_sizes: WRITE_SIZES.to_vec(),
             flows: flow::ALL.to_vec(),
             torn_seeds: 1,
-            erase_seeds: 2,
-            random_samples: 80,
+            erase_seeds: 1,
+            random_samples: 40,
             recovery_faults: 3,
             seed: 0x5EED_F00D,
             jobs: std::thread::available_parallelism().map_or(2, usize::from),
@@ -141,7 +141,12 @@ pub fn run_cell(shape: Shape, write: usize, flow: Flow, options: &Options) -> Ce
         };
     }
     let mut report = dispatch!(1 2 4 8 16 32);
-    report.name = format!("{} write={write} {}", shape.name, flow.name());
+    report.name = format!(
+        "{} write={write} erased={:#04x} {}",
+        shape.name,
+        bootloader::ERASED_VALUE,
+        flow.name()
+    );
     report
 }
 
