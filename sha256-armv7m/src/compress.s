@@ -6,22 +6,23 @@
 @ Registers: the working variables a..h live in r4-r11 for the whole block; their names
 @ rotate from round to round instead of moving values. r0-r2 are scratch, with the message
 @ word W[i] in r2 when a round starts. r3 and r12 alternate as a^b of this round and b^c of
-@ the previous one, so Maj costs three instructions. lr walks the round constants.
+@ the previous one, so Maj costs three instructions. In rounds 0-15 lr points into the
+@ block (W is loaded, byte-swapped and saved as it is used) and the round constants are
+@ literal-pool loads; in rounds 16-63 lr walks the round constant table, whose 256-byte
+@ alignment ends the loop.
 @ The rotations are folded into shifted operands: Sigma1(e) = ror(e ^ ror(e,5) ^ ror(e,19), 6)
 @ and Sigma0(a) = ror(a ^ ror(a,11) ^ ror(a,20), 2), three instructions each.
 @
 @ Stack frame: W[0..15] (a ring buffer for the message schedule) at sp+0, then the state
-@ pointer (sp+64), the next block (sp+68), blocks left (sp+72) and the schedule loop
-@ counter (sp+76).
+@ pointer (sp+64), the next block (sp+68) and the blocks left (sp+72).
 
     .syntax unified
     .thumb
 
-@ One round, with W[i] in r2: h += Sigma1(e) + Ch(e,f,g) + K[i] + W[i]; d += h;
-@ h += Sigma0(a) + Maj(a,b,c). xn receives a^b, xp holds b^c from the previous round.
+@ One round, with W[i] in r2 and K[i] in r0: h += Sigma1(e) + Ch(e,f,g) + K[i] + W[i];
+@ d += h; h += Sigma0(a) + Maj(a,b,c). xn receives a^b, xp holds b^c from the previous round.
 .macro ROUND a, b, c, d, e, f, g, h, xn, xp
     add     \h, \h, r2
-    ldr     r0, [lr], #4
     eor     r1, \f, \g
     add     \h, \h, r0
     and     r1, r1, \e
@@ -76,136 +77,147 @@ fwsign_sha256_compress_armv7m:
     str     r1, [sp, #68]
     str     r2, [sp, #72]
 .Lsha256_block:
-    @ W[0..15]: the block's big-endian words.
-    ldr     r1, [sp, #68]
-    ldr     r2, [r1, #0]
-    rev     r2, r2
-    str     r2, [sp, #0]
-    ldr     r2, [r1, #4]
-    rev     r2, r2
-    str     r2, [sp, #4]
-    ldr     r2, [r1, #8]
-    rev     r2, r2
-    str     r2, [sp, #8]
-    ldr     r2, [r1, #12]
-    rev     r2, r2
-    str     r2, [sp, #12]
-    ldr     r2, [r1, #16]
-    rev     r2, r2
-    str     r2, [sp, #16]
-    ldr     r2, [r1, #20]
-    rev     r2, r2
-    str     r2, [sp, #20]
-    ldr     r2, [r1, #24]
-    rev     r2, r2
-    str     r2, [sp, #24]
-    ldr     r2, [r1, #28]
-    rev     r2, r2
-    str     r2, [sp, #28]
-    ldr     r2, [r1, #32]
-    rev     r2, r2
-    str     r2, [sp, #32]
-    ldr     r2, [r1, #36]
-    rev     r2, r2
-    str     r2, [sp, #36]
-    ldr     r2, [r1, #40]
-    rev     r2, r2
-    str     r2, [sp, #40]
-    ldr     r2, [r1, #44]
-    rev     r2, r2
-    str     r2, [sp, #44]
-    ldr     r2, [r1, #48]
-    rev     r2, r2
-    str     r2, [sp, #48]
-    ldr     r2, [r1, #52]
-    rev     r2, r2
-    str     r2, [sp, #52]
-    ldr     r2, [r1, #56]
-    rev     r2, r2
-    str     r2, [sp, #56]
-    ldr     r2, [r1, #60]
-    rev     r2, r2
-    str     r2, [sp, #60]
-    add     r1, r1, #64
-    str     r1, [sp, #68]
     ldr     r0, [sp, #64]
     ldm     r0, {r4-r11}
-    movw    lr, #:lower16:fwsign_sha256_k
-    movt    lr, #:upper16:fwsign_sha256_k
+    ldr     lr, [sp, #68]
     eor     r3, r5, r6
-    @ Rounds 0-15 take W straight from the block.
-    ldr     r2, [sp, #0]
+    @ Rounds 0-15: W[i] is the block's big-endian word i.
+    ldr     r2, [lr, #0]
+    ldr     r0, =0x428a2f98
+    rev     r2, r2
+    str     r2, [sp, #0]
     ROUND   r4, r5, r6, r7, r8, r9, r10, r11, r12, r3
-    ldr     r2, [sp, #4]
+    ldr     r2, [lr, #4]
+    ldr     r0, =0x71374491
+    rev     r2, r2
+    str     r2, [sp, #4]
     ROUND   r11, r4, r5, r6, r7, r8, r9, r10, r3, r12
-    ldr     r2, [sp, #8]
+    ldr     r2, [lr, #8]
+    ldr     r0, =0xb5c0fbcf
+    rev     r2, r2
+    str     r2, [sp, #8]
     ROUND   r10, r11, r4, r5, r6, r7, r8, r9, r12, r3
-    ldr     r2, [sp, #12]
+    ldr     r2, [lr, #12]
+    ldr     r0, =0xe9b5dba5
+    rev     r2, r2
+    str     r2, [sp, #12]
     ROUND   r9, r10, r11, r4, r5, r6, r7, r8, r3, r12
-    ldr     r2, [sp, #16]
+    ldr     r2, [lr, #16]
+    ldr     r0, =0x3956c25b
+    rev     r2, r2
+    str     r2, [sp, #16]
     ROUND   r8, r9, r10, r11, r4, r5, r6, r7, r12, r3
-    ldr     r2, [sp, #20]
+    ldr     r2, [lr, #20]
+    ldr     r0, =0x59f111f1
+    rev     r2, r2
+    str     r2, [sp, #20]
     ROUND   r7, r8, r9, r10, r11, r4, r5, r6, r3, r12
-    ldr     r2, [sp, #24]
+    ldr     r2, [lr, #24]
+    ldr     r0, =0x923f82a4
+    rev     r2, r2
+    str     r2, [sp, #24]
     ROUND   r6, r7, r8, r9, r10, r11, r4, r5, r12, r3
-    ldr     r2, [sp, #28]
+    ldr     r2, [lr, #28]
+    ldr     r0, =0xab1c5ed5
+    rev     r2, r2
+    str     r2, [sp, #28]
     ROUND   r5, r6, r7, r8, r9, r10, r11, r4, r3, r12
-    ldr     r2, [sp, #32]
+    ldr     r2, [lr, #32]
+    ldr     r0, =0xd807aa98
+    rev     r2, r2
+    str     r2, [sp, #32]
     ROUND   r4, r5, r6, r7, r8, r9, r10, r11, r12, r3
-    ldr     r2, [sp, #36]
+    ldr     r2, [lr, #36]
+    ldr     r0, =0x12835b01
+    rev     r2, r2
+    str     r2, [sp, #36]
     ROUND   r11, r4, r5, r6, r7, r8, r9, r10, r3, r12
-    ldr     r2, [sp, #40]
+    ldr     r2, [lr, #40]
+    ldr     r0, =0x243185be
+    rev     r2, r2
+    str     r2, [sp, #40]
     ROUND   r10, r11, r4, r5, r6, r7, r8, r9, r12, r3
-    ldr     r2, [sp, #44]
+    ldr     r2, [lr, #44]
+    ldr     r0, =0x550c7dc3
+    rev     r2, r2
+    str     r2, [sp, #44]
     ROUND   r9, r10, r11, r4, r5, r6, r7, r8, r3, r12
-    ldr     r2, [sp, #48]
+    ldr     r2, [lr, #48]
+    ldr     r0, =0x72be5d74
+    rev     r2, r2
+    str     r2, [sp, #48]
     ROUND   r8, r9, r10, r11, r4, r5, r6, r7, r12, r3
-    ldr     r2, [sp, #52]
+    ldr     r2, [lr, #52]
+    ldr     r0, =0x80deb1fe
+    rev     r2, r2
+    str     r2, [sp, #52]
     ROUND   r7, r8, r9, r10, r11, r4, r5, r6, r3, r12
-    ldr     r2, [sp, #56]
+    ldr     r2, [lr, #56]
+    ldr     r0, =0x9bdc06a7
+    rev     r2, r2
+    str     r2, [sp, #56]
     ROUND   r6, r7, r8, r9, r10, r11, r4, r5, r12, r3
-    ldr     r2, [sp, #60]
+    ldr     r2, [lr, #60]
+    ldr     r0, =0xc19bf174
+    rev     r2, r2
+    str     r2, [sp, #60]
     ROUND   r5, r6, r7, r8, r9, r10, r11, r4, r3, r12
+    add     lr, lr, #64
+    str     lr, [sp, #68]
+    movw    lr, #:lower16:(fwsign_sha256_k + 64)
+    movt    lr, #:upper16:(fwsign_sha256_k + 64)
     @ Rounds 16-63: three passes of sixteen, scheduling each W on the way. Sixteen rounds
     @ bring the register names and the r3/r12 alternation back where they started.
-    movs    r0, #3
-    str     r0, [sp, #76]
 .Lsha256_schedule:
     SCHEDULE 16, r12
+    ldr     r0, [lr], #4
     ROUND   r4, r5, r6, r7, r8, r9, r10, r11, r12, r3
     SCHEDULE 17, r3
+    ldr     r0, [lr], #4
     ROUND   r11, r4, r5, r6, r7, r8, r9, r10, r3, r12
     SCHEDULE 18, r12
+    ldr     r0, [lr], #4
     ROUND   r10, r11, r4, r5, r6, r7, r8, r9, r12, r3
     SCHEDULE 19, r3
+    ldr     r0, [lr], #4
     ROUND   r9, r10, r11, r4, r5, r6, r7, r8, r3, r12
     SCHEDULE 20, r12
+    ldr     r0, [lr], #4
     ROUND   r8, r9, r10, r11, r4, r5, r6, r7, r12, r3
     SCHEDULE 21, r3
+    ldr     r0, [lr], #4
     ROUND   r7, r8, r9, r10, r11, r4, r5, r6, r3, r12
     SCHEDULE 22, r12
+    ldr     r0, [lr], #4
     ROUND   r6, r7, r8, r9, r10, r11, r4, r5, r12, r3
     SCHEDULE 23, r3
+    ldr     r0, [lr], #4
     ROUND   r5, r6, r7, r8, r9, r10, r11, r4, r3, r12
     SCHEDULE 24, r12
+    ldr     r0, [lr], #4
     ROUND   r4, r5, r6, r7, r8, r9, r10, r11, r12, r3
     SCHEDULE 25, r3
+    ldr     r0, [lr], #4
     ROUND   r11, r4, r5, r6, r7, r8, r9, r10, r3, r12
     SCHEDULE 26, r12
+    ldr     r0, [lr], #4
     ROUND   r10, r11, r4, r5, r6, r7, r8, r9, r12, r3
     SCHEDULE 27, r3
+    ldr     r0, [lr], #4
     ROUND   r9, r10, r11, r4, r5, r6, r7, r8, r3, r12
     SCHEDULE 28, r12
+    ldr     r0, [lr], #4
     ROUND   r8, r9, r10, r11, r4, r5, r6, r7, r12, r3
     SCHEDULE 29, r3
+    ldr     r0, [lr], #4
     ROUND   r7, r8, r9, r10, r11, r4, r5, r6, r3, r12
     SCHEDULE 30, r12
+    ldr     r0, [lr], #4
     ROUND   r6, r7, r8, r9, r10, r11, r4, r5, r12, r3
     SCHEDULE 31, r3
+    ldr     r0, [lr], #4
     ROUND   r5, r6, r7, r8, r9, r10, r11, r4, r3, r12
-    ldr     r0, [sp, #76]
-    subs    r0, r0, #1
-    str     r0, [sp, #76]
+    tst     lr, #0xff
     bne     .Lsha256_schedule
     @ Add the block's result into the state.
     ldr     r0, [sp, #64]
@@ -227,10 +239,11 @@ fwsign_sha256_compress_armv7m:
     bne     .Lsha256_block
     add     sp, sp, #84
     pop     {r4-r11, pc}
+    .ltorg
     .size   fwsign_sha256_compress_armv7m, . - fwsign_sha256_compress_armv7m
 
     .section .rodata.fwsign_sha256_k, "a", %progbits
-    .p2align 2
+    .p2align 8
 fwsign_sha256_k:
     .word   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5
     .word   0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5
