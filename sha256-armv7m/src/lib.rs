@@ -78,7 +78,7 @@ impl Sha256 {
         if self.buffered > 0 {
             let free = self.buffer.get_mut(self.buffered..).unwrap_or_default();
             let take = free.len().min(data.len());
-            let (head, rest) = data.split_at(take);
+            let (head, rest) = data.split_at_checked(take).unwrap_or((data, &[]));
             free.get_mut(..take)
                 .unwrap_or_default()
                 .copy_from_slice(head);
@@ -108,12 +108,16 @@ impl Sha256 {
         } else {
             2 * BLOCK_LEN
         };
-        let (data, rest) = padding.split_at_mut(self.buffered);
+        let (data, rest) = padding
+            .split_at_mut_checked(self.buffered)
+            .unwrap_or((&mut [], &mut []));
         data.copy_from_slice(self.buffer.get(..self.buffered).unwrap_or_default());
         if let Some(marker) = rest.first_mut() {
             *marker = 0x80;
         }
-        let (message, _) = padding.split_at_mut(padded);
+        let (message, _) = padding
+            .split_at_mut_checked(padded)
+            .unwrap_or((&mut [], &mut []));
         if let Some((_, length)) = message.split_last_chunk_mut::<8>() {
             *length = bit_len.to_be_bytes();
         }
