@@ -1,10 +1,10 @@
 //! Exact instruction counts from SysTick under QEMU `-icount`.
 //!
 //! With `-icount shift=7` QEMU advances virtual time by exactly 128 ns per executed
-//! instruction, and SysTick (25 MHz on the MPS2 boards, 40 ns per tick) runs on virtual time.
-//! A tick count therefore converts to an exact instruction count: 5 ticks are 16
-//! instructions, and a reading is never off by more than a third of an instruction, so
-//! rounding recovers the exact figure. Without `-icount`, SysTick follows host time and the
+//! instruction, and SysTick (25 MHz on AN385/AN386, 20 MHz on AN505) runs on virtual time.
+//! A tick count therefore converts to an exact instruction count (ticks × 40 ns / 128 ns at
+//! 25 MHz), and a reading is never off by more than one tick, less than half an instruction,
+//! so rounding recovers the exact figure. Without `-icount`, SysTick follows host time and the
 //! start-up check ([`Counter::check_exact`]) fails: the firmware then refuses to report.
 
 use core::hint::black_box;
@@ -23,6 +23,15 @@ static WRAPS: AtomicU32 = AtomicU32::new(0);
 fn SysTick() {
     WRAPS.fetch_add(1, Ordering::Relaxed);
 }
+
+/// Length of a SysTick tick in virtual nanoseconds.
+#[cfg(not(systick_20mhz))]
+const NS_PER_TICK: u64 = 40;
+#[cfg(systick_20mhz)]
+const NS_PER_TICK: u64 = 50;
+
+/// Virtual nanoseconds per instruction with `-icount shift=7`.
+const NS_PER_INSTRUCTION: u64 = 128;
 
 /// Iterations of the two-instruction calibration loop in the start-up check.
 const CHECK_ITERATIONS: u32 = 100_000;
@@ -52,7 +61,8 @@ impl Counter {
         let start = ticks();
         let result = work();
         let end = ticks();
-        let instructions = (end.wrapping_sub(start) * 5 + 8) / 16;
+        let elapsed = end.wrapping_sub(start) * NS_PER_TICK;
+        let instructions = (elapsed + NS_PER_INSTRUCTION / 2) / NS_PER_INSTRUCTION;
         (instructions.saturating_sub(self.overhead), result)
     }
 

@@ -1,10 +1,11 @@
 //! Benchmark firmware: exact instruction counts and stack peaks of image verification.
 //!
 //! Run by `cargo xtask bench` under `qemu-system-arm -icount shift=7` on the MPS2 AN386
-//! (Cortex-M4) and AN385 (Cortex-M3). The host signs the images and writes them, with the
-//! public keys, into QEMU's working directory; the firmware loads them through semihosting,
-//! measures, and prints one `key=value` line per figure. It first checks that instruction
-//! counting is exact and refuses to report anything if it is not.
+//! (Cortex-M4), AN385 (Cortex-M3) and AN505 (Cortex-M33). The host signs the images and writes
+//! them, with the public keys, into QEMU's working directory; the firmware loads them through
+//! semihosting, measures, and prints one `key=value` line per figure. It first checks the
+//! Thumb-2 SHA-256 against `sha2` on this CPU, then that instruction counting is exact, and
+//! refuses to report anything if either fails.
 //!
 //! Images are verified from RAM through [`MemoryReader`], which copies like the boards' flash
 //! drivers do (memory-mapped flash read with `copy_from_slice`), so the figures are those of
@@ -110,11 +111,11 @@ mod firmware {
     }
 
     fn run(counter: &Counter, image: &mut [u8]) -> Result<(), Failure> {
+        sha256_self_test(image)?;
         counter
             .check_exact()
             .map_err(|measured| Failure::Inexact { measured })?;
         report("icount_exact", 1);
-        sha256_self_test(image)?;
         let mut public_keys = [PublicKey::Ed25519([0; 32]); ALGORITHMS.len()];
         for (slot, algorithm) in public_keys.iter_mut().zip(ALGORITHMS) {
             *slot = load_key(algorithm, image)?;

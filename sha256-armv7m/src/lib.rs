@@ -12,8 +12,8 @@
 //! It is used on ARMv7-M and ARMv8-M Mainline (`thumbv7m`, `thumbv7em`, `thumbv8m.main`);
 //! every other target, including the host that runs the tests, gets a portable block function
 //! with the same interface. Both are tested against the `sha2` crate: the portable one and the
-//! buffering by `cargo test` (`tests/against_sha2.rs`), the assembly on the emulated
-//! Cortex-M4 and Cortex-M3 by the benchmark firmware, which checks every length 0..=300 and
+//! buffering by `cargo test` (`tests/against_sha2.rs`), the assembly on the emulated Cortex-M4,
+//! Cortex-M3 and Cortex-M33 by the benchmark firmware, which checks every length 0..=300 and
 //! large inputs before it measures anything (`cargo xtask bench`).
 #![no_std]
 

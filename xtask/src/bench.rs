@@ -39,17 +39,20 @@ const SLOT_SIZE: &str = "0x200000";
 struct Machine {
     /// Key prefix in the results (`""` for the reference Cortex-M4).
     prefix: &'static str,
-    /// Shown in the table.
+    /// Shown while measuring.
     label: &'static str,
+    /// Column heading in the table.
+    column: &'static str,
     machine: &'static str,
     cpu: &'static str,
     target: &'static str,
 }
 
-const MACHINES: [Machine; 2] = [
+const MACHINES: [Machine; 3] = [
     Machine {
         prefix: "",
         label: "Cortex-M4 (mps2-an386)",
+        column: "Cortex-M4",
         machine: "mps2-an386",
         cpu: "cortex-m4",
         target: "thumbv7em-none-eabihf",
@@ -57,9 +60,18 @@ const MACHINES: [Machine; 2] = [
     Machine {
         prefix: "m3_",
         label: "Cortex-M3 (mps2-an385)",
+        column: "Cortex-M3",
         machine: "mps2-an385",
         cpu: "cortex-m3",
         target: "thumbv7m-none-eabi",
+    },
+    Machine {
+        prefix: "m33_",
+        label: "Cortex-M33 (mps2-an505, Secure)",
+        column: "Cortex-M33",
+        machine: "mps2-an505",
+        cpu: "cortex-m33",
+        target: "thumbv8m.main-none-eabihf",
     },
 ];
 
@@ -552,57 +564,57 @@ fn print_table(results: &Results) {
     let count = |key: &str| get(key).map_or("-".to_owned(), group);
     println!();
     println!("Device (instructions under QEMU -icount; firmware profile)");
-    println!("{:<34} {:>14} {:>14}", "", "Cortex-M4", "Cortex-M3");
-    let mut device_rows: Vec<(String, String)> = Vec::new();
-    for algorithm in ["ed25519", "p256"] {
-        for kib in DEVICE_SIZES_KIB {
-            device_rows.push((
-                format!("validate {kib} KiB, {algorithm}"),
-                format!("validate_{kib}k_{algorithm}_instr"),
+    let mut header = format!("{:<34}", "");
+    for machine in &MACHINES {
+        header.push_str(&format!(" {:>14}", machine.column));
+    }
+    println!("{header}");
+    let row = |label: &str, key: &str, format: &dyn Fn(&str) -> String| {
+        let mut line = format!("{label:<34}");
+        for machine in &MACHINES {
+            line.push_str(&format!(
+                " {:>14}",
+                format(&format!("{}{key}", machine.prefix))
             ));
         }
-        device_rows.push((
-            format!("{algorithm} verify alone"),
-            format!("{algorithm}_verify_instr"),
-        ));
-    }
-    for (label, key) in &device_rows {
-        println!(
-            "{label:<34} {:>14} {:>14}",
-            count(key),
-            count(&format!("m3_{key}"))
+        println!("{line}");
+    };
+    for algorithm in ["ed25519", "p256"] {
+        for kib in DEVICE_SIZES_KIB {
+            row(
+                &format!("validate {kib} KiB, {algorithm}"),
+                &format!("validate_{kib}k_{algorithm}_instr"),
+                &count,
+            );
+        }
+        row(
+            &format!("{algorithm} verify alone"),
+            &format!("{algorithm}_verify_instr"),
+            &count,
         );
     }
     let per_byte = |key: &str| get(key).map_or("-".into(), |v| format!("{v:.2}"));
-    for (label, key) in [
-        ("SHA-256 per byte (Thumb-2)", "sha256_instr_per_byte"),
-        (
-            "SHA-256 per byte (sha2 crate)",
-            "sha256_sha2_instr_per_byte",
-        ),
-    ] {
-        println!(
-            "{label:<34} {:>14} {:>14}",
-            per_byte(key),
-            per_byte(&format!("m3_{key}"))
-        );
-    }
-    for (label, key) in [
-        (
-            "peak stack, validate ed25519",
-            "validate_256k_ed25519_stack_bytes",
-        ),
-        (
-            "peak stack, validate p256",
-            "validate_256k_p256_stack_bytes",
-        ),
-    ] {
-        println!(
-            "{label:<34} {:>12} B {:>12} B",
-            count(key),
-            count(&format!("m3_{key}"))
-        );
-    }
+    row(
+        "SHA-256 per byte (Thumb-2)",
+        "sha256_instr_per_byte",
+        &per_byte,
+    );
+    row(
+        "SHA-256 per byte (sha2 crate)",
+        "sha256_sha2_instr_per_byte",
+        &per_byte,
+    );
+    let bytes = |key: &str| format!("{} B", count(key));
+    row(
+        "peak stack, validate ed25519",
+        "validate_256k_ed25519_stack_bytes",
+        &bytes,
+    );
+    row(
+        "peak stack, validate p256",
+        "validate_256k_p256_stack_bytes",
+        &bytes,
+    );
     println!();
     println!("Footprint (Cortex-M4, bytes)          flash     static RAM");
     let bootloader = ("bootloader, both (opt-size)", "bootloader_both");
