@@ -593,6 +593,7 @@ fn print_table(results: &Results) {
             &count,
         );
     }
+    row("copy 256 KiB from storage", "copy_256k_instr", &count);
     let per_byte = |key: &str| get(key).map_or("-".into(), |v| format!("{v:.2}"));
     row(
         "SHA-256 per byte (Thumb-2)",
