@@ -15,6 +15,9 @@ struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Only the cells whose name contains this text (e.g. "uniform-1k write=32").
+    #[arg(long)]
+    only: Option<String>,
     /// Failures printed in full per cell.
     #[arg(long, default_value_t = 3)]
     show: usize,
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     } else {
         Options::ci()
     };
+    options.only = cli.only;
     if let Some(jobs) = cli.jobs {
         options.jobs = jobs;
     }

@@ -34,6 +34,8 @@ pub struct Options {
     pub seed: u64,
     /// Worker threads.
     pub jobs: usize,
+    /// Only the cells whose name contains this text.
+    pub only: Option<String>,
 }
 
 impl Options {
@@ -50,6 +52,7 @@ impl Options {
             recovery_faults: 3,
             seed: 0x5EED_F00D,
             jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            only: None,
         }
     }
 
@@ -101,7 +104,14 @@ pub fn run(options: &Options) -> Summary {
     for shape in &options.shapes {
         for write in &options.write_sizes {
             for flow in &options.flows {
-                cells.push((*shape, *write, *flow));
+                let name = cell_name(*shape, *write, *flow);
+                if options
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| name.contains(only.as_str()))
+                {
+                    cells.push((*shape, *write, *flow));
+                }
             }
         }
     }
@@ -141,13 +151,17 @@ pub fn run_cell(shape: Shape, write: usize, flow: Flow, options: &Options) -> Ce
         };
     }
     let mut report = dispatch!(1 2 4 8 16 32);
-    report.name = format!(
+    report.name = cell_name(shape, write, flow);
+    report
+}
+
+fn cell_name(shape: Shape, write: usize, flow: Flow) -> String {
+    format!(
         "{} write={write} erased={:#04x} {}",
         shape.name,
         bootloader::ERASED_VALUE,
         flow.name()
-    );
-    report
+    )
 }
 
 fn cell<const W: usize, const E: usize>(shape: Shape, flow: Flow, options: &Options) -> CellReport {

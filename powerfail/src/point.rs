@@ -165,13 +165,13 @@ pub fn run<const W: usize, const E: usize>(
     device
         .flash
         .schedule(point.operation, point.kind.fault(point.seed));
-    let mut marked = false;
+    let mut torn_markers = 0;
     for step in flow.action() {
         let before = device.journal_state();
         let result = run_step(&mut device, *step, images);
         counter.check(&device)?;
         if device.flash.is_powered_off() {
-            marked |= *step == Step::Boot && device.marked_booted_since(before);
+            torn_markers += u32::from(*step == Step::Boot && device.marked_booted_since(before));
             break;
         }
         result.map_err(|e| format!("{step:?} failed without a power cut: {e}"))?;
@@ -194,7 +194,7 @@ pub fn run<const W: usize, const E: usize>(
         let result = device.boot(&images.keys);
         counter.check(&device)?;
         if device.flash.is_powered_off() {
-            marked |= device.marked_booted_since(before);
+            torn_markers += u32::from(device.marked_booted_since(before));
             struck += 1;
             continue;
         }
@@ -202,9 +202,9 @@ pub fn run<const W: usize, const E: usize>(
     };
     device.flash.restore_power();
     let mut promises = flow.promises(plan.phase(&point)).to_vec();
-    if marked {
-        // A torn boot marker: the journal records a boot that never reached its jump, as
-        // when power fails between the marker and the jump. The state machine moves on.
+    // A torn boot marker: the journal records a boot that never reached its jump, as when
+    // power fails between the marker and the jump. The state machine moves on, once per tear.
+    for _ in 0..torn_markers {
         promises = promises.iter().map(Promise::successor).collect();
     }
     let promises = &promises[..];

@@ -11,7 +11,7 @@
 //! - default (CI): every fault kind once at every operation, 40 random samples per cell;
 //!   under a minute on two cores once built.
 //! - `--long`: eight damage variants per operation, 3000 random samples per cell with up to
-//!   five faults during recovery; a few minutes on two cores.
+//!   five faults during recovery; about 15 minutes on two cores.
 //! - `--qemu`: the real firmware on QEMU MPS2-AN386, killed (SIGKILL) at a spread of moments
 //!   during a swap; the next power-on, with the flash file as the kill left it, must resume the
 //!   swap and test-boot the update.
