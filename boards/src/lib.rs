@@ -21,10 +21,10 @@ pub mod nrf52840dk;
 pub mod boot;
 #[cfg(target_os = "none")]
 pub mod interrupts;
-#[cfg(all(target_os = "none", not(feature = "nrf52840dk")))]
+#[cfg(all(target_os = "none", feature = "defmt", not(feature = "nrf52840dk")))]
 pub mod logger;
 /// defmt over RTT: a debugger (probe-rs) reads the logs; no semihosting on hardware.
-#[cfg(all(target_os = "none", feature = "nrf52840dk"))]
+#[cfg(all(target_os = "none", feature = "defmt", feature = "nrf52840dk"))]
 pub mod logger {
     use defmt_rtt as _;
 
@@ -42,6 +42,9 @@ pub mod flash {
     #[cfg(feature = "nrf52840dk")]
     pub use crate::nrf52840dk::Nvmc as Flash;
 
+    /// Exit code of the emulator when the flash cannot be opened.
+    const FLASH_UNAVAILABLE: u8 = 4;
+
     /// Powers the flash up (on QEMU: loads the flash file into code memory).
     pub fn power_on() -> Flash {
         #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
@@ -53,8 +56,9 @@ pub mod flash {
         match flash {
             Ok(flash) => flash,
             Err(_) => {
+                #[cfg(feature = "defmt")]
                 defmt::error!("flash unavailable");
-                crate::safe_state(4)
+                crate::safe_state(FLASH_UNAVAILABLE)
             }
         }
     }
@@ -70,8 +74,9 @@ pub mod flash {
         match flash {
             Ok(flash) => flash,
             Err(_) => {
+                #[cfg(feature = "defmt")]
                 defmt::error!("flash unavailable");
-                crate::safe_state(4)
+                crate::safe_state(FLASH_UNAVAILABLE)
             }
         }
     }

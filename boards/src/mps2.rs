@@ -111,10 +111,11 @@ mod device {
     use crate::semihosting::{self, File};
 
     /// A flash operation failed.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
     pub enum FlashError {
         /// Offset or length not aligned, or out of bounds.
-        Geometry(#[defmt(Debug2Format)] NorFlashErrorKind),
+        Geometry(#[cfg_attr(feature = "defmt", defmt(Debug2Format))] NorFlashErrorKind),
         /// The host file could not be written.
         HostFile,
     }

@@ -1,7 +1,8 @@
 //! Generates the linker memory map for the selected board and embeds the trusted public keys.
 //!
 //! Keys come from the PEM files listed in `FWSIGN_TRUSTED_KEYS` (separated by `,`), by
-//! default `target/dev-keys/ed25519.pem` and `target/dev-keys/p256.pem` of the workspace.
+//! default `target/dev-keys/ed25519.pem` and `target/dev-keys/p256.pem` of the workspace (the
+//! ones whose algorithm the build enables). A key whose algorithm is not enabled is an error.
 //! Private (PKCS#8, SEC1) and public (SubjectPublicKeyInfo) PEM files are accepted; only the
 //! public key is embedded.
 
@@ -28,8 +29,23 @@ fn main() {
     // No page alignment: keeps the ELF headers out of the loaded image.
     println!("cargo:rustc-link-arg-bins=--nmagic");
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
-    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
-    let keys: Vec<PublicKey> = key_paths().iter().map(|path| load(path)).collect();
+    if feature("DEFMT") {
+        println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+    }
+    let algorithms = Algorithms {
+        ed25519: feature("ED25519"),
+        p256: feature("P256"),
+    };
+    if !algorithms.ed25519 && !algorithms.p256 {
+        panic!("enable at least one signature algorithm feature: ed25519, p256");
+    }
+    let keys: Vec<PublicKey> = key_paths(&algorithms)
+        .iter()
+        .map(|path| algorithms.check(path, load(path)))
+        .collect();
+    if keys.is_empty() {
+        panic!("no trusted keys: FWSIGN_TRUSTED_KEYS lists no PEM file");
+    }
     fs::write(out.join("trusted_keys.rs"), render(&keys)).expect("write trusted_keys.rs");
 }
 
@@ -52,7 +68,35 @@ fn selected_board() -> boards::Board {
     }
 }
 
-fn key_paths() -> Vec<PathBuf> {
+fn feature(name: &str) -> bool {
+    env::var_os(format!("CARGO_FEATURE_{name}")).is_some()
+}
+
+/// The signature algorithms this build verifies.
+struct Algorithms {
+    ed25519: bool,
+    p256: bool,
+}
+
+impl Algorithms {
+    /// `key`, if this build can verify its signatures; a build error naming the key otherwise.
+    fn check(&self, path: &Path, key: PublicKey) -> PublicKey {
+        let (enabled, feature) = match key {
+            PublicKey::Ed25519(_) => (self.ed25519, "ed25519"),
+            PublicKey::P256(_) => (self.p256, "p256"),
+        };
+        if !enabled {
+            panic!(
+                "trusted key {}: this build cannot verify its signatures: enable the `{feature}` feature or leave the key out of FWSIGN_TRUSTED_KEYS",
+                path.display()
+            );
+        }
+        key
+    }
+}
+
+/// `FWSIGN_TRUSTED_KEYS`, or the development key of each enabled algorithm.
+fn key_paths(algorithms: &Algorithms) -> Vec<PathBuf> {
     if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS") {
         return list
             .split(',')
@@ -63,10 +107,14 @@ fn key_paths() -> Vec<PathBuf> {
     let manifest =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dev_keys = manifest.join("../../target/dev-keys");
-    ["ed25519.pem", "p256.pem"]
-        .iter()
-        .map(|name| dev_keys.join(name))
-        .collect()
+    [
+        (algorithms.ed25519, "ed25519.pem"),
+        (algorithms.p256, "p256.pem"),
+    ]
+    .into_iter()
+    .filter(|(enabled, _)| *enabled)
+    .map(|(_, name)| dev_keys.join(name))
+    .collect()
 }
 
 fn load(path: &Path) -> PublicKey {

@@ -43,6 +43,7 @@ pub(crate) fn bootloader(board: &Board, keys: &[PathBuf]) -> Result<PathBuf> {
         board,
         "fwsign-bootloader-firmware",
         "fwsign-bootloader",
+        &["standard"],
         &[("FWSIGN_TRUSTED_KEYS", &list.join(","))],
     )?;
     copy_out(&elf, &out_dir(board).join("fwsign-bootloader.elf"))
@@ -54,7 +55,7 @@ pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
         ("FWSIGN_APP_VERSION", version),
         ("FWSIGN_APP_HEALTHY", if healthy { "1" } else { "0" }),
     ];
-    let elf = build(board, "fwsign-demo-app", "fwsign-demo-app", &vars)?;
+    let elf = build(board, "fwsign-demo-app", "fwsign-demo-app", &[], &vars)?;
     let name = if healthy {
         format!("app-{version}")
     } else {
@@ -75,7 +76,15 @@ pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
     Ok(App { elf, bin })
 }
 
-fn build(board: &Board, package: &str, binary: &str, vars: &[(&str, &str)]) -> Result<PathBuf> {
+/// Builds `binary` of `package` for `board`, with the board's feature and `features`.
+fn build(
+    board: &Board,
+    package: &str,
+    binary: &str,
+    features: &[&str],
+    vars: &[(&str, &str)],
+) -> Result<PathBuf> {
+    let features = [&[board.name][..], features].concat().join(",");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
     command
@@ -89,7 +98,7 @@ fn build(board: &Board, package: &str, binary: &str, vars: &[(&str, &str)]) -> R
             "--profile",
             profile(board),
         ])
-        .args(["--no-default-features", "--features", board.name])
+        .args(["--no-default-features", "--features", &features])
         .env("DEFMT_LOG", "info")
         .current_dir(root());
     for (name, value) in vars {

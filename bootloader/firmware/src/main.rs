@@ -3,6 +3,10 @@
 //! At every reset: finish or start an update, validate the primary image, raise the
 //! security counter for confirmed images, leave a boot record in RAM, point VTOR at the
 //! image and jump. With nothing bootable it reports why and stays in the board's safe state.
+//!
+//! Cargo features choose the algorithms (`ed25519`, `p256`), the Ed25519 and SHA-256 code
+//! (`opt-size`, `thumb2-sha256`) and whether it logs (`defmt`); `standard` is the build the
+//! demo ships, and a size-oriented build is `ed25519,opt-size,thumb2-sha256`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -29,12 +33,15 @@ mod device {
 
     #[cortex_m_rt::entry]
     fn main() -> ! {
-        boards::logger::set_tag(b'B');
-        defmt::info!(
-            "fwsign bootloader on {=str}, {=usize} trusted keys",
-            BOARD.name,
-            TRUSTED_KEYS.len()
-        );
+        #[cfg(feature = "defmt")]
+        {
+            boards::logger::set_tag(b'B');
+            defmt::info!(
+                "fwsign bootloader on {=str}, {=usize} trusted keys",
+                BOARD.name,
+                TRUSTED_KEYS.len()
+            );
+        }
         let keys: &[TrustedKey] = &TRUSTED_KEYS;
         let flash = boards::flash::power_on();
         let mut loader = match BootLoader::new(flash, BOARD.layout, CONFIG) {
@@ -44,6 +51,7 @@ mod device {
         match loader.boot(&mut SignatureValidator::new(keys)) {
             Ok(decision) => {
                 let r = &decision.record;
+                #[cfg(feature = "defmt")]
                 defmt::info!(
                     "booting {=u8}.{=u8}.{=u16} ({=str}), security counter {=u32}",
                     r.version.major,
@@ -61,12 +69,16 @@ mod device {
     }
 
     fn halt(what: &str, error: bootloader::BootError) -> ! {
+        #[cfg(feature = "defmt")]
         defmt::error!("{=str}: {}; staying in the safe state", what, error);
+        #[cfg(not(feature = "defmt"))]
+        let _ = (what, error);
         boards::safe_state(NOTHING_BOOTABLE)
     }
 
     #[panic_handler]
     fn panic(_: &core::panic::PanicInfo) -> ! {
+        #[cfg(feature = "defmt")]
         defmt::error!("bootloader panic");
         boards::safe_state(NOTHING_BOOTABLE)
     }
