@@ -110,8 +110,7 @@ fn build(
     if !status.success() {
         bail!("building {package} for {} failed", board.name);
     }
-    Ok(root()
-        .join("target")
+    Ok(crate::target_dir()
         .join(board.target)
         .join(profile(board))
         .join(binary))

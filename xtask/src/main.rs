@@ -111,6 +111,14 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a failure
 /// never leaves a half-written file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -154,10 +162,6 @@ fn no_panic_check() -> Result<()> {
         "--profile",
         "firmware",
     ])?;
-    let elf = root()
-        .join("target")
-        .join(TARGET)
-        .join("firmware")
-        .join(package);
+    let elf = target_dir().join(TARGET).join("firmware").join(package);
     no_panic::check(&elf, &no_panic::llvm_objdump()?)
 }

@@ -34,7 +34,7 @@ pub(crate) fn fwsign() -> Result<PathBuf> {
     if !status.success() {
         bail!("building fwsign failed");
     }
-    Ok(root().join("target").join("debug").join("fwsign"))
+    Ok(crate::target_dir().join("debug").join("fwsign"))
 }
 
 /// Creates the development keys if they do not exist yet.
