@@ -111,11 +111,12 @@ impl Sha256 {
         } else {
             2 * BLOCK_LEN
         };
-        let (data, rest) = padding
-            .split_at_mut_checked(self.buffered)
-            .unwrap_or((&mut [], &mut []));
-        data.copy_from_slice(self.buffer.get(..self.buffered).unwrap_or_default());
-        if let Some(marker) = rest.first_mut() {
+        // Both lengths come from `buffered`, so the copy has no length-mismatch path.
+        let buffered = self.buffer.get(..self.buffered).unwrap_or_default();
+        if let Some(data) = padding.get_mut(..buffered.len()) {
+            data.copy_from_slice(buffered);
+        }
+        if let Some(marker) = padding.get_mut(buffered.len()) {
             *marker = 0x80;
         }
         let (message, _) = padding

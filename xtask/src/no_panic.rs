@@ -1,9 +1,10 @@
 //! `cargo xtask check-no-panic`: proves the verifier's own code links no panic path.
 //!
 //! A firmware (`verifier-core/no-panic-check`) verifies an image the optimiser cannot see, with
-//! every algorithm enabled, built like the bootloader (thumbv7em, fat LTO). Every call into a
-//! panic entry point left in the linked binary is located and its inline chain read from the
-//! debug information. The check fails if any chain passes through `verifier-core/src`.
+//! every algorithm enabled and the Thumb-2 SHA-256, built like the bootloader (thumbv7em, fat
+//! LTO). Every call into a panic entry point left in the linked binary is located and its inline
+//! chain read from the debug information. The check fails if the code that would panic is ours:
+//! `verifier-core/src` or `sha256-armv7m/src`.
 //!
 //! Call sites inside the crypto crates (bounds checks the compiler could not elide in
 //! ed25519-compact, crypto-bigint, der) are counted and reported, not hidden: they are outside
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+/// Source directories of the verifier's own code: a panic path starting in one fails the check.
+const OUR_SOURCES: [&str; 2] = ["verifier-core/src/", "sha256-armv7m/src/"];
 
 /// Where a panic entry point is called from, with its inline chain (innermost first).
 struct PanicCallSite {
@@ -34,12 +38,12 @@ impl PanicCallSite {
     }
 
     /// Whether the code that can panic is the verifier's: the innermost frame outside the
-    /// standard library (whose bounds checks are the caller's) is in `verifier-core/src`.
+    /// standard library (whose bounds checks are the caller's) is in one of [`OUR_SOURCES`].
     fn in_verifier(&self) -> bool {
         self.frames
             .iter()
             .find(|frame| !frame.contains("/rustc/"))
-            .is_some_and(|frame| frame.contains("verifier-core/src/"))
+            .is_some_and(|frame| OUR_SOURCES.iter().any(|dir| frame.contains(dir)))
     }
 }
 
@@ -123,13 +127,31 @@ fn inline_chain(loader: &addr2line::Loader, address: u64) -> Result<Vec<String>>
     Ok(chain)
 }
 
+/// The Thumb-2 block function of `sha256-armv7m`: its presence shows the check covers that crate.
+const THUMB2_SHA256_SYMBOL: &str = "fwsign_sha256_compress_armv7m";
+
+/// Whether `elf` defines the symbol `name`.
+fn defines_symbol(elf: &Path, name: &str) -> Result<bool> {
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let file = object::File::parse(&*data)
+        .with_context(|| format!("{} is not an ELF file", elf.display()))?;
+    Ok(file.symbols().any(|symbol| symbol.name() == Ok(name)))
+}
+
 /// Checks the linked firmware at `elf`; prints a summary and fails on any verifier panic path.
 pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
+    if !defines_symbol(elf, THUMB2_SHA256_SYMBOL)? {
+        bail!(
+            "{} does not link the Thumb-2 SHA-256 ({THUMB2_SHA256_SYMBOL}): build it with verifier-core's thumb2-sha256 feature",
+            elf.display()
+        );
+    }
     let sites = panic_call_sites(elf, objdump)?;
     let (verifier, dependencies): (Vec<_>, Vec<_>) = sites.iter().partition(|s| s.in_verifier());
     for site in &verifier {
         eprintln!(
-            "panic path from verifier-core at {:#x} -> {}",
+            "panic path from our code at {:#x} -> {}",
             site.address, site.callee
         );
         for frame in &site.frames {
@@ -137,7 +159,7 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         }
     }
     println!(
-        "no-panic check: {} panic call sites in the linked firmware, {} from verifier-core, {} inside crypto dependencies",
+        "no-panic check: {} panic call sites in the linked firmware, {} from verifier-core or sha256-armv7m, {} inside crypto dependencies",
         sites.len(),
         verifier.len(),
         dependencies.len()
@@ -147,7 +169,10 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         println!("    dependency: {}", origin.map_or("?", String::as_str));
     }
     if !verifier.is_empty() {
-        bail!("verifier-core links {} panic path(s)", verifier.len());
+        bail!(
+            "verifier-core or sha256-armv7m links {} panic path(s)",
+            verifier.len()
+        );
     }
     Ok(())
 }
