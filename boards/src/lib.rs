@@ -12,6 +12,7 @@
 //! | `mps2-an385` | Cortex-M3 | same | QEMU |
 //! | `mps2-an505` | Cortex-M33, Secure | same | QEMU |
 //! | `nrf52840dk` | Cortex-M4F | [`nrf52840dk::Nvmc`] | builds; not run on hardware |
+//! | `mps2-an386-bench` | Cortex-M4F | as AN386, 264 KiB slots after a 1 MiB bootloader | `cargo xtask bench` |
 #![cfg_attr(target_os = "none", no_std)]
 
 pub mod mps2;
@@ -37,7 +38,12 @@ pub mod semihosting;
 /// The flash device of the board selected by this build's feature.
 #[cfg(target_os = "none")]
 pub mod flash {
-    #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+    #[cfg(any(
+        feature = "mps2-an386",
+        feature = "mps2-an385",
+        feature = "mps2-an505",
+        feature = "mps2-an386-bench"
+    ))]
     pub use crate::mps2::SemihostedFlash as Flash;
     #[cfg(feature = "nrf52840dk")]
     pub use crate::nrf52840dk::Nvmc as Flash;
@@ -47,9 +53,14 @@ pub mod flash {
 
     /// Powers the flash up (on QEMU: loads the flash file into code memory).
     pub fn power_on() -> Flash {
-        #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+        #[cfg(any(
+        feature = "mps2-an386",
+        feature = "mps2-an385",
+        feature = "mps2-an505",
+        feature = "mps2-an386-bench"
+    ))]
         // SAFETY: the board map reserves this code memory for the flash model alone.
-        let flash = unsafe { Flash::power_on(crate::CURRENT.flash_base) };
+        let flash = unsafe { Flash::power_on(crate::CURRENT.flash_base, crate::CURRENT.flash_size) };
         #[cfg(feature = "nrf52840dk")]
         // SAFETY: the bootloader is the only user of the NVMC and never erases itself.
         let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
@@ -65,9 +76,14 @@ pub mod flash {
 
     /// Opens the flash without reloading it, for an application started by the bootloader.
     pub fn attach() -> Flash {
-        #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+        #[cfg(any(
+        feature = "mps2-an386",
+        feature = "mps2-an385",
+        feature = "mps2-an505",
+        feature = "mps2-an386-bench"
+    ))]
         // SAFETY: as for `power_on`; the bootloader has handed over.
-        let flash = unsafe { Flash::attach(crate::CURRENT.flash_base) };
+        let flash = unsafe { Flash::attach(crate::CURRENT.flash_base, crate::CURRENT.flash_size) };
         #[cfg(feature = "nrf52840dk")]
         // SAFETY: the application is the only user of the NVMC and only writes the slots.
         let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
@@ -86,9 +102,19 @@ pub mod flash {
 /// and the core sleeps (a product would enter its recovery mode here).
 #[cfg(target_os = "none")]
 pub fn safe_state(code: u8) -> ! {
-    #[cfg(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505"))]
+    #[cfg(any(
+        feature = "mps2-an386",
+        feature = "mps2-an385",
+        feature = "mps2-an505",
+        feature = "mps2-an386-bench"
+    ))]
     semihosting::exit(code);
-    #[cfg(not(any(feature = "mps2-an386", feature = "mps2-an385", feature = "mps2-an505")))]
+    #[cfg(not(any(
+        feature = "mps2-an386",
+        feature = "mps2-an385",
+        feature = "mps2-an505",
+        feature = "mps2-an386-bench"
+    )))]
     {
         let _ = code;
         #[cfg(feature = "nrf52840dk")]
@@ -177,9 +203,13 @@ impl Board {
 /// Every supported board.
 pub const ALL: [Board; 4] = [mps2::AN386, mps2::AN385, mps2::AN505, nrf52840dk::BOARD];
 
-/// Looks a board up by name.
+/// Layouts that exist for measurements only (`cargo xtask bench`); no demo or scenario runs
+/// on them.
+pub const BENCH: [Board; 1] = [mps2::AN386_BENCH];
+
+/// Looks a board up by name, benchmark layouts included.
 pub fn by_name(name: &str) -> Option<Board> {
-    ALL.into_iter().find(|b| b.name == name)
+    ALL.into_iter().chain(BENCH).find(|b| b.name == name)
 }
 
 /// The board selected by this build's cargo feature.
@@ -194,6 +224,9 @@ pub const CURRENT: Board = mps2::AN505;
 /// The board selected by this build's cargo feature.
 #[cfg(feature = "nrf52840dk")]
 pub const CURRENT: Board = nrf52840dk::BOARD;
+/// The board selected by this build's cargo feature.
+#[cfg(feature = "mps2-an386-bench")]
+pub const CURRENT: Board = mps2::AN386_BENCH;
 
 #[cfg(test)]
 mod tests {
@@ -201,7 +234,7 @@ mod tests {
 
     #[test]
     fn every_layout_is_consistent() {
-        for board in ALL {
+        for board in ALL.into_iter().chain(BENCH) {
             let units = board.layout.sector_size / 8;
             assert_eq!(
                 board

@@ -23,16 +23,31 @@ const SLOT: u32 = 0x2_0000;
 const BOOTLOADER_SIZE: u32 = 0x2_0000;
 
 /// Flash layout shared by the MPS2 boards, relative to the flash file.
-pub const LAYOUT: Layout = Layout {
-    primary: Region::new(0, SLOT),
-    secondary: Region::new(SLOT, SLOT),
-    scratch: Region::new(2 * SLOT, SECTOR),
-    state: Region::new(2 * SLOT + SECTOR, 3 * SECTOR),
-    sector_size: SECTOR,
-};
+pub const LAYOUT: Layout = layout(SLOT);
 
 /// Size of the flash file.
-pub const FLASH_SIZE: u32 = 2 * SLOT + 4 * SECTOR;
+pub const FLASH_SIZE: u32 = flash_size(SLOT);
+
+/// Slots of [`AN386_BENCH`]: a 256 KiB payload with its header and TLVs, and the trailer.
+const BENCH_SLOT: u32 = 0x4_2000;
+/// Bootloader region of [`AN386_BENCH`]: room for speed-oriented builds, whose Ed25519 tables
+/// alone take about 300 KB.
+const BENCH_BOOTLOADER_SIZE: u32 = 0x10_0000;
+
+/// Two slots of `slot` bytes, one scratch sector and three state sectors.
+const fn layout(slot: u32) -> Layout {
+    Layout {
+        primary: Region::new(0, slot),
+        secondary: Region::new(slot, slot),
+        scratch: Region::new(2 * slot, SECTOR),
+        state: Region::new(2 * slot + SECTOR, 3 * SECTOR),
+        sector_size: SECTOR,
+    }
+}
+
+const fn flash_size(slot: u32) -> u32 {
+    2 * slot + 4 * SECTOR
+}
 
 /// Name of the flash file, relative to QEMU's working directory.
 pub const FLASH_FILE: &str = "fwsign-flash.bin";
@@ -75,6 +90,17 @@ pub const AN386: Board = mps2(
     "mps2-an386",
     "cortex-m4",
 );
+/// MPS2 AN386 laid out for `cargo xtask bench`: 264 KiB slots (a 256 KiB image boots from
+/// reset under exact instruction counting) after a 1 MiB bootloader region. The 4 MiB of code
+/// memory hold it all.
+pub const AN386_BENCH: Board = Board {
+    name: "mps2-an386-bench",
+    bootloader_size: BENCH_BOOTLOADER_SIZE,
+    flash_base: BENCH_BOOTLOADER_SIZE,
+    flash_size: flash_size(BENCH_SLOT),
+    layout: layout(BENCH_SLOT),
+    ..AN386
+};
 /// MPS2 AN385: Cortex-M3.
 pub const AN385: Board = mps2(
     "mps2-an385",
@@ -107,7 +133,7 @@ mod device {
         check_read, check_write,
     };
 
-    use super::{CUT_OPTION, FLASH_FILE, FLASH_SIZE, POWER_CUT_EXIT_CODE, SECTOR};
+    use super::{CUT_OPTION, FLASH_FILE, POWER_CUT_EXIT_CODE, SECTOR};
     use crate::semihosting::{self, File};
 
     /// A flash operation failed.
@@ -136,23 +162,24 @@ mod device {
     /// application also executes.
     pub struct SemihostedFlash {
         base: *mut u8,
+        size: u32,
         file: File,
         power_left: Option<u32>,
     }
 
     impl SemihostedFlash {
-        /// Power-on: opens the flash file (creating an erased one) and loads it into code
-        /// memory at `base`.
+        /// Power-on: opens the flash file (creating an erased one of `size` bytes) and loads
+        /// it into code memory at `base`.
         ///
         /// # Safety
-        /// `base..base + FLASH_SIZE` must be code RAM used by nothing else, and only one
+        /// `base..base + size` must be code RAM used by nothing else, and only one
         /// `SemihostedFlash` may exist.
-        pub unsafe fn power_on(base: u32) -> Result<Self, FlashError> {
+        pub unsafe fn power_on(base: u32, size: u32) -> Result<Self, FlashError> {
             // SAFETY: forwarded from the caller.
-            let mut flash = unsafe { Self::attach(base)? };
+            let mut flash = unsafe { Self::attach(base, size)? };
             flash.power_left = semihosting::command_line_value(CUT_OPTION);
             let memory = flash.memory();
-            if flash.file.size() != Some(FLASH_SIZE as usize) {
+            if flash.file.size() != Some(size as usize) {
                 memory.fill(0xFF);
                 flash
                     .file
@@ -172,12 +199,13 @@ mod device {
         ///
         /// # Safety
         /// As for [`Self::power_on`].
-        pub unsafe fn attach(base: u32) -> Result<Self, FlashError> {
+        pub unsafe fn attach(base: u32, size: u32) -> Result<Self, FlashError> {
             let file = File::open(FLASH_FILE, semihosting::Mode::ReadWriteExisting)
                 .or_else(|_| File::open(FLASH_FILE, semihosting::Mode::ReadWriteNew))
                 .map_err(|_| FlashError::HostFile)?;
             Ok(Self {
                 base: base as *mut u8,
+                size,
                 file,
                 power_left: None,
             })
@@ -186,7 +214,7 @@ mod device {
         #[allow(clippy::mut_from_ref)]
         fn memory(&self) -> &mut [u8] {
             // SAFETY: `power_on`/`attach` callers guarantee exclusive use of this range.
-            unsafe { core::slice::from_raw_parts_mut(self.base, FLASH_SIZE as usize) }
+            unsafe { core::slice::from_raw_parts_mut(self.base, self.size as usize) }
         }
 
         /// Counts an erase or write against a power-cut budget set on the emulator's
@@ -222,7 +250,7 @@ mod device {
         }
 
         fn capacity(&self) -> usize {
-            FLASH_SIZE as usize
+            self.size as usize
         }
     }
 

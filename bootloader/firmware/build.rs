@@ -52,6 +52,7 @@ fn main() {
 fn selected_board() -> boards::Board {
     let enabled: Vec<_> = boards::ALL
         .into_iter()
+        .chain(boards::BENCH)
         .filter(|b| {
             env::var_os(format!(
                 "CARGO_FEATURE_{}",
@@ -63,7 +64,7 @@ fn selected_board() -> boards::Board {
     match enabled.as_slice() {
         [board] => *board,
         _ => panic!(
-            "enable exactly one board feature (mps2-an386, mps2-an385, mps2-an505, nrf52840dk)"
+            "enable exactly one board feature (mps2-an386, mps2-an385, mps2-an505, nrf52840dk, mps2-an386-bench)"
         ),
     }
 }

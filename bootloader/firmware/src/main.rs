@@ -12,6 +12,9 @@
 #[cfg(not(target_os = "none"))]
 fn main() {}
 
+#[cfg(all(target_os = "none", feature = "bench"))]
+mod bench;
+
 #[cfg(target_os = "none")]
 mod device {
     use boards::CURRENT as BOARD;
@@ -61,6 +64,8 @@ mod device {
                     r.device_security_counter
                 );
                 boards::boot::write_record(BOARD.boot_record_address(), r);
+                #[cfg(feature = "bench")]
+                crate::bench::before_jump();
                 // SAFETY: the image at this address passed validation just now.
                 unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
             }
