@@ -54,13 +54,14 @@ pub mod flash {
     /// Powers the flash up (on QEMU: loads the flash file into code memory).
     pub fn power_on() -> Flash {
         #[cfg(any(
-        feature = "mps2-an386",
-        feature = "mps2-an385",
-        feature = "mps2-an505",
-        feature = "mps2-an386-bench"
-    ))]
+            feature = "mps2-an386",
+            feature = "mps2-an385",
+            feature = "mps2-an505",
+            feature = "mps2-an386-bench"
+        ))]
         // SAFETY: the board map reserves this code memory for the flash model alone.
-        let flash = unsafe { Flash::power_on(crate::CURRENT.flash_base, crate::CURRENT.flash_size) };
+        let flash =
+            unsafe { Flash::power_on(crate::CURRENT.flash_base, crate::CURRENT.flash_size) };
         #[cfg(feature = "nrf52840dk")]
         // SAFETY: the bootloader is the only user of the NVMC and never erases itself.
         let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
@@ -77,11 +78,11 @@ pub mod flash {
     /// Opens the flash without reloading it, for an application started by the bootloader.
     pub fn attach() -> Flash {
         #[cfg(any(
-        feature = "mps2-an386",
-        feature = "mps2-an385",
-        feature = "mps2-an505",
-        feature = "mps2-an386-bench"
-    ))]
+            feature = "mps2-an386",
+            feature = "mps2-an385",
+            feature = "mps2-an505",
+            feature = "mps2-an386-bench"
+        ))]
         // SAFETY: as for `power_on`; the bootloader has handed over.
         let flash = unsafe { Flash::attach(crate::CURRENT.flash_base, crate::CURRENT.flash_size) };
         #[cfg(feature = "nrf52840dk")]
