@@ -66,7 +66,12 @@ mod device {
                 boards::boot::write_record(BOARD.boot_record_address(), r);
                 #[cfg(feature = "bench")]
                 crate::bench::before_jump();
-                // SAFETY: the image at this address passed validation just now.
+                // Fault-injection hardening: the second, complement-encoded verdict is tested
+                // once more as data right before the jump, so one skipped branch cannot boot.
+                if !decision.verdict.is_accepted() {
+                    boards::safe_state(NOTHING_BOOTABLE)
+                }
+                // SAFETY: the image at this address passed validation twice just now.
                 unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
             }
             Err(error) => halt("nothing bootable", error),
