@@ -15,9 +15,9 @@
 use bootloader::sim::SimFlash;
 use bootloader::trailer::Trailer;
 use bootloader::{
-    BootLoader, Config, ImageValidator, Layout, Mode, PublicKey, Region, SignatureValidator,
-    TrustedKey,
+    BootLoader, Config, ImageValidator, Layout, Mode, Region, SignatureValidator, TrustedKey,
 };
+use fwsign_fuzz::SEED_KEYS;
 use libfuzzer_sys::fuzz_target;
 
 type Flash = SimFlash<4, 256>;
@@ -45,21 +45,8 @@ const OVERLAYS: [(u32, usize); 5] = [
     (2 * SLOT + 3 * SECTOR, 64),
 ];
 
-/// Public halves of `fuzz/keys/*.pem`, which signed the images below.
-const KEYS: [TrustedKey; 2] = [
-    TrustedKey::new(PublicKey::Ed25519([
-        0x5e, 0xe8, 0x6b, 0xe0, 0x5a, 0x52, 0x53, 0x19, 0x47, 0x8e, 0x72, 0xba, 0x3e, 0xd7, 0xb5,
-        0x7e, 0x6a, 0xd5, 0x4f, 0x22, 0x06, 0x90, 0x25, 0xa7, 0x3f, 0x65, 0x7d, 0xac, 0xd7, 0xac,
-        0x3c, 0xef,
-    ])),
-    TrustedKey::new(PublicKey::P256([
-        0x04, 0x5d, 0x9b, 0x54, 0x33, 0x25, 0x16, 0x11, 0x9c, 0xde, 0x16, 0x29, 0xc2, 0x02, 0xa8,
-        0x2a, 0x17, 0xac, 0x9d, 0xf7, 0x05, 0x0b, 0xe9, 0x4e, 0x66, 0xad, 0xb2, 0x90, 0xef, 0x30,
-        0x21, 0x50, 0x6c, 0xae, 0xb1, 0x1c, 0x4e, 0xac, 0x97, 0x8f, 0x2e, 0xe3, 0x31, 0x08, 0x73,
-        0x11, 0x7d, 0x71, 0x86, 0x9d, 0xa8, 0xda, 0x30, 0x92, 0xb7, 0xdc, 0x74, 0x6d, 0xa0, 0xb1,
-        0x38, 0xe4, 0xb8, 0xfb, 0xe3,
-    ])),
-];
+/// The keys that signed the images below.
+const KEYS: [TrustedKey; 2] = SEED_KEYS;
 
 /// Security counter 1, Ed25519.
 const PRIMARY_IMAGE: &[u8] = include_bytes!("../seeds/verify_image/ed25519.bin");
@@ -96,14 +83,21 @@ fuzz_target!(|data: &[u8]| {
 
     let before = security_counter(&flash);
     let config = Config {
-        mode: if mode & 1 == 0 { Mode::Swap } else { Mode::OverwriteOnly },
+        mode: if mode & 1 == 0 {
+            Mode::Swap
+        } else {
+            Mode::OverwriteOnly
+        },
         validate_primary: true,
     };
     let keys = &KEYS[..];
     let result = BootLoader::new(&mut flash, LAYOUT, config)
         .expect("layout fits")
         .boot(&mut SignatureValidator::new(keys));
-    assert!(security_counter(&flash) >= before, "security counter decreased");
+    assert!(
+        security_counter(&flash) >= before,
+        "security counter decreased"
+    );
     if let Ok(decision) = result {
         let max = LAYOUT.max_image_size();
         let image = SignatureValidator::new(keys)

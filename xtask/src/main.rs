@@ -45,7 +45,7 @@ enum Task {
     /// Run every test and check, as CI does.
     Test {
         /// How long the bounded fuzzing session runs, per target.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 30)]
         fuzz_seconds: u32,
     },
     /// Measure instructions on QEMU, flash and RAM, and host signing speed against imgtool.
