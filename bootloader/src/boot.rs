@@ -292,7 +292,13 @@ impl<F: NorFlash> BootLoader<F> {
         stored: u32,
         first: &ImageInfo,
     ) -> Verdict {
-        Verdict::confirming(self.judge_primary(validator, stored), first)
+        let (slot, max) = (self.layout.primary, self.layout.max_image_size());
+        let second = if self.config.validate_primary {
+            validator.revalidate(&mut self.flash, slot, max, stored, first)
+        } else {
+            validator.inspect(&mut self.flash, slot, max)
+        };
+        Verdict::confirming(second, first)
     }
 
     fn journal(&self) -> Journal {

@@ -5,11 +5,12 @@
 //! bootloader hands out a [`BootDecision`](crate::BootDecision):
 //!
 //! 1. the first validation's `Result` decides, by its discriminant, whether to go on at all;
-//! 2. just before the decision is returned, the image is validated again from flash (digest
-//!    recomputed, signature verified again), the result must describe the same image, and
-//!    the outcome is turned into a complement-encoded [`Verdict`] that is compared as data
-//!    (both words, each against a constant that no single bit flip or zeroed register
-//!    produces), not by a branch on a boolean.
+//! 2. just before the decision is returned, the image is validated again from flash (every
+//!    structural check, the hash TLV compared with the first digest, the signature verified
+//!    again; see [`ImageValidator::revalidate`](crate::ImageValidator::revalidate)), the result
+//!    must describe the same image, and the outcome is turned into a complement-encoded
+//!    [`Verdict`] that is compared as data (both words, each against a constant that no single
+//!    bit flip or zeroed register produces), not by a branch on a boolean.
 //!
 //! Skipping the first check's refusal still leaves the second one to refuse, and the second
 //! check's verdict travels in the decision so the board can test it once more right before
@@ -70,6 +71,7 @@ mod tests {
             security_counter: 1,
             header_size,
             image_len: 1000,
+            digest: verifier_core::Digest::from_slice(&[7; 32]),
         }
     }
 

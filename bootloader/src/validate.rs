@@ -8,7 +8,8 @@
 use embedded_storage::nor_flash::ReadNorFlash;
 use verifier_core::tlv::TlvLayout;
 use verifier_core::{
-    FlashReader, Policy, TrustedKey, VerifyError, format, read_header, verify_image,
+    Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format, read_header,
+    reverify_image, verify_image,
 };
 
 use crate::layout::Region;
@@ -25,6 +26,8 @@ pub struct ImageInfo {
     pub header_size: u16,
     /// Bytes the image occupies: header, payload and TLVs.
     pub image_len: u32,
+    /// Digest of the hashed region computed by validation; empty when only inspected.
+    pub digest: Digest,
 }
 
 /// Why a slot's image may not boot. Recorded as one byte in the boot record.
@@ -121,6 +124,23 @@ pub trait ImageValidator<F: ReadNorFlash> {
         min_security_counter: u32,
     ) -> Result<ImageInfo, Refusal>;
 
+    /// Validates the image in `slot` again for the fault-injection double check, given what
+    /// [`ImageValidator::validate`] returned for it: the default validates from scratch.
+    ///
+    /// # Errors
+    /// The [`Refusal`] naming the failed check.
+    fn revalidate(
+        &mut self,
+        flash: &mut F,
+        slot: Region,
+        max_len: u32,
+        min_security_counter: u32,
+        first: &ImageInfo,
+    ) -> Result<ImageInfo, Refusal> {
+        let _ = first;
+        self.validate(flash, slot, max_len, min_security_counter)
+    }
+
     /// Reads the header and TLV layout without any cryptography: enough to jump into an
     /// image that was validated before, and to size a swap.
     ///
@@ -150,16 +170,24 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         min: u32,
     ) -> Result<ImageInfo, Refusal> {
         let mut reader = FlashReader::new(flash, slot.offset, max_len);
-        let policy = Policy {
-            min_security_counter: Some(min),
-        };
-        let image = verify_image(&mut reader, self.keys, &policy)?;
-        Ok(ImageInfo {
-            version: image.header.version,
-            security_counter: image.security_counter.unwrap_or(0),
-            header_size: image.header.hdr_size,
-            image_len: image.image_len,
-        })
+        let image = verify_image(&mut reader, self.keys, &rollback_policy(min))?;
+        Ok(info(&image))
+    }
+
+    /// Repeats every check but hashing: the hash TLV is compared with the first digest and the
+    /// signature verified again (an Ed25519 pure image is hashed again).
+    fn revalidate(
+        &mut self,
+        flash: &mut F,
+        slot: Region,
+        max_len: u32,
+        min: u32,
+        first: &ImageInfo,
+    ) -> Result<ImageInfo, Refusal> {
+        let mut reader = FlashReader::new(flash, slot.offset, max_len);
+        let policy = rollback_policy(min);
+        let image = reverify_image(&mut reader, self.keys, &policy, &first.digest)?;
+        Ok(info(&image))
     }
 
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal> {
@@ -172,7 +200,24 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
             security_counter: security_counter(&mut reader, &layout)?.unwrap_or(0),
             header_size: header.hdr_size,
             image_len: layout.end,
+            digest: Digest::from_slice(&[]),
         })
+    }
+}
+
+fn rollback_policy(min_security_counter: u32) -> Policy {
+    Policy {
+        min_security_counter: Some(min_security_counter),
+    }
+}
+
+fn info(image: &VerifiedImage) -> ImageInfo {
+    ImageInfo {
+        version: image.header.version,
+        security_counter: image.security_counter.unwrap_or(0),
+        header_size: image.header.hdr_size,
+        image_len: image.image_len,
+        digest: image.digest,
     }
 }
 

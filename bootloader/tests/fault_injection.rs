@@ -9,9 +9,11 @@ use bootloader::{
     TrustedKey,
 };
 use support::{Device, Flash, Signer, image, layout};
+use verifier_core::{Digest, FlashReader, HashAlgorithm, ImageReader, read_header};
 
-/// Accepts the primary slot's first full validation without looking at its signature (the
-/// refusal "skipped"), then validates honestly.
+/// Accepts the primary slot's first full validation without checking its digest or signature
+/// (the refusal "skipped", the digest as computed), then validates honestly, the second check
+/// included.
 struct ForcedFirstCheck<'k> {
     honest: SignatureValidator<'k>,
     forced: bool,
@@ -27,9 +29,24 @@ impl ImageValidator<&mut Flash> for ForcedFirstCheck<'_> {
     ) -> Result<ImageInfo, Refusal> {
         if slot == layout().primary && !self.forced {
             self.forced = true;
-            return self.honest.inspect(flash, slot, max_len);
+            let info = self.honest.inspect(flash, slot, max_len)?;
+            return Ok(ImageInfo {
+                digest: computed_digest(flash, slot),
+                ..info
+            });
         }
         self.honest.validate(flash, slot, max_len, min)
+    }
+
+    fn revalidate(
+        &mut self,
+        flash: &mut &mut Flash,
+        slot: Region,
+        max_len: u32,
+        min: u32,
+        first: &ImageInfo,
+    ) -> Result<ImageInfo, Refusal> {
+        self.honest.revalidate(flash, slot, max_len, min, first)
     }
 
     fn inspect(
@@ -40,6 +57,16 @@ impl ImageValidator<&mut Flash> for ForcedFirstCheck<'_> {
     ) -> Result<ImageInfo, Refusal> {
         self.honest.inspect(flash, slot, max_len)
     }
+}
+
+/// The digest a first validation computes before it compares anything: a skipped comparison
+/// leaves this digest in its result.
+fn computed_digest(flash: &mut Flash, slot: Region) -> Digest {
+    let mut reader = FlashReader::new(flash, slot.offset, slot.size);
+    let header = read_header(&mut reader).expect("header");
+    let mut region = vec![0; header.hashed_len().expect("sizes") as usize];
+    reader.read(0, &mut region).expect("readable");
+    HashAlgorithm::Sha256.digest(&region)
 }
 
 fn boot_forced(

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use verifier_core::format::tlv;
 use verifier_core::{
     HashAlgorithm, HeaderError, ImageVersion, Policy, PublicKey, SliceReader, TlvError, TrustedKey,
-    VerifiedImage, VerifyError, verify_image,
+    VerifiedImage, VerifyError, reverify_image, verify_image,
 };
 
 /// Keys made once by `imgtool keygen`, shared by every test.
@@ -419,4 +419,36 @@ fn full_public_key_matches_a_provisioned_key_hash() {
         &Policy::default(),
     );
     assert_eq!(result, Err(VerifyError::KeyRevoked { key_index: 0 }));
+}
+
+#[test]
+fn reverification_compares_the_first_digest_and_checks_the_signature_again() {
+    let policy = Policy::default();
+    let image = small_image("ed25519");
+    let first = verify(&image).unwrap();
+    let mut reader = SliceReader::new(&image);
+    let again = reverify_image(&mut reader, &trusted(), &policy, &first.digest).unwrap();
+    assert_eq!(again, first);
+
+    // A digest other than the hash TLV (as a skipped comparison would leave) is refused.
+    let other = HashAlgorithm::Sha256.digest(b"not this image");
+    let result = reverify_image(&mut reader, &trusted(), &policy, &other);
+    assert_eq!(result, Err(VerifyError::HashMismatch));
+
+    // The signature is checked again: a trusted key's bad signature is refused.
+    let mut bad_signature = small_image("p256");
+    let digest = verify(&bad_signature).unwrap().digest;
+    *bad_signature.last_mut().unwrap() ^= 1;
+    let mut reader = SliceReader::new(&bad_signature);
+    let result = reverify_image(&mut reader, &trusted(), &policy, &digest);
+    assert_eq!(result, Err(VerifyError::SignatureInvalid { key_index: 1 }));
+
+    // A pure image is signed over its bytes: it is read again whatever digest is given.
+    let pure = imgtool_sign("ed25519", 300, &with(&["--pure"]));
+    let mut reader = SliceReader::new(&pure);
+    assert!(
+        reverify_image(&mut reader, &trusted(), &policy, &other)
+            .unwrap()
+            .pure
+    );
 }

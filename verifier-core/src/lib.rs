@@ -68,4 +68,6 @@ pub use keys::{PublicKey, SpkiDer, TrustedKey};
 #[cfg(feature = "embedded-storage")]
 pub use reader::FlashReader;
 pub use reader::{ImageReader, SliceReader};
-pub use verify::{Dependency, MAX_DEPENDENCIES, Policy, VerifiedImage, read_header, verify_image};
+pub use verify::{
+    Dependency, MAX_DEPENDENCIES, Policy, VerifiedImage, read_header, reverify_image, verify_image,
+};

@@ -70,6 +70,33 @@ pub fn verify_image<R: ImageReader>(
     keys: &[TrustedKey],
     policy: &Policy,
 ) -> Result<VerifiedImage, VerifyError> {
+    verify(reader, keys, policy, None)
+}
+
+/// Checks an image again, given the digest an earlier [`verify_image`] of it computed.
+///
+/// Every check of [`verify_image`] is repeated, comparisons and signature included, except
+/// hashing the image: the hash TLV is compared with `digest` instead. This is the second,
+/// independent check of fault-injection hardening at the cost of a signature check rather than
+/// a full validation. An image signed over its bytes (Ed25519 pure) is hashed again.
+///
+/// # Errors
+/// The first check that failed; [`VerifyError::HashMismatch`] if `digest` is not the hash TLV.
+pub fn reverify_image<R: ImageReader>(
+    reader: &mut R,
+    keys: &[TrustedKey],
+    policy: &Policy,
+    digest: &Digest,
+) -> Result<VerifiedImage, VerifyError> {
+    verify(reader, keys, policy, Some(digest))
+}
+
+fn verify<R: ImageReader>(
+    reader: &mut R,
+    keys: &[TrustedKey],
+    policy: &Policy,
+    known_digest: Option<&Digest>,
+) -> Result<VerifiedImage, VerifyError> {
     let header = read_header(reader)?;
     header.check_supported()?;
     let layout = TlvLayout::locate(reader, &header)?;
@@ -78,7 +105,10 @@ pub fn verify_image<R: ImageReader>(
     let (hash, expected_digest) = summary.hash.ok_or(VerifyError::MissingHash)?;
     let candidate = summary.signatures.into_candidate()?;
     let mut check = SignatureCheck::start(&candidate, summary.pure)?;
-    let digest = hash_region(reader, &header, hash, &mut check)?;
+    let digest = match known_digest {
+        Some(digest) if !summary.pure => *digest,
+        _ => hash_region(reader, &header, hash, &mut check)?,
+    };
     if digest != expected_digest {
         return Err(VerifyError::HashMismatch);
     }
