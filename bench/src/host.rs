@@ -13,9 +13,7 @@ pub(crate) struct HostError {
 pub(crate) fn read<'b>(file: &'static str, buf: &'b mut [u8]) -> Result<&'b mut [u8], HostError> {
     let error = HostError { file };
     let mut name = [0u8; 64];
-    name.get_mut(..file.len())
-        .ok_or(error)?
-        .copy_from_slice(file.as_bytes());
+    name.get_mut(..file.len()).ok_or(error)?.copy_from_slice(file.as_bytes());
     // SAFETY: `name` is NUL-terminated and outlives the call.
     let handle = unsafe { syscall!(OPEN, name.as_ptr(), nr::open::R_BINARY, file.len()) };
     if handle as isize == -1 {
@@ -43,10 +41,6 @@ pub(crate) fn report(key: &str, value: u64) {
 pub(crate) fn exit(success: bool) -> ! {
     use cortex_m_semihosting::debug;
     loop {
-        debug::exit(if success {
-            debug::EXIT_SUCCESS
-        } else {
-            debug::EXIT_FAILURE
-        });
+        debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     }
 }

@@ -64,11 +64,7 @@ mod firmware {
         Algorithm {
             name: "p256",
             key_file: "p256.spki",
-            images: [
-                ("16k", "p256-16k.img"),
-                ("64k", "p256-64k.img"),
-                ("256k", "p256-256k.img"),
-            ],
+            images: [("16k", "p256-16k.img"), ("64k", "p256-64k.img"), ("256k", "p256-256k.img")],
         },
     ];
 
@@ -95,9 +91,7 @@ mod firmware {
 
     #[cortex_m_rt::entry]
     fn main() -> ! {
-        let Some(peripherals) = cortex_m::Peripherals::take() else {
-            host::exit(false)
-        };
+        let Some(peripherals) = cortex_m::Peripherals::take() else { host::exit(false) };
         let counter = Counter::start(peripherals.SYST);
         // SAFETY: the only reference ever taken to IMAGE.
         let image = unsafe { &mut *core::ptr::addr_of_mut!(IMAGE) };
@@ -112,9 +106,7 @@ mod firmware {
 
     fn run(counter: &Counter, image: &mut [u8]) -> Result<(), Failure> {
         sha256_self_test(image)?;
-        counter
-            .check_exact()
-            .map_err(|measured| Failure::Inexact { measured })?;
+        counter.check_exact().map_err(|measured| Failure::Inexact { measured })?;
         report("icount_exact", 1);
         let mut public_keys = [PublicKey::Ed25519([0; 32]); ALGORITHMS.len()];
         for (slot, algorithm) in public_keys.iter_mut().zip(ALGORITHMS) {
@@ -268,10 +260,9 @@ mod firmware {
                 measured
             ),
             Failure::Host(e) => hprintln!("error: cannot read {} through semihosting", e.file),
-            Failure::BadKey(file) => hprintln!(
-                "error: {} is not an Ed25519 or P-256 SubjectPublicKeyInfo",
-                file
-            ),
+            Failure::BadKey(file) => {
+                hprintln!("error: {} is not an Ed25519 or P-256 SubjectPublicKeyInfo", file)
+            }
             Failure::Refused(name, e) => hprintln!("error: the {} image was refused: {}", name, e),
             Failure::Sha256Mismatch { len } => {
                 hprintln!("error: sha256-armv7m disagrees with sha2 on {} bytes", len)
@@ -296,10 +287,7 @@ mod firmware {
             let source = start
                 .checked_add(buf.len())
                 .and_then(|end| self.0.get(start..end))
-                .ok_or(ReadError::OutOfBounds {
-                    offset,
-                    len: buf.len() as u32,
-                })?;
+                .ok_or(ReadError::OutOfBounds { offset, len: buf.len() as u32 })?;
             buf.copy_from_slice(source);
             Ok(())
         }

@@ -20,6 +20,4 @@ pub union Vector {
 /// External interrupt vectors, placed by cortex-m-rt after the exception vectors.
 #[unsafe(link_section = ".vector_table.interrupts")]
 #[unsafe(no_mangle)]
-pub static __INTERRUPTS: [Vector; 48] = [Vector {
-    handler: DefaultHandler,
-}; 48];
+pub static __INTERRUPTS: [Vector; 48] = [Vector { handler: DefaultHandler }; 48];

@@ -238,9 +238,7 @@ mod tests {
         for board in ALL.into_iter().chain(BENCH) {
             let units = board.layout.sector_size / 8;
             assert_eq!(
-                board
-                    .layout
-                    .check(board.layout.sector_size, board.flash_size, units),
+                board.layout.check(board.layout.sector_size, board.flash_size, units),
                 Ok(()),
                 "{}",
                 board.name

@@ -12,12 +12,8 @@ use crate::semihosting::{File, Mode};
 
 static TAG: AtomicU8 = AtomicU8::new(b'?');
 static TAKEN: AtomicBool = AtomicBool::new(false);
-static mut STATE: State = State {
-    encoder: defmt::Encoder::new(),
-    console: None,
-    restore: false,
-    buffer: Buffer::new(),
-};
+static mut STATE: State =
+    State { encoder: defmt::Encoder::new(), console: None, restore: false, buffer: Buffer::new() };
 
 /// Sets the tag that identifies this program's frames (nonzero).
 pub fn set_tag(tag: u8) {
@@ -38,10 +34,7 @@ struct Buffer {
 
 impl Buffer {
     const fn new() -> Self {
-        Self {
-            bytes: [0; 128],
-            len: 0,
-        }
+        Self { bytes: [0; 128], len: 0 }
     }
 
     fn push(&mut self, data: &[u8], console: &Option<File>) {
@@ -80,12 +73,7 @@ unsafe impl defmt::Logger for Logger {
         if state.console.is_none() {
             state.console = File::open(":tt", Mode::Write).ok();
         }
-        let State {
-            encoder,
-            console,
-            buffer,
-            ..
-        } = state;
+        let State { encoder, console, buffer, .. } = state;
         // The first frame starts with a lone 0x00 separator: the tag goes after it.
         encoder.start_frame(|bytes| buffer.push(bytes, console));
         buffer.push(&[TAG.load(Ordering::Relaxed)], console);
@@ -96,12 +84,7 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn release() {
         // SAFETY: exclusive access, see above.
         let state = unsafe { &mut *core::ptr::addr_of_mut!(STATE) };
-        let State {
-            encoder,
-            console,
-            buffer,
-            restore,
-        } = state;
+        let State { encoder, console, buffer, restore } = state;
         encoder.end_frame(|bytes| buffer.push(bytes, console));
         buffer.flush(console);
         TAKEN.store(false, Ordering::Release);
@@ -114,12 +97,7 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn write(bytes: &[u8]) {
         // SAFETY: exclusive access, see above.
         let state = unsafe { &mut *core::ptr::addr_of_mut!(STATE) };
-        let State {
-            encoder,
-            console,
-            buffer,
-            ..
-        } = state;
+        let State { encoder, console, buffer, .. } = state;
         encoder.write(bytes, |b| buffer.push(b, console));
     }
 }

@@ -84,12 +84,7 @@ const fn mps2(
 }
 
 /// MPS2 AN386: Cortex-M4F, the main target.
-pub const AN386: Board = mps2(
-    "mps2-an386",
-    "thumbv7em-none-eabihf",
-    "mps2-an386",
-    "cortex-m4",
-);
+pub const AN386: Board = mps2("mps2-an386", "thumbv7em-none-eabihf", "mps2-an386", "cortex-m4");
 /// MPS2 AN386 laid out for `cargo xtask bench`: 264 KiB slots (a 256 KiB image boots from
 /// reset under exact instruction counting) after a 1 MiB bootloader region. The 4 MiB of code
 /// memory hold it all.
@@ -102,12 +97,7 @@ pub const AN386_BENCH: Board = Board {
     ..AN386
 };
 /// MPS2 AN385: Cortex-M3.
-pub const AN385: Board = mps2(
-    "mps2-an385",
-    "thumbv7m-none-eabi",
-    "mps2-an385",
-    "cortex-m3",
-);
+pub const AN385: Board = mps2("mps2-an385", "thumbv7m-none-eabi", "mps2-an385", "cortex-m3");
 /// MPS2 AN505: Cortex-M33 booting in Secure state from the SSRAM1 secure alias.
 pub const AN505: Board = Board {
     bootloader_base: 0x1000_0000,
@@ -115,12 +105,7 @@ pub const AN505: Board = Board {
     ram_base: 0x3800_0000,
     ram_size: 0x20_0000,
     uart_base: Some(0x5020_0000),
-    ..mps2(
-        "mps2-an505",
-        "thumbv8m.main-none-eabihf",
-        "mps2-an505",
-        "cortex-m33",
-    )
+    ..mps2("mps2-an505", "thumbv8m.main-none-eabihf", "mps2-an505", "cortex-m33")
 };
 
 #[cfg(target_os = "none")]
@@ -181,15 +166,9 @@ mod device {
             let memory = flash.memory();
             if flash.file.size() != Some(size as usize) {
                 memory.fill(0xFF);
-                flash
-                    .file
-                    .write_at(0, memory)
-                    .map_err(|_| FlashError::HostFile)?;
+                flash.file.write_at(0, memory).map_err(|_| FlashError::HostFile)?;
             } else {
-                flash
-                    .file
-                    .read_at(0, memory)
-                    .map_err(|_| FlashError::HostFile)?;
+                flash.file.read_at(0, memory).map_err(|_| FlashError::HostFile)?;
             }
             Ok(flash)
         }
@@ -203,12 +182,7 @@ mod device {
             let file = File::open(FLASH_FILE, semihosting::Mode::ReadWriteExisting)
                 .or_else(|_| File::open(FLASH_FILE, semihosting::Mode::ReadWriteNew))
                 .map_err(|_| FlashError::HostFile)?;
-            Ok(Self {
-                base: base as *mut u8,
-                size,
-                file,
-                power_left: None,
-            })
+            Ok(Self { base: base as *mut u8, size, file, power_left: None })
         }
 
         #[allow(clippy::mut_from_ref)]
@@ -230,9 +204,7 @@ mod device {
 
         fn persist(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
             let range = &self.memory()[from as usize..to as usize];
-            self.file
-                .write_at(from as usize, range)
-                .map_err(|_| FlashError::HostFile)
+            self.file.write_at(from as usize, range).map_err(|_| FlashError::HostFile)
         }
     }
 
@@ -269,10 +241,7 @@ mod device {
             check_write(self, offset, bytes.len()).map_err(FlashError::Geometry)?;
             self.spend_power();
             let cells = &mut self.memory()[offset as usize..][..bytes.len()];
-            cells
-                .iter_mut()
-                .zip(bytes)
-                .for_each(|(cell, byte)| *cell &= *byte);
+            cells.iter_mut().zip(bytes).for_each(|(cell, byte)| *cell &= *byte);
             self.persist(offset, offset + bytes.len() as u32)
         }
     }
@@ -295,9 +264,7 @@ mod device {
         /// # Safety
         /// `base` must be a CMSDK UART used by nothing else.
         pub unsafe fn new(base: u32) -> Self {
-            let uart = Self {
-                base: base as *mut u32,
-            };
+            let uart = Self { base: base as *mut u32 };
             uart.set(BAUDDIV, 16);
             uart.set(CTRL, 0b11);
             uart

@@ -38,16 +38,10 @@ impl File {
     pub fn open(path: &str, mode: Mode) -> Result<Self, HostError> {
         let mut name = [0u8; 64];
         let bytes = path.as_bytes();
-        name.get_mut(..bytes.len())
-            .ok_or(HostError)?
-            .copy_from_slice(bytes);
+        name.get_mut(..bytes.len()).ok_or(HostError)?.copy_from_slice(bytes);
         // SAFETY: `name` is NUL-terminated and outlives the call.
         let handle = unsafe { syscall!(OPEN, name.as_ptr(), mode.code(), bytes.len()) };
-        if handle as isize == -1 {
-            Err(HostError)
-        } else {
-            Ok(Self { handle })
-        }
+        if handle as isize == -1 { Err(HostError) } else { Ok(Self { handle }) }
     }
 
     /// The file size, if the host knows it.

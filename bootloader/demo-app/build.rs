@@ -17,11 +17,8 @@ fn main() {
     let board = boards::ALL
         .into_iter()
         .find(|b| {
-            env::var_os(format!(
-                "CARGO_FEATURE_{}",
-                b.name.to_uppercase().replace('-', "_")
-            ))
-            .is_some()
+            env::var_os(format!("CARGO_FEATURE_{}", b.name.to_uppercase().replace('-', "_")))
+                .is_some()
         })
         .expect("enable one board feature");
     fs::write(out.join("memory.x"), board.application_memory_x()).expect("write memory.x");

@@ -32,17 +32,12 @@ fn main() {
     if feature("DEFMT") {
         println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
     }
-    let algorithms = Algorithms {
-        ed25519: feature("ED25519"),
-        p256: feature("P256"),
-    };
+    let algorithms = Algorithms { ed25519: feature("ED25519"), p256: feature("P256") };
     if !algorithms.ed25519 && !algorithms.p256 {
         panic!("enable at least one signature algorithm feature: ed25519, p256");
     }
-    let keys: Vec<PublicKey> = key_paths(&algorithms)
-        .iter()
-        .map(|path| algorithms.check(path, load(path)))
-        .collect();
+    let keys: Vec<PublicKey> =
+        key_paths(&algorithms).iter().map(|path| algorithms.check(path, load(path))).collect();
     if keys.is_empty() {
         panic!("no trusted keys: FWSIGN_TRUSTED_KEYS lists no PEM file");
     }
@@ -54,11 +49,8 @@ fn selected_board() -> boards::Board {
         .into_iter()
         .chain(boards::BENCH)
         .filter(|b| {
-            env::var_os(format!(
-                "CARGO_FEATURE_{}",
-                b.name.to_uppercase().replace('-', "_")
-            ))
-            .is_some()
+            env::var_os(format!("CARGO_FEATURE_{}", b.name.to_uppercase().replace('-', "_")))
+                .is_some()
         })
         .collect();
     match enabled.as_slice() {
@@ -99,23 +91,16 @@ impl Algorithms {
 /// `FWSIGN_TRUSTED_KEYS`, or the development key of each enabled algorithm.
 fn key_paths(algorithms: &Algorithms) -> Vec<PathBuf> {
     if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS") {
-        return list
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect();
+        return list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
     }
     let manifest =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dev_keys = manifest.join("../../target/dev-keys");
-    [
-        (algorithms.ed25519, "ed25519.pem"),
-        (algorithms.p256, "p256.pem"),
-    ]
-    .into_iter()
-    .filter(|(enabled, _)| *enabled)
-    .map(|(_, name)| dev_keys.join(name))
-    .collect()
+    [(algorithms.ed25519, "ed25519.pem"), (algorithms.p256, "p256.pem")]
+        .into_iter()
+        .filter(|(enabled, _)| *enabled)
+        .map(|(_, name)| dev_keys.join(name))
+        .collect()
 }
 
 fn load(path: &Path) -> PublicKey {
@@ -143,9 +128,7 @@ fn public_key(pem: &str) -> Result<PublicKey, String> {
                     .map_err(|e| e.to_string())?;
                 let seed = ed25519_compact::Seed::from_slice(seed.as_bytes())
                     .map_err(|e| e.to_string())?;
-                Ok(PublicKey::Ed25519(
-                    *ed25519_compact::KeyPair::from_seed(seed).pk,
-                ))
+                Ok(PublicKey::Ed25519(*ed25519_compact::KeyPair::from_seed(seed).pk))
             } else {
                 use p256::pkcs8::DecodePrivateKey;
                 let key = p256::SecretKey::from_pkcs8_der(&der)
@@ -153,12 +136,10 @@ fn public_key(pem: &str) -> Result<PublicKey, String> {
                 Ok(p256_public(&key))
             }
         }
-        "EC PRIVATE KEY" => Ok(p256_public(
-            &p256::SecretKey::from_sec1_der(&der).map_err(|e| e.to_string())?,
-        )),
-        other => Err(format!(
-            "unexpected PEM label {other:?}: expected a private or public key"
-        )),
+        "EC PRIVATE KEY" => {
+            Ok(p256_public(&p256::SecretKey::from_sec1_der(&der).map_err(|e| e.to_string())?))
+        }
+        other => Err(format!("unexpected PEM label {other:?}: expected a private or public key")),
     }
 }
 

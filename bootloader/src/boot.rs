@@ -36,10 +36,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            mode: Mode::Swap,
-            validate_primary: true,
-        }
+        Self { mode: Mode::Swap, validate_primary: true }
     }
 }
 
@@ -91,11 +88,7 @@ impl<F: NorFlash> BootLoader<F> {
         layout
             .check(to_u32(F::ERASE_SIZE), to_u32(flash.capacity()), units)
             .map_err(BootError::Layout)?;
-        Ok(Self {
-            flash,
-            layout,
-            config,
-        })
+        Ok(Self { flash, layout, config })
     }
 
     /// Gives the flash back.
@@ -114,11 +107,7 @@ impl<F: NorFlash> BootLoader<F> {
         &mut self,
         validator: &mut V,
     ) -> Result<BootDecision, BootError> {
-        let Settled {
-            outcome,
-            refusal,
-            journaled,
-        } = self.settle(validator)?;
+        let Settled { outcome, refusal, journaled } = self.settle(validator)?;
         let counter = self.counter();
         let stored = counter.read(&mut self.flash)?;
         // First check: the validation's result decides whether to go on at all.
@@ -153,25 +142,14 @@ impl<F: NorFlash> BootLoader<F> {
             slot_offset: self.layout.primary.offset,
         };
         let vector_table_offset = self.layout.primary.offset + u32::from(image.header_size);
-        Ok(BootDecision {
-            vector_table_offset,
-            record,
-            verdict,
-        })
+        Ok(BootDecision { vector_table_offset, record, verdict })
     }
 
     /// Brings the slots to a stable state and says how.
     fn settle<V: ImageValidator<F>>(&mut self, validator: &mut V) -> Result<Settled, BootError> {
         match self.journal().read(&mut self.flash)? {
-            JournalState::Interrupted {
-                operation,
-                next_step,
-            } => {
-                log::warning!(
-                    "resuming an interrupted {} at step {}",
-                    operation,
-                    next_step
-                );
+            JournalState::Interrupted { operation, next_step } => {
+                log::warning!("resuming an interrupted {} at step {}", operation, next_step);
                 self.finish(operation, next_step)?;
                 return Ok(Settled::journaled(operation));
             }
@@ -238,24 +216,15 @@ impl<F: NorFlash> BootLoader<F> {
 
     fn finish(&mut self, operation: Operation, first_step: u32) -> Result<(), BootError> {
         let journal = self.journal();
-        swap::run(
-            &mut self.flash,
-            &self.layout,
-            &journal,
-            operation,
-            first_step,
-        )?;
+        swap::run(&mut self.flash, &self.layout, &journal, operation, first_step)?;
         Ok(())
     }
 
     /// Data sectors covering the larger of the two images (all of them if one is unreadable).
     fn sectors_to_swap<V: ImageValidator<F>>(&mut self, validator: &mut V) -> u16 {
         let max = self.layout.max_image_size();
-        let mut extent = |slot| {
-            validator
-                .inspect(&mut self.flash, slot, max)
-                .map_or(max, |i| i.image_len)
-        };
+        let mut extent =
+            |slot| validator.inspect(&mut self.flash, slot, max).map_or(max, |i| i.image_len);
         let len = extent(self.layout.primary).max(extent(self.layout.secondary));
         let sectors = len.div_ceil(self.layout.sector_size);
         u16::try_from(sectors).unwrap_or(u16::MAX)
@@ -323,37 +292,21 @@ struct Settled {
 
 impl Settled {
     fn journaled(operation: Operation) -> Self {
-        Self {
-            outcome: outcome_of(operation),
-            refusal: None,
-            journaled: Some(operation),
-        }
+        Self { outcome: outcome_of(operation), refusal: None, journaled: Some(operation) }
     }
 
     fn untouched(outcome: Outcome, refusal: Option<Refusal>) -> Self {
-        Self {
-            outcome,
-            refusal,
-            journaled: None,
-        }
+        Self { outcome, refusal, journaled: None }
     }
 }
 
 fn outcome_of(operation: Operation) -> Outcome {
     match operation {
-        Operation::Swap {
-            kind: SwapType::Test,
-            ..
-        } => Outcome::TestBoot,
-        Operation::Swap {
-            kind: SwapType::Revert,
-            ..
-        } => Outcome::Reverted,
-        Operation::Swap {
-            kind: SwapType::Permanent,
-            ..
+        Operation::Swap { kind: SwapType::Test, .. } => Outcome::TestBoot,
+        Operation::Swap { kind: SwapType::Revert, .. } => Outcome::Reverted,
+        Operation::Swap { kind: SwapType::Permanent, .. } | Operation::Overwrite { .. } => {
+            Outcome::Upgraded
         }
-        | Operation::Overwrite { .. } => Outcome::Upgraded,
     }
 }
 

@@ -30,10 +30,7 @@ struct Scan {
 
 impl SecurityCounter {
     pub(crate) fn new(first_sector: u32, sector_size: u32) -> Self {
-        Self {
-            sectors: [first_sector, first_sector + sector_size],
-            sector_size,
-        }
+        Self { sectors: [first_sector, first_sector + sector_size], sector_size }
     }
 
     /// The current value (0 on a blank device).
@@ -61,11 +58,7 @@ impl SecurityCounter {
     }
 
     fn scan<F: NorFlash>(&self, flash: &mut F) -> Result<Scan, FlashError> {
-        let mut best = Scan {
-            value: 0,
-            sector: 0,
-            next_free: None,
-        };
+        let mut best = Scan { value: 0, sector: 0, next_free: None };
         let mut free = [None; 2];
         let unit_len = flash::unit_len::<F>();
         let units = self.sector_size / unit_len;

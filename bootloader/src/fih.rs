@@ -33,14 +33,8 @@ pub struct Verdict {
 
 impl Verdict {
     /// The verdict of an image that may not boot.
-    pub const REFUSED: Self = Self {
-        code: REFUSE,
-        complement: !REFUSE,
-    };
-    const ACCEPTED: Self = Self {
-        code: ACCEPT,
-        complement: !ACCEPT,
-    };
+    pub const REFUSED: Self = Self { code: REFUSE, complement: !REFUSE };
+    const ACCEPTED: Self = Self { code: ACCEPT, complement: !ACCEPT };
 
     /// The verdict of a second validation that must describe the image the first accepted.
     pub(crate) fn confirming(second: Result<ImageInfo, Refusal>, first: &ImageInfo) -> Self {
@@ -88,26 +82,14 @@ mod tests {
         let refused = Verdict::REFUSED;
         for bit in 0..32 {
             let flipped = [
-                Verdict {
-                    code: refused.code ^ (1 << bit),
-                    ..refused
-                },
-                Verdict {
-                    complement: refused.complement ^ (1 << bit),
-                    ..refused
-                },
-                Verdict {
-                    code: ACCEPT ^ (1 << bit),
-                    complement: !ACCEPT,
-                },
+                Verdict { code: refused.code ^ (1 << bit), ..refused },
+                Verdict { complement: refused.complement ^ (1 << bit), ..refused },
+                Verdict { code: ACCEPT ^ (1 << bit), complement: !ACCEPT },
             ];
             assert!(flipped.iter().all(|v| !v.is_accepted()), "bit {bit}");
         }
         for word in [0, u32::MAX] {
-            let blank = Verdict {
-                code: word,
-                complement: word,
-            };
+            let blank = Verdict { code: word, complement: word };
             assert!(!blank.is_accepted());
         }
     }

@@ -12,11 +12,7 @@ pub(crate) const CONTENT: usize = 8;
 /// Largest unit: MCUboot's largest `BOOT_MAX_ALIGN`.
 pub(crate) const MAX_UNIT: usize = 32;
 /// Value of an erased byte.
-pub(crate) const ERASED: u8 = if cfg!(feature = "flash-erase-zero") {
-    0x00
-} else {
-    0xFF
-};
+pub(crate) const ERASED: u8 = if cfg!(feature = "flash-erase-zero") { 0x00 } else { 0xFF };
 /// Chunk size used when copying between regions.
 const COPY_CHUNK: usize = 256;
 /// [`COPY_CHUNK`] as a flash length.
@@ -47,11 +43,7 @@ impl<E: NorFlashError> From<E> for FlashError {
 /// Size of one bookkeeping write (a trailer field, a journal entry or a counter record) on
 /// flash `F`: the larger of 8 and its write size.
 pub(crate) const fn unit<F: NorFlash>() -> usize {
-    if F::WRITE_SIZE > CONTENT {
-        F::WRITE_SIZE
-    } else {
-        CONTENT
-    }
+    if F::WRITE_SIZE > CONTENT { F::WRITE_SIZE } else { CONTENT }
 }
 
 /// [`unit`] as a flash offset.
@@ -93,10 +85,7 @@ pub(crate) fn write_unit<F: NorFlash>(
 ) -> Result<(), FlashError> {
     const { assert_unit_writable::<F>() };
     let mut buffer = [ERASED; MAX_UNIT];
-    buffer
-        .iter_mut()
-        .zip(bytes)
-        .for_each(|(dst, src)| *dst = *src);
+    buffer.iter_mut().zip(bytes).for_each(|(dst, src)| *dst = *src);
     flash.write(offset, &buffer[..unit::<F>()])?;
     Ok(())
 }

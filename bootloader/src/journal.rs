@@ -81,16 +81,7 @@ impl Operation {
         let (code, sectors) = self.code();
         let [s0, s1] = sectors.to_le_bytes();
         let [n0, n1] = (!sectors).to_le_bytes();
-        [
-            HEADER_MAGIC[0],
-            HEADER_MAGIC[1],
-            code,
-            !code,
-            s0,
-            s1,
-            n0,
-            n1,
-        ]
+        [HEADER_MAGIC[0], HEADER_MAGIC[1], code, !code, s0, s1, n0, n1]
     }
 
     fn parse(unit: [u8; CONTENT]) -> Option<Self> {
@@ -147,10 +138,7 @@ pub(crate) struct Journal {
 
 impl Journal {
     pub(crate) fn new(offset: u32, sector_size: u32) -> Self {
-        Self {
-            offset,
-            sector_size,
-        }
+        Self { offset, sector_size }
     }
 
     /// Units available in the sector on flash `F`.
@@ -177,10 +165,7 @@ impl Journal {
         for step in 0..steps {
             // A torn marker still means its step had completed: any non-erased unit counts.
             if flash::is_erased(&flash::read_unit(flash, self.unit_offset::<F>(1 + step))?) {
-                return Ok(JournalState::Interrupted {
-                    operation,
-                    next_step: step,
-                });
+                return Ok(JournalState::Interrupted { operation, next_step: step });
             }
         }
         let marker = flash::read_unit(flash, self.unit_offset::<F>(1 + steps))?;
@@ -202,11 +187,7 @@ impl Journal {
     }
 
     pub(crate) fn complete<F: NorFlash>(&self, flash: &mut F, step: u32) -> Result<(), FlashError> {
-        flash::write_unit(
-            flash,
-            self.unit_offset::<F>(1 + step),
-            &[STEP_DONE; CONTENT],
-        )
+        flash::write_unit(flash, self.unit_offset::<F>(1 + step), &[STEP_DONE; CONTENT])
     }
 
     /// Records that the boot `operation` was done for has run.

@@ -164,27 +164,15 @@ mod tests {
     fn rejects_each_broken_rule() {
         let mut l = layout();
         l.secondary.size = 4 * SECTOR;
-        assert_eq!(
-            l.check(SECTOR, 0x14000, 512),
-            Err(LayoutError::SlotSizeMismatch)
-        );
+        assert_eq!(l.check(SECTOR, 0x14000, 512), Err(LayoutError::SlotSizeMismatch));
         let mut l = layout();
         l.scratch.offset = 0x7000;
         assert_eq!(l.check(SECTOR, 0x14000, 512), Err(LayoutError::Overlap));
         let mut l = layout();
         l.state.offset += 1;
         assert_eq!(l.check(SECTOR, 0x14000, 512), Err(LayoutError::Misaligned));
-        assert_eq!(
-            layout().check(0x3000, 0x14000, 512),
-            Err(LayoutError::SectorSize)
-        );
-        assert_eq!(
-            layout().check(SECTOR, 0x12000, 512),
-            Err(LayoutError::OutOfFlash)
-        );
-        assert_eq!(
-            layout().check(SECTOR, 0x14000, 8),
-            Err(LayoutError::SlotTooLarge)
-        );
+        assert_eq!(layout().check(0x3000, 0x14000, 512), Err(LayoutError::SectorSize));
+        assert_eq!(layout().check(SECTOR, 0x12000, 512), Err(LayoutError::OutOfFlash));
+        assert_eq!(layout().check(SECTOR, 0x14000, 8), Err(LayoutError::SlotTooLarge));
     }
 }

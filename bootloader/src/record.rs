@@ -144,12 +144,7 @@ mod tests {
             slot: 0,
             outcome: Outcome::UpdateRefused,
             refusal: Some(Refusal::Rollback),
-            version: ImageVersion {
-                major: 2,
-                minor: 1,
-                revision: 7,
-                build_num: 9,
-            },
+            version: ImageVersion { major: 2, minor: 1, revision: 7, build_num: 9 },
             image_security_counter: 2,
             device_security_counter: 2,
             slot_offset: 0x2_0000,

@@ -115,10 +115,7 @@ impl<const WRITE: usize, const ERASE: usize> SimFlash<WRITE, ERASE> {
     /// An erased device of `capacity` bytes in uniform `ERASE`-byte sectors, erased to the
     /// value this build of the bootloader expects ([`crate::ERASED_VALUE`]).
     pub fn new(capacity: usize) -> Self {
-        assert!(
-            capacity.is_multiple_of(ERASE),
-            "capacity must be whole sectors"
-        );
+        assert!(capacity.is_multiple_of(ERASE), "capacity must be whole sectors");
         let count = u32::try_from(capacity / ERASE).expect("capacity fits in u32");
         let sector = u32::try_from(ERASE).expect("sector fits");
         Self::with_sectors(&[(count, sector)], crate::ERASED_VALUE)
@@ -127,16 +124,8 @@ impl<const WRITE: usize, const ERASE: usize> SimFlash<WRITE, ERASE> {
     /// An erased device made of runs of `(count, size)` sectors, in address order, whose
     /// erased cells read `erased` (`0xFF` or `0x00`). Every size must be a multiple of `ERASE`.
     pub fn with_sectors(runs: &[(u32, u32)], erased: u8) -> Self {
-        const {
-            assert!(
-                WRITE >= 1 && WRITE <= 32,
-                "write size must be 1 to 32 bytes"
-            )
-        };
-        assert!(
-            erased == 0xFF || erased == 0x00,
-            "erased value is 0xFF or 0x00"
-        );
+        const { assert!(WRITE >= 1 && WRITE <= 32, "write size must be 1 to 32 bytes") };
+        assert!(erased == 0xFF || erased == 0x00, "erased value is 0xFF or 0x00");
         let mut sector_starts = vec![0u32];
         for &(count, size) in runs {
             assert!(
@@ -256,18 +245,12 @@ impl<const WRITE: usize, const ERASE: usize> SimFlash<WRITE, ERASE> {
 
     /// The value a cell holds after `byte` is programmed into it.
     fn programmed(&self, cell: u8, byte: u8) -> u8 {
-        if self.erased == 0xFF {
-            cell & byte
-        } else {
-            cell | byte
-        }
+        if self.erased == 0xFF { cell & byte } else { cell | byte }
     }
 
     fn tear(&mut self, range: core::ops::Range<usize>, bytes: &[u8], seed: u64) {
         let mut rng = SplitMix(seed);
-        let changing: Vec<usize> = (0..bytes.len())
-            .filter(|i| bytes[*i] != self.erased)
-            .collect();
+        let changing: Vec<usize> = (0..bytes.len()).filter(|i| bytes[*i] != self.erased).collect();
         let Some(&stop) = changing.get(rng.below(changing.len())) else {
             return;
         };
@@ -293,9 +276,7 @@ impl<const WRITE: usize, const ERASE: usize> SimFlash<WRITE, ERASE> {
                 let erased_value = self.erased;
                 self.data[range.start..range.start + erased].fill(erased_value);
             }
-            EraseDamage::Random => self.data[range]
-                .iter_mut()
-                .for_each(|cell| *cell = rng.byte()),
+            EraseDamage::Random => self.data[range].iter_mut().for_each(|cell| *cell = rng.byte()),
         }
     }
 }
@@ -349,10 +330,7 @@ impl<const WRITE: usize, const ERASE: usize> NorFlash for SimFlash<WRITE, ERASE>
             return Err(SimError::NotAligned);
         }
         let range = self.range(offset, bytes.len())?;
-        if let Some(i) = self.data[range.clone()]
-            .iter()
-            .position(|b| *b != self.erased)
-        {
+        if let Some(i) = self.data[range.clone()].iter().position(|b| *b != self.erased) {
             return Err(SimError::NotErased {
                 offset: offset + u32::try_from(i).unwrap_or(u32::MAX),
             });
@@ -422,10 +400,7 @@ mod tests {
         assert_eq!(flash.write(64, &[0; 4]), Err(SimError::OutOfBounds));
         assert_eq!(flash.erase(0, 80), Err(SimError::OutOfBounds));
         flash.write(0, &[1, 2, 3, 4])?;
-        assert_eq!(
-            flash.write(0, &[0; 4]),
-            Err(SimError::NotErased { offset: 0 })
-        );
+        assert_eq!(flash.write(0, &[0; 4]), Err(SimError::NotErased { offset: 0 }));
         flash.erase(0, 16)?;
         assert!(flash.bytes()[..16].iter().all(|b| *b == 0xFF));
         Ok(())
@@ -450,10 +425,7 @@ mod tests {
         assert!(flash.bytes().iter().all(|b| *b == 0));
         flash.write(0, &[0x5A, 0x00])?;
         assert_eq!(flash.bytes()[..2], [0x5A, 0x00]);
-        assert_eq!(
-            flash.write(0, &[0xFF, 0xFF]),
-            Err(SimError::NotErased { offset: 0 })
-        );
+        assert_eq!(flash.write(0, &[0xFF, 0xFF]), Err(SimError::NotErased { offset: 0 }));
         flash.write(2, &[0x00, 0x01])?;
         flash.erase(0, 16)?;
         assert!(flash.bytes().iter().all(|b| *b == 0));
@@ -496,10 +468,7 @@ mod tests {
         let damage = EraseDamage::Partial;
         flash.schedule(1, Fault::InterruptedErase { damage, seed: 3 });
         assert_eq!(flash.erase(0, 16), Err(SimError::PowerCut));
-        let erased = flash.bytes()[..16]
-            .iter()
-            .take_while(|b| **b == 0xFF)
-            .count();
+        let erased = flash.bytes()[..16].iter().take_while(|b| **b == 0xFF).count();
         assert!(erased < 16 && flash.bytes()[erased..32].iter().all(|b| *b == 0));
 
         let mut flash = blank::<1, 16>(32);
@@ -517,10 +486,7 @@ mod tests {
         flash.write(20, &[1; 8])?;
         assert_eq!(
             flash.operations_log(),
-            [
-                Operation::Erase { from: 16, to: 48 },
-                Operation::Write { offset: 20, len: 8 }
-            ]
+            [Operation::Erase { from: 16, to: 48 }, Operation::Write { offset: 20, len: 8 }]
         );
         Ok(())
     }

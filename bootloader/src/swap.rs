@@ -64,11 +64,8 @@ fn copy_step<F: NorFlash>(
     step: u32,
 ) -> Result<(), FlashError> {
     let size = layout.sector_size;
-    let (primary, secondary, scratch) = (
-        layout.primary.offset,
-        layout.secondary.offset,
-        layout.scratch.offset,
-    );
+    let (primary, secondary, scratch) =
+        (layout.primary.offset, layout.secondary.offset, layout.scratch.offset);
     if let Operation::Overwrite { .. } = operation {
         return flash::erase_and_copy(flash, secondary + step * size, primary + step * size, size);
     }

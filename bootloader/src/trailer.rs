@@ -26,9 +26,8 @@ pub const MAGIC: [u8; 16] = [
     0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
 ];
 /// The last 14 bytes of the magic for other alignments (the first two are the alignment).
-const MAGIC_TAIL: [u8; 14] = [
-    0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
-];
+const MAGIC_TAIL: [u8; 14] =
+    [0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a];
 const MAGIC_LEN: u32 = 16;
 const FLAG_SET: u8 = 0x01;
 
@@ -54,11 +53,7 @@ impl Offsets {
     fn of<F: NorFlash>() -> Self {
         let align = flash::unit_len::<F>();
         let image_ok = (MAGIC_LEN + align).next_multiple_of(align);
-        Self {
-            image_ok,
-            copy_done: image_ok + align,
-            swap_info: image_ok + 2 * align,
-        }
+        Self { image_ok, copy_done: image_ok + align, swap_info: image_ok + 2 * align }
     }
 }
 
@@ -187,11 +182,7 @@ pub(crate) fn write_image_ok<F: NorFlash>(flash: &mut F, slot: Region) -> Result
 
 /// Sets copy_done.
 pub(crate) fn write_copy_done<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    flash::write_unit(
-        flash,
-        slot.end() - Offsets::of::<F>().copy_done,
-        &[FLAG_SET],
-    )
+    flash::write_unit(flash, slot.end() - Offsets::of::<F>().copy_done, &[FLAG_SET])
 }
 
 /// Records the swap type (image index 0).
@@ -200,11 +191,7 @@ pub(crate) fn write_swap_info<F: NorFlash>(
     slot: Region,
     swap: SwapType,
 ) -> Result<(), FlashError> {
-    flash::write_unit(
-        flash,
-        slot.end() - Offsets::of::<F>().swap_info,
-        &[swap as u8],
-    )
+    flash::write_unit(flash, slot.end() - Offsets::of::<F>().swap_info, &[swap as u8])
 }
 
 #[cfg(test)]
@@ -222,12 +209,7 @@ mod tests {
         write_magic(&mut flash, slot).expect("write");
         let trailer = Trailer::read(&mut flash, slot).expect("read");
         assert_eq!(
-            (
-                trailer.magic,
-                trailer.image_ok,
-                trailer.copy_done,
-                trailer.swap_info
-            ),
+            (trailer.magic, trailer.image_ok, trailer.copy_done, trailer.swap_info),
             (Magic::Good, Flag::Set, Flag::Set, 2)
         );
         let mut end = [0u8; 64];

@@ -47,11 +47,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
     /// An updater over the same flash and layout the bootloader uses.
     pub fn new(flash: F, layout: Layout) -> Self {
         const { flash::assert_unit_writable::<F>() };
-        Self {
-            flash,
-            layout,
-            prepared: 0,
-        }
+        Self { flash, layout, prepared: 0 }
     }
 
     /// Erases the secondary trailer (cancelling any request), then the sectors an image of
@@ -67,11 +63,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
         let slot = self.layout.secondary;
         let size = self.layout.sector_size;
         flash::erase(&mut self.flash, self.layout.trailer_sector(slot), size)?;
-        flash::erase(
-            &mut self.flash,
-            slot.offset,
-            len.div_ceil(size).max(1) * size,
-        )?;
+        flash::erase(&mut self.flash, slot.offset, len.div_ceil(size).max(1) * size)?;
         self.prepared = len;
         Ok(())
     }
@@ -91,9 +83,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
         let at = self.layout.secondary.offset + offset;
         let whole = data.len() - data.len() % F::WRITE_SIZE;
         let tail_at = at + u32::try_from(whole).map_err(|_| bad)?;
-        self.flash
-            .write(at, &data[..whole])
-            .map_err(FlashError::from)?;
+        self.flash.write(at, &data[..whole]).map_err(FlashError::from)?;
         let tail = &data[whole..];
         if !tail.is_empty() {
             if end != self.prepared {
@@ -101,9 +91,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
             }
             let mut unit = [flash::ERASED; flash::MAX_UNIT];
             unit[..tail.len()].copy_from_slice(tail);
-            self.flash
-                .write(tail_at, &unit[..F::WRITE_SIZE])
-                .map_err(FlashError::from)?;
+            self.flash.write(tail_at, &unit[..F::WRITE_SIZE]).map_err(FlashError::from)?;
         }
         Ok(())
     }
@@ -114,11 +102,7 @@ impl<F: NorFlash> FirmwareUpdater<F> {
     /// A flash error.
     pub fn request_upgrade(&mut self, permanent: bool) -> Result<(), UpdateError> {
         let slot = self.layout.secondary;
-        let kind = if permanent {
-            SwapType::Permanent
-        } else {
-            SwapType::Test
-        };
+        let kind = if permanent { SwapType::Permanent } else { SwapType::Test };
         trailer::write_swap_info(&mut self.flash, slot, kind)?;
         if permanent {
             trailer::write_image_ok(&mut self.flash, slot)?;

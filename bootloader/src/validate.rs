@@ -206,9 +206,7 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
 }
 
 fn rollback_policy(min_security_counter: u32) -> Policy {
-    Policy {
-        min_security_counter: Some(min_security_counter),
-    }
+    Policy { min_security_counter: Some(min_security_counter) }
 }
 
 fn info(image: &VerifiedImage) -> ImageInfo {

@@ -32,28 +32,16 @@ fn test_upgrade_is_reverted_unless_confirmed() {
     device.stage(&v2, false);
 
     let test = device.boot().expect("test boot");
-    assert_eq!(
-        (test.record.outcome, test.record.version.major),
-        (Outcome::TestBoot, 2)
-    );
-    assert_eq!(
-        test.record.device_security_counter, 1,
-        "not raised before confirmation"
-    );
+    assert_eq!((test.record.outcome, test.record.version.major), (Outcome::TestBoot, 2));
+    assert_eq!(test.record.device_security_counter, 1, "not raised before confirmation");
     assert!(device.primary_holds(&v2));
     assert!(device.updater().is_pending_confirmation().expect("read"));
 
     let reverted = device.boot().expect("revert");
-    assert_eq!(
-        (reverted.record.outcome, reverted.record.version.major),
-        (Outcome::Reverted, 1)
-    );
+    assert_eq!((reverted.record.outcome, reverted.record.version.major), (Outcome::Reverted, 1));
     assert!(device.primary_holds(&v1));
     let again = device.boot().expect("stays on v1");
-    assert_eq!(
-        (again.record.outcome, again.record.version.major),
-        (Outcome::Normal, 1)
-    );
+    assert_eq!((again.record.outcome, again.record.version.major), (Outcome::Normal, 1));
 }
 
 #[test]
@@ -67,10 +55,7 @@ fn confirmed_test_upgrade_stays_and_raises_the_counter() {
     device.updater().confirm().expect("confirm");
     assert!(!device.updater().is_pending_confirmation().expect("read"));
     let kept = device.boot().expect("v2 kept");
-    assert_eq!(
-        (kept.record.outcome, kept.record.version.major),
-        (Outcome::Normal, 2)
-    );
+    assert_eq!((kept.record.outcome, kept.record.version.major), (Outcome::Normal, 2));
     assert_eq!(kept.record.device_security_counter, 2);
 }
 
@@ -81,15 +66,9 @@ fn permanent_upgrade_needs_no_confirmation() {
     let mut device = trusted_device(&key, &v1);
     device.stage(&v2, true);
     let up = device.boot().expect("upgrade");
-    assert_eq!(
-        (up.record.outcome, up.record.device_security_counter),
-        (Outcome::Upgraded, 2)
-    );
+    assert_eq!((up.record.outcome, up.record.device_security_counter), (Outcome::Upgraded, 2));
     let next = device.boot().expect("no revert");
-    assert_eq!(
-        (next.record.outcome, next.record.version.major),
-        (Outcome::Normal, 2)
-    );
+    assert_eq!((next.record.outcome, next.record.version.major), (Outcome::Normal, 2));
 }
 
 fn refused(device: &mut Device, update: &[u8], expected: Refusal, running: u8) {
@@ -113,28 +92,15 @@ fn tampered_unknown_key_and_downgrade_are_refused() {
     let mut tampered = image(&key, 3, 3, LEN);
     tampered[0x100] ^= 0x01;
     refused(&mut device, &tampered, Refusal::HashMismatch, 2);
-    refused(
-        &mut device,
-        &image(&Signer::new(9), 3, 3, LEN),
-        Refusal::UntrustedKey,
-        2,
-    );
+    refused(&mut device, &image(&Signer::new(9), 3, 3, LEN), Refusal::UntrustedKey, 2);
     refused(&mut device, &v1, Refusal::Rollback, 2);
-    let too_big = image(
-        &key,
-        3,
-        3,
-        support::SLOT_SECTORS as usize * support::SECTOR as usize,
-    );
+    let too_big = image(&key, 3, 3, support::SLOT_SECTORS as usize * support::SECTOR as usize);
     device.flash.program(
         layout().secondary.offset as usize,
         &too_big[..layout().max_image_size() as usize],
     );
     device.updater().request_upgrade(false).expect("request");
-    assert_eq!(
-        device.boot().expect("v2").record.refusal,
-        Some(Refusal::TooLarge)
-    );
+    assert_eq!(device.boot().expect("v2").record.refusal, Some(Refusal::TooLarge));
 }
 
 #[test]
@@ -143,25 +109,16 @@ fn corrupted_primary_without_valid_secondary_is_not_booted() {
     let mut v1 = image(&key, 1, 1, LEN);
     v1[0x300] ^= 0xFF;
     let mut device = trusted_device(&key, &v1);
-    assert_eq!(
-        device.boot(),
-        Err(BootError::NothingBootable(Refusal::HashMismatch))
-    );
+    assert_eq!(device.boot(), Err(BootError::NothingBootable(Refusal::HashMismatch)));
     let mut blank = Device::new(vec![key.trusted()], &[]);
-    assert_eq!(
-        blank.boot(),
-        Err(BootError::NothingBootable(Refusal::NoImage))
-    );
+    assert_eq!(blank.boot(), Err(BootError::NothingBootable(Refusal::NoImage)));
 }
 
 #[test]
 fn image_signed_by_an_untrusted_key_never_boots_from_primary() {
     let v1 = image(&Signer::new(2), 1, 1, LEN);
     let mut device = trusted_device(&Signer::new(1), &v1);
-    assert_eq!(
-        device.boot(),
-        Err(BootError::NothingBootable(Refusal::UntrustedKey))
-    );
+    assert_eq!(device.boot(), Err(BootError::NothingBootable(Refusal::UntrustedKey)));
 }
 
 #[test]
@@ -172,10 +129,7 @@ fn overwrite_only_installs_permanently_without_revert() {
     device.config.mode = Mode::OverwriteOnly;
     device.stage(&v2, false);
     let up = device.boot().expect("overwrite");
-    assert_eq!(
-        (up.record.outcome, up.record.device_security_counter),
-        (Outcome::Upgraded, 2)
-    );
+    assert_eq!((up.record.outcome, up.record.device_security_counter), (Outcome::Upgraded, 2));
     assert!(device.primary_holds(&v2));
     assert_eq!(device.boot().expect("kept").record.outcome, Outcome::Normal);
 }
@@ -194,10 +148,7 @@ fn imgtool_style_confirmed_trailer_requests_a_permanent_upgrade() {
     padded[end - 24] = 0x01;
     padded[end - 16..].copy_from_slice(&bootloader::trailer::MAGIC);
     device.flash.program(slot.offset as usize, &padded);
-    assert_eq!(
-        device.boot().expect("perm").record.outcome,
-        Outcome::Upgraded
-    );
+    assert_eq!(device.boot().expect("perm").record.outcome, Outcome::Upgraded);
 }
 
 #[test]

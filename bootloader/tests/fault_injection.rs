@@ -30,10 +30,7 @@ impl ImageValidator<&mut Flash> for ForcedFirstCheck<'_> {
         if slot == layout().primary && !self.forced {
             self.forced = true;
             let info = self.honest.inspect(flash, slot, max_len)?;
-            return Ok(ImageInfo {
-                digest: computed_digest(flash, slot),
-                ..info
-            });
+            return Ok(ImageInfo { digest: computed_digest(flash, slot), ..info });
         }
         self.honest.validate(flash, slot, max_len, min)
     }
@@ -74,10 +71,7 @@ fn boot_forced(
     keys: &[TrustedKey],
 ) -> Result<bootloader::BootDecision, BootError> {
     let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
-    loader.boot(&mut ForcedFirstCheck {
-        honest: SignatureValidator::new(keys),
-        forced: false,
-    })
+    loader.boot(&mut ForcedFirstCheck { honest: SignatureValidator::new(keys), forced: false })
 }
 
 #[test]
@@ -91,10 +85,7 @@ fn a_forced_first_check_does_not_boot_an_untrusted_image() {
     );
     // The counter was not raised on the strength of the forced check.
     let honest = device.boot();
-    assert_eq!(
-        honest,
-        Err(BootError::NothingBootable(Refusal::UntrustedKey))
-    );
+    assert_eq!(honest, Err(BootError::NothingBootable(Refusal::UntrustedKey)));
 }
 
 #[test]

@@ -15,11 +15,8 @@ fn interrupted_boot(device: &mut Device, cut: u32) -> Outcome {
 }
 
 fn ops_of_boot(device: &Device) -> u32 {
-    let mut probe = Device {
-        flash: device.flash.clone(),
-        keys: device.keys.clone(),
-        config: device.config,
-    };
+    let mut probe =
+        Device { flash: device.flash.clone(), keys: device.keys.clone(), config: device.config };
     let before = probe.flash.operations();
     probe.boot().expect("boot");
     probe.flash.operations() - before
@@ -33,31 +30,18 @@ fn test_swap_resumes_after_a_cut_at_every_operation() {
     start.boot().expect("v1");
     start.stage(&v2, false);
     let total = ops_of_boot(&start);
-    assert!(
-        total > 12,
-        "a swap of three sectors takes more than 12 operations, got {total}"
-    );
+    assert!(total > 12, "a swap of three sectors takes more than 12 operations, got {total}");
 
-    let mut reference = Device {
-        flash: start.flash.clone(),
-        keys: start.keys.clone(),
-        config: start.config,
-    };
+    let mut reference =
+        Device { flash: start.flash.clone(), keys: start.keys.clone(), config: start.config };
     reference.boot().expect("uninterrupted");
     for cut in 1..=total {
-        let mut device = Device {
-            flash: start.flash.clone(),
-            keys: start.keys.clone(),
-            config: start.config,
-        };
+        let mut device =
+            Device { flash: start.flash.clone(), keys: start.keys.clone(), config: start.config };
         let outcome = interrupted_boot(&mut device, cut);
         assert_eq!(outcome, Outcome::TestBoot, "cut at operation {cut}");
         assert!(device.primary_holds(&v2), "cut at operation {cut}");
-        assert_eq!(
-            device.flash.bytes(),
-            reference.flash.bytes(),
-            "cut at operation {cut}"
-        );
+        assert_eq!(device.flash.bytes(), reference.flash.bytes(), "cut at operation {cut}");
     }
 }
 
@@ -71,16 +55,9 @@ fn revert_resumes_after_a_cut_at_every_operation() {
     start.boot().expect("test boot");
     let total = ops_of_boot(&start);
     for cut in 1..=total {
-        let mut device = Device {
-            flash: start.flash.clone(),
-            keys: start.keys.clone(),
-            config: start.config,
-        };
-        assert_eq!(
-            interrupted_boot(&mut device, cut),
-            Outcome::Reverted,
-            "cut at operation {cut}"
-        );
+        let mut device =
+            Device { flash: start.flash.clone(), keys: start.keys.clone(), config: start.config };
+        assert_eq!(interrupted_boot(&mut device, cut), Outcome::Reverted, "cut at operation {cut}");
         assert!(device.primary_holds(&v1), "cut at operation {cut}");
         assert_eq!(device.boot().expect("v1").record.outcome, Outcome::Normal);
     }
@@ -96,24 +73,14 @@ fn overwrite_resumes_after_a_cut_at_every_operation() {
     start.stage(&v2, false);
     let total = ops_of_boot(&start);
     for cut in 1..=total {
-        let mut device = Device {
-            flash: start.flash.clone(),
-            keys: start.keys.clone(),
-            config: start.config,
-        };
+        let mut device =
+            Device { flash: start.flash.clone(), keys: start.keys.clone(), config: start.config };
         // Even a cut at the very last operation (after the counter is raised) repeats the
         // boot the overwrite was done for, so it is still reported as the upgrade.
         let outcome = interrupted_boot(&mut device, cut);
-        assert_eq!(
-            outcome,
-            Outcome::Upgraded,
-            "cut at operation {cut} of {total}"
-        );
+        assert_eq!(outcome, Outcome::Upgraded, "cut at operation {cut} of {total}");
         assert!(device.primary_holds(&v2), "cut at operation {cut}");
         let next = device.boot().expect("v2").record;
-        assert_eq!(
-            (next.outcome, next.device_security_counter),
-            (Outcome::Normal, 2)
-        );
+        assert_eq!((next.outcome, next.device_security_counter), (Outcome::Normal, 2));
     }
 }

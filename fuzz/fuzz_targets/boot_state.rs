@@ -83,21 +83,14 @@ fuzz_target!(|data: &[u8]| {
 
     let before = security_counter(&flash);
     let config = Config {
-        mode: if mode & 1 == 0 {
-            Mode::Swap
-        } else {
-            Mode::OverwriteOnly
-        },
+        mode: if mode & 1 == 0 { Mode::Swap } else { Mode::OverwriteOnly },
         validate_primary: true,
     };
     let keys = &KEYS[..];
     let result = BootLoader::new(&mut flash, LAYOUT, config)
         .expect("layout fits")
         .boot(&mut SignatureValidator::new(keys));
-    assert!(
-        security_counter(&flash) >= before,
-        "security counter decreased"
-    );
+    assert!(security_counter(&flash) >= before, "security counter decreased");
     if let Ok(decision) = result {
         let max = LAYOUT.max_image_size();
         let image = SignatureValidator::new(keys)

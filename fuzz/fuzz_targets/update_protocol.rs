@@ -10,16 +10,11 @@ use update_protocol::{Decoder, Kind, MAX_FRAME, MAX_PAYLOAD, encode};
 
 fn decode_one(bytes: &[u8]) -> Option<(Kind, Vec<u8>)> {
     let mut decoder = Decoder::new();
-    let mut frames = bytes.iter().filter_map(|byte| {
-        decoder
-            .push(*byte)
-            .map(|r| r.map(|f| (f.kind, f.payload.to_vec())))
-    });
+    let mut frames = bytes
+        .iter()
+        .filter_map(|byte| decoder.push(*byte).map(|r| r.map(|f| (f.kind, f.payload.to_vec()))));
     let first = frames.next()?.ok();
-    assert!(
-        frames.next().is_none(),
-        "one encoded frame decodes as one frame"
-    );
+    assert!(frames.next().is_none(), "one encoded frame decodes as one frame");
     first
 }
 

@@ -39,18 +39,11 @@ pub struct CommandSigner {
 impl CommandSigner {
     /// A signer running `command` for the key `key_id`, whose public half is `public_key`.
     pub fn new(command: &str, key_id: &str, public_key: PublicKey) -> Self {
-        Self {
-            command: command.to_owned(),
-            key_id: key_id.to_owned(),
-            public_key,
-        }
+        Self { command: command.to_owned(), key_id: key_id.to_owned(), public_key }
     }
 
     fn error(&self, message: String) -> SignError {
-        SignError::Backend {
-            key_id: format!("--sign-cmd '{}'", self.command),
-            message,
-        }
+        SignError::Backend { key_id: format!("--sign-cmd '{}'", self.command), message }
     }
 
     fn run(&self, input: &[u8], kind: &str, hash: &str) -> Result<Vec<u8>, SignError> {
@@ -89,14 +82,9 @@ impl CommandSigner {
 
     /// Picks the reading of the program's output that verifies.
     fn accept(&self, message: &[u8], stdout: &[u8]) -> Result<Vec<u8>, SignError> {
-        let compact: Vec<u8> = stdout
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(&compact)
-            .ok();
+        let compact: Vec<u8> =
+            stdout.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(&compact).ok();
         let readings = decoded.into_iter().chain([stdout.to_vec()]);
         for reading in readings {
             let candidate = match self.public_key {
@@ -177,10 +165,7 @@ mod tests {
     fn p256() -> (KeyFileSigner, PublicKey) {
         let key = PrivateKey::generate(Algorithm::EcdsaP256).expect("key");
         let public = key.public_key();
-        (
-            KeyFileSigner::new(std::path::Path::new("k.pem"), key),
-            public,
-        )
+        (KeyFileSigner::new(std::path::Path::new("k.pem"), key), public)
     }
 
     #[test]
@@ -188,10 +173,7 @@ mod tests {
         let (file_signer, public) = p256();
         let digest = [0x11; 32];
         let der = file_signer.sign_digest(&digest).expect("sign");
-        let raw = p256::ecdsa::Signature::from_der(&der)
-            .expect("der")
-            .to_bytes()
-            .to_vec();
+        let raw = p256::ecdsa::Signature::from_der(&der).expect("der").to_bytes().to_vec();
         let signer = CommandSigner::new("true", "kms:key", public);
         let base64 = base64::engine::general_purpose::STANDARD.encode(&raw) + "\n";
         for output in [der.clone(), raw, base64.into_bytes()] {
@@ -209,10 +191,7 @@ mod tests {
             public,
         );
         let error = signer.sign_digest(&[0; 32]).expect_err("fails").to_string();
-        assert!(
-            error.contains("ecdsa-p256 digest sha256 kms:key"),
-            "{error}"
-        );
+        assert!(error.contains("ecdsa-p256 digest sha256 kms:key"), "{error}");
         assert!(error.contains("exit status: 3"), "{error}");
     }
 }

@@ -233,10 +233,7 @@ const PREDEFINED_TAGS: [u16; 24] = [
 /// [`ImageError::CustomTag`].
 pub fn check_custom_tag(tag: u16) -> Result<(), ImageError> {
     if !(0x00a0..=0xfffe).contains(&tag) {
-        return Err(ImageError::CustomTag {
-            tag,
-            reason: "must lie in 0x00a0..=0xfffe",
-        });
+        return Err(ImageError::CustomTag { tag, reason: "must lie in 0x00a0..=0xfffe" });
     }
     if tag == tlv::TIMESTAMP_TOKEN {
         return Err(ImageError::CustomTag {
@@ -245,10 +242,7 @@ pub fn check_custom_tag(tag: u16) -> Result<(), ImageError> {
         });
     }
     if PREDEFINED_TAGS.contains(&tag) {
-        return Err(ImageError::CustomTag {
-            tag,
-            reason: "conflicts with a predefined TLV",
-        });
+        return Err(ImageError::CustomTag { tag, reason: "conflicts with a predefined TLV" });
     }
     Ok(())
 }
@@ -261,17 +255,12 @@ struct TlvArea {
 
 impl TlvArea {
     fn new(magic: u16) -> Self {
-        Self {
-            magic,
-            entries: Vec::new(),
-        }
+        Self { magic, entries: Vec::new() }
     }
 
     fn add(&mut self, tag: u16, value: &[u8]) -> Result<(), ImageError> {
-        let len = u16::try_from(value.len()).map_err(|_| ImageError::TlvTooLong {
-            tag,
-            len: value.len(),
-        })?;
+        let len = u16::try_from(value.len())
+            .map_err(|_| ImageError::TlvTooLong { tag, len: value.len() })?;
         self.entries.extend_from_slice(&tag.to_le_bytes());
         self.entries.extend_from_slice(&len.to_le_bytes());
         self.entries.extend_from_slice(value);
@@ -328,10 +317,7 @@ impl SignedImage {
     /// # Errors
     /// [`ImageError::TlvTooLong`] or [`ImageError::TooLarge`]; the image is then unchanged.
     pub fn append_unprotected(&mut self, tag: u16, value: &[u8]) -> Result<(), ImageError> {
-        let too_long = || ImageError::TlvTooLong {
-            tag,
-            len: value.len(),
-        };
+        let too_long = || ImageError::TlvTooLong { tag, len: value.len() };
         let len = u16::try_from(value.len()).map_err(|_| too_long())?;
         let total_at = self.unprotected_start + 2;
         let total = self
@@ -339,10 +325,8 @@ impl SignedImage {
             .get(total_at..total_at + 2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .unwrap_or(0);
-        let new_total = total
-            .checked_add(4)
-            .and_then(|t| t.checked_add(len))
-            .ok_or_else(too_long)?;
+        let new_total =
+            total.checked_add(4).and_then(|t| t.checked_add(len)).ok_or_else(too_long)?;
         let new_len = self.bytes.len() + 4 + value.len();
         check_fits(new_len, self.trailer_size, self.slot_size)?;
         self.bytes[total_at..total_at + 2].copy_from_slice(&new_total.to_le_bytes());
@@ -355,18 +339,8 @@ impl SignedImage {
 
 /// Checks that an image of `len` bytes leaves room for the trailer in the slot.
 fn check_fits(len: usize, trailer: u64, slot: u32) -> Result<(), ImageError> {
-    let fits = (len as u64)
-        .checked_add(trailer)
-        .is_some_and(|end| end <= u64::from(slot));
-    if fits {
-        Ok(())
-    } else {
-        Err(ImageError::TooLarge {
-            image: len,
-            trailer,
-            slot,
-        })
-    }
+    let fits = (len as u64).checked_add(trailer).is_some_and(|end| end <= u64::from(slot));
+    if fits { Ok(()) } else { Err(ImageError::TooLarge { image: len, trailer, slot }) }
 }
 
 /// Picks the image hash for a key, as imgtool's rules do.
@@ -384,12 +358,8 @@ pub fn choose_hash(
         }
         return match key {
             Some(Algorithm::Ed25519) => Ok(HashAlgorithm::Sha512),
-            Some(other) => Err(ImageError::PureNeedsEd25519 {
-                found: format!(", got {other}"),
-            }),
-            None => Err(ImageError::PureNeedsEd25519 {
-                found: String::new(),
-            }),
+            Some(other) => Err(ImageError::PureNeedsEd25519 { found: format!(", got {other}") }),
+            None => Err(ImageError::PureNeedsEd25519 { found: String::new() }),
         };
     }
     match (key, choice) {
@@ -418,16 +388,12 @@ pub fn prepare(
     key: Option<Algorithm>,
 ) -> Result<UnsignedImage, ImageError> {
     let header_size = usize::from(options.header_size);
-    let header_area = body
-        .get(..header_size)
-        .ok_or(ImageError::ShorterThanHeader {
-            len: body.len(),
-            header_size: options.header_size,
-        })?;
+    let header_area = body.get(..header_size).ok_or(ImageError::ShorterThanHeader {
+        len: body.len(),
+        header_size: options.header_size,
+    })?;
     if !header_prepended && header_area.iter().any(|b| *b != 0) {
-        return Err(ImageError::HeaderNotZero {
-            header_size: options.header_size,
-        });
+        return Err(ImageError::HeaderNotZero { header_size: options.header_size });
     }
     let hash = choose_hash(key, options.hash, options.pure)?;
     let payload_len = body.len() - header_size;
@@ -435,10 +401,8 @@ pub fn prepare(
         u32::try_from(payload_len).map_err(|_| ImageError::PayloadTooLarge { len: payload_len })?;
 
     let protected = protected_tlvs(options)?;
-    let protect_tlv_size =
-        u16::try_from(protected.len()).map_err(|_| ImageError::ProtectedTlvsTooLarge {
-            len: protected.len(),
-        })?;
+    let protect_tlv_size = u16::try_from(protected.len())
+        .map_err(|_| ImageError::ProtectedTlvsTooLarge { len: protected.len() })?;
     let header = ImageHeader {
         load_addr: match options.load {
             LoadAddress::InPlace => 0,
@@ -557,11 +521,7 @@ impl UnsignedImage {
         signature: Vec<u8>,
     ) -> Result<SignedImage, ImageError> {
         self.check_key(&public_key)?;
-        let message = if self.pure {
-            &self.bytes[..]
-        } else {
-            &self.digest[..]
-        };
+        let message = if self.pure { &self.bytes[..] } else { &self.digest[..] };
         if !signature_verifies(&public_key, message, &signature) {
             return Err(ImageError::BadFixedSignature);
         }
@@ -628,12 +588,7 @@ mod tests {
 
     fn options() -> ImageOptions {
         ImageOptions {
-            version: ImageVersion {
-                major: 1,
-                minor: 2,
-                revision: 3,
-                build_num: 4,
-            },
+            version: ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 },
             header_size: 0x200,
             slot_size: 0x10000,
             trailer: TrailerLayout::for_align(1),
@@ -660,19 +615,13 @@ mod tests {
         options.security_counter = Some(SecurityCounter::Value(7));
         options.dependencies = vec![Dependency {
             image_id: 1,
-            min_version: ImageVersion {
-                major: 2,
-                ..Default::default()
-            },
+            min_version: ImageVersion { major: 2, ..Default::default() },
         }];
         options.custom_tlvs = vec![(0xa0, vec![1, 2])];
         let area = protected_tlvs(&options).expect("tlvs");
         assert_eq!(area.len(), 34);
         assert_eq!(&area[4..12], &[0x50, 0, 4, 0, 7, 0, 0, 0]);
-        assert_eq!(
-            &area[12..28],
-            &[0x40, 0, 12, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(&area[12..28], &[0x40, 0, 12, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&area[28..], &[0xa0, 0, 2, 0, 1, 2]);
     }
 
@@ -707,16 +656,11 @@ mod tests {
         let mut stamped = prepare(&options(), body(500), true, Some(Algorithm::Ed25519))
             .and_then(|image| image.sign(&signer))
             .expect("sign");
-        stamped
-            .append_unprotected(tlv::TIMESTAMP_TOKEN, &[9; 10])
-            .expect("append");
+        stamped.append_unprotected(tlv::TIMESTAMP_TOKEN, &[9; 10]).expect("append");
         let total_at = plain.unprotected_start + 2;
         assert_eq!(stamped.bytes.len(), plain.bytes.len() + 14);
         assert_eq!(stamped.bytes[..total_at], plain.bytes[..total_at]);
-        assert_eq!(
-            stamped.bytes[total_at + 2..plain.bytes.len()],
-            plain.bytes[total_at + 2..]
-        );
+        assert_eq!(stamped.bytes[total_at + 2..plain.bytes.len()], plain.bytes[total_at + 2..]);
         let total = |b: &[u8]| u16::from_le_bytes([b[total_at], b[total_at + 1]]);
         assert_eq!(total(&stamped.bytes), total(&plain.bytes) + 14);
         let mut reader = verifier_core::SliceReader::new(&stamped.bytes);

@@ -137,10 +137,7 @@ pub fn detect(bytes: &[u8]) -> InputFormat {
     }
     let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b':')
-        && text
-            .iter()
-            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    if first == Some(&b':') && text.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
     {
         InputFormat::Hex
     } else {
@@ -160,10 +157,7 @@ pub fn load(
     prefix: usize,
     fill: u8,
 ) -> Result<LoadedInput, InputError> {
-    let io = |source| InputError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| InputError::Io { path: path.to_owned(), source };
     let file = std::fs::read(path).map_err(io)?;
     let format = format.unwrap_or_else(|| detect(&file));
     match format {
@@ -171,32 +165,17 @@ pub fn load(
             let mut bytes = Vec::with_capacity(prefix + file.len());
             bytes.resize(prefix, fill);
             bytes.extend_from_slice(&file);
-            Ok(LoadedInput {
-                bytes,
-                base_addr: None,
-                format,
-                segments: Vec::new(),
-            })
+            Ok(LoadedInput { bytes, base_addr: None, format, segments: Vec::new() })
         }
         InputFormat::Hex => {
             let blocks = hex_blocks(path, &file)?;
             let (bytes, base) = assemble(path, &blocks, prefix, fill, HEX_GAP_FILL)?;
-            Ok(LoadedInput {
-                bytes,
-                base_addr: Some(base),
-                format,
-                segments: Vec::new(),
-            })
+            Ok(LoadedInput { bytes, base_addr: Some(base), format, segments: Vec::new() })
         }
         InputFormat::Elf => {
             let (blocks, segments) = elf_blocks(path, &file)?;
             let (bytes, base) = assemble(path, &blocks, prefix, fill, fill)?;
-            Ok(LoadedInput {
-                bytes,
-                base_addr: Some(base),
-                format,
-                segments,
-            })
+            Ok(LoadedInput { bytes, base_addr: Some(base), format, segments })
         }
     }
 }
@@ -221,10 +200,7 @@ fn assemble(
     let mut order: Vec<&Block<'_>> = blocks.iter().filter(|b| !b.data.is_empty()).collect();
     order.sort_by_key(|b| b.addr);
     let (Some(first), Some(_)) = (order.first(), order.last()) else {
-        return Err(InputError::Empty {
-            path: path.to_owned(),
-            what: "no data records",
-        });
+        return Err(InputError::Empty { path: path.to_owned(), what: "no data records" });
     };
     let start = first.addr;
     let (mut previous, mut end) = (start, start);
@@ -241,11 +217,7 @@ fn assemble(
         end = block.addr + block.data.len() as u64;
     }
     if end - start > MAX_SPAN || end > 1 << 32 {
-        return Err(InputError::SpanTooLarge {
-            path: path.to_owned(),
-            start,
-            end,
-        });
+        return Err(InputError::SpanTooLarge { path: path.to_owned(), start, end });
     }
     let span = usize::try_from(end - start).unwrap_or(usize::MAX);
     let mut bytes = Vec::with_capacity(prefix + span);
@@ -260,12 +232,11 @@ fn assemble(
         0 => 0,
         addr => {
             let header = u32::try_from(prefix).unwrap_or(u32::MAX);
-            addr.checked_sub(header)
-                .ok_or(InputError::BaseBelowHeader {
-                    path: path.to_owned(),
-                    base: addr,
-                    header: prefix,
-                })?
+            addr.checked_sub(header).ok_or(InputError::BaseBelowHeader {
+                path: path.to_owned(),
+                base: addr,
+                header: prefix,
+            })?
         }
     };
     Ok((bytes, base))
@@ -292,10 +263,7 @@ fn hex_blocks<'a>(path: &Path, file: &[u8]) -> Result<Vec<Block<'a>>, InputError
         };
         match ihex::Record::from_record_string(line).map_err(|e| bad(e.to_string()))? {
             ihex::Record::Data { offset, value } => {
-                blocks.push(Block {
-                    addr: upper + u64::from(offset),
-                    data: value.into(),
-                });
+                blocks.push(Block { addr: upper + u64::from(offset), data: value.into() });
             }
             ihex::Record::ExtendedLinearAddress(high) => upper = u64::from(high) << 16,
             ihex::Record::ExtendedSegmentAddress(segment) => upper = u64::from(segment) << 4,
@@ -310,10 +278,8 @@ fn elf_blocks<'a>(
     path: &Path,
     file: &'a [u8],
 ) -> Result<(Vec<Block<'a>>, Vec<SegmentInfo>), InputError> {
-    let kind = object::FileKind::parse(file).map_err(|e| InputError::Elf {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let kind = object::FileKind::parse(file)
+        .map_err(|e| InputError::Elf { path: path.to_owned(), reason: e.to_string() })?;
     match kind {
         object::FileKind::Elf32 => {
             elf_segments::<object::elf::FileHeader32<object::Endianness>>(path, file)
@@ -321,10 +287,9 @@ fn elf_blocks<'a>(
         object::FileKind::Elf64 => {
             elf_segments::<object::elf::FileHeader64<object::Endianness>>(path, file)
         }
-        other => Err(InputError::Elf {
-            path: path.to_owned(),
-            reason: format!("{other:?} is not ELF"),
-        }),
+        other => {
+            Err(InputError::Elf { path: path.to_owned(), reason: format!("{other:?} is not ELF") })
+        }
     }
 }
 
@@ -333,20 +298,12 @@ fn elf_segments<'a, Elf: FileHeader<Endian = object::Endianness>>(
     path: &Path,
     file: &'a [u8],
 ) -> Result<(Vec<Block<'a>>, Vec<SegmentInfo>), InputError> {
-    let bad = |e: object::Error| InputError::Elf {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
+    let bad = |e: object::Error| InputError::Elf { path: path.to_owned(), reason: e.to_string() };
     let header = Elf::parse(file).map_err(bad)?;
     let endian = header.endian().map_err(bad)?;
     let mut blocks = Vec::new();
     let mut taken = Vec::new();
-    for (index, segment) in header
-        .program_headers(endian, file)
-        .map_err(bad)?
-        .iter()
-        .enumerate()
-    {
+    for (index, segment) in header.program_headers(endian, file).map_err(bad)?.iter().enumerate() {
         if segment.p_type(endian) != object::elf::PT_LOAD || segment.p_filesz(endian).into() == 0 {
             continue;
         }
@@ -361,10 +318,7 @@ fn elf_segments<'a, Elf: FileHeader<Endian = object::Endianness>>(
             vaddr: segment.p_vaddr(endian).into(),
             size: data.len() as u64,
         });
-        blocks.push(Block {
-            addr: paddr,
-            data: data.into(),
-        });
+        blocks.push(Block { addr: paddr, data: data.into() });
     }
     if blocks.is_empty() {
         return Err(InputError::Empty {
@@ -380,12 +334,7 @@ mod tests {
     use super::*;
 
     fn record(offset: u16, data: &[u8]) -> String {
-        ihex::Record::Data {
-            offset,
-            value: data.to_vec(),
-        }
-        .to_record_string()
-        .expect("record")
+        ihex::Record::Data { offset, value: data.to_vec() }.to_record_string().expect("record")
     }
 
     fn load_text(text: &str, prefix: usize) -> Result<LoadedInput, InputError> {
@@ -399,9 +348,7 @@ mod tests {
     fn hex_gaps_are_filled_and_base_kept() {
         let text = format!(
             "{}\n{}\n{}\n{}\n",
-            ihex::Record::ExtendedLinearAddress(0x0800)
-                .to_record_string()
-                .expect("ela"),
+            ihex::Record::ExtendedLinearAddress(0x0800).to_record_string().expect("ela"),
             record(0x1000, &[1, 2]),
             record(0x1004, &[3]),
             ":00000001FF"
@@ -414,15 +361,8 @@ mod tests {
 
     #[test]
     fn overlapping_hex_records_are_refused() {
-        let text = format!(
-            "{}\n{}\n:00000001FF\n",
-            record(0x10, &[1, 2, 3]),
-            record(0x12, &[4])
-        );
-        assert!(matches!(
-            load_text(&text, 0),
-            Err(InputError::Overlap { second: 0x12, .. })
-        ));
+        let text = format!("{}\n{}\n:00000001FF\n", record(0x10, &[1, 2, 3]), record(0x12, &[4]));
+        assert!(matches!(load_text(&text, 0), Err(InputError::Overlap { second: 0x12, .. })));
     }
 
     #[test]

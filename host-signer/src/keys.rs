@@ -201,10 +201,7 @@ impl PrivateKey {
                 let inner = OctetStringRef::new(seed.as_ref())
                     .and_then(|octets| octets.to_der())
                     .map_err(|e| encode(&e))?;
-                let algorithm = AlgorithmIdentifierRef {
-                    oid: ED25519_OID,
-                    parameters: None,
-                };
+                let algorithm = AlgorithmIdentifierRef { oid: ED25519_OID, parameters: None };
                 let private_key = OctetStringRef::new(&inner).map_err(|e| encode(&e))?;
                 let info = PrivateKeyInfoRef::new(algorithm, private_key);
                 pkcs8::SecretDocument::try_from(info).map_err(|e| encode(&e))?
@@ -225,9 +222,7 @@ impl PrivateKey {
             pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, iv)
                 .map_err(|e| encode(&e))?;
         let info = PrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|e| encode(&e))?;
-        let encrypted = info
-            .encrypt_with_params(params, password)
-            .map_err(|e| encode(&e))?;
+        let encrypted = info.encrypt_with_params(params, password).map_err(|e| encode(&e))?;
         encrypted
             .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
             .map(|pem| pem.to_string())
@@ -281,10 +276,8 @@ impl PasswordSource for NoPassword {
 /// # Errors
 /// Any [`KeyError`] naming the file.
 pub fn load_key(path: &Path, passwords: &dyn PasswordSource) -> Result<KeyMaterial, KeyError> {
-    let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
     parse_pem(path, &bytes, passwords)
 }
 
@@ -298,9 +291,7 @@ pub fn load_private_key(
 ) -> Result<PrivateKey, KeyError> {
     match load_key(path, passwords)? {
         KeyMaterial::Private(key) => Ok(key),
-        KeyMaterial::Public(_) => Err(KeyError::PublicOnly {
-            path: path.to_owned(),
-        }),
+        KeyMaterial::Public(_) => Err(KeyError::PublicOnly { path: path.to_owned() }),
     }
 }
 
@@ -313,10 +304,7 @@ pub fn parse_pem(
     pem: &[u8],
     passwords: &dyn PasswordSource,
 ) -> Result<KeyMaterial, KeyError> {
-    let not_pem = |reason: String| KeyError::NotPem {
-        path: path.to_owned(),
-        reason,
-    };
+    let not_pem = |reason: String| KeyError::NotPem { path: path.to_owned(), reason };
     let (label, der) = pkcs8::der::pem::decode_vec(pem).map_err(|e| not_pem(e.to_string()))?;
     let malformed = |reason: &dyn fmt::Display| KeyError::Malformed {
         path: path.to_owned(),
@@ -331,15 +319,11 @@ pub fn parse_pem(
             let password = passwords.password(path)?;
             let document = encrypted
                 .decrypt(&password)
-                .map_err(|_| KeyError::WrongPassword {
-                    path: path.to_owned(),
-                })?;
+                .map_err(|_| KeyError::WrongPassword { path: path.to_owned() })?;
             // A wrong password can decrypt (padding happens to check out) to garbage.
             parse_pkcs8(path, document.as_bytes())
                 .map_err(|error| match error {
-                    KeyError::Malformed { .. } => KeyError::WrongPassword {
-                        path: path.to_owned(),
-                    },
+                    KeyError::Malformed { .. } => KeyError::WrongPassword { path: path.to_owned() },
                     other => other,
                 })
                 .map(KeyMaterial::Private)
@@ -350,12 +334,9 @@ pub fn parse_pem(
                 path: path.to_owned(),
                 algorithm: "EC keys on curves other than P-256".into(),
             }),
-        "PUBLIC KEY" => PublicKey::from_spki_der(&der)
-            .map(KeyMaterial::Public)
-            .ok_or_else(|| KeyError::UnsupportedAlgorithm {
-                path: path.to_owned(),
-                algorithm: describe_spki(&der),
-            }),
+        "PUBLIC KEY" => PublicKey::from_spki_der(&der).map(KeyMaterial::Public).ok_or_else(|| {
+            KeyError::UnsupportedAlgorithm { path: path.to_owned(), algorithm: describe_spki(&der) }
+        }),
         other => Err(not_pem(format!(
             "PEM label \"{other}\", expected PRIVATE KEY, ENCRYPTED PRIVATE KEY, EC PRIVATE KEY or PUBLIC KEY"
         ))),
@@ -379,9 +360,7 @@ fn parse_pkcs8(path: &Path, der: &[u8]) -> Result<PrivateKey, KeyError> {
                 .map_err(|e| malformed(&e))?;
             let seed =
                 ed25519_compact::Seed::from_slice(seed.as_bytes()).map_err(|e| malformed(&e))?;
-            Ok(PrivateKey::Ed25519(ed25519_compact::KeyPair::from_seed(
-                seed,
-            )))
+            Ok(PrivateKey::Ed25519(ed25519_compact::KeyPair::from_seed(seed)))
         }
         EC_PUBLIC_KEY_OID => SigningKey::from_pkcs8_der(der)
             .map(PrivateKey::P256)
@@ -429,9 +408,7 @@ mod tests {
 
     fn round_trip(algorithm: Algorithm, password: Option<&'static str>) {
         let key = PrivateKey::generate(algorithm).expect("generate");
-        let pem = key
-            .to_pkcs8_pem(password.map(str::as_bytes))
-            .expect("encode");
+        let pem = key.to_pkcs8_pem(password.map(str::as_bytes)).expect("encode");
         let source = Fixed(password.unwrap_or(""));
         let back = parse_pem(Path::new("k.pem"), pem.as_bytes(), &source).expect("parse");
         assert_eq!(back.public_key(), key.public_key());
@@ -450,17 +427,12 @@ mod tests {
         let key = PrivateKey::generate(Algorithm::Ed25519).expect("generate");
         let pem = key.to_pkcs8_pem(Some(b"right")).expect("encode");
         let result = parse_pem(Path::new("k.pem"), pem.as_bytes(), &Fixed("wrong"));
-        assert!(
-            matches!(result, Err(KeyError::WrongPassword { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(KeyError::WrongPassword { .. })), "{result:?}");
     }
 
     #[test]
     fn public_pem_parses_back() {
-        let key = PrivateKey::generate(Algorithm::EcdsaP256)
-            .expect("generate")
-            .public_key();
+        let key = PrivateKey::generate(Algorithm::EcdsaP256).expect("generate").public_key();
         let pem = public_key_pem(&key);
         let back = parse_pem(Path::new("p.pem"), pem.as_bytes(), &NoPassword).expect("parse");
         assert!(matches!(back, KeyMaterial::Public(k) if k == key));

@@ -22,15 +22,8 @@ fn main() -> ExitCode {
 /// The error and its causes on one line, each cause once: library errors already name their
 /// source in their message, context added on top does not.
 fn describe(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .skip(1)
-        .fold(error.to_string(), |message, cause| {
-            let cause = cause.to_string();
-            if message.contains(&cause) {
-                message
-            } else {
-                format!("{message}: {cause}")
-            }
-        })
+    error.chain().skip(1).fold(error.to_string(), |message, cause| {
+        let cause = cause.to_string();
+        if message.contains(&cause) { message } else { format!("{message}: {cause}") }
+    })
 }

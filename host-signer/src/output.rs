@@ -26,9 +26,7 @@ pub enum OutputFormat {
 impl OutputFormat {
     /// The format imgtool would pick from the file name: `.hex` is HEX, anything else binary.
     pub fn from_extension(path: &Path) -> Self {
-        let hex = path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("hex"));
+        let hex = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("hex"));
         if hex { Self::Hex } else { Self::Bin }
     }
 }
@@ -104,26 +102,17 @@ pub fn render_hex(
     base: u32,
     padding: Option<&Padding>,
 ) -> Result<Vec<u8>, OutputError> {
-    let overflow = || OutputError::AddressOverflow {
-        path: path.to_owned(),
-        base,
-    };
+    let overflow = || OutputError::AddressOverflow { path: path.to_owned(), base };
     let base = u64::from(base);
     let mut blocks: Vec<(u64, &[u8])> = vec![(base, image)];
-    let writes = padding
-        .map(|p| p.layout.writes(p.mark, p.erased))
-        .unwrap_or_default();
+    let writes = padding.map(|p| p.layout.writes(p.mark, p.erased)).unwrap_or_default();
     if let Some(padding) = padding {
         let slot_end = base + u64::from(padding.slot_size);
         for (from_end, data) in &writes {
             blocks.push((slot_end - u64::from(*from_end), data));
         }
     }
-    let end = blocks
-        .iter()
-        .map(|(addr, data)| addr + data.len() as u64)
-        .max()
-        .unwrap_or(base);
+    let end = blocks.iter().map(|(addr, data)| addr + data.len() as u64).max().unwrap_or(base);
     if end > 1 << 32 {
         return Err(overflow());
     }
@@ -143,17 +132,11 @@ fn hex_records(blocks: &[(u64, &[u8])], linear_records: bool) -> String {
         }
         if linear_records && *high != Some(addr >> 16) {
             *high = Some(addr >> 16);
-            push_record(
-                out,
-                &ihex::Record::ExtendedLinearAddress(((addr >> 16) & 0xffff) as u16),
-            );
+            push_record(out, &ihex::Record::ExtendedLinearAddress(((addr >> 16) & 0xffff) as u16));
         }
         push_record(
             out,
-            &ihex::Record::Data {
-                offset: (addr & 0xffff) as u16,
-                value: std::mem::take(data),
-            },
+            &ihex::Record::Data { offset: (addr & 0xffff) as u16, value: std::mem::take(data) },
         );
     };
     for (addr, data) in blocks {
@@ -218,10 +201,7 @@ impl StagedFile {
     /// # Errors
     /// [`OutputError::Io`].
     pub fn write(path: &Path, bytes: &[u8], access: Access) -> Result<Self, OutputError> {
-        let io = |source| OutputError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = |source| OutputError::Io { path: path.to_owned(), source };
         let dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
@@ -235,10 +215,7 @@ impl StagedFile {
         let mut temp = builder.tempfile_in(dir).map_err(io)?;
         temp.write_all(bytes).map_err(io)?;
         temp.as_file().sync_all().map_err(io)?;
-        Ok(Self {
-            path: path.to_owned(),
-            temp,
-        })
+        Ok(Self { path: path.to_owned(), temp })
     }
 
     /// Renames the temporary file to its destination.
@@ -247,10 +224,7 @@ impl StagedFile {
     /// [`OutputError::Io`].
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path;
-        self.temp.persist(&path).map_err(|e| OutputError::Io {
-            path,
-            source: e.error,
-        })?;
+        self.temp.persist(&path).map_err(|e| OutputError::Io { path, source: e.error })?;
         Ok(())
     }
 }

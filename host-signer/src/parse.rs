@@ -26,9 +26,7 @@ pub fn int(text: &str) -> Result<u64, String> {
     };
     let leading_zero = radix == 10 && digits.len() > 1 && digits.starts_with('0');
     if digits.is_empty() || leading_zero || digits.starts_with('+') || digits.starts_with('-') {
-        return Err(format!(
-            "'{text}' is not an integer (use decimal, 0x.., 0o.. or 0b..)"
-        ));
+        return Err(format!("'{text}' is not an integer (use decimal, 0x.., 0o.. or 0b..)"));
     }
     u64::from_str_radix(digits, radix)
         .map_err(|e| format!("'{text}' is not an integer (use decimal, 0x.., 0o.. or 0b..): {e}"))
@@ -72,16 +70,12 @@ pub fn version(text: &str) -> Result<ImageVersion, String> {
             .parse()
             .map_err(|_| format!("{name} {part} in '{text}' is out of range (at most {max})"))?;
         if value > max {
-            return Err(format!(
-                "{name} {value} in '{text}' is out of range (at most {max})"
-            ));
+            return Err(format!("{name} {value} in '{text}' is out of range (at most {max})"));
         }
         Ok(value)
     };
     let field = |index: usize, name: &str, max: u64| -> Result<u64, String> {
-        parts
-            .get(index)
-            .map_or(Ok(0), |part| number(part, name, max))
+        parts.get(index).map_or(Ok(0), |part| number(part, name, max))
     };
     let build_num = build.map_or(Ok(0), |b| number(b, "build", u64::from(u32::MAX)))?;
     Ok(ImageVersion {
@@ -101,9 +95,8 @@ pub fn dependencies(text: &str) -> Result<Vec<Dependency>, String> {
     let mut rest = text.trim();
     let mut list = Vec::new();
     while !rest.is_empty() {
-        let inner_end = rest
-            .find(')')
-            .ok_or_else(|| format!("'{text}': missing ')'; {expected}"))?;
+        let inner_end =
+            rest.find(')').ok_or_else(|| format!("'{text}': missing ')'; {expected}"))?;
         let entry = rest
             .get(..inner_end)
             .and_then(|e| e.trim().strip_prefix('('))
@@ -115,10 +108,7 @@ pub fn dependencies(text: &str) -> Result<Vec<Dependency>, String> {
             .trim()
             .parse::<u8>()
             .map_err(|_| format!("'{text}': image id '{}' is not a number 0..255", id.trim()))?;
-        list.push(Dependency {
-            image_id,
-            min_version: version(min_version.trim())?,
-        });
+        list.push(Dependency { image_id, min_version: version(min_version.trim())? });
         rest = rest.get(inner_end + 1..).unwrap_or("").trim_start();
         rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
     }
@@ -137,9 +127,7 @@ pub fn custom_tlv_value(text: &str) -> Result<Vec<u8>, String> {
         return Ok(text.as_bytes().to_vec());
     };
     if hex.len() % 2 != 0 {
-        return Err(format!(
-            "custom TLV value '{text}' has an odd number of hex digits"
-        ));
+        return Err(format!("custom TLV value '{text}' has an odd number of hex digits"));
     }
     (0..hex.len())
         .step_by(2)
@@ -171,16 +159,7 @@ mod tests {
         let v = version("1.2.3+4").expect("valid");
         assert_eq!((v.major, v.minor, v.revision, v.build_num), (1, 2, 3, 4));
         assert_eq!(version("7").expect("valid").minor, 0);
-        for bad in [
-            "256",
-            "1.2+3",
-            "01.2",
-            "1..2",
-            "",
-            "1.2.3.4",
-            "1.2.65536",
-            "a",
-        ] {
+        for bad in ["256", "1.2+3", "01.2", "1..2", "", "1.2.3.4", "1.2.65536", "a"] {
             assert!(version(bad).is_err(), "{bad}");
         }
     }

@@ -177,11 +177,7 @@ impl Pkcs11Error {
     /// Whether the error means the session (or the module behind it) is gone, so that
     /// reconnecting may help.
     pub fn is_session_lost(&self) -> bool {
-        let Self::Call {
-            source: CkError::Pkcs11(rv, _),
-            ..
-        } = self
-        else {
+        let Self::Call { source: CkError::Pkcs11(rv, _), .. } = self else {
             return false;
         };
         matches!(
@@ -218,12 +214,7 @@ impl Target {
             Some(source) => Some(read_pin_file(&name, &pin_source_path(source))?),
             None => std::env::var(PIN_ENV).ok(),
         };
-        Ok(Self {
-            uri: uri.clone(),
-            name,
-            module,
-            pin: pin.map(AuthPin::from),
-        })
+        Ok(Self { uri: uri.clone(), name, module, pin: pin.map(AuthPin::from) })
     }
 
     fn call<T>(
@@ -231,19 +222,13 @@ impl Target {
         operation: &'static str,
         result: cryptoki::error::Result<T>,
     ) -> Result<T, Pkcs11Error> {
-        result.map_err(|source| Pkcs11Error::Call {
-            uri: self.name.clone(),
-            operation,
-            source,
-        })
+        result.map_err(|source| Pkcs11Error::Call { uri: self.name.clone(), operation, source })
     }
 
     /// Loads the module, finds the token, opens a session and logs in if there is a PIN.
     fn connect(&self, read_write: bool) -> Result<Connection, Pkcs11Error> {
-        let module_error = |reason: String| Pkcs11Error::Module {
-            module: self.module.clone(),
-            reason,
-        };
+        let module_error =
+            |reason: String| Pkcs11Error::Module { module: self.module.clone(), reason };
         let pkcs11 = Pkcs11::new(&self.module).map_err(|e| module_error(e.to_string()))?;
         match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) => {}
@@ -260,14 +245,10 @@ impl Target {
             match session.login(UserType::User, Some(pin)) {
                 Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
                 Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
-                    return Err(Pkcs11Error::WrongPin {
-                        uri: self.name.clone(),
-                    });
+                    return Err(Pkcs11Error::WrongPin { uri: self.name.clone() });
                 }
                 Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                    return Err(Pkcs11Error::PinLocked {
-                        uri: self.name.clone(),
-                    });
+                    return Err(Pkcs11Error::PinLocked { uri: self.name.clone() });
                 }
                 Err(e) => return Err(self.call("C_Login", Err(e))?),
             }
@@ -298,16 +279,9 @@ impl Target {
             [slot] => Ok(*slot),
             [] => Err(Pkcs11Error::TokenNotFound {
                 uri: self.name.clone(),
-                available: if labels.is_empty() {
-                    "none".into()
-                } else {
-                    labels.join(", ")
-                },
+                available: if labels.is_empty() { "none".into() } else { labels.join(", ") },
             }),
-            many => Err(Pkcs11Error::TokenAmbiguous {
-                uri: self.name.clone(),
-                count: many.len(),
-            }),
+            many => Err(Pkcs11Error::TokenAmbiguous { uri: self.name.clone(), count: many.len() }),
         }
     }
 
@@ -324,11 +298,7 @@ impl Target {
         if let Some(id) = &self.uri.id {
             template.push(Attribute::Id(id.clone()));
         }
-        let what = if class == ObjectClass::PRIVATE_KEY {
-            "private key"
-        } else {
-            "public key"
-        };
+        let what = if class == ObjectClass::PRIVATE_KEY { "private key" } else { "public key" };
         let found = self.call("C_FindObjects", session.find_objects(&template))?;
         match found.as_slice() {
             [handle] => Ok(*handle),
@@ -386,11 +356,7 @@ impl Target {
             "C_GetAttributeValue",
             session.get_attributes(
                 handle,
-                &[
-                    AttributeType::KeyType,
-                    AttributeType::EcParams,
-                    AttributeType::EcPoint,
-                ],
+                &[AttributeType::KeyType, AttributeType::EcParams, AttributeType::EcPoint],
             ),
         )?;
         let (mut key_type, mut params, mut point) = (None, None, None);
@@ -402,18 +368,14 @@ impl Target {
                 _ => {}
             }
         }
-        let unsupported = |reason: String| Pkcs11Error::UnsupportedKey {
-            uri: self.name.clone(),
-            reason,
-        };
+        let unsupported =
+            |reason: String| Pkcs11Error::UnsupportedKey { uri: self.name.clone(), reason };
         let key_type = key_type.ok_or_else(|| unsupported("the key has no CKA_KEY_TYPE".into()))?;
         if key_type != KeyType::EC && key_type != KeyType::EC_EDWARDS {
             return Err(unsupported(format!("key type {key_type}")));
         }
         let (Some(params), Some(point)) = (params, point) else {
-            return Err(unsupported(
-                "the public key has no CKA_EC_PARAMS/CKA_EC_POINT".into(),
-            ));
+            return Err(unsupported("the public key has no CKA_EC_PARAMS/CKA_EC_POINT".into()));
         };
         public_key_from_token(&params, &point).map_err(unsupported)
     }
@@ -431,18 +393,14 @@ fn read_pin_file(uri: &str, path: &Path) -> Result<String, Pkcs11Error> {
 
 /// The file a `pin-source` names: `file:///p`, `file:/p`, `file:p` or a plain path.
 fn pin_source_path(source: &str) -> PathBuf {
-    let path = source
-        .strip_prefix("file://")
-        .or_else(|| source.strip_prefix("file:"))
-        .unwrap_or(source);
+    let path =
+        source.strip_prefix("file://").or_else(|| source.strip_prefix("file:")).unwrap_or(source);
     PathBuf::from(path)
 }
 
 /// Decodes `CKA_EC_PARAMS` and `CKA_EC_POINT` (DER OCTET STRING, or raw on some tokens).
 fn public_key_from_token(params: &[u8], point: &[u8]) -> Result<PublicKey, String> {
-    let point = <&OctetStringRef>::from_der(point)
-        .map(OctetStringRef::as_bytes)
-        .unwrap_or(point);
+    let point = <&OctetStringRef>::from_der(point).map(OctetStringRef::as_bytes).unwrap_or(point);
     if params == ED25519_OID_PARAMS || params == ED25519_NAME_PARAMS {
         let bytes = <[u8; 32]>::try_from(point)
             .map_err(|_| format!("Ed25519 CKA_EC_POINT is {} bytes, not 32", point.len()))?;
@@ -454,10 +412,7 @@ fn public_key_from_token(params: &[u8], point: &[u8]) -> Result<PublicKey, Strin
             _ => Err("P-256 CKA_EC_POINT is not an uncompressed point".into()),
         };
     }
-    Err(format!(
-        "curve with CKA_EC_PARAMS {}",
-        crate::pubkey_export::hex(params)
-    ))
+    Err(format!("curve with CKA_EC_PARAMS {}", crate::pubkey_export::hex(params)))
 }
 
 /// An open session on the token.
@@ -489,9 +444,7 @@ pub struct Pkcs11Signer {
 
 impl std::fmt::Debug for Pkcs11Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pkcs11Signer")
-            .field("key", &self.target.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Pkcs11Signer").field("key", &self.target.name).finish_non_exhaustive()
     }
 }
 
@@ -515,19 +468,12 @@ impl Pkcs11Signer {
             });
         }
         let (session, public_key) = open_key_session(&target)?;
-        Ok(Self {
-            target,
-            public_key,
-            state: RefCell::new(Some(session)),
-        })
+        Ok(Self { target, public_key, state: RefCell::new(Some(session)) })
     }
 
     /// Signs `data` with `mechanism`, reconnecting once if the session was lost.
     fn sign_raw(&self, mechanism: &Mechanism<'_>, data: &[u8]) -> Result<Vec<u8>, Pkcs11Error> {
-        retry_once_on_session_loss(
-            || self.sign_in_session(mechanism, data),
-            || self.reconnect(),
-        )
+        retry_once_on_session_loss(|| self.sign_in_session(mechanism, data), || self.reconnect())
     }
 
     fn sign_in_session(
@@ -551,19 +497,14 @@ impl Pkcs11Signer {
         }
         let (session, public_key) = open_key_session(&self.target)?;
         if public_key != self.public_key {
-            return Err(Pkcs11Error::KeyChanged {
-                uri: self.target.name.clone(),
-            });
+            return Err(Pkcs11Error::KeyChanged { uri: self.target.name.clone() });
         }
         *self.state.borrow_mut() = Some(session);
         Ok(())
     }
 
     fn backend_error(&self, error: &Pkcs11Error) -> SignError {
-        SignError::Backend {
-            key_id: self.target.name.clone(),
-            message: error.to_string(),
-        }
+        SignError::Backend { key_id: self.target.name.clone(), message: error.to_string() }
     }
 
     /// Signs and checks the result against the public key.
@@ -571,8 +512,7 @@ impl Pkcs11Signer {
         let signature = match self.public_key {
             PublicKey::Ed25519(_) => {
                 let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                self.sign_raw(&mechanism, message)
-                    .map_err(|e| self.backend_error(&e))?
+                self.sign_raw(&mechanism, message).map_err(|e| self.backend_error(&e))?
             }
             PublicKey::P256(_) => {
                 let raw = self
@@ -709,18 +649,14 @@ fn generate_in_session(
 ) -> Result<GeneratedKey, Pkcs11Error> {
     let label = label.into_bytes();
     let taken = |attribute: Attribute| -> Result<bool, Pkcs11Error> {
-        Ok(!target
-            .call("C_FindObjects", session.find_objects(&[attribute]))?
-            .is_empty())
+        Ok(!target.call("C_FindObjects", session.find_objects(&[attribute]))?.is_empty())
     };
     let id_taken = match &target.uri.id {
         Some(id) => taken(Attribute::Id(id.clone()))?,
         None => false,
     };
     if id_taken || taken(Attribute::Label(label.clone()))? {
-        return Err(Pkcs11Error::AlreadyExists {
-            uri: target.name.clone(),
-        });
+        return Err(Pkcs11Error::AlreadyExists { uri: target.name.clone() });
     }
     let id = match target.uri.id.clone() {
         Some(id) => id,
@@ -761,10 +697,7 @@ fn generate_in_session(
     let public_key = target.read_public_key(session, public)?;
     target.uri.id = Some(id);
     target.uri.object_type = Some(ObjectType::Private);
-    Ok(GeneratedKey {
-        uri: target.uri.clone(),
-        public_key,
-    })
+    Ok(GeneratedKey { uri: target.uri.clone(), public_key })
 }
 
 #[cfg(test)]
@@ -831,10 +764,7 @@ mod tests {
         let mut point = vec![0x04, 0x20];
         point.extend([7u8; 32]);
         for params in [ED25519_OID_PARAMS, ED25519_NAME_PARAMS] {
-            assert_eq!(
-                public_key_from_token(params, &point),
-                Ok(PublicKey::Ed25519([7; 32]))
-            );
+            assert_eq!(public_key_from_token(params, &point), Ok(PublicKey::Ed25519([7; 32])));
         }
         assert_eq!(
             public_key_from_token(ED25519_OID_PARAMS, &[7; 32]),
@@ -842,19 +772,13 @@ mod tests {
         );
         let mut p256 = vec![0x04, 0x41, 0x04];
         p256.extend([1u8; 64]);
-        assert!(matches!(
-            public_key_from_token(P256_PARAMS, &p256),
-            Ok(PublicKey::P256(_))
-        ));
+        assert!(matches!(public_key_from_token(P256_PARAMS, &p256), Ok(PublicKey::P256(_))));
         assert!(public_key_from_token(&[0x06, 0x01, 0x00], &p256).is_err());
     }
 
     #[test]
     fn pin_sources() {
-        assert_eq!(
-            pin_source_path("file:///run/pin"),
-            PathBuf::from("/run/pin")
-        );
+        assert_eq!(pin_source_path("file:///run/pin"), PathBuf::from("/run/pin"));
         assert_eq!(pin_source_path("file:/run/pin"), PathBuf::from("/run/pin"));
         assert_eq!(pin_source_path("pin.txt"), PathBuf::from("pin.txt"));
     }

@@ -100,8 +100,7 @@ pub struct Pkcs11Uri {
 impl Pkcs11Uri {
     /// Whether `text` is meant as a PKCS#11 URI rather than a file name.
     pub fn is_uri(text: &str) -> bool {
-        text.get(..7)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("pkcs11:"))
+        text.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("pkcs11:"))
     }
 
     /// Parses a URI.
@@ -169,11 +168,9 @@ impl Pkcs11Uri {
         let (name, raw) = split(attribute)?;
         let bytes = decode(name, raw)?;
         match name {
-            "module-path" => set(
-                &mut self.module_path,
-                name,
-                PathBuf::from(text_value(name, raw, &bytes)?),
-            ),
+            "module-path" => {
+                set(&mut self.module_path, name, PathBuf::from(text_value(name, raw, &bytes)?))
+            }
             "pin-source" => set(&mut self.pin_source, name, text_value(name, raw, &bytes)?),
             "pin-value" => Err(UriError::PinValue),
             _ => Err(UriError::Unknown(name.into())),
@@ -226,9 +223,7 @@ impl fmt::Display for Pkcs11Uri {
 }
 
 fn split(attribute: &str) -> Result<(&str, &str), UriError> {
-    attribute
-        .split_once('=')
-        .ok_or_else(|| UriError::Malformed(attribute.to_owned()))
+    attribute.split_once('=').ok_or_else(|| UriError::Malformed(attribute.to_owned()))
 }
 
 fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), UriError> {
@@ -249,10 +244,7 @@ fn text_value(name: &str, raw: &str, bytes: &[u8]) -> Result<String, UriError> {
 
 /// Percent-decodes an attribute value.
 fn decode(name: &str, raw: &str) -> Result<Vec<u8>, UriError> {
-    let bad = || UriError::BadEscape {
-        name: name.into(),
-        value: raw.into(),
-    };
+    let bad = || UriError::BadEscape { name: name.into(), value: raw.into() };
     let mut out = Vec::with_capacity(raw.len());
     let mut bytes = raw.bytes();
     while let Some(byte) = bytes.next() {
@@ -268,9 +260,7 @@ fn decode(name: &str, raw: &str) -> Result<Vec<u8>, UriError> {
 }
 
 fn hex_digit(byte: u8) -> Option<u8> {
-    char::from(byte)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// Percent-encodes a value; `all` escapes every byte (the usual form of `id`).
@@ -279,11 +269,7 @@ fn encode(bytes: &[u8], all: bool) -> String {
         .iter()
         .map(|&b| {
             let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-            if unreserved && !all {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
+            if unreserved && !all { char::from(b).to_string() } else { format!("%{b:02X}") }
         })
         .collect()
 }
@@ -305,10 +291,7 @@ mod tests {
         assert_eq!(uri.object_type, Some(ObjectType::Private));
         assert_eq!(uri.slot_id, Some(7));
         assert_eq!(uri.serial.as_deref(), Some("42"));
-        assert_eq!(
-            uri.module_path,
-            Some(PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"))
-        );
+        assert_eq!(uri.module_path, Some(PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")));
         assert_eq!(uri.pin_source.as_deref(), Some("file:/run/pin"));
         assert_eq!(
             uri.to_string(),
@@ -318,30 +301,15 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_honour() {
-        assert_eq!(
-            Pkcs11Uri::parse("pkcs11:tokn=x"),
-            Err(UriError::Unknown("tokn".into()))
-        );
+        assert_eq!(Pkcs11Uri::parse("pkcs11:tokn=x"), Err(UriError::Unknown("tokn".into())));
         assert_eq!(
             Pkcs11Uri::parse("pkcs11:token=a;token=b"),
             Err(UriError::Duplicate("token".into()))
         );
-        assert_eq!(
-            Pkcs11Uri::parse("pkcs11:token=a?pin-value=1234"),
-            Err(UriError::PinValue)
-        );
-        assert!(matches!(
-            Pkcs11Uri::parse("pkcs11:id=%0"),
-            Err(UriError::BadEscape { .. })
-        ));
-        assert!(matches!(
-            Pkcs11Uri::parse("pkcs11:type=key"),
-            Err(UriError::BadValue { .. })
-        ));
-        assert!(matches!(
-            Pkcs11Uri::parse("key.pem"),
-            Err(UriError::NotPkcs11(_))
-        ));
+        assert_eq!(Pkcs11Uri::parse("pkcs11:token=a?pin-value=1234"), Err(UriError::PinValue));
+        assert!(matches!(Pkcs11Uri::parse("pkcs11:id=%0"), Err(UriError::BadEscape { .. })));
+        assert!(matches!(Pkcs11Uri::parse("pkcs11:type=key"), Err(UriError::BadValue { .. })));
+        assert!(matches!(Pkcs11Uri::parse("key.pem"), Err(UriError::NotPkcs11(_))));
         assert!(Pkcs11Uri::is_uri("PKCS11:token=a"));
     }
 }

@@ -54,11 +54,8 @@ fn short_name(key: &PublicKey) -> &'static str {
 fn c_array(name: &str, suffix: &str, bytes: &[u8]) -> String {
     let mut out = format!("{C_HEADER_COMMENT}\nconst unsigned char {name}_pub_key{suffix}[] = {{");
     push_byte_rows(&mut out, bytes);
-    let _ = writeln!(
-        out,
-        "\n}};\nconst unsigned int {name}_pub_key{suffix}_len = {};",
-        bytes.len()
-    );
+    let _ =
+        writeln!(out, "\n}};\nconst unsigned int {name}_pub_key{suffix}_len = {};", bytes.len());
     out
 }
 
@@ -84,12 +81,10 @@ fn push_byte_rows(out: &mut String, bytes: &[u8]) {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
 }
 
 #[cfg(test)]

@@ -86,10 +86,7 @@ pub struct KeyFileSigner {
 impl KeyFileSigner {
     /// Wraps a loaded key; `path` names it in messages.
     pub fn new(path: &Path, key: PrivateKey) -> Self {
-        Self {
-            key_id: path.display().to_string(),
-            key,
-        }
+        Self { key_id: path.display().to_string(), key }
     }
 }
 
@@ -113,11 +110,9 @@ impl Signer for KeyFileSigner {
                         len: digest.len(),
                     });
                 }
-                let signature: p256::ecdsa::Signature =
-                    key.sign_prehash(digest).map_err(|e| SignError::Backend {
-                        key_id: self.key_id.clone(),
-                        message: e.to_string(),
-                    })?;
+                let signature: p256::ecdsa::Signature = key.sign_prehash(digest).map_err(|e| {
+                    SignError::Backend { key_id: self.key_id.clone(), message: e.to_string() }
+                })?;
                 Ok(signature.to_der().as_bytes().to_vec())
             }
         }
@@ -150,9 +145,7 @@ pub fn signature_verifies(key: &PublicKey, message: &[u8], signature: &[u8]) -> 
             let Ok(signature) = ed25519_compact::Signature::from_slice(signature) else {
                 return false;
             };
-            ed25519_compact::PublicKey::new(*bytes)
-                .verify(message, &signature)
-                .is_ok()
+            ed25519_compact::PublicKey::new(*bytes).verify(message, &signature).is_ok()
         }
         PublicKey::P256(point) => {
             use p256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -175,17 +168,12 @@ mod tests {
     fn ecdsa_signature_verifies_over_the_prehash() {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
         let key = PrivateKey::generate(Algorithm::EcdsaP256).expect("generate");
-        let PrivateKey::P256(signing) = &key else {
-            unreachable!()
-        };
+        let PrivateKey::P256(signing) = &key else { unreachable!() };
         let signer = KeyFileSigner::new(Path::new("k.pem"), key.clone());
         let digest = [0x5a; 32];
         let der = signer.sign_digest(&digest).expect("sign");
         let signature = p256::ecdsa::Signature::from_der(&der).expect("der");
-        signing
-            .verifying_key()
-            .verify_prehash(&digest, &signature)
-            .expect("verify");
+        signing.verifying_key().verify_prehash(&digest, &signature).expect("verify");
         let raw = signature.to_bytes();
         assert_eq!(ecdsa_raw_to_der(&raw), Some(der));
     }
@@ -196,13 +184,7 @@ mod tests {
             Path::new("k.pem"),
             PrivateKey::generate(Algorithm::EcdsaP256).expect("generate"),
         );
-        assert!(matches!(
-            signer.sign_message(b"x"),
-            Err(SignError::Unsupported { .. })
-        ));
-        assert!(matches!(
-            signer.sign_digest(&[0; 64]),
-            Err(SignError::DigestLength { .. })
-        ));
+        assert!(matches!(signer.sign_message(b"x"), Err(SignError::Unsupported { .. })));
+        assert!(matches!(signer.sign_digest(&[0; 64]), Err(SignError::DigestLength { .. })));
     }
 }

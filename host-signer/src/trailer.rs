@@ -10,9 +10,8 @@ const MAGIC_ALIGN_8: [u8; 16] = [
     0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
 ];
 /// Tail of the boot magic for other maximum alignments; `u16le(max_align)` comes first.
-const MAGIC_TAIL: [u8; 14] = [
-    0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
-];
+const MAGIC_TAIL: [u8; 14] =
+    [0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a];
 /// Size of the boot magic.
 pub const MAGIC_SIZE: u32 = 16;
 /// Value of a set flag (`image_ok`).
@@ -50,12 +49,7 @@ pub enum SlotMark {
 impl TrailerLayout {
     /// The default layout for a write size: `max_align` = max(8, align).
     pub fn for_align(align: u8) -> Self {
-        Self {
-            align,
-            max_align: align.max(8),
-            max_sectors: 128,
-            overwrite_only: false,
-        }
+        Self { align, max_align: align.max(8), max_sectors: 128, overwrite_only: false }
     }
 
     fn max_align(&self) -> u32 {
@@ -136,10 +130,7 @@ mod tests {
 
     #[test]
     fn overwrite_only_never_writes_image_ok() {
-        let layout = TrailerLayout {
-            overwrite_only: true,
-            ..TrailerLayout::for_align(4)
-        };
+        let layout = TrailerLayout { overwrite_only: true, ..TrailerLayout::for_align(4) };
         assert_eq!(layout.size(), 32);
         assert_eq!(layout.writes(SlotMark::Confirm, 0xff).len(), 1);
     }

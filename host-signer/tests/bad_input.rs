@@ -26,28 +26,13 @@ fn setup(dir: &Path) {
     let block = pseudo_random_bytes(32, 23);
     let overlapping = hex_file(&[(0x0800_0000, &block), (0x0800_0010, &block)]);
     std::fs::write(dir.join("overlap.hex"), overlapping).unwrap();
-    std::fs::write(
-        dir.join("bad-checksum.hex"),
-        ":0400000001020304F0\n:00000001FF\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("bad-checksum.hex"), ":0400000001020304F0\n:00000001FF\n").unwrap();
     let no_load = common::elf_file(&[(4, 0, b"note", 0), (1, 0x2000_0000, &[], 0x100)]);
     std::fs::write(dir.join("noload.elf"), no_load).unwrap();
     std::fs::write(dir.join("garbage.pem"), "not a key\n").unwrap();
     std::fs::write(dir.join("password.txt"), "right\n").unwrap();
     std::fs::write(dir.join("wrong-password.txt"), "wrong\n").unwrap();
-    fwsign(
-        dir,
-        &[
-            "keygen",
-            "-k",
-            "enc.pem",
-            "-t",
-            "ed25519",
-            "--password-file",
-            "password.txt",
-        ],
-    );
+    fwsign(dir, &["keygen", "-k", "enc.pem", "-t", "ed25519", "--password-file", "password.txt"]);
 }
 
 fn cases() -> Vec<Case> {
@@ -66,28 +51,12 @@ fn cases() -> Vec<Case> {
     vec![
         case(
             "image larger than the slot",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-S",
-                "0x800",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-S", "0x800", "app.bin", "out.bin"]),
             &["exceeds", "0x800"],
         ),
         case(
             "image plus trailer larger than the slot",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-S",
-                "0xa00",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-S", "0xa00", "app.bin", "out.bin"]),
             &["trailer", "-S"],
         ),
         case(
@@ -102,28 +71,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "version out of range",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-v",
-                "256.0.0",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-v", "256.0.0", "app.bin", "out.bin"]),
             &["--version", "major 256"],
         ),
         case(
             "malformed version",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-v",
-                "1.2+3",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-v", "1.2+3", "app.bin", "out.bin"]),
             &["--version", "major[.minor"],
         ),
         case(
@@ -138,29 +91,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "sha 512 with an ECDSA key",
-            sign(&[
-                "-k",
-                &ec,
-                "--pad-header",
-                "--sha",
-                "512",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ec, "--pad-header", "--sha", "512", "app.bin", "out.bin"]),
             &["--sha 512", "ecdsa-p256"],
         ),
         case(
             "pure with --sha",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "--pure",
-                "--sha",
-                "512",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "--pure", "--sha", "512", "app.bin", "out.bin"]),
             &["--pure", "--sha"],
         ),
         case(
@@ -251,28 +187,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "bad dependency",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-d",
-                "(1 2.0)",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-d", "(1 2.0)", "app.bin", "out.bin"]),
             &["--dependencies"],
         ),
         case(
             "security counter too large",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-s",
-                "0x100000000",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-s", "0x100000000", "app.bin", "out.bin"]),
             &["--security-counter", "32 bits"],
         ),
         case(
@@ -292,28 +212,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "encryption",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "-E",
-                "enc.pem",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "-E", "enc.pem", "app.bin", "out.bin"]),
             &["--encrypt", "not supported"],
         ),
         case(
             "bad alignment",
-            sign(&[
-                "-k",
-                &ed,
-                "--pad-header",
-                "--align",
-                "3",
-                "app.bin",
-                "out.bin",
-            ]),
+            sign(&["-k", &ed, "--pad-header", "--align", "3", "app.bin", "out.bin"]),
             &["--align"],
         ),
         case(
@@ -341,18 +245,10 @@ fn bad_sign_inputs_exit_2_and_write_nothing() {
             text(&output)
         );
         for word in case.expect {
-            assert!(
-                message.contains(word),
-                "{}: message lacks '{word}':\n{message}",
-                case.name
-            );
+            assert!(message.contains(word), "{}: message lacks '{word}':\n{message}", case.name);
         }
     });
-    assert_eq!(
-        listing(dir.path()),
-        before,
-        "a failed run left files behind"
-    );
+    assert_eq!(listing(dir.path()), before, "a failed run left files behind");
 }
 
 #[test]
@@ -378,12 +274,7 @@ fn verify_exit_codes() {
             "img.bin",
         ],
     );
-    assert_eq!(
-        fwsign_status(dir, &["verify", "-k", &ed, "img.bin"])
-            .status
-            .code(),
-        Some(0)
-    );
+    assert_eq!(fwsign_status(dir, &["verify", "-k", &ed, "img.bin"]).status.code(), Some(0));
 
     let mut image = std::fs::read(dir.join("img.bin")).unwrap();
     let last = image.len() - 1;
@@ -393,10 +284,7 @@ fn verify_exit_codes() {
     assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid));
     let json: serde_json::Value = serde_json::from_slice(&invalid.stdout).unwrap();
     assert_eq!(json["valid"], false);
-    assert!(
-        json["error"].as_str().unwrap_or("").contains("signature"),
-        "{json}"
-    );
+    assert!(json["error"].as_str().unwrap_or("").contains("signature"), "{json}");
 
     std::fs::write(dir.join("notimage.bin"), pseudo_random_bytes(100, 25)).unwrap();
     let not_image = fwsign_status(dir, &["verify", "-k", &ed, "notimage.bin"]);
@@ -407,12 +295,7 @@ fn verify_exit_codes() {
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     assert!(text(&missing).contains("missing.bin"));
     let usage = fwsign_status(dir, &["verify", "img.bin"]);
-    assert_eq!(
-        usage.status.code(),
-        Some(2),
-        "verify without -k: {}",
-        text(&usage)
-    );
+    assert_eq!(usage.status.code(), Some(2), "verify without -k: {}", text(&usage));
 }
 
 #[test]
@@ -443,45 +326,25 @@ fn dumpinfo_decodes_and_flags_non_images() {
     assert_eq!(json["header"]["version"], "1.2.3+0");
     let tlvs = json["tlvs"].as_array().unwrap();
     let names: Vec<&str> = tlvs.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        ["SEC_CNT", "DEPENDENCY", "SHA256", "KEYHASH", "ED25519"]
-    );
+    assert_eq!(names, ["SEC_CNT", "DEPENDENCY", "SHA256", "KEYHASH", "ED25519"]);
     assert_eq!(tlvs[0]["value"], 9);
     assert_eq!(json["trailer"]["image_ok"]["state"], "set");
     let human = fwsign(dir, &["dumpinfo", "img.bin"]);
     assert!(text(&human).contains("DEPENDENCY"), "{}", text(&human));
 
     std::fs::write(dir.join("junk.bin"), [0u8; 64]).unwrap();
-    assert_eq!(
-        fwsign_status(dir, &["dumpinfo", "junk.bin"]).status.code(),
-        Some(1)
-    );
+    assert_eq!(fwsign_status(dir, &["dumpinfo", "junk.bin"]).status.code(), Some(1));
 }
 
 #[test]
 fn help_and_completions() {
     let dir = tempfile::tempdir().unwrap();
-    for command in [
-        "keygen",
-        "getpub",
-        "sign",
-        "verify",
-        "dumpinfo",
-        "completions",
-    ] {
+    for command in ["keygen", "getpub", "sign", "verify", "dumpinfo", "completions"] {
         let help = fwsign(dir.path(), &[command, "--help"]);
-        assert!(
-            text(&help).contains("Usage: fwsign"),
-            "{command} --help:\n{}",
-            text(&help)
-        );
+        assert!(text(&help).contains("Usage: fwsign"), "{command} --help:\n{}", text(&help));
     }
     let bash = fwsign(dir.path(), &["completions", "bash"]);
-    assert!(
-        text(&bash).contains("_fwsign"),
-        "no bash completion function"
-    );
+    assert!(text(&bash).contains("_fwsign"), "no bash completion function");
 }
 
 fn listing(dir: &Path) -> Vec<String> {

@@ -9,18 +9,8 @@ use std::path::Path;
 use base64::Engine as _;
 use common::{fwsign, fwsign_status, imgtool, imgtool_python, keys, pseudo_random_bytes, text};
 
-const SIGN: &[&str] = &[
-    "sign",
-    "-v",
-    "2.0.1",
-    "-H",
-    "0x200",
-    "--pad-header",
-    "-S",
-    "0x10000",
-    "-s",
-    "auto",
-];
+const SIGN: &[&str] =
+    &["sign", "-v", "2.0.1", "-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "auto"];
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -41,14 +31,8 @@ fn getpub_matches_imgtool_for_imgtool_keys() {
                 &["getpub", "-k", key, "-e", "lang-c"],
                 &["getpub", "-k", key, "-e", "c", "--name-suffix", ""],
             ),
-            (
-                &["getpub", "-k", key, "-e", "pem"],
-                &["getpub", "-k", key, "-e", "pem"],
-            ),
-            (
-                &["getpub", "-k", key, "-e", "raw"],
-                &["getpub", "-k", key, "-e", "raw"],
-            ),
+            (&["getpub", "-k", key, "-e", "pem"], &["getpub", "-k", key, "-e", "pem"]),
+            (&["getpub", "-k", key, "-e", "raw"], &["getpub", "-k", key, "-e", "raw"]),
             (
                 &["getpub", "-k", key, "--name-suffix", "_2"],
                 &["getpub", "-k", key, "--name-suffix", "_2"],
@@ -85,30 +69,16 @@ fn fwsign_keys_work_in_imgtool() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.join(file))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(
-                mode & 0o777,
-                0o600,
-                "{kind}: private key readable by others"
-            );
+            let mode = std::fs::metadata(dir.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{kind}: private key readable by others");
         }
         let by_imgtool = imgtool(dir, &["getpub", "-k", file, "-e", "raw"]).stdout;
         let by_fwsign = fwsign(dir, &["getpub", "-k", file, "-e", "raw"]).stdout;
-        assert_eq!(
-            by_imgtool, by_fwsign,
-            "{kind}: imgtool reads a different public key"
-        );
+        assert_eq!(by_imgtool, by_fwsign, "{kind}: imgtool reads a different public key");
         imgtool(dir, &sign_args(&["-k", file, "in.bin", "imgtool.bin"]));
         fwsign(dir, &sign_args(&["-k", file, "in.bin", "fwsign.bin"]));
         let verified = imgtool(dir, &["verify", "-k", file, "fwsign.bin"]);
-        assert!(
-            text(&verified).contains("correctly validated"),
-            "{kind}: {}",
-            text(&verified)
-        );
+        assert!(text(&verified).contains("correctly validated"), "{kind}: {}", text(&verified));
         if kind == "ed25519" {
             assert!(
                 read(dir, "imgtool.bin") == read(dir, "fwsign.bin"),
@@ -117,12 +87,7 @@ fn fwsign_keys_work_in_imgtool() {
         }
     }
     let existing = fwsign_status(dir, &["keygen", "-k", "ed.pem", "-t", "ed25519"]);
-    assert_eq!(
-        existing.status.code(),
-        Some(2),
-        "keygen overwrote a key: {}",
-        text(&existing)
-    );
+    assert_eq!(existing.status.code(), Some(2), "keygen overwrote a key: {}", text(&existing));
 }
 
 #[test]
@@ -144,10 +109,7 @@ fn encrypted_keys_interchange_both_ways() {
             .args(["-c", &script])
             .status()
             .unwrap();
-        assert!(
-            status.success(),
-            "imgtool could not export an encrypted key"
-        );
+        assert!(status.success(), "imgtool could not export an encrypted key");
         assert!(
             std::fs::read_to_string(dir.join(&encrypted))
                 .unwrap()
@@ -156,29 +118,13 @@ fn encrypted_keys_interchange_both_ways() {
         let expected = fwsign(dir, &["getpub", "-k", &plain, "-e", "raw"]).stdout;
         let from_file = fwsign(
             dir,
-            &[
-                "getpub",
-                "-k",
-                &encrypted,
-                "-e",
-                "raw",
-                "--password-file",
-                "password.txt",
-            ],
+            &["getpub", "-k", &encrypted, "-e", "raw", "--password-file", "password.txt"],
         );
         assert_eq!(from_file.stdout, expected);
         let from_env = std::process::Command::new(env!("CARGO_BIN_EXE_fwsign"))
             .current_dir(dir)
             .env("FW_KEY_PW", "correct horse")
-            .args([
-                "getpub",
-                "-k",
-                &encrypted,
-                "-e",
-                "raw",
-                "--password-env",
-                "FW_KEY_PW",
-            ])
+            .args(["getpub", "-k", &encrypted, "-e", "raw", "--password-env", "FW_KEY_PW"])
             .output()
             .unwrap();
         assert_eq!(from_env.stdout, expected, "{}", text(&from_env));
@@ -203,27 +149,10 @@ fn encrypted_keys_interchange_both_ways() {
 
         // fwsign's encrypted key, read by imgtool's loader.
         let ours = format!("{name}-fwsign-enc.pem");
-        let kind = if name == "ed" {
-            "ed25519"
-        } else {
-            "ecdsa-p256"
-        };
-        fwsign(
-            dir,
-            &[
-                "keygen",
-                "-k",
-                &ours,
-                "-t",
-                kind,
-                "--password-file",
-                "password.txt",
-            ],
-        );
+        let kind = if name == "ed" { "ed25519" } else { "ecdsa-p256" };
+        fwsign(dir, &["keygen", "-k", &ours, "-t", kind, "--password-file", "password.txt"]);
         assert!(
-            std::fs::read_to_string(dir.join(&ours))
-                .unwrap()
-                .contains("ENCRYPTED PRIVATE KEY")
+            std::fs::read_to_string(dir.join(&ours)).unwrap().contains("ENCRYPTED PRIVATE KEY")
         );
         let script = format!(
             "import sys; from imgtool import keys; sys.stdout.buffer.write(keys.load({ours:?}, b'correct horse').get_public_bytes())"
@@ -238,19 +167,9 @@ fn encrypted_keys_interchange_both_ways() {
             "imgtool cannot read fwsign's encrypted key: {}",
             text(&output)
         );
-        let ours_public = fwsign(
-            dir,
-            &[
-                "getpub",
-                "-k",
-                &ours,
-                "-e",
-                "raw",
-                "--password-file",
-                "password.txt",
-            ],
-        )
-        .stdout;
+        let ours_public =
+            fwsign(dir, &["getpub", "-k", &ours, "-e", "raw", "--password-file", "password.txt"])
+                .stdout;
         assert_eq!(output.stdout, ours_public);
     }
 }
@@ -297,14 +216,7 @@ fn fixed_signatures_round_trip_both_ways() {
         // imgtool signs and exports the signature; fwsign rebuilds the image from it.
         imgtool(
             dir,
-            &sign_args(&[
-                "-k",
-                &key,
-                "--sig-out",
-                "imgtool.sig",
-                "in.bin",
-                "imgtool.bin",
-            ]),
+            &sign_args(&["-k", &key, "--sig-out", "imgtool.sig", "in.bin", "imgtool.bin"]),
         );
         fwsign(
             dir,
@@ -323,17 +235,7 @@ fn fixed_signatures_round_trip_both_ways() {
         );
 
         // fwsign signs and exports; imgtool rebuilds.
-        fwsign(
-            dir,
-            &sign_args(&[
-                "-k",
-                &key,
-                "--sig-out",
-                "fwsign.sig",
-                "in.bin",
-                "fwsign.bin",
-            ]),
-        );
+        fwsign(dir, &sign_args(&["-k", &key, "--sig-out", "fwsign.sig", "in.bin", "fwsign.bin"]));
         imgtool(
             dir,
             &sign_args(&[
@@ -350,11 +252,7 @@ fn fixed_signatures_round_trip_both_ways() {
             "{name}: imgtool --fix-sig differs"
         );
         let verified = imgtool(dir, &["verify", "-k", &key, "imgtool-fixed.bin"]);
-        assert!(
-            text(&verified).contains("correctly validated"),
-            "{name}: {}",
-            text(&verified)
-        );
+        assert!(text(&verified).contains("correctly validated"), "{name}: {}", text(&verified));
 
         // A signature over another image is refused, and nothing is written.
         std::fs::write(dir.join("other.bin"), pseudo_random_bytes(2500, 15)).unwrap();
@@ -390,36 +288,17 @@ fn digest_signed_by_openssl_attaches() {
             .unwrap_or_else(|e| {
                 panic!("openssl not found ({e}): install it with `apt-get install openssl`")
             });
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            text(&output)
-        );
+        assert!(output.status.success(), "openssl {args:?}: {}", text(&output));
     };
     for (name, raw_input) in [("ed", true), ("ec", false)] {
         let key = k.path(&format!("{name}.pem"));
         let public = k.path(&format!("{name}-pub.pem"));
         fwsign(
             dir,
-            &sign_args(&[
-                "--vector-to-sign",
-                "digest",
-                "-k",
-                &public,
-                "in.bin",
-                "digest.bin",
-            ]),
+            &sign_args(&["--vector-to-sign", "digest", "-k", &public, "in.bin", "digest.bin"]),
         );
-        let mut args = vec![
-            "pkeyutl",
-            "-sign",
-            "-inkey",
-            &key,
-            "-in",
-            "digest.bin",
-            "-out",
-            "sig.raw",
-        ];
+        let mut args =
+            vec!["pkeyutl", "-sign", "-inkey", &key, "-in", "digest.bin", "-out", "sig.raw"];
         if raw_input {
             args.push("-rawin");
         }
@@ -428,20 +307,9 @@ fn digest_signed_by_openssl_attaches() {
         std::fs::write(dir.join("sig.b64"), signature).unwrap();
         fwsign(
             dir,
-            &sign_args(&[
-                "--fix-sig",
-                "sig.b64",
-                "--fix-sig-pubkey",
-                &public,
-                "in.bin",
-                "img.bin",
-            ]),
+            &sign_args(&["--fix-sig", "sig.b64", "--fix-sig-pubkey", &public, "in.bin", "img.bin"]),
         );
         let verified = imgtool(dir, &["verify", "-k", &key, "img.bin"]);
-        assert!(
-            text(&verified).contains("correctly validated"),
-            "{name}: {}",
-            text(&verified)
-        );
+        assert!(text(&verified).contains("correctly validated"), "{name}: {}", text(&verified));
     }
 }

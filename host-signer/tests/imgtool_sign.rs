@@ -35,73 +35,26 @@ const BASE: &[&str] = &["-v", "1.2.3+4", "-H", "0x200", "-S", "0x20000"];
 
 fn cases() -> Vec<Case> {
     use Input::*;
-    let case = |name, input, output, args| Case {
-        name,
-        input,
-        output,
-        args,
-    };
+    let case = |name, input, output, args| Case { name, input, output, args };
     vec![
         case("plain", Bin(1000), "bin", &["--pad-header"]),
         case("reserved header", ZeroHeaderBin(3000), "bin", &[]),
         case("erased 0", Bin(777), "bin", &["--pad-header", "-R", "0"]),
-        case(
-            "erased 0 reserved header",
-            ZeroHeaderBin(100),
-            "bin",
-            &["-R", "0", "--confirm"],
-        ),
+        case("erased 0 reserved header", ZeroHeaderBin(100), "bin", &["-R", "0", "--confirm"]),
         case("pad", Bin(1000), "bin", &["--pad-header", "--pad"]),
         case("confirm", Bin(1000), "bin", &["--pad-header", "--confirm"]),
         case("test", Bin(1000), "bin", &["--pad-header", "--test"]),
-        case(
-            "align 1",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "1"],
-        ),
-        case(
-            "align 2",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "2"],
-        ),
-        case(
-            "align 4",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "4"],
-        ),
-        case(
-            "align 8",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "8"],
-        ),
-        case(
-            "align 16",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "16"],
-        ),
-        case(
-            "align 32",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--confirm", "--align", "32"],
-        ),
+        case("align 1", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "1"]),
+        case("align 2", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "2"]),
+        case("align 4", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "4"]),
+        case("align 8", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "8"]),
+        case("align 16", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "16"]),
+        case("align 32", Bin(1000), "bin", &["--pad-header", "--confirm", "--align", "32"]),
         case(
             "max-align 16",
             Bin(1000),
             "bin",
-            &[
-                "--pad-header",
-                "--confirm",
-                "--align",
-                "4",
-                "--max-align",
-                "16",
-            ],
+            &["--pad-header", "--confirm", "--align", "4", "--max-align", "16"],
         ),
         case(
             "max-align 32 test",
@@ -121,36 +74,11 @@ fn cases() -> Vec<Case> {
             "bin",
             &["--pad-header", "--confirm", "-R", "0", "--align", "8"],
         ),
-        case(
-            "security counter",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-s", "7"],
-        ),
-        case(
-            "security counter hex",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-s", "0x10000"],
-        ),
-        case(
-            "security counter auto",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-s", "auto"],
-        ),
-        case(
-            "dependency",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-d", "(1,2.0.0+0)"],
-        ),
-        case(
-            "dependencies",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-d", "(0,1.2), (2, 3.4.5+6)"],
-        ),
+        case("security counter", Bin(1000), "bin", &["--pad-header", "-s", "7"]),
+        case("security counter hex", Bin(1000), "bin", &["--pad-header", "-s", "0x10000"]),
+        case("security counter auto", Bin(1000), "bin", &["--pad-header", "-s", "auto"]),
+        case("dependency", Bin(1000), "bin", &["--pad-header", "-d", "(1,2.0.0+0)"]),
+        case("dependencies", Bin(1000), "bin", &["--pad-header", "-d", "(0,1.2), (2, 3.4.5+6)"]),
         case(
             "custom tlvs",
             Bin(1000),
@@ -188,36 +116,11 @@ fn cases() -> Vec<Case> {
             "bin",
             &["--pad-header", "--pure", "--confirm", "-s", "auto"],
         ),
-        case(
-            "sha 512",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--sha", "512"],
-        ),
-        case(
-            "sha 256",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--sha", "256"],
-        ),
-        case(
-            "full public key",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--public-key-format", "full"],
-        ),
-        case(
-            "load address",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-L", "0x20000000"],
-        ),
-        case(
-            "rom fixed",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "-F", "0x8020000"],
-        ),
+        case("sha 512", Bin(1000), "bin", &["--pad-header", "--sha", "512"]),
+        case("sha 256", Bin(1000), "bin", &["--pad-header", "--sha", "256"]),
+        case("full public key", Bin(1000), "bin", &["--pad-header", "--public-key-format", "full"]),
+        case("load address", Bin(1000), "bin", &["--pad-header", "-L", "0x20000000"]),
+        case("rom fixed", Bin(1000), "bin", &["--pad-header", "-F", "0x8020000"]),
         case(
             "overwrite-only confirm",
             Bin(1000),
@@ -230,44 +133,20 @@ fn cases() -> Vec<Case> {
             "bin",
             &["--pad-header", "--overwrite-only", "--pad", "--align", "32"],
         ),
-        case(
-            "non-bootable",
-            Bin(1000),
-            "bin",
-            &["--pad-header", "--non-bootable"],
-        ),
+        case("non-bootable", Bin(1000), "bin", &["--pad-header", "--non-bootable"]),
         case("empty payload", Bin(0), "bin", &["--pad-header"]),
-        case(
-            "bin to hex",
-            Bin(100_000),
-            "hex",
-            &["--pad-header", "-x", "0x08000000"],
-        ),
+        case("bin to hex", Bin(100_000), "hex", &["--pad-header", "-x", "0x08000000"]),
         case(
             "bin to hex confirm",
             Bin(5000),
             "hex",
-            &[
-                "--pad-header",
-                "-x",
-                "0x08010000",
-                "--confirm",
-                "--align",
-                "8",
-            ],
+            &["--pad-header", "-x", "0x08010000", "--confirm", "--align", "8"],
         ),
         case(
             "bin to hex test",
             Bin(5000),
             "hex",
-            &[
-                "--pad-header",
-                "-x",
-                "0x0800fff0",
-                "--test",
-                "--max-align",
-                "16",
-            ],
+            &["--pad-header", "-x", "0x0800fff0", "--test", "--max-align", "16"],
         ),
         case("hex to hex", Hex(0x0802_0000), "hex", &["--pad-header"]),
         case(
@@ -282,24 +161,9 @@ fn cases() -> Vec<Case> {
             "hex",
             &["--pad-header", "-x", "0x10000000", "--pad"],
         ),
-        case(
-            "hex at 0 to hex",
-            Hex(0),
-            "hex",
-            &["--pad-header", "--confirm"],
-        ),
-        case(
-            "hex to bin",
-            Hex(0x0802_0000),
-            "bin",
-            &["--pad-header", "-s", "auto"],
-        ),
-        case(
-            "hex to bin confirm",
-            Hex(0x0001_0000),
-            "bin",
-            &["--pad-header", "--confirm"],
-        ),
+        case("hex at 0 to hex", Hex(0), "hex", &["--pad-header", "--confirm"]),
+        case("hex to bin", Hex(0x0802_0000), "bin", &["--pad-header", "-s", "auto"]),
+        case("hex to bin confirm", Hex(0x0001_0000), "bin", &["--pad-header", "--confirm"]),
     ]
 }
 
@@ -347,10 +211,7 @@ fn sign_both(
     common.extend_from_slice(args);
     imgtool(dir, &joined(&common, &[input, &by_imgtool]));
     fwsign(dir, &joined(&common, &[input, &by_fwsign]));
-    (
-        std::fs::read(dir.join(by_imgtool)).unwrap(),
-        std::fs::read(dir.join(by_fwsign)).unwrap(),
-    )
+    (std::fs::read(dir.join(by_imgtool)).unwrap(), std::fs::read(dir.join(by_fwsign)).unwrap())
 }
 
 #[test]
@@ -383,18 +244,8 @@ fn ed25519_images_are_byte_identical_to_imgtool() {
 fn unsigned_images_are_byte_identical_to_imgtool() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(4096, 9)).unwrap();
-    let args = [
-        "sign",
-        "-v",
-        "0.1",
-        "-H",
-        "0x100",
-        "--pad-header",
-        "-S",
-        "0x4000",
-        "--confirm",
-        "in.bin",
-    ];
+    let args =
+        ["sign", "-v", "0.1", "-H", "0x100", "--pad-header", "-S", "0x4000", "--confirm", "in.bin"];
     let run = |tool: fn(&Path, &[&str]) -> std::process::Output, out: &str| {
         let mut all = args.to_vec();
         all.push(out);
@@ -439,24 +290,12 @@ fn elf_input_matches_imgtool_on_the_equivalent_hex() {
     imgtool(dir.path(), &joined(&args, &["app.hex", "imgtool.hex"]));
     let run = fwsign(dir.path(), &joined(&args, &["app.elf", "fwsign.hex"]));
     let report = text(&run);
-    assert!(
-        report.contains("segment 0 at 0x08020000"),
-        "segments not reported:\n{report}"
-    );
-    assert!(
-        report.contains("segment 2 at 0x08020800"),
-        "segments not reported:\n{report}"
-    );
-    assert!(
-        !report.contains("segment 3"),
-        "a segment without file data was taken:\n{report}"
-    );
+    assert!(report.contains("segment 0 at 0x08020000"), "segments not reported:\n{report}");
+    assert!(report.contains("segment 2 at 0x08020800"), "segments not reported:\n{report}");
+    assert!(!report.contains("segment 3"), "a segment without file data was taken:\n{report}");
     let expected = std::fs::read(dir.path().join("imgtool.hex")).unwrap();
     let actual = std::fs::read(dir.path().join("fwsign.hex")).unwrap();
-    assert!(
-        expected == actual,
-        "ELF-signed HEX differs from imgtool's HEX-signed HEX"
-    );
+    assert!(expected == actual, "ELF-signed HEX differs from imgtool's HEX-signed HEX");
 }
 
 #[test]
@@ -465,27 +304,14 @@ fn ecdsa_images_pass_imgtool_verify() {
     let variants: &[&[&str]] = &[
         &["--pad-header"],
         &["--pad-header", "--confirm", "--align", "8"],
-        &[
-            "--pad-header",
-            "-s",
-            "auto",
-            "-d",
-            "(1,1.0.0)",
-            "--custom-tlv",
-            "0xa0",
-            "0x01",
-        ],
+        &["--pad-header", "-s", "auto", "-d", "(1,1.0.0)", "--custom-tlv", "0xa0", "0x01"],
         &["--pad-header", "--public-key-format", "full"],
         &["--pad-header", "-x", "0x08000000", "--test"],
     ];
     par_each(variants, |args| {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("in.bin"), pseudo_random_bytes(5000, 3)).unwrap();
-        let out = if args.contains(&"-x") {
-            "out.hex"
-        } else {
-            "out.bin"
-        };
+        let out = if args.contains(&"-x") { "out.hex" } else { "out.bin" };
         let mut all = vec!["sign", "-k", &key];
         all.extend_from_slice(BASE);
         all.extend_from_slice(args);
@@ -506,27 +332,11 @@ fn imgtool_images_pass_fwsign_verify() {
     let variants: Vec<(&str, &[&str], &str)> = vec![
         ("ed.pem", &["--pad-header"], "bin"),
         ("ed.pem", &["--pad-header", "--pure", "--confirm"], "bin"),
-        (
-            "ed.pem",
-            &["--pad-header", "--sha", "512", "-s", "auto"],
-            "bin",
-        ),
-        (
-            "ed.pem",
-            &["--pad-header", "--public-key-format", "full"],
-            "bin",
-        ),
-        (
-            "ed.pem",
-            &["--pad-header", "-x", "0x08000000", "--confirm"],
-            "hex",
-        ),
+        ("ed.pem", &["--pad-header", "--sha", "512", "-s", "auto"], "bin"),
+        ("ed.pem", &["--pad-header", "--public-key-format", "full"], "bin"),
+        ("ed.pem", &["--pad-header", "-x", "0x08000000", "--confirm"], "hex"),
         ("ec.pem", &["--pad-header"], "bin"),
-        (
-            "ec.pem",
-            &["--pad-header", "-d", "(1,2.3.4)", "--test"],
-            "bin",
-        ),
+        ("ec.pem", &["--pad-header", "-d", "(1,2.3.4)", "--test"], "bin"),
         ("ec.pem", &["--pad-header", "-x", "0x08000000"], "hex"),
     ];
     par_each(&variants, |(key, args, ext)| {
@@ -559,10 +369,8 @@ fn fwsign_verify_rejects_wrong_key_and_tampering() {
     args.extend_from_slice(&["--pad-header", "in.bin", "img.bin"]);
     imgtool(dir.path(), &args);
 
-    let wrong = common::fwsign_status(
-        dir.path(),
-        &["verify", "-k", &k.path("ec-pub.pem"), "img.bin"],
-    );
+    let wrong =
+        common::fwsign_status(dir.path(), &["verify", "-k", &k.path("ec-pub.pem"), "img.bin"]);
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
 
     let mut image = std::fs::read(dir.path().join("img.bin")).unwrap();

@@ -38,11 +38,7 @@ fn fwsign_env(token: &SoftHsmToken, envs: &[(&str, &str)], args: &[&str]) -> Out
 /// Runs fwsign with the PIN in the environment; it must succeed.
 fn fwsign_ok(token: &SoftHsmToken, args: &[&str]) -> Output {
     let output = fwsign_env(token, &[("FWSIGN_PKCS11_PIN", PIN)], args);
-    assert!(
-        output.status.success(),
-        "fwsign {args:?}: {}",
-        text(&output)
-    );
+    assert!(output.status.success(), "fwsign {args:?}: {}", text(&output));
     output
 }
 
@@ -76,10 +72,7 @@ fn assert_verifies(token: &SoftHsmToken, key: &str, image: &str) {
     let pem = fwsign_ok(token, &["getpub", "-k", key, "-e", "pem"]).stdout;
     let pem_path = token.dir().join(format!("{image}.pub.pem"));
     std::fs::write(&pem_path, pem).unwrap();
-    let output = imgtool(
-        token.dir(),
-        &["verify", "-k", pem_path.to_str().unwrap(), image],
-    );
+    let output = imgtool(token.dir(), &["verify", "-k", pem_path.to_str().unwrap(), image]);
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("Image was correctly validated"),
         "{}",
@@ -88,12 +81,8 @@ fn assert_verifies(token: &SoftHsmToken, key: &str, image: &str) {
     let der = fwsign_ok(token, &["getpub", "-k", key, "-e", "raw"]).stdout;
     let public = PublicKey::from_spki_der(&der).unwrap();
     let bytes = std::fs::read(token.dir().join(image)).unwrap();
-    verify_image(
-        &mut SliceReader::new(&bytes),
-        &[TrustedKey::new(public)],
-        &Policy::default(),
-    )
-    .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
+    verify_image(&mut SliceReader::new(&bytes), &[TrustedKey::new(public)], &Policy::default())
+        .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -139,17 +128,10 @@ fn keys_generated_by_fwsign_sign_images_that_imgtool_and_the_verifier_accept() {
         String::from_utf8(token.pkcs11_tool(&["--list-objects", "--type", "privkey"])).unwrap();
     assert_eq!(listing.matches("never extractable").count(), 2, "{listing}");
     // A second key with the same label is refused.
-    let again = fwsign_env(
-        &token,
-        &[("FWSIGN_PKCS11_PIN", PIN)],
-        &["keygen", "-k", &uri, "-t", "ed25519"],
-    );
+    let again =
+        fwsign_env(&token, &[("FWSIGN_PKCS11_PIN", PIN)], &["keygen", "-k", &uri, "-t", "ed25519"]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(
-        text(&again).contains("already holds an object"),
-        "{}",
-        text(&again)
-    );
+    assert!(text(&again).contains("already holds an object"), "{}", text(&again));
 }
 
 #[test]
@@ -188,15 +170,7 @@ fn keys_made_by_pkcs11_tool_sign_by_id_and_by_label() {
     // getpub agrees with the public key pkcs11-tool exports (DER SubjectPublicKeyInfo).
     let exported = token.dir().join("p256.der");
     let exported_path = exported.to_str().unwrap();
-    token.pkcs11_tool(&[
-        "--read-object",
-        "--type",
-        "pubkey",
-        "--id",
-        "01",
-        "-o",
-        exported_path,
-    ]);
+    token.pkcs11_tool(&["--read-object", "--type", "pubkey", "--id", "01", "-o", exported_path]);
     let exported = std::fs::read(exported).unwrap();
     let ours = fwsign_ok(&token, &["getpub", "-k", &cases[0], "-e", "raw"]).stdout;
     assert_eq!(ours, exported);
@@ -210,13 +184,8 @@ fn the_pin_comes_from_pin_source_or_the_environment() {
     let pin_file = token.dir().join("pin.txt");
     std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
     let pin_path = pin_file.display().to_string();
-    for (index, source) in [
-        format!("file:{pin_path}"),
-        format!("file://{pin_path}"),
-        pin_path,
-    ]
-    .iter()
-    .enumerate()
+    for (index, source) in
+        [format!("file:{pin_path}"), format!("file://{pin_path}"), pin_path].iter().enumerate()
     {
         let with_source = format!("{uri}?pin-source={source}");
         let image = format!("pin{index}.bin");
@@ -227,17 +196,9 @@ fn the_pin_comes_from_pin_source_or_the_environment() {
     // No PIN at all: the private key is hidden, and the message says how to give one.
     let output = fwsign_env(&token, &[], &sign_args(&uri, "nopin.bin"));
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output).contains("FWSIGN_PKCS11_PIN"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("FWSIGN_PKCS11_PIN"), "{}", text(&output));
     // A PIN on the command line is refused outright.
-    let output = fwsign_env(
-        &token,
-        &[],
-        &sign_args(&format!("{uri}?pin-value={PIN}"), "v.bin"),
-    );
+    let output = fwsign_env(&token, &[], &sign_args(&format!("{uri}?pin-value={PIN}"), "v.bin"));
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("pin-value"), "{}", text(&output));
     // A pin-source that cannot be read is named.
@@ -246,11 +207,7 @@ fn the_pin_comes_from_pin_source_or_the_environment() {
         &[],
         &sign_args(&format!("{uri}?pin-source=file:/nonexistent/pin"), "m.bin"),
     );
-    assert!(
-        text(&output).contains("/nonexistent/pin"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("/nonexistent/pin"), "{}", text(&output));
     for image in ["nopin.bin", "v.bin", "m.bin"] {
         assert!(!token.dir().join(image).exists(), "{image} was written");
     }
@@ -293,11 +250,7 @@ fn wrong_pin_missing_token_or_object_fail_with_no_output() {
         let envs: Vec<(&str, &str)> = pin.map(|p| ("FWSIGN_PKCS11_PIN", p)).into_iter().collect();
         let output = fwsign_env(&token, &envs, &sign_args(&key, "out.bin"));
         assert_eq!(output.status.code(), Some(2), "{case}: {}", text(&output));
-        assert!(
-            text(&output).contains(expected),
-            "{case}: {}",
-            text(&output)
-        );
+        assert!(text(&output).contains(expected), "{case}: {}", text(&output));
         assert_eq!(files_in(token.dir()), before, "{case}: files changed");
     }
     // No module anywhere.
@@ -309,11 +262,7 @@ fn wrong_pin_missing_token_or_object_fail_with_no_output() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output).contains("FWSIGN_PKCS11_MODULE"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("FWSIGN_PKCS11_MODULE"), "{}", text(&output));
     assert_eq!(files_in(token.dir()), before);
 }
 
@@ -324,14 +273,8 @@ fn an_external_command_signs_with_the_documented_protocol() {
     let openssl = fwsign_tests::openssl().display().to_string();
     let dir = token.dir();
     for (name, kind) in [("ed", "ed25519"), ("ec", "ecdsa-p256")] {
-        fwsign_ok(
-            &token,
-            &["keygen", "-k", &format!("{name}.pem"), "-t", kind],
-        );
-        let public = fwsign_ok(
-            &token,
-            &["getpub", "-k", &format!("{name}.pem"), "-e", "pem"],
-        );
+        fwsign_ok(&token, &["keygen", "-k", &format!("{name}.pem"), "-t", kind]);
+        let public = fwsign_ok(&token, &["getpub", "-k", &format!("{name}.pem"), "-e", "pem"]);
         std::fs::write(dir.join(format!("{name}-pub.pem")), public.stdout).unwrap();
     }
     let cases = [
@@ -344,10 +287,7 @@ fn an_external_command_signs_with_the_documented_protocol() {
             ),
         ),
         // ECDSA over the digest as a prehash: DER, then the same as base64.
-        (
-            "ec-pub.pem",
-            format!("{openssl} pkeyutl -sign -inkey ec.pem"),
-        ),
+        ("ec-pub.pem", format!("{openssl} pkeyutl -sign -inkey ec.pem")),
         (
             "ec-pub.pem",
             format!(
@@ -361,11 +301,7 @@ fn an_external_command_signs_with_the_documented_protocol() {
         args.extend(["--sign-cmd", command]);
         fwsign_ok(&token, &args);
         let output = imgtool(dir, &["verify", "-k", key, &image]);
-        assert!(
-            text(&output).contains("correctly validated"),
-            "{}",
-            text(&output)
-        );
+        assert!(text(&output).contains("correctly validated"), "{}", text(&output));
     }
     // Failures: the program fails, or prints something that is not a valid signature.
     let before = files_in(dir);
@@ -392,22 +328,13 @@ fn a_restarted_module_is_reconnected_and_the_signature_retried() {
     fwsign_ok(&token, &["keygen", "-k", &uri, "-t", "ecdsa-p256"]);
     let output = token
         .command(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "module_restart_child",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "module_restart_child", "--ignored", "--nocapture"])
         .env("FWSIGN_PKCS11_MODULE", &token.module)
         .env("FWSIGN_PKCS11_PIN", PIN)
         .env("FWSIGN_TEST_KEY_URI", &uri)
         .output()
         .unwrap();
-    assert!(
-        output.status.success() && text(&output).contains("1 passed"),
-        "{}",
-        text(&output)
-    );
+    assert!(output.status.success() && text(&output).contains("1 passed"), "{}", text(&output));
 }
 
 #[test]
@@ -415,10 +342,7 @@ fn a_restarted_module_is_reconnected_and_the_signature_retried() {
 fn module_restart_child() {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     let module = std::env::var("FWSIGN_PKCS11_MODULE").unwrap();
-    let uri: Pkcs11Uri = std::env::var("FWSIGN_TEST_KEY_URI")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let uri: Pkcs11Uri = std::env::var("FWSIGN_TEST_KEY_URI").unwrap().parse().unwrap();
     let signer = Pkcs11Signer::open(&uri).unwrap();
     let digest = [7u8; 32];
     signer.sign_digest(&digest).unwrap();
@@ -429,17 +353,8 @@ fn module_restart_child() {
     let slot = probe.get_slots_with_initialized_token().unwrap()[0];
     let session = probe.open_ro_session(slot).unwrap();
     probe.clone().finalize().unwrap();
-    assert!(
-        session.get_session_info().is_err(),
-        "the session survived C_Finalize"
-    );
+    assert!(session.get_session_info().is_err(), "the session survived C_Finalize");
 
-    let signature = signer
-        .sign_digest(&digest)
-        .expect("re-initialised and retried");
-    assert!(signature_verifies(
-        &signer.public_key(),
-        &digest,
-        &signature
-    ));
+    let signature = signer.sign_digest(&digest).expect("re-initialised and retried");
+    assert!(signature_verifies(&signer.public_key(), &digest, &signature));
 }

@@ -17,17 +17,8 @@ use fwsign_tests::{SoftHsmToken, openssl};
 use host_signer::timestamp::find_in_image;
 use host_signer::timestamp::verify::{TokenError, read_anchors, verify};
 
-const SIGN: [&str; 9] = [
-    "sign",
-    "-v",
-    "1.2.3",
-    "-H",
-    "0x200",
-    "--pad-header",
-    "-S",
-    "0x10000",
-    "app.bin",
-];
+const SIGN: [&str; 9] =
+    ["sign", "-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "app.bin"];
 
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -50,16 +41,7 @@ fn openssl_verifies(dir: &Path, image: &str, ca: &Path) -> Output {
     std::fs::write(dir.join("tok.der"), stamped.token).unwrap();
     Command::new(openssl())
         .current_dir(dir)
-        .args([
-            "ts",
-            "-verify",
-            "-data",
-            "sig.bin",
-            "-in",
-            "tok.der",
-            "-token_in",
-            "-CAfile",
-        ])
+        .args(["ts", "-verify", "-data", "sig.bin", "-in", "tok.der", "-token_in", "-CAfile"])
         .arg(ca)
         .output()
         .unwrap()
@@ -73,10 +55,7 @@ fn a_timestamped_image_differs_only_by_the_token_and_passes_every_verifier() {
     let ca = tsa.ca_cert().display().to_string();
     let plain = sign(dir, &["-k", "ed.pem", "plain.bin"]);
     assert!(plain.status.success(), "{}", text(&plain));
-    let stamped = sign(
-        dir,
-        &["-k", "ed.pem", "--timestamp-url", &tsa.url, "stamped.bin"],
-    );
+    let stamped = sign(dir, &["-k", "ed.pem", "--timestamp-url", &tsa.url, "stamped.bin"]);
     assert!(stamped.status.success(), "{}", text(&stamped));
 
     // Byte-identical apart from the appended TLV and the unprotected area's total.
@@ -93,41 +72,22 @@ fn a_timestamped_image_differs_only_by_the_token_and_passes_every_verifier() {
     assert_eq!(stamped[plain.len()..plain.len() + 2], [0xa1, 0x00]);
 
     let output = imgtool(dir, &["verify", "-k", "ed.pem", "stamped.bin"]);
-    assert!(
-        text(&output).contains("correctly validated"),
-        "{}",
-        text(&output)
-    );
-    let output = fwsign(
-        dir,
-        &["verify", "-k", "ed.pem", "--tsa-ca", &ca, "stamped.bin"],
-    );
+    assert!(text(&output).contains("correctly validated"), "{}", text(&output));
+    let output = fwsign(dir, &["verify", "-k", "ed.pem", "--tsa-ca", &ca, "stamped.bin"]);
     assert!(
         text(&output).contains("timestamped") && text(&output).contains("CN=fwsign Test TSA"),
         "{}",
         text(&output)
     );
     let output = openssl_verifies(dir, "stamped.bin", &tsa.ca_cert());
-    assert!(
-        text(&output).contains("Verification: OK"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("Verification: OK"), "{}", text(&output));
 
     let json = fwsign(dir, &["dumpinfo", "--format", "json", "stamped.bin"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let timestamp = &json["timestamp"];
     let gen_time = timestamp["gen_time"].as_str().unwrap();
-    assert!(
-        gen_time.len() == 20 && gen_time.ends_with('Z'),
-        "{gen_time}"
-    );
-    assert!(
-        timestamp["tsa"]
-            .as_str()
-            .unwrap()
-            .contains("fwsign Test TSA")
-    );
+    assert!(gen_time.len() == 20 && gen_time.ends_with('Z'), "{gen_time}");
+    assert!(timestamp["tsa"].as_str().unwrap().contains("fwsign Test TSA"));
     let der = base64::engine::general_purpose::STANDARD
         .decode(timestamp["token_der_base64"].as_str().unwrap())
         .unwrap();
@@ -154,35 +114,16 @@ fn an_hsm_signature_is_timestamped_and_checked_by_openssl() {
         output
     };
     run(&["keygen", "-k", uri, "-t", "ecdsa-p256"]);
-    std::fs::write(
-        dir.join("pub.pem"),
-        run(&["getpub", "-k", uri, "-e", "pem"]).stdout,
-    )
-    .unwrap();
+    std::fs::write(dir.join("pub.pem"), run(&["getpub", "-k", uri, "-e", "pem"]).stdout).unwrap();
     let mut args = SIGN.to_vec();
-    args.extend([
-        "-k",
-        uri,
-        "--timestamp-url",
-        &tsa.url,
-        "--confirm",
-        "image.bin",
-    ]);
+    args.extend(["-k", uri, "--timestamp-url", &tsa.url, "--confirm", "image.bin"]);
     run(&args);
     let output = imgtool(dir, &["verify", "-k", "pub.pem", "image.bin"]);
-    assert!(
-        text(&output).contains("correctly validated"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("correctly validated"), "{}", text(&output));
     let ca = tsa.ca_cert().display().to_string();
     run(&["verify", "-k", "pub.pem", "--tsa-ca", &ca, "image.bin"]);
     let output = openssl_verifies(dir, "image.bin", &tsa.ca_cert());
-    assert!(
-        text(&output).contains("Verification: OK"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("Verification: OK"), "{}", text(&output));
 }
 
 #[test]
@@ -191,27 +132,15 @@ fn tokens_that_do_not_check_out_are_refused() {
     let other = LocalTsa::start();
     let dir = workdir();
     let dir = dir.path();
-    let output = sign(
-        dir,
-        &["-k", "ed.pem", "--timestamp-url", &tsa.url, "stamped.bin"],
-    );
+    let output = sign(dir, &["-k", "ed.pem", "--timestamp-url", &tsa.url, "stamped.bin"]);
     assert!(output.status.success(), "{}", text(&output));
     let output = sign(dir, &["-k", "ed.pem", "plain.bin"]);
     assert!(output.status.success(), "{}", text(&output));
 
     // Another CA: the chain does not lead there (fwsign exits 1, openssl agrees).
     let wrong_ca = other.ca_cert().display().to_string();
-    let output = fwsign_status(
-        dir,
-        &[
-            "verify",
-            "-k",
-            "ed.pem",
-            "--tsa-ca",
-            &wrong_ca,
-            "stamped.bin",
-        ],
-    );
+    let output =
+        fwsign_status(dir, &["verify", "-k", "ed.pem", "--tsa-ca", &wrong_ca, "stamped.bin"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
         text(&output).contains("does not lead to a certificate of --tsa-ca"),
@@ -223,34 +152,14 @@ fn tokens_that_do_not_check_out_are_refused() {
     );
     // No token at all.
     let ca = tsa.ca_cert().display().to_string();
-    let output = fwsign_status(
-        dir,
-        &["verify", "-k", "ed.pem", "--tsa-ca", &ca, "plain.bin"],
-    );
+    let output = fwsign_status(dir, &["verify", "-k", "ed.pem", "--tsa-ca", &ca, "plain.bin"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output).contains("no timestamp token"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("no timestamp token"), "{}", text(&output));
     // An unreadable CA file is a usage error.
-    let output = fwsign_status(
-        dir,
-        &[
-            "verify",
-            "-k",
-            "ed.pem",
-            "--tsa-ca",
-            "ed.pem",
-            "stamped.bin",
-        ],
-    );
+    let output =
+        fwsign_status(dir, &["verify", "-k", "ed.pem", "--tsa-ca", "ed.pem", "stamped.bin"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(
-        text(&output).contains("--tsa-ca ed.pem"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("--tsa-ca ed.pem"), "{}", text(&output));
 
     // The library names each failed check.
     let bytes = std::fs::read(dir.join("stamped.bin")).unwrap();
@@ -267,16 +176,10 @@ fn tokens_that_do_not_check_out_are_refused() {
     // The TSA's ECDSA signature ends the token; change its last byte.
     let mut tampered = token.clone();
     *tampered.last_mut().unwrap() ^= 1;
-    assert_eq!(
-        verify(&tampered, &signature, &anchors).unwrap_err(),
-        TokenError::BadSignature
-    );
+    assert_eq!(verify(&tampered, &signature, &anchors).unwrap_err(), TokenError::BadSignature);
     // Another TSA's certificate as the trust file: no chain leads to it.
     let other_anchor = read_anchors(&std::fs::read(other.tsa_cert()).unwrap()).unwrap();
-    assert!(matches!(
-        verify(&token, &signature, &other_anchor),
-        Err(TokenError::Chain(_))
-    ));
+    assert!(matches!(verify(&token, &signature, &other_anchor), Err(TokenError::Chain(_))));
 }
 
 #[test]
@@ -289,11 +192,7 @@ fn tsa_failures_give_clear_errors_and_write_nothing() {
         args.push("out.bin");
         let output = sign(dir, &args);
         assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-        assert!(
-            text(&output).contains(expected),
-            "{expected}: {}",
-            text(&output)
-        );
+        assert!(text(&output).contains(expected), "{expected}: {}", text(&output));
         assert!(!dir.join("out.bin").exists());
         let leftovers: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -322,14 +221,7 @@ fn tsa_failures_give_clear_errors_and_write_nothing() {
     let slow = LocalTsa::start();
     slow.set_behaviour(Behaviour::Slow(Duration::from_secs(3)));
     check(
-        &[
-            "--timestamp-url",
-            &slow.url,
-            "--timestamp-timeout",
-            "1",
-            "--timestamp-retries",
-            "0",
-        ],
+        &["--timestamp-url", &slow.url, "--timestamp-timeout", "1", "--timestamp-retries", "0"],
         "no reply within 1 s after 1 attempt(s)",
     );
 
@@ -344,9 +236,5 @@ fn tsa_failures_give_clear_errors_and_write_nothing() {
     // A timestamp needs a signature.
     let output = sign(dir, &["--timestamp-url", &url, "out.bin"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output).contains("the image is not signed"),
-        "{}",
-        text(&output)
-    );
+    assert!(text(&output).contains("the image is not signed"), "{}", text(&output));
 }

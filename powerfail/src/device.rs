@@ -31,11 +31,7 @@ impl<const W: usize, const E: usize> Device<W, E> {
         assert_eq!(shape.erase_size as usize, E, "{}: erase size", shape.name);
         let mut flash = SimFlash::with_sectors(shape.sectors, bootloader::ERASED_VALUE);
         flash.program(shape.layout.primary.offset as usize, factory);
-        Self {
-            flash,
-            shape,
-            config,
-        }
+        Self { flash, shape, config }
     }
 
     /// One power-on: runs the bootloader.
@@ -132,10 +128,7 @@ impl<const W: usize, const E: usize> Device<W, E> {
         let erased = self.flash.erased_value();
         for unit in 0..layout.sector_size / COUNTER_RECORD {
             let at = (first + unit * COUNTER_RECORD) as usize;
-            if self.flash.bytes()[at..at + record.len()]
-                .iter()
-                .all(|b| *b == erased)
-            {
+            if self.flash.bytes()[at..at + record.len()].iter().all(|b| *b == erased) {
                 self.flash.program(at, &record);
             }
         }

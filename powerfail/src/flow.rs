@@ -76,13 +76,7 @@ pub struct Promise {
 }
 
 const fn promise(major: u8, outcome: Outcome, then: (u8, Outcome), counter: u32) -> Promise {
-    Promise {
-        major,
-        outcome,
-        then,
-        counter,
-        secondary: Some(3 - major),
-    }
+    Promise { major, outcome, then, counter, secondary: Some(3 - major) }
 }
 
 impl Promise {
@@ -124,10 +118,7 @@ impl Flow {
             Flow::OverwriteOnly => Mode::OverwriteOnly,
             _ => Mode::Swap,
         };
-        Config {
-            mode,
-            validate_primary: true,
-        }
+        Config { mode, validate_primary: true }
     }
 
     /// The steps that are interrupted.
@@ -165,14 +156,8 @@ impl Flow {
 
     /// What may be seen after a fault in `phase`.
     pub fn promises(self, phase: Phase) -> &'static [Promise] {
-        const OVERWRITTEN: Promise = Promise {
-            secondary: None,
-            ..UPGRADED
-        };
-        const OVERWRITE_KEEPS_OLD: Promise = Promise {
-            secondary: None,
-            ..KEEP_OLD
-        };
+        const OVERWRITTEN: Promise = Promise { secondary: None, ..UPGRADED };
+        const OVERWRITE_KEEPS_OLD: Promise = Promise { secondary: None, ..KEEP_OLD };
         match (self, phase) {
             (
                 Flow::TestUpgrade | Flow::PermanentUpgrade,

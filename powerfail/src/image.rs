@@ -58,9 +58,7 @@ fn sign(pair: &KeyPair, major: u8, counter: u32, payload_len: usize) -> Vec<u8> 
     out.extend_from_slice(&protected);
     let digest = Sha256::digest(&out);
     let spki = [
-        &[
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ][..],
+        &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..],
         &pair.pk[..],
     ]
     .concat();
@@ -81,12 +79,7 @@ fn tlv_info(magic: u16, entries_len: usize) -> Vec<u8> {
 }
 
 fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
-    [
-        &tag.to_le_bytes()[..],
-        &len16(value.len()).to_le_bytes(),
-        value,
-    ]
-    .concat()
+    [&tag.to_le_bytes()[..], &len16(value.len()).to_le_bytes(), value].concat()
 }
 
 fn len16(len: usize) -> u16 {

@@ -25,35 +25,18 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut options = if cli.long {
-        Options::long()
-    } else {
-        Options::ci()
-    };
+    let mut options = if cli.long { Options::long() } else { Options::ci() };
     options.only = cli.only;
     if let Some(jobs) = cli.jobs {
         options.jobs = jobs;
     }
     let summary = powerfail::run(&options);
     for cell in &summary.cells {
-        println!(
-            "{}: {} points, {} failures",
-            cell.name,
-            cell.points,
-            cell.failures.len()
-        );
+        println!("{}: {} points, {} failures", cell.name, cell.points, cell.failures.len());
         for failure in cell.failures.iter().take(cli.show) {
             println!("    {failure}");
         }
     }
-    println!(
-        "{} interruption points, {} failures",
-        summary.points(),
-        summary.failures()
-    );
-    if summary.failures() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    println!("{} interruption points, {} failures", summary.points(), summary.failures());
+    if summary.failures() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

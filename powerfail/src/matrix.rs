@@ -105,11 +105,7 @@ pub fn run(options: &Options) -> Summary {
         for write in &options.write_sizes {
             for flow in &options.flows {
                 let name = cell_name(*shape, *write, *flow);
-                if options
-                    .only
-                    .as_ref()
-                    .is_none_or(|only| name.contains(only.as_str()))
-                {
+                if options.only.as_ref().is_none_or(|only| name.contains(only.as_str())) {
                     cells.push((*shape, *write, *flow));
                 }
             }
@@ -131,9 +127,7 @@ pub fn run(options: &Options) -> Summary {
             });
         }
     });
-    Summary {
-        cells: reports.into_inner().expect("no worker panics"),
-    }
+    Summary { cells: reports.into_inner().expect("no worker panics") }
 }
 
 /// Runs one cell: `flow` on `shape` with `write`-byte writes.
@@ -156,12 +150,7 @@ pub fn run_cell(shape: Shape, write: usize, flow: Flow, options: &Options) -> Ce
 }
 
 fn cell_name(shape: Shape, write: usize, flow: Flow) -> String {
-    format!(
-        "{} write={write} erased={:#04x} {}",
-        shape.name,
-        bootloader::ERASED_VALUE,
-        flow.name()
-    )
+    format!("{} write={write} erased={:#04x} {}", shape.name, bootloader::ERASED_VALUE, flow.name())
 }
 
 fn cell<const W: usize, const E: usize>(shape: Shape, flow: Flow, options: &Options) -> CellReport {
@@ -178,10 +167,7 @@ fn cell<const W: usize, const E: usize>(shape: Shape, flow: Flow, options: &Opti
     };
     for (index, operation) in plan.operations.iter().enumerate() {
         let at = u32::try_from(index + 1).expect("few operations");
-        for kind in FaultKind::ALL
-            .into_iter()
-            .filter(|k| k.applies_to(operation))
-        {
+        for kind in FaultKind::ALL.into_iter().filter(|k| k.applies_to(operation)) {
             let variants = match kind {
                 FaultKind::Cut => 1,
                 FaultKind::TornWrite => options.torn_seeds,
@@ -202,31 +188,21 @@ fn cell<const W: usize, const E: usize>(shape: Shape, flow: Flow, options: &Opti
     for sample in 0..options.random_samples {
         let mut rng = SplitMix(cell_seed ^ u64::from(sample).wrapping_mul(0xA24B_AED4_963E_E407));
         let index = rng.below(plan.operations.len());
-        let kinds: Vec<_> = FaultKind::ALL
-            .into_iter()
-            .filter(|k| k.applies_to(&plan.operations[index]))
-            .collect();
+        let kinds: Vec<_> =
+            FaultKind::ALL.into_iter().filter(|k| k.applies_to(&plan.operations[index])).collect();
         let point = Point {
             operation: u32::try_from(index + 1).expect("few operations"),
             kind: kinds[rng.below(kinds.len())],
             seed: rng.next_u64(),
         };
-        let recovery = Recovery {
-            rng,
-            faults_left: options.recovery_faults,
-            horizon,
-        };
+        let recovery = Recovery { rng, faults_left: options.recovery_faults, horizon };
         let result = point::run(flow, &start, &images, &plan, point, Some(recovery));
-        record(
-            point,
-            result.map_err(|why| format!("random sample {sample}: {why}")),
-        );
+        record(point, result.map_err(|why| format!("random sample {sample}: {why}")));
     }
     report
 }
 
 fn hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }

@@ -29,12 +29,8 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 4] = [
-        FaultKind::Cut,
-        FaultKind::TornWrite,
-        FaultKind::PartialErase,
-        FaultKind::RandomErase,
-    ];
+    pub const ALL: [FaultKind; 4] =
+        [FaultKind::Cut, FaultKind::TornWrite, FaultKind::PartialErase, FaultKind::RandomErase];
 
     /// Short name used in reports.
     pub fn name(self) -> &'static str {
@@ -61,14 +57,10 @@ impl FaultKind {
         match self {
             FaultKind::Cut => Fault::Cut,
             FaultKind::TornWrite => Fault::TornWrite { seed },
-            FaultKind::PartialErase => Fault::InterruptedErase {
-                damage: EraseDamage::Partial,
-                seed,
-            },
-            FaultKind::RandomErase => Fault::InterruptedErase {
-                damage: EraseDamage::Random,
-                seed,
-            },
+            FaultKind::PartialErase => {
+                Fault::InterruptedErase { damage: EraseDamage::Partial, seed }
+            }
+            FaultKind::RandomErase => Fault::InterruptedErase { damage: EraseDamage::Random, seed },
         }
     }
 }
@@ -86,13 +78,7 @@ pub struct Point {
 
 impl fmt::Display for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at operation {} (seed {})",
-            self.kind.name(),
-            self.operation,
-            self.seed
-        )
+        write!(f, "{} at operation {} (seed {})", self.kind.name(), self.operation, self.seed)
     }
 }
 
@@ -162,9 +148,7 @@ pub fn run<const W: usize, const E: usize>(
 ) -> Result<u32, String> {
     let mut device = start.clone();
     let mut counter = Monotonic(device.security_counter());
-    device
-        .flash
-        .schedule(point.operation, point.kind.fault(point.seed));
+    device.flash.schedule(point.operation, point.kind.fault(point.seed));
     let mut torn_markers = 0;
     for step in flow.action() {
         let before = device.journal_state();
@@ -209,17 +193,13 @@ pub fn run<const W: usize, const E: usize>(
     }
     let promises = &promises[..];
     check_settled(&mut device, images, &decision, promises)?;
-    let then = device
-        .boot(&images.keys)
-        .map_err(|e| format!("the boot after settling failed: {e:?}"))?;
+    let then =
+        device.boot(&images.keys).map_err(|e| format!("the boot after settling failed: {e:?}"))?;
     counter.check(&device)?;
     let promise = promise_for(&decision, promises)?;
     let seen = (then.record.version.major, then.record.outcome);
     if seen != promise.then {
-        return Err(format!(
-            "the boot after settling gave {seen:?}, expected {:?}",
-            promise.then
-        ));
+        return Err(format!("the boot after settling gave {seen:?}, expected {:?}", promise.then));
     }
     if !device.journal_is_idle() {
         return Err("journal not idle after the next boot".into());
@@ -249,10 +229,7 @@ impl Monotonic {
     ) -> Result<(), String> {
         let now = device.security_counter();
         if now < self.0 {
-            return Err(format!(
-                "security counter decreased from {} to {now}",
-                self.0
-            ));
+            return Err(format!("security counter decreased from {} to {now}", self.0));
         }
         self.0 = now;
         Ok(())
@@ -265,15 +242,11 @@ fn run_step<const W: usize, const E: usize>(
     images: &Images,
 ) -> Result<(), String> {
     match step {
-        Step::Request { permanent } => device
-            .updater()
-            .request_upgrade(permanent)
-            .map_err(|e| format!("{e:?}")),
+        Step::Request { permanent } => {
+            device.updater().request_upgrade(permanent).map_err(|e| format!("{e:?}"))
+        }
         Step::Confirm => device.updater().confirm().map_err(|e| format!("{e:?}")),
-        Step::Boot => device
-            .boot(&images.keys)
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}")),
+        Step::Boot => device.boot(&images.keys).map(|_| ()).map_err(|e| format!("{e:?}")),
     }
 }
 
@@ -282,13 +255,10 @@ fn promise_for<'p>(
     promises: &'p [Promise],
 ) -> Result<&'p Promise, String> {
     let seen = (decision.record.version.major, decision.record.outcome);
-    promises
-        .iter()
-        .find(|p| (p.major, p.outcome) == seen)
-        .ok_or_else(|| {
-            let allowed: Vec<_> = promises.iter().map(|p| (p.major, p.outcome)).collect();
-            format!("booted {seen:?}, the state machine promises one of {allowed:?}")
-        })
+    promises.iter().find(|p| (p.major, p.outcome) == seen).ok_or_else(|| {
+        let allowed: Vec<_> = promises.iter().map(|p| (p.major, p.outcome)).collect();
+        format!("booted {seen:?}, the state machine promises one of {allowed:?}")
+    })
 }
 
 fn check_settled<const W: usize, const E: usize>(
@@ -333,9 +303,7 @@ fn check_trailers<const W: usize, const E: usize>(
     let layout = device.shape.layout;
     let secondary = device.trailer(layout.secondary);
     if secondary.requested_upgrade().is_some() {
-        return Err(format!(
-            "secondary still requests an upgrade: {secondary:?}"
-        ));
+        return Err(format!("secondary still requests an upgrade: {secondary:?}"));
     }
     let primary = device.trailer(layout.primary);
     let consistent = match outcome {
@@ -356,9 +324,6 @@ fn check_trailers<const W: usize, const E: usize>(
     if consistent {
         Ok(())
     } else {
-        Err(format!(
-            "primary trailer {primary:?} after a {} boot",
-            outcome.describe()
-        ))
+        Err(format!("primary trailer {primary:?} after a {} boot", outcome.describe()))
     }
 }

@@ -12,12 +12,7 @@ use powerfail::shape::{self, Shape};
 type Flash4k = Device<8, 4096>;
 
 fn small() -> Options {
-    Options {
-        torn_seeds: 1,
-        erase_seeds: 1,
-        random_samples: 4,
-        ..Options::ci()
-    }
+    Options { torn_seeds: 1, erase_seeds: 1, random_samples: 4, ..Options::ci() }
 }
 
 fn images(shape: &Shape) -> Images {
@@ -55,11 +50,7 @@ fn the_last_erase_of_a_swap_may_be_interrupted() {
         .iter()
         .rposition(|op| matches!(op, Operation::Erase { .. }))
         .expect("a swap erases");
-    for kind in [
-        FaultKind::Cut,
-        FaultKind::PartialErase,
-        FaultKind::RandomErase,
-    ] {
+    for kind in [FaultKind::Cut, FaultKind::PartialErase, FaultKind::RandomErase] {
         for seed in 0..8 {
             let point = Point {
                 operation: u32::try_from(last_erase + 1).expect("few operations"),
@@ -83,11 +74,7 @@ fn the_checks_catch_a_broken_promise() {
     let flipped = start.flash.bytes()[at] ^ 0x01;
     start.flash.program(at, &[flipped]);
     let plan = Plan::record(Flow::TestUpgrade, &start, &images);
-    let point = Point {
-        operation: plan.commit + 1,
-        kind: FaultKind::Cut,
-        seed: 0,
-    };
+    let point = Point { operation: plan.commit + 1, kind: FaultKind::Cut, seed: 0 };
     let result = point::run(Flow::TestUpgrade, &start, &images, &plan, point, None);
     let why = result.expect_err("the update is refused, not test-booted");
     assert!(why.contains("promises"), "{why}");

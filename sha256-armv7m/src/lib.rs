@@ -67,12 +67,7 @@ impl Default for Sha256 {
 impl Sha256 {
     /// A hasher with nothing absorbed.
     pub const fn new() -> Self {
-        Self {
-            state: INITIAL_STATE,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
-            len: 0,
-        }
+        Self { state: INITIAL_STATE, buffer: [0; BLOCK_LEN], buffered: 0, len: 0 }
     }
 
     /// Absorbs `data`. Whole blocks are compressed straight from `data`, in one call.
@@ -82,9 +77,7 @@ impl Sha256 {
             let free = self.buffer.get_mut(self.buffered..).unwrap_or_default();
             let take = free.len().min(data.len());
             let (head, rest) = data.split_at_checked(take).unwrap_or((data, &[]));
-            free.get_mut(..take)
-                .unwrap_or_default()
-                .copy_from_slice(head);
+            free.get_mut(..take).unwrap_or_default().copy_from_slice(head);
             self.buffered = self.buffered.saturating_add(take);
             data = rest;
             if self.buffered < BLOCK_LEN {
@@ -95,10 +88,7 @@ impl Sha256 {
         }
         let (blocks, tail) = data.as_chunks::<BLOCK_LEN>();
         compress(&mut self.state, blocks);
-        self.buffer
-            .get_mut(..tail.len())
-            .unwrap_or_default()
-            .copy_from_slice(tail);
+        self.buffer.get_mut(..tail.len()).unwrap_or_default().copy_from_slice(tail);
         self.buffered = tail.len();
     }
 
@@ -106,11 +96,7 @@ impl Sha256 {
     pub fn finalize(mut self) -> [u8; 32] {
         let bit_len = self.len.wrapping_mul(8);
         let mut padding = [0u8; 2 * BLOCK_LEN];
-        let padded = if self.buffered < BLOCK_LEN - 8 {
-            BLOCK_LEN
-        } else {
-            2 * BLOCK_LEN
-        };
+        let padded = if self.buffered < BLOCK_LEN - 8 { BLOCK_LEN } else { 2 * BLOCK_LEN };
         // Both lengths come from `buffered`, so the copy has no length-mismatch path.
         let buffered = self.buffer.get(..self.buffered).unwrap_or_default();
         if let Some(data) = padding.get_mut(..buffered.len()) {
@@ -119,9 +105,7 @@ impl Sha256 {
         if let Some(marker) = padding.get_mut(buffered.len()) {
             *marker = 0x80;
         }
-        let (message, _) = padding
-            .split_at_mut_checked(padded)
-            .unwrap_or((&mut [], &mut []));
+        let (message, _) = padding.split_at_mut_checked(padded).unwrap_or((&mut [], &mut []));
         if let Some((_, length)) = message.split_last_chunk_mut::<8>() {
             *length = bit_len.to_be_bytes();
         }

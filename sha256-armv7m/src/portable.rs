@@ -25,20 +25,13 @@ pub(crate) fn compress(state: &mut [u32; 8], blocks: &[[u8; crate::BLOCK_LEN]]) 
         for i in 16..64 {
             let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
             let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
+            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
         }
         let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
         for (k, w) in K.iter().zip(w) {
             let sigma1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
             let choice = (e & f) ^ (!e & g);
-            let t1 = h
-                .wrapping_add(sigma1)
-                .wrapping_add(choice)
-                .wrapping_add(*k)
-                .wrapping_add(w);
+            let t1 = h.wrapping_add(sigma1).wrapping_add(choice).wrapping_add(*k).wrapping_add(w);
             let sigma0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
             let majority = (a & b) ^ (a & c) ^ (b & c);
             let t2 = sigma0.wrapping_add(majority);

@@ -13,10 +13,7 @@ pub const IMGTOOL_VERSION: &str = "2.5.0";
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The imgtool executable: `$FWSIGN_IMGTOOL`, else the workspace's `.venv`, else `PATH`.
@@ -33,9 +30,7 @@ pub fn imgtool_path() -> PathBuf {
     }
     let on_path = std::env::var_os("PATH")
         .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("imgtool"))
-                .collect::<Vec<_>>()
+            std::env::split_paths(&paths).map(|dir| dir.join("imgtool")).collect::<Vec<_>>()
         })
         .unwrap_or_default()
         .into_iter()
@@ -166,12 +161,7 @@ impl SoftHsmToken {
         );
         std::fs::write(dir.path().join("softhsm2.conf"), config)
             .unwrap_or_else(|e| panic!("softhsm2.conf: {e}"));
-        let token = Self {
-            dir,
-            label: label.to_owned(),
-            pin: pin.to_owned(),
-            module,
-        };
+        let token = Self { dir, label: label.to_owned(), pin: pin.to_owned(), module };
         let mut init = token.command(&util);
         init.args(["--init-token", "--free", "--label", label])
             .args(["--so-pin", "12345678", "--pin", pin]);
@@ -213,9 +203,7 @@ impl SoftHsmToken {
 /// # Panics
 /// When it cannot start or fails, with its output.
 pub fn run_checked(command: &mut Command) -> Vec<u8> {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}{}",

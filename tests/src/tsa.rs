@@ -47,10 +47,7 @@ impl LocalTsa {
         make_pki(dir.path());
         let listener =
             TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind 127.0.0.1: {e}"));
-        let port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("local address: {e}"))
-            .port();
+        let port = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}")).port();
         let tsa = Self {
             url: format!("http://127.0.0.1:{port}/tsa"),
             behaviour: Arc::new(Mutex::new(Behaviour::Grant)),
@@ -106,11 +103,7 @@ impl Responder {
         let Some(body) = read_request(&stream) else {
             return;
         };
-        let behaviour = self
-            .behaviour
-            .lock()
-            .map(|b| *b)
-            .unwrap_or(Behaviour::Grant);
+        let behaviour = self.behaviour.lock().map(|b| *b).unwrap_or(Behaviour::Grant);
         let reply = match behaviour {
             Behaviour::ServerError => return respond(stream, "500 Internal Server Error", &[]),
             Behaviour::Slow(delay) => {

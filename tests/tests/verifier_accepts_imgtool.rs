@@ -1,10 +1,7 @@
 //! Images signed by the real imgtool are accepted by the verifier, and every corruption of them
 //! is refused with the error naming the failed check.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test helpers: failing is the test failing"
-)]
+#![allow(clippy::unwrap_used, reason = "test helpers: failing is the test failing")]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -60,14 +57,7 @@ fn imgtool_image(payload_len: usize, options: &[&str]) -> Vec<u8> {
     let input = work.path().join("app.bin");
     let output = work.path().join("app.signed.bin");
     std::fs::write(&input, pseudo_random_bytes(payload_len, payload_len as u64)).unwrap();
-    imgtool(
-        [
-            &["sign"][..],
-            options,
-            &[path_str(&input), path_str(&output)],
-        ]
-        .concat(),
-    );
+    imgtool([&["sign"][..], options, &[path_str(&input), path_str(&output)]].concat());
     std::fs::read(&output).unwrap()
 }
 
@@ -76,25 +66,14 @@ fn path_str(path: &Path) -> &str {
 }
 
 fn trusted() -> [TrustedKey; 2] {
-    [
-        TrustedKey::new(keys().ed25519),
-        TrustedKey::new(keys().p256),
-    ]
+    [TrustedKey::new(keys().ed25519), TrustedKey::new(keys().p256)]
 }
 
 fn verify(image: &[u8]) -> Result<VerifiedImage, VerifyError> {
     verify_image(&mut SliceReader::new(image), &trusted(), &Policy::default())
 }
 
-const BASIC: &[&str] = &[
-    "-v",
-    "1.2.3+4",
-    "-H",
-    "0x200",
-    "--pad-header",
-    "-S",
-    "0x20000",
-];
+const BASIC: &[&str] = &["-v", "1.2.3+4", "-H", "0x200", "--pad-header", "-S", "0x20000"];
 
 fn with(extra: &[&'static str]) -> Vec<&'static str> {
     BASIC.iter().chain(extra).copied().collect()
@@ -108,12 +87,7 @@ fn ed25519_image_verifies() {
     assert_eq!(verified.hash, HashAlgorithm::Sha256);
     assert_eq!(
         verified.header.version,
-        ImageVersion {
-            major: 1,
-            minor: 2,
-            revision: 3,
-            build_num: 4
-        }
+        ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 }
     );
     assert_eq!(verified.security_counter, None);
     assert!(!verified.pure);
@@ -143,43 +117,17 @@ fn sha512_image_verifies() {
 #[test]
 fn protected_tlvs_are_reported() {
     for key in ["ed25519", "p256"] {
-        let options = with(&[
-            "-s",
-            "7",
-            "-d",
-            "(1,2.0.0+0),(2,3.1.4+5)",
-            "--custom-tlv",
-            "0xa0",
-            "0x0102",
-        ]);
+        let options =
+            with(&["-s", "7", "-d", "(1,2.0.0+0),(2,3.1.4+5)", "--custom-tlv", "0xa0", "0x0102"]);
         let verified = verify(&imgtool_sign(key, 4000, &options)).unwrap();
         assert_eq!(verified.security_counter, Some(7));
-        let deps: Vec<_> = verified
-            .dependencies
-            .iter()
-            .map(|d| (d.image_id, d.min_version))
-            .collect();
+        let deps: Vec<_> =
+            verified.dependencies.iter().map(|d| (d.image_id, d.min_version)).collect();
         assert_eq!(
             deps,
             [
-                (
-                    1,
-                    ImageVersion {
-                        major: 2,
-                        minor: 0,
-                        revision: 0,
-                        build_num: 0
-                    }
-                ),
-                (
-                    2,
-                    ImageVersion {
-                        major: 3,
-                        minor: 1,
-                        revision: 4,
-                        build_num: 5
-                    }
-                ),
+                (1, ImageVersion { major: 2, minor: 0, revision: 0, build_num: 0 }),
+                (2, ImageVersion { major: 3, minor: 1, revision: 4, build_num: 5 }),
             ]
         );
     }
@@ -193,19 +141,12 @@ fn auto_security_counter_follows_the_version() {
 
 #[test]
 fn padded_confirmed_and_test_images_verify() {
-    for extra in [
-        &["--pad"][..],
-        &["--confirm"],
-        &["--test"],
-        &["--pad", "--align", "8", "-R", "0"],
-    ] {
+    for extra in
+        [&["--pad"][..], &["--confirm"], &["--test"], &["--pad", "--align", "8", "-R", "0"]]
+    {
         for key in ["ed25519", "p256"] {
             let image = imgtool_sign(key, 2000, &with(extra));
-            assert_eq!(
-                image.len(),
-                0x20000,
-                "{extra:?} image not padded to the slot"
-            );
+            assert_eq!(image.len(), 0x20000, "{extra:?} image not padded to the slot");
             let verified = verify(&image).unwrap_or_else(|e| panic!("{key} {extra:?}: {e}"));
             assert!((verified.image_len as usize) < image.len());
         }
@@ -217,24 +158,11 @@ fn build_reserved_header_and_load_address_verify() {
     let verified = verify(&imgtool_sign(
         "ed25519",
         700,
-        &[
-            "-v",
-            "0.0.1",
-            "-H",
-            "0x20",
-            "--pad-header",
-            "-S",
-            "0x1000",
-            "-L",
-            "0x20000000",
-        ],
+        &["-v", "0.0.1", "-H", "0x20", "--pad-header", "-S", "0x1000", "-L", "0x20000000"],
     ))
     .unwrap();
     assert_eq!(verified.header.load_addr, 0x2000_0000);
-    assert_eq!(
-        verified.header.flags,
-        verifier_core::format::flags::RAM_LOAD
-    );
+    assert_eq!(verified.header.flags, verifier_core::format::flags::RAM_LOAD);
 }
 
 /// Options of the small images: a 32-byte header and a 4 KiB slot.
@@ -254,10 +182,7 @@ fn every_bit_flip_is_refused() {
         for bit in 0..image.len() * 8 {
             let mut flipped = image.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                verify(&flipped).is_err(),
-                "{key}: flipping bit {bit} was accepted"
-            );
+            assert!(verify(&flipped).is_err(), "{key}: flipping bit {bit} was accepted");
         }
     }
 }
@@ -266,10 +191,7 @@ fn every_bit_flip_is_refused() {
 fn every_truncation_is_refused() {
     let image = small_image("ed25519");
     for len in 0..image.len() {
-        assert!(
-            verify(&image[..len]).is_err(),
-            "truncation to {len} bytes was accepted"
-        );
+        assert!(verify(&image[..len]).is_err(), "truncation to {len} bytes was accepted");
     }
 }
 
@@ -295,23 +217,14 @@ fn malformed_structure_names_the_check() {
     let tlv_error = |error| Err(VerifyError::Tlv(error));
 
     let found = 0x96f3_b83c;
-    assert_eq!(
-        with_byte(0, 0x3c),
-        Err(VerifyError::Header(HeaderError::BadMagic { found }))
-    );
+    assert_eq!(with_byte(0, 0x3c), Err(VerifyError::Header(HeaderError::BadMagic { found })));
     assert_eq!(
         with_byte(protected, 0x07),
-        tlv_error(TlvError::BadAreaMagic {
-            expected: 0x6908,
-            found: 0x6907
-        })
+        tlv_error(TlvError::BadAreaMagic { expected: 0x6908, found: 0x6907 })
     );
     assert_eq!(
         with_byte(unprotected + 1, 0x68),
-        tlv_error(TlvError::BadAreaMagic {
-            expected: 0x6907,
-            found: 0x6807
-        })
+        tlv_error(TlvError::BadAreaMagic { expected: 0x6907, found: 0x6807 })
     );
     // The protected area claims more than the header says: the areas would overlap.
     assert!(matches!(
@@ -326,10 +239,7 @@ fn malformed_structure_names_the_check() {
     // The first protected TLV (SEC_CNT) claims a value past its area.
     assert_eq!(
         with_byte(protected + 6, 0xff),
-        tlv_error(TlvError::EntryOverrun {
-            tag: tlv::SEC_CNT,
-            len: 0xff
-        })
+        tlv_error(TlvError::EntryOverrun { tag: tlv::SEC_CNT, len: 0xff })
     );
 }
 
@@ -343,34 +253,19 @@ fn untrusted_revoked_and_rolled_back_images_are_refused() {
         Err(VerifyError::UnknownKey)
     );
 
-    let revoked = [
-        TrustedKey::revoked(keys().ed25519),
-        TrustedKey::new(keys().p256),
-    ];
+    let revoked = [TrustedKey::revoked(keys().ed25519), TrustedKey::new(keys().p256)];
     assert_eq!(
         verify_image(&mut reader, &revoked, &Policy::default()),
         Err(VerifyError::KeyRevoked { key_index: 0 })
     );
 
-    let strict = Policy {
-        min_security_counter: Some(4),
-    };
+    let strict = Policy { min_security_counter: Some(4) };
     assert_eq!(
         verify_image(&mut reader, &trusted(), &strict),
-        Err(VerifyError::Rollback {
-            image: 3,
-            minimum: 4
-        })
+        Err(VerifyError::Rollback { image: 3, minimum: 4 })
     );
-    let equal = Policy {
-        min_security_counter: Some(3),
-    };
-    assert_eq!(
-        verify_image(&mut reader, &trusted(), &equal)
-            .unwrap()
-            .security_counter,
-        Some(3)
-    );
+    let equal = Policy { min_security_counter: Some(3) };
+    assert_eq!(verify_image(&mut reader, &trusted(), &equal).unwrap().security_counter, Some(3));
 
     let unversioned = imgtool_sign("ed25519", 64, BASIC);
     assert_eq!(
@@ -386,10 +281,7 @@ fn signature_by_a_trusted_key_that_fails_is_refused() {
     // Change the last byte of the DER signature (the last byte of the image): hash still matches.
     *image.last_mut().unwrap() ^= 0x01;
     assert!(unprotected < image.len());
-    assert_eq!(
-        verify(&image),
-        Err(VerifyError::SignatureInvalid { key_index: 1 })
-    );
+    assert_eq!(verify(&image), Err(VerifyError::SignatureInvalid { key_index: 1 }));
 }
 
 #[test]
@@ -413,11 +305,7 @@ fn full_public_key_matches_a_provisioned_key_hash() {
     let wrong = TrustedKey::from_spki_sha256(other[..].try_into().unwrap());
     let result = verify_image(&mut reader, &[wrong], &Policy::default());
     assert_eq!(result, Err(VerifyError::UnknownKey));
-    let result = verify_image(
-        &mut reader,
-        &[provisioned.into_revoked()],
-        &Policy::default(),
-    );
+    let result = verify_image(&mut reader, &[provisioned.into_revoked()], &Policy::default());
     assert_eq!(result, Err(VerifyError::KeyRevoked { key_index: 0 }));
 }
 
@@ -446,9 +334,5 @@ fn reverification_compares_the_first_digest_and_checks_the_signature_again() {
     // A pure image is signed over its bytes: it is read again whatever digest is given.
     let pure = imgtool_sign("ed25519", 300, &with(&["--pure"]));
     let mut reader = SliceReader::new(&pure);
-    assert!(
-        reverify_image(&mut reader, &trusted(), &policy, &other)
-            .unwrap()
-            .pure
-    );
+    assert!(reverify_image(&mut reader, &trusted(), &policy, &other).unwrap().pure);
 }

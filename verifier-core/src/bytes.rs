@@ -18,11 +18,7 @@ impl<const N: usize> InlineBytes<N> {
     pub fn concat(parts: &[&[u8]]) -> Self {
         let mut bytes = [0u8; N];
         let source = parts.iter().flat_map(|part| part.iter());
-        let len = bytes
-            .iter_mut()
-            .zip(source)
-            .map(|(dst, src)| *dst = *src)
-            .count();
+        let len = bytes.iter_mut().zip(source).map(|(dst, src)| *dst = *src).count();
         Self { bytes, len }
     }
 

@@ -171,10 +171,7 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::OutOfBounds { offset, len } => {
-                write!(
-                    f,
-                    "read of {len} bytes at offset {offset:#x} is past the end of the image"
-                )
+                write!(f, "read of {len} bytes at offset {offset:#x} is past the end of the image")
             }
             Self::Storage => f.write_str("flash read failed"),
         }
@@ -188,10 +185,7 @@ impl fmt::Display for HeaderError {
                 write!(f, "header: magic is {found:#010x}, expected 0x96f3b83d")
             }
             Self::HeaderSizeTooSmall { hdr_size } => {
-                write!(
-                    f,
-                    "header: ih_hdr_size {hdr_size:#x} is smaller than the 32-byte header"
-                )
+                write!(f, "header: ih_hdr_size {hdr_size:#x} is smaller than the 32-byte header")
             }
             Self::UnknownFlags { bits } => write!(f, "header: undefined flag bits {bits:#x}"),
             Self::Encrypted => f.write_str("header: image is encrypted, which is not supported"),
@@ -208,39 +202,23 @@ impl fmt::Display for TlvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadAreaMagic { expected, found } => {
-                write!(
-                    f,
-                    "TLV area magic is {found:#06x}, expected {expected:#06x}"
-                )
+                write!(f, "TLV area magic is {found:#06x}, expected {expected:#06x}")
             }
-            Self::ProtectedSizeMismatch { header, area } => write!(
-                f,
-                "protected TLV area is {area} bytes but the header says {header}"
-            ),
+            Self::ProtectedSizeMismatch { header, area } => {
+                write!(f, "protected TLV area is {area} bytes but the header says {header}")
+            }
             Self::AreaTooSmall { total } => {
-                write!(
-                    f,
-                    "TLV area total {total} is smaller than its 4-byte info header"
-                )
+                write!(f, "TLV area total {total} is smaller than its 4-byte info header")
             }
             Self::EntryOverrun { tag, len } => {
-                write!(
-                    f,
-                    "TLV {tag:#06x} of length {len} runs past the end of its area"
-                )
+                write!(f, "TLV {tag:#06x} of length {len} runs past the end of its area")
             }
             Self::BadLength { tag, len } => write!(f, "TLV {tag:#06x} has invalid length {len}"),
             Self::Duplicate { tag } => write!(f, "TLV {tag:#06x} appears more than once"),
-            Self::NotAllowed {
-                tag,
-                protected: true,
-            } => {
+            Self::NotAllowed { tag, protected: true } => {
                 write!(f, "TLV {tag:#06x} is not allowed in the protected area")
             }
-            Self::NotAllowed {
-                tag,
-                protected: false,
-            } => {
+            Self::NotAllowed { tag, protected: false } => {
                 write!(f, "TLV {tag:#06x} is not allowed in the unprotected area")
             }
             Self::TooManyDependencies => {
@@ -259,10 +237,7 @@ impl fmt::Display for VerifyError {
             Self::Tlv(e) => e.fmt(f),
             Self::MissingHash => f.write_str("no image hash TLV"),
             Self::UnsupportedHash { tag } => {
-                write!(
-                    f,
-                    "hash TLV {tag:#06x} uses an algorithm not built into this verifier"
-                )
+                write!(f, "hash TLV {tag:#06x} uses an algorithm not built into this verifier")
             }
             Self::HashMismatch => f.write_str("image hash does not match the hash TLV"),
             Self::MissingSignature => f.write_str("image is not signed"),

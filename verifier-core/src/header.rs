@@ -33,8 +33,7 @@ impl ImageVersion {
 
     /// Compares on `major.minor.revision.build_num`.
     pub fn cmp_with_build(&self, other: &Self) -> Ordering {
-        self.cmp_without_build(other)
-            .then(self.build_num.cmp(&other.build_num))
+        self.cmp_without_build(other).then(self.build_num.cmp(&other.build_num))
     }
 
     /// Decodes the 8-byte little-endian encoding.
@@ -58,11 +57,7 @@ impl ImageVersion {
 
 impl fmt::Display for ImageVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}.{}+{}",
-            self.major, self.minor, self.revision, self.build_num
-        )
+        write!(f, "{}.{}.{}+{}", self.major, self.minor, self.revision, self.build_num)
     }
 }
 
@@ -166,8 +161,7 @@ impl ImageHeader {
 
     /// Length of the hashed region: header, payload and protected TLVs.
     pub fn hashed_len(&self) -> Option<u32> {
-        self.payload_end()?
-            .checked_add(u32::from(self.protect_tlv_size))
+        self.payload_end()?.checked_add(u32::from(self.protect_tlv_size))
     }
 
     /// Whether the image is marked as not bootable (data only).
@@ -201,12 +195,7 @@ mod tests {
             protect_tlv_size: 0,
             img_size: 1000,
             flags: 0,
-            version: ImageVersion {
-                major: 1,
-                minor: 2,
-                revision: 3,
-                build_num: 4,
-            },
+            version: ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 },
         }
     }
 
@@ -225,28 +214,16 @@ mod tests {
     fn rejects_bad_magic_small_header_and_overflow() {
         let mut bytes = sample().to_bytes();
         bytes[0] = 0x3c;
-        assert_eq!(
-            ImageHeader::parse(&bytes),
-            Err(HeaderError::BadMagic { found: 0x96f3_b83c })
-        );
+        assert_eq!(ImageHeader::parse(&bytes), Err(HeaderError::BadMagic { found: 0x96f3_b83c }));
 
-        let small = ImageHeader {
-            hdr_size: 31,
-            ..sample()
-        };
+        let small = ImageHeader { hdr_size: 31, ..sample() };
         assert_eq!(
             ImageHeader::parse(&small.to_bytes()),
             Err(HeaderError::HeaderSizeTooSmall { hdr_size: 31 })
         );
 
-        let huge = ImageHeader {
-            img_size: u32::MAX - 0x100,
-            ..sample()
-        };
-        assert_eq!(
-            ImageHeader::parse(&huge.to_bytes()),
-            Err(HeaderError::SizeOverflow)
-        );
+        let huge = ImageHeader { img_size: u32::MAX - 0x100, ..sample() };
+        assert_eq!(ImageHeader::parse(&huge.to_bytes()), Err(HeaderError::SizeOverflow));
     }
 
     #[test]
@@ -261,20 +238,11 @@ mod tests {
 
     #[test]
     fn version_order_ignores_build_unless_asked() {
-        let a = ImageVersion {
-            major: 1,
-            minor: 2,
-            revision: 3,
-            build_num: 9,
-        };
+        let a = ImageVersion { major: 1, minor: 2, revision: 3, build_num: 9 };
         let b = ImageVersion { build_num: 1, ..a };
         assert_eq!(a.cmp_without_build(&b), Ordering::Equal);
         assert_eq!(a.cmp_with_build(&b), Ordering::Greater);
-        let c = ImageVersion {
-            revision: 4,
-            build_num: 0,
-            ..a
-        };
+        let c = ImageVersion { revision: 4, build_num: 0, ..a };
         assert_eq!(a.cmp_without_build(&c), Ordering::Less);
     }
 }

@@ -66,36 +66,24 @@ enum KeyMaterial {
 impl TrustedKey {
     /// A trusted, non-revoked key.
     pub const fn new(key: PublicKey) -> Self {
-        Self {
-            material: KeyMaterial::Key(key),
-            revoked: false,
-        }
+        Self { material: KeyMaterial::Key(key), revoked: false }
     }
 
     /// A revoked key: recognised by its KEYHASH, never accepted.
     pub const fn revoked(key: PublicKey) -> Self {
-        Self {
-            material: KeyMaterial::Key(key),
-            revoked: true,
-        }
+        Self { material: KeyMaterial::Key(key), revoked: true }
     }
 
     /// A provisioned key hash: SHA-256 of the key's DER SubjectPublicKeyInfo
     /// (`fwsign getpub -e hash`). Images signed with it must carry the key in a PUBKEY entry
     /// (`--public-key-format full`).
     pub const fn from_spki_sha256(hash: [u8; 32]) -> Self {
-        Self {
-            material: KeyMaterial::SpkiSha256(hash),
-            revoked: false,
-        }
+        Self { material: KeyMaterial::SpkiSha256(hash), revoked: false }
     }
 
     /// The same key, revoked.
     pub const fn into_revoked(self) -> Self {
-        Self {
-            revoked: true,
-            ..self
-        }
+        Self { revoked: true, ..self }
     }
 
     /// The public key, when it is held rather than only its hash.
@@ -174,10 +162,7 @@ mod tests {
         let hash = HashAlgorithm::Sha256.digest(&key.spki_der());
         let keys = [TrustedKey::from_spki_sha256(hash[..].try_into().unwrap())];
         assert_eq!(find_by_spki(&keys, &key.spki_der()), Some((0, key)));
-        assert_eq!(
-            find_by_spki(&keys, &PublicKey::Ed25519([6; 32]).spki_der()),
-            None
-        );
+        assert_eq!(find_by_spki(&keys, &PublicKey::Ed25519([6; 32]).spki_der()), None);
         // A KEYHASH cannot select it: the key itself is not held.
         assert_eq!(find_by_hash(&keys, &hash), None);
     }

@@ -74,15 +74,11 @@ impl<F: embedded_storage::nor_flash::ReadNorFlash> ImageReader for FlashReader<'
     }
 
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), ReadError> {
-        let end = u32::try_from(buf.len())
-            .ok()
-            .and_then(|len| offset.checked_add(len));
+        let end = u32::try_from(buf.len()).ok().and_then(|len| offset.checked_add(len));
         let fits = end.is_some_and(|end| end <= self.size);
         let absolute = self.base.checked_add(offset).filter(|_| fits);
         let absolute = absolute.ok_or(out_of_bounds(offset, buf.len()))?;
-        self.flash
-            .read(absolute, buf)
-            .map_err(|_| ReadError::Storage)
+        self.flash.read(absolute, buf).map_err(|_| ReadError::Storage)
     }
 }
 
@@ -92,10 +88,7 @@ fn range(offset: u32, len: usize) -> Option<(usize, usize)> {
 }
 
 fn out_of_bounds(offset: u32, len: usize) -> ReadError {
-    ReadError::OutOfBounds {
-        offset,
-        len: u32::try_from(len).unwrap_or(u32::MAX),
-    }
+    ReadError::OutOfBounds { offset, len: u32::try_from(len).unwrap_or(u32::MAX) }
 }
 
 #[cfg(test)]
@@ -109,16 +102,10 @@ mod tests {
         let mut buf = [0u8; 2];
         reader.read(3, &mut buf).unwrap();
         assert_eq!(buf, [4, 5]);
-        assert_eq!(
-            reader.read(4, &mut buf),
-            Err(ReadError::OutOfBounds { offset: 4, len: 2 })
-        );
+        assert_eq!(reader.read(4, &mut buf), Err(ReadError::OutOfBounds { offset: 4, len: 2 }));
         assert_eq!(
             reader.read(u32::MAX, &mut buf),
-            Err(ReadError::OutOfBounds {
-                offset: u32::MAX,
-                len: 2
-            })
+            Err(ReadError::OutOfBounds { offset: u32::MAX, len: 2 })
         );
     }
 
@@ -149,10 +136,7 @@ mod tests {
         let mut buf = [0u8; 3];
         reader.read(5, &mut buf).unwrap();
         assert_eq!(buf, [9, 10, 11]);
-        assert_eq!(
-            reader.read(6, &mut buf),
-            Err(ReadError::OutOfBounds { offset: 6, len: 3 })
-        );
+        assert_eq!(reader.read(6, &mut buf), Err(ReadError::OutOfBounds { offset: 6, len: 3 }));
         let mut reader = FlashReader::new(&mut rom, 14, 8);
         assert_eq!(reader.read(0, &mut buf), Err(ReadError::Storage));
     }

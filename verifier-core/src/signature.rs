@@ -9,9 +9,7 @@ pub fn ed25519_verify(public_key: &[u8; 32], message: &[u8], signature: &[u8]) -
     let Ok(signature) = ed25519_compact::Signature::from_slice(signature) else {
         return false;
     };
-    ed25519_compact::PublicKey::new(*public_key)
-        .verify(message, &signature)
-        .is_ok()
+    ed25519_compact::PublicKey::new(*public_key).verify(message, &signature).is_ok()
 }
 
 /// An Ed25519 check over a message streamed in chunks: the image itself, in pure mode.

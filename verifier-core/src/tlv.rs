@@ -72,33 +72,19 @@ impl TlvLayout {
             }
         }
         let total = read_info(reader, unprotected_start, UNPROTECTED_TLV_MAGIC)?;
-        let end = unprotected_start
-            .checked_add(u32::from(total))
-            .ok_or(overflow)?;
+        let end = unprotected_start.checked_add(u32::from(total)).ok_or(overflow)?;
         if end > reader.size() {
             let len = u32::from(total);
-            return Err(crate::ReadError::OutOfBounds {
-                offset: unprotected_start,
-                len,
-            }
-            .into());
+            return Err(crate::ReadError::OutOfBounds { offset: unprotected_start, len }.into());
         }
-        Ok(Self {
-            protected_start,
-            unprotected_start,
-            end,
-        })
+        Ok(Self { protected_start, unprotected_start, end })
     }
 
     /// Iterates over the entries of both areas, protected first.
     pub fn entries<'r, R: ImageReader>(&self, reader: &'r mut R) -> TlvIter<'r, R> {
         let has_protected = self.unprotected_start > self.protected_start;
         let (area, position, area_end) = if has_protected {
-            (
-                TlvArea::Protected,
-                self.protected_start,
-                self.unprotected_start,
-            )
+            (TlvArea::Protected, self.protected_start, self.unprotected_start)
         } else {
             (TlvArea::Unprotected, self.unprotected_start, self.end)
         };
@@ -120,11 +106,7 @@ fn read_info<R: ImageReader>(reader: &mut R, offset: u32, magic: u16) -> Result<
     let [m0, m1, t0, t1] = info;
     let found = u16::from_le_bytes([m0, m1]);
     if found != magic {
-        return Err(TlvError::BadAreaMagic {
-            expected: magic,
-            found,
-        }
-        .into());
+        return Err(TlvError::BadAreaMagic { expected: magic, found }.into());
     }
     let total = u16::from_le_bytes([t0, t1]);
     if u32::from(total) < INFO_SIZE {
@@ -153,10 +135,7 @@ impl<R: ImageReader> TlvIter<'_, R> {
         entry: &TlvEntry,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], VerifyError> {
-        let bad_length = TlvError::BadLength {
-            tag: entry.tag,
-            len: entry.len,
-        };
+        let bad_length = TlvError::BadLength { tag: entry.tag, len: entry.len };
         let value = buf.get_mut(..usize::from(entry.len)).ok_or(bad_length)?;
         self.reader.read(entry.value_offset, value)?;
         Ok(value)
@@ -185,12 +164,7 @@ impl<R: ImageReader> TlvIter<'_, R> {
             return Err(overrun(tag, len));
         };
         self.position = value_end;
-        Ok(Some(TlvEntry {
-            area: self.area,
-            tag,
-            value_offset,
-            len,
-        }))
+        Ok(Some(TlvEntry { area: self.area, tag, value_offset, len }))
     }
 }
 

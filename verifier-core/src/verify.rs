@@ -113,9 +113,7 @@ fn verify<R: ImageReader>(
         return Err(VerifyError::HashMismatch);
     }
     if !check.finish(&digest) {
-        return Err(VerifyError::SignatureInvalid {
-            key_index: candidate.key_index,
-        });
+        return Err(VerifyError::SignatureInvalid { key_index: candidate.key_index });
     }
     Ok(VerifiedImage {
         header,
@@ -157,17 +155,13 @@ fn hash_region<R: ImageReader>(
     algorithm: HashAlgorithm,
     check: &mut SignatureCheck,
 ) -> Result<Digest, VerifyError> {
-    let end = header
-        .hashed_len()
-        .ok_or(crate::HeaderError::SizeOverflow)?;
+    let end = header.hashed_len().ok_or(crate::HeaderError::SizeOverflow)?;
     let mut hasher = Hasher::new(algorithm);
     let mut chunk = [0u8; CHUNK_SIZE];
     let mut offset = 0u32;
     while offset < end {
         let remaining = usize::try_from(end.saturating_sub(offset)).unwrap_or(CHUNK_SIZE);
-        let part = chunk
-            .get_mut(..remaining.min(CHUNK_SIZE))
-            .unwrap_or(&mut []);
+        let part = chunk.get_mut(..remaining.min(CHUNK_SIZE)).unwrap_or(&mut []);
         reader.read(offset, part)?;
         hasher.update(part);
         check.absorb(part);
@@ -225,15 +219,11 @@ impl TlvSummary {
                 let mut value = [0u8; DEPENDENCY_LEN];
                 read_exact(entries, entry, &mut value)?;
                 let dependency = parse_dependency(&value);
-                self.dependencies
-                    .push(dependency)
-                    .map_err(|_| TlvError::TooManyDependencies.into())
+                self.dependencies.push(dependency).map_err(|_| TlvError::TooManyDependencies.into())
             }
-            tag if is_unprotected_only(tag) => Err(TlvError::NotAllowed {
-                tag,
-                protected: true,
+            tag if is_unprotected_only(tag) => {
+                Err(TlvError::NotAllowed { tag, protected: true }.into())
             }
-            .into()),
             _ => Ok(()),
         }
     }
@@ -261,11 +251,7 @@ impl TlvSummary {
             tlv::KEYHASH | tlv::PUBKEY => self.signatures.key_tlv(entries, entry, keys),
             tag if is_signature(tag) => self.signatures.signature_tlv(entries, entry, keys),
             tag if tlv::is_vendor(tag) => Ok(()),
-            tag => Err(TlvError::NotAllowed {
-                tag,
-                protected: false,
-            }
-            .into()),
+            tag => Err(TlvError::NotAllowed { tag, protected: false }.into()),
         }
     }
 
@@ -280,11 +266,7 @@ impl TlvSummary {
         let algorithm = HashAlgorithm::from_tlv_tag(entry.tag)
             .ok_or(VerifyError::UnsupportedHash { tag: entry.tag })?;
         if usize::from(entry.len) != algorithm.digest_len() {
-            return Err(TlvError::BadLength {
-                tag: entry.tag,
-                len: entry.len,
-            }
-            .into());
+            return Err(TlvError::BadLength { tag: entry.tag, len: entry.len }.into());
         }
         let mut value = [0u8; Digest::MAX_LEN];
         let value = entries.read_value(entry, &mut value)?;
@@ -352,9 +334,7 @@ impl SignatureSearch {
             Err(VerifyError::Tlv(TlvError::BadLength { .. })) => None,
             Err(e) => return Err(e),
         };
-        self.named = found.map_or(NamedKey::Unknown, |(index, key)| {
-            NamedKey::Trusted(index, key)
-        });
+        self.named = found.map_or(NamedKey::Unknown, |(index, key)| NamedKey::Trusted(index, key));
         Ok(())
     }
 
@@ -383,13 +363,7 @@ impl SignatureSearch {
         }
         let mut signature = [0u8; MAX_SIGNATURE_LEN];
         let len = entries.read_value(entry, &mut signature)?.len();
-        self.candidate = Some(Candidate {
-            key_index,
-            key,
-            tag: entry.tag,
-            signature,
-            len,
-        });
+        self.candidate = Some(Candidate { key_index, key, tag: entry.tag, signature, len });
         Ok(())
     }
 
@@ -397,22 +371,17 @@ impl SignatureSearch {
         if let Some(candidate) = self.candidate {
             return Ok(candidate);
         }
-        Err(
-            match (self.revoked, self.seen_unnamed, self.seen_signature) {
-                (Some(key_index), _, _) => VerifyError::KeyRevoked { key_index },
-                (None, true, _) => VerifyError::SignatureWithoutKey,
-                (None, false, true) => VerifyError::UnknownKey,
-                (None, false, false) => VerifyError::MissingSignature,
-            },
-        )
+        Err(match (self.revoked, self.seen_unnamed, self.seen_signature) {
+            (Some(key_index), _, _) => VerifyError::KeyRevoked { key_index },
+            (None, true, _) => VerifyError::SignatureWithoutKey,
+            (None, false, true) => VerifyError::UnknownKey,
+            (None, false, false) => VerifyError::MissingSignature,
+        })
     }
 }
 
 /// A signature check in progress: pure Ed25519 absorbs the image, the others wait for the digest.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "lives on the stack once per verification"
-)]
+#[allow(clippy::large_enum_variant, reason = "lives on the stack once per verification")]
 enum SignatureCheck<'c> {
     #[cfg(feature = "ed25519")]
     Ed25519Digest { key: [u8; 32], signature: &'c [u8] },
@@ -428,19 +397,17 @@ impl<'c> SignatureCheck<'c> {
         let mismatch = VerifyError::AlgorithmMismatch { tag: candidate.tag };
         match (&candidate.key, candidate.tag, pure) {
             #[cfg(feature = "ed25519")]
-            (PublicKey::Ed25519(key), tlv::ED25519, false) => Ok(Self::Ed25519Digest {
-                key: *key,
-                signature,
-            }),
+            (PublicKey::Ed25519(key), tlv::ED25519, false) => {
+                Ok(Self::Ed25519Digest { key: *key, signature })
+            }
             #[cfg(feature = "ed25519")]
-            (PublicKey::Ed25519(key), tlv::ED25519, true) => Ok(Self::Ed25519Pure(
-                signature::Ed25519Stream::new(key, signature),
-            )),
+            (PublicKey::Ed25519(key), tlv::ED25519, true) => {
+                Ok(Self::Ed25519Pure(signature::Ed25519Stream::new(key, signature)))
+            }
             #[cfg(feature = "p256")]
-            (PublicKey::P256(key), tlv::ECDSA_SIG, false) => Ok(Self::P256 {
-                key: *key,
-                signature,
-            }),
+            (PublicKey::P256(key), tlv::ECDSA_SIG, false) => {
+                Ok(Self::P256 { key: *key, signature })
+            }
             _ => Err(mismatch),
         }
     }
@@ -476,11 +443,7 @@ fn read_exact<R: ImageReader, const N: usize>(
     value: &mut [u8; N],
 ) -> Result<(), VerifyError> {
     if usize::from(entry.len) != N {
-        return Err(TlvError::BadLength {
-            tag: entry.tag,
-            len: entry.len,
-        }
-        .into());
+        return Err(TlvError::BadLength { tag: entry.tag, len: entry.len }.into());
     }
     entries.read_value(entry, value).map(|_| ())
 }
@@ -500,10 +463,7 @@ fn parse_dependency(value: &[u8; DEPENDENCY_LEN]) -> Dependency {
         Some(([id, ..], rest)) => (*id, rest.first_chunk::<8>().copied().unwrap_or_default()),
         None => (0, [0; 8]),
     };
-    Dependency {
-        image_id,
-        min_version: ImageVersion::from_bytes(&version),
-    }
+    Dependency { image_id, min_version: ImageVersion::from_bytes(&version) }
 }
 
 fn is_signature(tag: u16) -> bool {

@@ -85,27 +85,11 @@ const MACHINES: [Machine; 3] = [
 /// builds differ by ed25519-compact's `opt_size`; both use the Thumb-2 SHA-256, which is the
 /// smaller as well as the faster (2.9 KB against 7.1 KB for `sha2`'s block function).
 const VERIFIER_BUILDS: [(&str, &str, &str); 5] = [
-    (
-        "verifier_ed25519",
-        "ed25519,thumb2-sha256",
-        "verifier, ed25519 (speed)",
-    ),
-    (
-        "verifier_ed25519_opt_size",
-        "ed25519,opt-size,thumb2-sha256",
-        "verifier, ed25519 (size)",
-    ),
+    ("verifier_ed25519", "ed25519,thumb2-sha256", "verifier, ed25519 (speed)"),
+    ("verifier_ed25519_opt_size", "ed25519,opt-size,thumb2-sha256", "verifier, ed25519 (size)"),
     ("verifier_p256", "p256,thumb2-sha256", "verifier, p256"),
-    (
-        "verifier_both",
-        "ed25519,p256,thumb2-sha256",
-        "verifier, both (speed)",
-    ),
-    (
-        "verifier_both_opt_size",
-        "ed25519,p256,opt-size,thumb2-sha256",
-        "verifier, both (size)",
-    ),
+    ("verifier_both", "ed25519,p256,thumb2-sha256", "verifier, both (speed)"),
+    ("verifier_both_opt_size", "ed25519,p256,opt-size,thumb2-sha256", "verifier, both (size)"),
 ];
 
 /// Image payload sizes of the device figures, in KiB.
@@ -117,10 +101,7 @@ type Results = BTreeMap<String, f64>;
 /// Runs the whole benchmark; writes the flat results to `json` when given.
 pub(crate) fn run(json: Option<&Path>) -> Result<()> {
     let started = Instant::now();
-    tools::ensure_apt(&[AptTool {
-        program: "qemu-system-arm",
-        package: "qemu-system-arm",
-    }])?;
+    tools::ensure_apt(&[AptTool { program: "qemu-system-arm", package: "qemu-system-arm" }])?;
     let imgtool = imgtool()?;
     let work = root().join("target").join("bench");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -131,13 +112,7 @@ pub(crate) fn run(json: Option<&Path>) -> Result<()> {
     make_device_inputs(&fwsign, &keys, &work)?;
     for machine in &MACHINES {
         println!("measuring on {}", machine.label);
-        let firmware = build_binary(
-            "fwsign-bench",
-            Some("fwsign-bench"),
-            machine.target,
-            "",
-            &[],
-        )?;
+        let firmware = build_binary("fwsign-bench", Some("fwsign-bench"), machine.target, "", &[])?;
         let figures = run_qemu(machine, &firmware, &work)?;
         for (key, value) in figures {
             results.insert(format!("{}{key}", machine.prefix), value);
@@ -181,15 +156,7 @@ fn imgtool() -> Result<PathBuf> {
 
 /// The release `fwsign`, as users run it.
 fn build_fwsign() -> Result<PathBuf> {
-    crate::cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "host-signer",
-        "--bin",
-        "fwsign",
-    ])?;
+    crate::cargo(&["build", "--quiet", "--release", "-p", "host-signer", "--bin", "fwsign"])?;
     Ok(root().join("target/release/fwsign"))
 }
 
@@ -224,9 +191,7 @@ fn build_binary(
         command.args(["--no-default-features", "--features", features]);
     }
     command.envs(env.iter().copied());
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {cargo}"))?;
+    let output = command.output().with_context(|| format!("cannot run {cargo}"))?;
     if !output.status.success() {
         bail!("building {package} for {target} ({features}) failed");
     }
@@ -254,21 +219,13 @@ struct Keys {
 
 impl Keys {
     fn ensure(fwsign: &Path, work: &Path) -> Result<Self> {
-        let keys = Self {
-            ed25519: work.join("ed25519.pem"),
-            p256: work.join("p256.pem"),
-        };
-        for (path, kind, spki) in [
-            (&keys.ed25519, "ed25519", "ed25519.spki"),
-            (&keys.p256, "ecdsa-p256", "p256.spki"),
-        ] {
+        let keys = Self { ed25519: work.join("ed25519.pem"), p256: work.join("p256.pem") };
+        for (path, kind, spki) in
+            [(&keys.ed25519, "ed25519", "ed25519.spki"), (&keys.p256, "ecdsa-p256", "p256.spki")]
+        {
             if !path.is_file() {
                 run_quiet(
-                    Command::new(fwsign)
-                        .arg("keygen")
-                        .arg("-k")
-                        .arg(path)
-                        .args(["-t", kind]),
+                    Command::new(fwsign).arg("keygen").arg("-k").arg(path).args(["-t", kind]),
                 )?;
             }
             run_quiet(
@@ -318,15 +275,7 @@ fn sign_command(program: &Path, key: &Path, input: &Path, output: &Path) -> Comm
         .arg("sign")
         .arg("-k")
         .arg(key)
-        .args([
-            "-v",
-            "1.2.3",
-            "-H",
-            "0x200",
-            "--pad-header",
-            "-S",
-            SLOT_SIZE,
-        ])
+        .args(["-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", SLOT_SIZE])
         .arg(input)
         .arg(output);
     command
@@ -374,14 +323,8 @@ fn run_qemu(machine: &Machine, firmware: &Path, work: &Path) -> Result<Vec<(Stri
         .filter_map(|line| line.trim().split_once('='))
         .filter_map(|(key, value)| Some((key.to_owned(), value.parse().ok()?)))
         .collect();
-    if !figures
-        .iter()
-        .any(|(key, value)| key == "icount_exact" && *value == 1.0)
-    {
-        bail!(
-            "{}: the firmware did not confirm exact instruction counting",
-            machine.machine
-        );
+    if !figures.iter().any(|(key, value)| key == "icount_exact" && *value == 1.0) {
+        bail!("{}: the firmware did not confirm exact instruction counting", machine.machine);
     }
     Ok(figures)
 }
@@ -415,18 +358,9 @@ fn footprint(keys: &Keys, results: &mut Results) -> Result<()> {
     )?;
     let size = Footprint::of(&bootloader)?;
     results.insert("bootloader_standard_flash_bytes".into(), size.flash as f64);
-    results.insert(
-        "bootloader_standard_static_ram_bytes".into(),
-        size.ram as f64,
-    );
+    results.insert("bootloader_standard_static_ram_bytes".into(), size.ram as f64);
     for (key, features, _) in VERIFIER_BUILDS {
-        let elf = build_binary(
-            "fwsign-bench",
-            Some("fwsign-footprint"),
-            target,
-            features,
-            &[],
-        )?;
+        let elf = build_binary("fwsign-bench", Some("fwsign-footprint"), target, features, &[])?;
         let size = Footprint::of(&elf)?;
         results.insert(format!("{key}_flash_bytes"), size.flash as f64);
         results.insert(format!("{key}_static_ram_bytes"), size.ram as f64);
@@ -481,10 +415,7 @@ fn host_figures(
 ) -> Result<()> {
     let key = &keys.ed25519;
     let floor = median_time(|| Command::new("true"))?;
-    results.insert(
-        "process_start_ms".into(),
-        (floor.as_secs_f64() * 1e5).round() / 100.0,
-    );
+    results.insert("process_start_ms".into(), (floor.as_secs_f64() * 1e5).round() / 100.0);
     for (label, len) in [("64k", 64 * 1024), ("1mib", 1024 * 1024)] {
         let payload = work.join(format!("host-{label}.bin"));
         write_payload(&payload, len)?;
@@ -512,10 +443,7 @@ fn record_pair(results: &mut Results, name: &str, fwsign: Duration, imgtool: Dur
     results.insert(format!("{name}_fwsign_ms"), ms(fwsign));
     results.insert(format!("{name}_imgtool_ms"), ms(imgtool));
     let speedup = imgtool.as_secs_f64() / fwsign.as_secs_f64().max(1e-9);
-    results.insert(
-        format!("{name}_speedup_vs_imgtool"),
-        (speedup * 10.0).round() / 10.0,
-    );
+    results.insert(format!("{name}_speedup_vs_imgtool"), (speedup * 10.0).round() / 10.0);
 }
 
 /// Median wall time of [`HOST_RUNS`] runs of the command `make` builds (each must succeed),
@@ -534,15 +462,10 @@ fn median_time(make: impl Fn() -> Command) -> Result<Duration> {
 }
 
 fn run_quiet(command: &mut Command) -> Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
+    let output =
+        command.stdin(Stdio::null()).output().with_context(|| format!("cannot run {command:?}"))?;
     if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
     }
     Ok(())
 }
@@ -561,10 +484,7 @@ fn print_table(results: &Results) {
     let row = |label: &str, key: &str, format: &dyn Fn(&str) -> String| {
         let mut line = format!("{label:<34}");
         for machine in &MACHINES {
-            line.push_str(&format!(
-                " {:>14}",
-                format(&format!("{}{key}", machine.prefix))
-            ));
+            line.push_str(&format!(" {:>14}", format(&format!("{}{key}", machine.prefix))));
         }
         println!("{line}");
     };
@@ -576,35 +496,15 @@ fn print_table(results: &Results) {
                 &count,
             );
         }
-        row(
-            &format!("{algorithm} verify alone"),
-            &format!("{algorithm}_verify_instr"),
-            &count,
-        );
+        row(&format!("{algorithm} verify alone"), &format!("{algorithm}_verify_instr"), &count);
     }
     row("copy 256 KiB from storage", "copy_256k_instr", &count);
     let per_byte = |key: &str| get(key).map_or("-".into(), |v| format!("{v:.2}"));
-    row(
-        "SHA-256 per byte (Thumb-2)",
-        "sha256_instr_per_byte",
-        &per_byte,
-    );
-    row(
-        "SHA-256 per byte (sha2 crate)",
-        "sha256_sha2_instr_per_byte",
-        &per_byte,
-    );
+    row("SHA-256 per byte (Thumb-2)", "sha256_instr_per_byte", &per_byte);
+    row("SHA-256 per byte (sha2 crate)", "sha256_sha2_instr_per_byte", &per_byte);
     let bytes = |key: &str| format!("{} B", count(key));
-    row(
-        "peak stack, validate ed25519",
-        "validate_256k_ed25519_stack_bytes",
-        &bytes,
-    );
-    row(
-        "peak stack, validate p256",
-        "validate_256k_p256_stack_bytes",
-        &bytes,
-    );
+    row("peak stack, validate ed25519", "validate_256k_ed25519_stack_bytes", &bytes);
+    row("peak stack, validate p256", "validate_256k_p256_stack_bytes", &bytes);
     println!();
     println!("Footprint (Cortex-M4, bytes)          flash     static RAM");
     let bootloader = ("bootloader as shipped (standard)", "bootloader_standard");

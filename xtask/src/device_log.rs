@@ -22,10 +22,7 @@ pub(crate) struct LogDecoder {
 impl LogDecoder {
     /// An empty decoder.
     pub(crate) fn new() -> Self {
-        Self {
-            programs: HashMap::new(),
-            pending: Vec::new(),
-        }
+        Self { programs: HashMap::new(), pending: Vec::new() }
     }
 
     /// Frames tagged `tag` come from `elf`, shown as `name`.
@@ -66,11 +63,7 @@ impl LogDecoder {
         match decoder.decode() {
             Ok(frame) => {
                 let level = frame.level().map_or("", |l| l.as_str());
-                format!(
-                    "[{name}] {:<5} {}",
-                    level.to_uppercase(),
-                    frame.display_message()
-                )
+                format!("[{name}] {:<5} {}", level.to_uppercase(), frame.display_message())
             }
             Err(DecodeError::UnexpectedEof | DecodeError::Malformed) => {
                 format!("[{name}] <malformed frame, {} bytes>", encoded.len())

@@ -12,9 +12,8 @@ pub(crate) fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
         .with_context(|| format!("{} is not an ELF file", elf.display()))?;
     let mut segments = Vec::new();
     for segment in file.segments() {
-        let bytes = segment
-            .data()
-            .with_context(|| format!("{}: unreadable segment", elf.display()))?;
+        let bytes =
+            segment.data().with_context(|| format!("{}: unreadable segment", elf.display()))?;
         if bytes.is_empty() {
             continue;
         }
@@ -25,11 +24,7 @@ pub(crate) fn to_binary(elf: &Path) -> Result<(u32, Vec<u8>)> {
     let Some(start) = segments.iter().map(|(a, _)| *a).min() else {
         bail!("{}: no loadable segments", elf.display());
     };
-    let end = segments
-        .iter()
-        .map(|(a, b)| a + b.len() as u64)
-        .max()
-        .unwrap_or(start);
+    let end = segments.iter().map(|(a, b)| a + b.len() as u64).max().unwrap_or(start);
     let mut image = vec![0xFF; usize::try_from(end - start)?];
     for (address, bytes) in segments {
         let at = usize::try_from(address - start)?;

@@ -15,11 +15,7 @@ const QEMU_PROFILE: &str = "firmware-dev";
 const BOARD_PROFILE: &str = "firmware";
 
 fn profile(board: &Board) -> &'static str {
-    if board.qemu.is_some() {
-        QEMU_PROFILE
-    } else {
-        BOARD_PROFILE
-    }
+    if board.qemu.is_some() { QEMU_PROFILE } else { BOARD_PROFILE }
 }
 
 /// A built demo application.
@@ -51,25 +47,16 @@ pub(crate) fn bootloader(board: &Board, keys: &[PathBuf]) -> Result<PathBuf> {
 
 /// Builds the demo application `version` for `board`; an unhealthy build never confirms itself.
 pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
-    let vars = [
-        ("FWSIGN_APP_VERSION", version),
-        ("FWSIGN_APP_HEALTHY", if healthy { "1" } else { "0" }),
-    ];
+    let vars =
+        [("FWSIGN_APP_VERSION", version), ("FWSIGN_APP_HEALTHY", if healthy { "1" } else { "0" })];
     let elf = build(board, "fwsign-demo-app", "fwsign-demo-app", &[], &vars)?;
-    let name = if healthy {
-        format!("app-{version}")
-    } else {
-        format!("app-{version}-unhealthy")
-    };
+    let name = if healthy { format!("app-{version}") } else { format!("app-{version}-unhealthy") };
     let dir = out_dir(board);
     let elf = copy_out(&elf, &dir.join(format!("{name}.elf")))?;
     let (address, binary) = crate::elf::to_binary(&elf)?;
     let expected = board.primary_address() + board.header_size;
     if address != expected {
-        bail!(
-            "{}: linked at {address:#x}, expected {expected:#x}",
-            elf.display()
-        );
+        bail!("{}: linked at {address:#x}, expected {expected:#x}", elf.display());
     }
     let bin = dir.join(format!("{name}.bin"));
     crate::write_atomically(&bin, &binary)?;
@@ -104,16 +91,11 @@ fn build(
     for (name, value) in vars {
         command.env(name, value);
     }
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
+    let status = command.status().with_context(|| format!("cannot run {cargo}"))?;
     if !status.success() {
         bail!("building {package} for {} failed", board.name);
     }
-    Ok(crate::target_dir()
-        .join(board.target)
-        .join(profile(board))
-        .join(binary))
+    Ok(crate::target_dir().join(board.target).join(profile(board)).join(binary))
 }
 
 fn copy_out(from: &Path, to: &Path) -> Result<PathBuf> {

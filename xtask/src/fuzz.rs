@@ -28,10 +28,7 @@ pub(crate) fn run(seconds: u32) -> Result<()> {
             .arg(&corpus)
             .arg(&seeds)
             .args(["--", &max_time, "-print_final_stats=1"]);
-        let output = command
-            .current_dir(root())
-            .output()
-            .context("cannot run cargo fuzz")?;
+        let output = command.current_dir(root()).output().context("cannot run cargo fuzz")?;
         let log = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             eprintln!("{log}");

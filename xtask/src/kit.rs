@@ -47,27 +47,14 @@ impl Kit {
         crate::qemu::ensure_installed()?;
         let fwsign = sign::fwsign()?;
         let keys = sign::dev_keys(&fwsign)?;
-        let untrusted = crate::root()
-            .join("target")
-            .join("xtask")
-            .join("untrusted-ed25519.pem");
+        let untrusted = crate::root().join("target").join("xtask").join("untrusted-ed25519.pem");
         sign::ensure_key(&fwsign, &untrusted, "ed25519")?;
         let bootloader = firmware::bootloader(&board, &keys.trusted())?;
         let mut apps = HashMap::new();
         for (version, healthy) in versions {
-            apps.insert(
-                (version.to_string(), *healthy),
-                firmware::app(&board, version, *healthy)?,
-            );
+            apps.insert((version.to_string(), *healthy), firmware::app(&board, version, *healthy)?);
         }
-        Ok(Self {
-            board,
-            bootloader,
-            apps,
-            fwsign,
-            keys,
-            untrusted,
-        })
+        Ok(Self { board, bootloader, apps, fwsign, keys, untrusted })
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -86,22 +73,16 @@ impl Kit {
     ) -> Result<Vec<u8>> {
         let app = self.app(version, healthy)?;
         let suffix = if healthy { "" } else { "-unhealthy" };
-        let output = firmware::out_dir(&self.board).join(format!(
-            "app-{version}{suffix}-{signer:?}-{security_counter}.img"
-        ));
+        let output = firmware::out_dir(&self.board)
+            .join(format!("app-{version}{suffix}-{signer:?}-{security_counter}.img"));
         let key = match signer {
             Signer::Ed25519 | Signer::Imgtool => Some(self.keys.ed25519.as_path()),
             Signer::P256 => Some(self.keys.p256.as_path()),
             Signer::Untrusted => Some(self.untrusted.as_path()),
             Signer::Unsigned => None,
         };
-        let request = SignRequest {
-            input: &app.bin,
-            output: &output,
-            key,
-            version,
-            security_counter,
-        };
+        let request =
+            SignRequest { input: &app.bin, output: &output, key, version, security_counter };
         match signer {
             Signer::Imgtool => sign::with_imgtool(&self.board, &request),
             _ => sign::with_fwsign(&self.fwsign, &self.board, &request),
@@ -130,11 +111,7 @@ impl Kit {
         let mut decoder = LogDecoder::new();
         decoder.add(BOOTLOADER_TAG, "boot", &self.bootloader)?;
         for ((version, healthy), app) in &self.apps {
-            let major: u8 = version
-                .split('.')
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
+            let major: u8 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
             let tag = if *healthy { major } else { major | 0x80 };
             let name = if *healthy {
                 format!("app {version}")

@@ -83,9 +83,7 @@ fn main() -> ExitCode {
         Task::App(cmd) => cmd.run().map(|()| true),
         Task::Ota(cmd) => cmd.run(),
         Task::Flash(cmd) => cmd.run().map(|()| true),
-        Task::Keys => sign::fwsign()
-            .and_then(|fwsign| sign::dev_keys(&fwsign))
-            .map(|_| true),
+        Task::Keys => sign::fwsign().and_then(|fwsign| sign::dev_keys(&fwsign)).map(|_| true),
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
@@ -105,10 +103,7 @@ fn main() -> ExitCode {
 
 /// The workspace root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `target/` in the workspace.
@@ -122,15 +117,9 @@ fn target_dir() -> PathBuf {
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a failure
 /// never leaves a half-written file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
@@ -153,15 +142,7 @@ fn cargo(args: &[&str]) -> Result<()> {
 fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
-    cargo(&[
-        "build",
-        "-p",
-        package,
-        "--target",
-        TARGET,
-        "--profile",
-        "firmware",
-    ])?;
+    cargo(&["build", "-p", package, "--target", TARGET, "--profile", "firmware"])?;
     let elf = target_dir().join(TARGET).join("firmware").join(package);
     no_panic::check(&elf, &no_panic::llvm_objdump()?)
 }

@@ -30,10 +30,7 @@ impl PanicCallSite {
     /// Whether this is a call inside the panic machinery itself (core's panic functions calling
     /// each other, or the panic handler), rather than a place where some code decides to panic.
     fn is_panic_machinery(&self) -> bool {
-        let in_handler = self
-            .frames
-            .iter()
-            .any(|frame| frame.contains("rust_begin_unwind"));
+        let in_handler = self.frames.iter().any(|frame| frame.contains("rust_begin_unwind"));
         in_handler || self.frames.iter().all(|frame| frame.contains("/rustc/"))
     }
 
@@ -55,11 +52,7 @@ fn panic_call_sites(elf: &Path, objdump: &Path) -> Result<Vec<PanicCallSite>> {
         .output()
         .with_context(|| format!("cannot run {}", objdump.display()))?;
     if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            objdump.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("{} failed: {}", objdump.display(), String::from_utf8_lossy(&output.stderr));
     }
     let loader = addr2line::Loader::new(elf)
         .map_err(|e| anyhow::anyhow!("cannot read debug information of {}: {e}", elf.display()))?;
@@ -70,11 +63,7 @@ fn panic_call_sites(elf: &Path, objdump: &Path) -> Result<Vec<PanicCallSite>> {
         .filter(|(_, callee)| is_panic_entry(callee))
         .map(|(address, callee)| {
             let frames = inline_chain(&loader, address)?;
-            Ok(PanicCallSite {
-                address,
-                callee,
-                frames,
-            })
+            Ok(PanicCallSite { address, callee, frames })
         })
         .filter(|site| !matches!(site, Ok(site) if site.is_panic_machinery()))
         .collect()
@@ -96,16 +85,8 @@ fn parse_branch(line: &str) -> Option<(u64, String)> {
 
 fn is_panic_entry(symbol: &str) -> bool {
     let panicking = ["core::panicking::", "rust_begin_unwind", "panic_fmt"];
-    let failing = [
-        "_fail",
-        "expect_failed",
-        "unwrap_failed",
-        "panic_bounds_check",
-    ];
-    panicking
-        .iter()
-        .chain(&failing)
-        .any(|marker| symbol.contains(marker))
+    let failing = ["_fail", "expect_failed", "unwrap_failed", "panic_bounds_check"];
+    panicking.iter().chain(&failing).any(|marker| symbol.contains(marker))
 }
 
 fn inline_chain(loader: &addr2line::Loader, address: u64) -> Result<Vec<String>> {
@@ -150,10 +131,7 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
     let sites = panic_call_sites(elf, objdump)?;
     let (verifier, dependencies): (Vec<_>, Vec<_>) = sites.iter().partition(|s| s.in_verifier());
     for site in &verifier {
-        eprintln!(
-            "panic path from our code at {:#x} -> {}",
-            site.address, site.callee
-        );
+        eprintln!("panic path from our code at {:#x} -> {}", site.address, site.callee);
         for frame in &site.frames {
             eprintln!("    in {frame}");
         }
@@ -169,28 +147,18 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         println!("    dependency: {}", origin.map_or("?", String::as_str));
     }
     if !verifier.is_empty() {
-        bail!(
-            "verifier-core or sha256-armv7m links {} panic path(s)",
-            verifier.len()
-        );
+        bail!("verifier-core or sha256-armv7m links {} panic path(s)", verifier.len());
     }
     Ok(())
 }
 
 /// `llvm-objdump` from the toolchain's `llvm-tools` component.
 pub(crate) fn llvm_objdump() -> Result<PathBuf> {
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()?;
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output()?;
     let sysroot = String::from_utf8(sysroot.stdout)?.trim().to_string();
-    let host = Command::new("rustc")
-        .args(["--print", "host-tuple"])
-        .output()?;
+    let host = Command::new("rustc").args(["--print", "host-tuple"]).output()?;
     let host = String::from_utf8(host.stdout)?.trim().to_string();
-    let path = Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(host)
-        .join("bin/llvm-objdump");
+    let path = Path::new(&sysroot).join("lib/rustlib").join(host).join("bin/llvm-objdump");
     if !path.is_file() {
         bail!(
             "llvm-objdump not found at {}: run `rustup component add llvm-tools`",

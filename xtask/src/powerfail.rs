@@ -69,11 +69,7 @@ fn run_matrix(long: bool, features: &[&str]) -> Result<(u64, u64)> {
         Some(counts) => Ok(counts),
         None => bail!(
             "the power-fail matrix ({}) ended without its summary line: {summary:?}",
-            if features.is_empty() {
-                "default build"
-            } else {
-                "flash-erase-zero"
-            }
+            if features.is_empty() { "default build" } else { "flash-erase-zero" }
         ),
     }
 }
@@ -112,9 +108,7 @@ pub(crate) fn kill_mid_swap(kit: &Kit, echo: bool) -> Result<()> {
             .boot(echo)
             .with_context(|| format!("power-on after a kill at swap step {done} of {steps}"))?;
         let logs = session.power_off();
-        let resumed = logs
-            .iter()
-            .any(|line| line.contains("resuming an interrupted"));
+        let resumed = logs.iter().any(|line| line.contains("resuming an interrupted"));
         if done < steps {
             mid_swap += 1;
             if !resumed {

@@ -23,10 +23,7 @@ const QEMU: &str = "qemu-system-arm";
 
 /// Makes sure QEMU is installed: installs it as root, or names the command that does.
 pub(crate) fn ensure_installed() -> Result<()> {
-    crate::tools::ensure_apt(&[crate::tools::AptTool {
-        program: QEMU,
-        package: "qemu-system-arm",
-    }])
+    crate::tools::ensure_apt(&[crate::tools::AptTool { program: QEMU, package: "qemu-system-arm" }])
 }
 
 /// What the demo application reports over the UART at start-up.
@@ -74,11 +71,7 @@ impl std::fmt::Display for Status {
             f,
             "), security counter {}, {}",
             self.counter,
-            if self.confirmed {
-                "confirmed"
-            } else {
-                "unconfirmed"
-            }
+            if self.confirmed { "confirmed" } else { "unconfirmed" }
         )
     }
 }
@@ -103,9 +96,8 @@ impl Session {
         echo: bool,
         append: Option<&str>,
     ) -> Result<Self> {
-        let (machine, cpu) = board
-            .qemu
-            .ok_or_else(|| anyhow!("{} is not emulated by QEMU", board.name))?;
+        let (machine, cpu) =
+            board.qemu.ok_or_else(|| anyhow!("{} is not emulated by QEMU", board.name))?;
         let socket = workdir.join("uart.sock");
         let _ = std::fs::remove_file(&socket);
         let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
@@ -114,9 +106,7 @@ impl Session {
             command.args(["-append", line]);
         }
         let mut child = command
-            .args([
-                "-machine", machine, "-cpu", cpu, "-display", "none", "-monitor", "none",
-            ])
+            .args(["-machine", machine, "-cpu", cpu, "-display", "none", "-monitor", "none"])
             .args([
                 "-semihosting-config",
                 "enable=on,target=native",
@@ -135,17 +125,9 @@ impl Session {
             .with_context(|| format!("cannot start {QEMU}"))?;
         let stream = connect(&socket, &mut child)?;
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let console = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no QEMU stdout"))?;
+        let console = child.stdout.take().ok_or_else(|| anyhow!("no QEMU stdout"))?;
         let log_thread = Some(spawn_log_reader(console, decoder, Arc::clone(&logs), echo));
-        Ok(Self {
-            child,
-            uart: BufReader::new(stream),
-            logs,
-            log_thread,
-        })
+        Ok(Self { child, uart: BufReader::new(stream), logs, log_thread })
     }
 
     /// Waits for the application's status line.
@@ -177,10 +159,7 @@ impl Session {
         let mut frame = [0u8; MAX_FRAME];
         let n = update_protocol::encode(kind, payload, &mut frame);
         for _attempt in 0..3 {
-            self.uart
-                .get_mut()
-                .write_all(&frame[..n])
-                .context("UART write failed")?;
+            self.uart.get_mut().write_all(&frame[..n]).context("UART write failed")?;
             let deadline = Instant::now() + Duration::from_secs(20);
             let reply = loop {
                 let line = self.read_line(deadline, "an ACK")?;
@@ -205,9 +184,7 @@ impl Session {
             if left.is_zero() {
                 bail!("timed out waiting for {waiting_for}");
             }
-            self.uart
-                .get_ref()
-                .set_read_timeout(Some(left.min(Duration::from_millis(200))))?;
+            self.uart.get_ref().set_read_timeout(Some(left.min(Duration::from_millis(200))))?;
             match self.uart.read_line(&mut line) {
                 Ok(0) => bail!("UART closed while waiting for {waiting_for}"),
                 Ok(_) if line.ends_with('\n') => return Ok(line.trim().to_owned()),
@@ -227,9 +204,7 @@ impl Session {
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 self.join_logs();
-                return status
-                    .code()
-                    .ok_or_else(|| anyhow!("QEMU was killed by a signal"));
+                return status.code().ok_or_else(|| anyhow!("QEMU was killed by a signal"));
             }
             thread::sleep(Duration::from_millis(50));
         }

@@ -9,12 +9,8 @@ use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
 use crate::qemu::Status;
 
 /// Application versions every scenario set needs: (version, healthy).
-pub(crate) const VERSIONS: [(&str, bool); 4] = [
-    ("1.0.0", true),
-    ("2.0.0", true),
-    ("3.0.0", true),
-    ("3.0.0", false),
-];
+pub(crate) const VERSIONS: [(&str, bool); 4] =
+    [("1.0.0", true), ("2.0.0", true), ("3.0.0", true), ("3.0.0", false)];
 /// Versions for the boards that only run the basic scenarios.
 pub(crate) const BASIC_VERSIONS: [(&str, bool); 2] = [("1.0.0", true), ("2.0.0", true)];
 
@@ -28,62 +24,29 @@ pub(crate) struct Scenario {
 
 /// The scenarios for the main board.
 pub(crate) const FULL: &[Scenario] = &[
-    Scenario {
-        name: "signed v1 boots",
-        run: v1_boots,
-    },
+    Scenario { name: "signed v1 boots", run: v1_boots },
     Scenario {
         name: "v2 over UART: test boot, confirmed, kept after power cycle",
         run: test_upgrade_confirmed,
     },
-    Scenario {
-        name: "permanent update needs no revert",
-        run: permanent_upgrade,
-    },
-    Scenario {
-        name: "tampered update refused, v1 keeps running",
-        run: tampered_refused,
-    },
-    Scenario {
-        name: "update signed by an unknown key refused",
-        run: unknown_key_refused,
-    },
-    Scenario {
-        name: "unsigned update refused",
-        run: unsigned_refused,
-    },
-    Scenario {
-        name: "downgrade below the security counter refused",
-        run: downgrade_refused,
-    },
-    Scenario {
-        name: "unconfirmed update reverted",
-        run: unconfirmed_reverted,
-    },
-    Scenario {
-        name: "imgtool-signed update accepted",
-        run: imgtool_update,
-    },
-    Scenario {
-        name: "P-256-signed update accepted",
-        run: p256_update,
-    },
+    Scenario { name: "permanent update needs no revert", run: permanent_upgrade },
+    Scenario { name: "tampered update refused, v1 keeps running", run: tampered_refused },
+    Scenario { name: "update signed by an unknown key refused", run: unknown_key_refused },
+    Scenario { name: "unsigned update refused", run: unsigned_refused },
+    Scenario { name: "downgrade below the security counter refused", run: downgrade_refused },
+    Scenario { name: "unconfirmed update reverted", run: unconfirmed_reverted },
+    Scenario { name: "imgtool-signed update accepted", run: imgtool_update },
+    Scenario { name: "P-256-signed update accepted", run: p256_update },
     Scenario {
         name: "power cut during the install, at 16 flash operations: resumed",
         run: power_cut_resumes,
     },
-    Scenario {
-        name: "corrupted primary, no valid secondary: safe state",
-        run: corrupted_primary,
-    },
+    Scenario { name: "corrupted primary, no valid secondary: safe state", run: corrupted_primary },
 ];
 
 /// The scenarios for the other emulated boards.
 pub(crate) const BASIC: &[Scenario] = &[
-    Scenario {
-        name: "signed v1 boots",
-        run: v1_boots,
-    },
+    Scenario { name: "signed v1 boots", run: v1_boots },
     Scenario {
         name: "v2 over UART: test boot, confirmed, kept after power cycle",
         run: test_upgrade_confirmed,
@@ -98,17 +61,10 @@ fn v1_boots(kit: &Kit, echo: bool) -> Result<()> {
 }
 
 fn test_upgrade_confirmed(kit: &Kit, echo: bool) -> Result<()> {
-    let device = kit.device(
-        "test-upgrade",
-        &kit.image("1.0.0", true, 1, Signer::Ed25519)?,
-    )?;
+    let device = kit.device("test-upgrade", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
     let (mut session, status) = device.boot(echo)?;
     expect(&status, "1.0.0", "normal")?;
-    let status = update(
-        &mut session,
-        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
-        false,
-    )?;
+    let status = update(&mut session, &kit.image("2.0.0", true, 2, Signer::Ed25519)?, false)?;
     expect(&status, "2.0.0", "test-boot")?;
     if !status.confirmed {
         bail!("v2 did not confirm itself: {status}");
@@ -122,11 +78,7 @@ fn test_upgrade_confirmed(kit: &Kit, echo: bool) -> Result<()> {
 fn permanent_upgrade(kit: &Kit, echo: bool) -> Result<()> {
     let device = kit.device("permanent", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
     let (mut session, _) = device.boot(echo)?;
-    let status = update(
-        &mut session,
-        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
-        true,
-    )?;
+    let status = update(&mut session, &kit.image("2.0.0", true, 2, Signer::Ed25519)?, true)?;
     expect(&status, "2.0.0", "upgraded")?;
     check_counter(&status, 2)
 }
@@ -169,26 +121,12 @@ pub(crate) fn tampered(mut image: Vec<u8>) -> Vec<u8> {
 
 fn unknown_key_refused(kit: &Kit, echo: bool) -> Result<()> {
     let image = kit.image("3.0.0", true, 3, Signer::Untrusted)?;
-    refused(
-        kit,
-        echo,
-        "unknown-key",
-        ("1.0.0", 1),
-        image,
-        "not signed by a trusted key",
-    )
+    refused(kit, echo, "unknown-key", ("1.0.0", 1), image, "not signed by a trusted key")
 }
 
 fn unsigned_refused(kit: &Kit, echo: bool) -> Result<()> {
     let image = kit.image("3.0.0", true, 3, Signer::Unsigned)?;
-    refused(
-        kit,
-        echo,
-        "unsigned",
-        ("1.0.0", 1),
-        image,
-        "not signed by a trusted key",
-    )
+    refused(kit, echo, "unsigned", ("1.0.0", 1), image, "not signed by a trusted key")
 }
 
 fn downgrade_refused(kit: &Kit, echo: bool) -> Result<()> {
@@ -197,16 +135,9 @@ fn downgrade_refused(kit: &Kit, echo: bool) -> Result<()> {
 }
 
 fn unconfirmed_reverted(kit: &Kit, echo: bool) -> Result<()> {
-    let device = kit.device(
-        "unconfirmed",
-        &kit.image("2.0.0", true, 2, Signer::Ed25519)?,
-    )?;
+    let device = kit.device("unconfirmed", &kit.image("2.0.0", true, 2, Signer::Ed25519)?)?;
     let (mut session, _) = device.boot(echo)?;
-    let status = update(
-        &mut session,
-        &kit.image("3.0.0", false, 3, Signer::Ed25519)?,
-        false,
-    )?;
+    let status = update(&mut session, &kit.image("3.0.0", false, 3, Signer::Ed25519)?, false)?;
     expect(&status, "3.0.0", "test-boot")?;
     if status.confirmed {
         bail!("the unhealthy build confirmed itself: {status}");
@@ -232,10 +163,8 @@ fn accepted(kit: &Kit, echo: bool, name: &str, signer: Signer) -> Result<()> {
 }
 
 fn corrupted_primary(kit: &Kit, echo: bool) -> Result<()> {
-    let device = kit.device(
-        "corrupted",
-        &tampered(kit.image("1.0.0", true, 1, Signer::Ed25519)?),
-    )?;
+    let device =
+        kit.device("corrupted", &tampered(kit.image("1.0.0", true, 1, Signer::Ed25519)?))?;
     let mut session = device.power_on(echo)?;
     let code = session.wait_exit(BOOT_TIMEOUT)?;
     if code != 3 {
@@ -257,18 +186,13 @@ pub(crate) fn update(
 
 fn check_counter(status: &Status, expected: u32) -> Result<()> {
     if status.counter != expected {
-        bail!(
-            "security counter {} where {expected} was expected: {status}",
-            status.counter
-        );
+        bail!("security counter {} where {expected} was expected: {status}", status.counter);
     }
     Ok(())
 }
 
 /// Flash operations of the install at which power is cut (a spread over the whole swap).
-const CUT_POINTS: [u32; 16] = [
-    1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 150, 165, 180, 195,
-];
+const CUT_POINTS: [u32; 16] = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 150, 165, 180, 195];
 
 fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
     let staged = staged_update(kit, echo)?;
@@ -279,9 +203,7 @@ fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
         match session.expect_status(BOOT_TIMEOUT) {
             Ok(status) => expect(&status, "2.0.0", "test-boot")?, // the install took fewer operations
             Err(error) => {
-                let code = session
-                    .wait_exit(Duration::from_secs(2))
-                    .map_err(|_| error)?;
+                let code = session.wait_exit(Duration::from_secs(2)).map_err(|_| error)?;
                 if code != i32::from(boards::mps2::POWER_CUT_EXIT_CODE) {
                     bail!("power-on with a cut at operation {n}: QEMU exited with {code}");
                 }
@@ -304,10 +226,7 @@ fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
 /// The flash of a device running v1 with v2 staged and requested, just before the install:
 /// the bootloader loses power at its first flash operation after the request.
 fn staged_update(kit: &Kit, echo: bool) -> Result<Vec<u8>> {
-    let device = kit.device(
-        "power-cut-staging",
-        &kit.image("1.0.0", true, 1, Signer::Ed25519)?,
-    )?;
+    let device = kit.device("power-cut-staging", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
     let (session, status) = device.boot(echo)?;
     expect(&status, "1.0.0", "normal")?;
     session.power_off();

@@ -40,10 +40,7 @@ pub(crate) fn fwsign() -> Result<PathBuf> {
 /// Creates the development keys if they do not exist yet.
 pub(crate) fn dev_keys(fwsign: &Path) -> Result<DevKeys> {
     let dir = root().join("target").join("dev-keys");
-    let keys = DevKeys {
-        ed25519: dir.join("ed25519.pem"),
-        p256: dir.join("p256.pem"),
-    };
+    let keys = DevKeys { ed25519: dir.join("ed25519.pem"), p256: dir.join("p256.pem") };
     ensure_key(fwsign, &keys.ed25519, "ed25519")?;
     ensure_key(fwsign, &keys.p256, "ecdsa-p256")?;
     Ok(keys)
@@ -55,11 +52,7 @@ pub(crate) fn ensure_key(fwsign: &Path, path: &Path, key_type: &str) -> Result<(
         return Ok(());
     }
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    run(Command::new(fwsign)
-        .arg("keygen")
-        .arg("-k")
-        .arg(path)
-        .args(["-t", key_type]))?;
+    run(Command::new(fwsign).arg("keygen").arg("-k").arg(path).args(["-t", key_type]))?;
     println!("created key {}", path.display());
     Ok(())
 }
@@ -110,12 +103,7 @@ pub(crate) fn with_imgtool(board: &Board, request: &SignRequest<'_>) -> Result<V
 
 fn add_image_options(command: &mut Command, board: &Board, request: &SignRequest<'_>) {
     command
-        .args([
-            "-v",
-            request.version,
-            "-s",
-            &request.security_counter.to_string(),
-        ])
+        .args(["-v", request.version, "-s", &request.security_counter.to_string()])
         .args(["-H", &format!("{:#x}", board.header_size), "--pad-header"])
         .args(["-S", &format!("{:#x}", board.slot_size())])
         .arg(request.input)
@@ -130,17 +118,12 @@ pub(crate) fn imgtool() -> Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let venv = root().join(".venv").join("bin").join("imgtool");
-    Ok(if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("imgtool")
-    })
+    Ok(if venv.is_file() { venv } else { PathBuf::from("imgtool") })
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let output =
+        command.output().with_context(|| format!("cannot run {:?}", command.get_program()))?;
     if !output.status.success() {
         bail!(
             "{:?} failed: {}{}",

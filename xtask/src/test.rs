@@ -30,28 +30,12 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     }
     steps.run("formatting", || cargo(&["fmt", "--all", "--", "--check"]));
     steps.run("lints", || {
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--quiet",
-            "--",
-            "-D",
-            "warnings",
-        ])
+        cargo(&["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
     });
     steps.run("host tests", || cargo(&["test", "--workspace"]));
     for target in EMBEDDED_TARGETS {
         steps.run(&format!("verifier-core for {target}"), || {
-            cargo(&[
-                "build",
-                "-p",
-                "verifier-core",
-                "--features",
-                "sha512",
-                "--target",
-                target,
-            ])
+            cargo(&["build", "-p", "verifier-core", "--features", "sha512", "--target", target])
         });
     }
     for features in ["ed25519", "p256"] {
@@ -99,11 +83,7 @@ impl Steps {
     }
 
     fn finish(self) -> Result<()> {
-        println!(
-            "\nsteps: {} passed, {} failed",
-            self.passed,
-            self.failed.len()
-        );
+        println!("\nsteps: {} passed, {} failed", self.passed, self.failed.len());
         if !self.failed.is_empty() {
             bail!("failed steps: {}", self.failed.join(", "));
         }

@@ -24,31 +24,16 @@ pub(crate) struct AptTool {
 
 /// Everything the full test suite runs.
 pub(crate) const TEST_TOOLS: &[AptTool] = &[
-    AptTool {
-        program: "qemu-system-arm",
-        package: "qemu-system-arm",
-    },
-    AptTool {
-        program: "openssl",
-        package: "openssl",
-    },
-    AptTool {
-        program: "softhsm2-util",
-        package: "softhsm2",
-    },
-    AptTool {
-        program: "pkcs11-tool",
-        package: "opensc",
-    },
+    AptTool { program: "qemu-system-arm", package: "qemu-system-arm" },
+    AptTool { program: "openssl", package: "openssl" },
+    AptTool { program: "softhsm2-util", package: "softhsm2" },
+    AptTool { program: "pkcs11-tool", package: "opensc" },
 ];
 
 /// Makes sure every tool in `tools` is on `PATH`, installing the missing ones with apt as root.
 pub(crate) fn ensure_apt(tools: &[AptTool]) -> Result<()> {
-    let missing: Vec<&str> = tools
-        .iter()
-        .filter(|t| !on_path(t.program))
-        .map(|t| t.package)
-        .collect();
+    let missing: Vec<&str> =
+        tools.iter().filter(|t| !on_path(t.program)).map(|t| t.package).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -57,10 +42,7 @@ pub(crate) fn ensure_apt(tools: &[AptTool]) -> Result<()> {
         missing.join(" ")
     );
     if !is_root() || !on_path("apt-get") {
-        bail!(
-            "missing Debian packages {}: run `sudo sh -c '{install}'`",
-            missing.join(", ")
-        );
+        bail!("missing Debian packages {}: run `sudo sh -c '{install}'`", missing.join(", "));
     }
     println!("installing {}", missing.join(", "));
     let status = Command::new("sh")
@@ -85,10 +67,7 @@ pub(crate) fn ensure_imgtool() -> Result<()> {
     {
         return Ok(());
     }
-    println!(
-        "installing imgtool {IMGTOOL_VERSION} into {}",
-        venv.display()
-    );
+    println!("installing imgtool {IMGTOOL_VERSION} into {}", venv.display());
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
         .context("cannot create the venv: install python3-venv")?;
     let spec = format!("imgtool=={IMGTOOL_VERSION}");
@@ -115,22 +94,15 @@ pub(crate) fn on_path(program: &str) -> bool {
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
+    std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|path| path.is_file())
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+    Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {command:?}"))?;
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed");
     }

@@ -14,10 +14,8 @@ mod firmware {
     /// Stands in for a slot in flash.
     static SLOT: [u8; 256] = [0xff; 256];
 
-    static KEYS: [TrustedKey; 2] = [
-        TrustedKey::new(PublicKey::Ed25519([0; 32])),
-        TrustedKey::new(PublicKey::P256([4; 65])),
-    ];
+    static KEYS: [TrustedKey; 2] =
+        [TrustedKey::new(PublicKey::Ed25519([0; 32])), TrustedKey::new(PublicKey::P256([4; 65]))];
 
     #[cortex_m_rt::entry]
     fn main() -> ! {

@@ -47,11 +47,9 @@ mod device {
         defmt::info!("demo app {=str} running on {=str}", VERSION_STR, BOARD.name);
         match record {
             Some(r) => match r.refusal {
-                Some(refusal) => defmt::warn!(
-                    "boot: {=str}: {=str}",
-                    r.outcome.describe(),
-                    refusal.describe()
-                ),
+                Some(refusal) => {
+                    defmt::warn!("boot: {=str}: {=str}", r.outcome.describe(), refusal.describe())
+                }
                 None => defmt::info!(
                     "boot: {=str}, device security counter {=u32}",
                     r.outcome.describe(),
@@ -163,11 +161,7 @@ mod device {
                 let len = u32::from_le_bytes([*a, *b, *c, *d]);
                 updater.prepare(len).map_err(|_| "too-large")?;
                 defmt::info!("receiving a {=u32}-byte update", len);
-                *transfer = Some(Transfer {
-                    len,
-                    received: 0,
-                    permanent: *mode == 1,
-                });
+                *transfer = Some(Transfer { len, received: 0, permanent: *mode == 1 });
                 Ok(Step::Continue)
             }
             Kind::Data => {
@@ -176,11 +170,7 @@ mod device {
                 let offset = u32::from_le_bytes(*offset);
                 if offset != t.received {
                     // A repeated chunk whose ACK was lost is acknowledged again.
-                    return if offset < t.received {
-                        Ok(Step::Continue)
-                    } else {
-                        Err("gap")
-                    };
+                    return if offset < t.received { Ok(Step::Continue) } else { Err("gap") };
                 }
                 updater.write(offset, data).map_err(|_| "write")?;
                 t.received += data.len() as u32;
@@ -191,9 +181,7 @@ mod device {
                 if t.received != t.len {
                     return Err("incomplete");
                 }
-                updater
-                    .request_upgrade(t.permanent)
-                    .map_err(|_| "request")?;
+                updater.request_upgrade(t.permanent).map_err(|_| "request")?;
                 defmt::info!(
                     "update staged ({=str})",
                     if t.permanent { "permanent" } else { "test" }

@@ -59,7 +59,5 @@ fn SysTick() {
 /// wrap between this point and the application's first instruction.
 pub(crate) fn before_jump() {
     // SAFETY: the bootloader owns SysTick; this only clears its interrupt enable.
-    unsafe { cortex_m::Peripherals::steal() }
-        .SYST
-        .disable_interrupt();
+    unsafe { cortex_m::Peripherals::steal() }.SYST.disable_interrupt();
 }

@@ -23,11 +23,7 @@ mod device {
     include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
 
     const CONFIG: Config = Config {
-        mode: if cfg!(feature = "overwrite-only") {
-            Mode::OverwriteOnly
-        } else {
-            Mode::Swap
-        },
+        mode: if cfg!(feature = "overwrite-only") { Mode::OverwriteOnly } else { Mode::Swap },
         validate_primary: !cfg!(feature = "unvalidated-primary"),
     };
 

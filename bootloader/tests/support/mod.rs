@@ -36,9 +36,7 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(seed: u8) -> Self {
-        Self {
-            pair: KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32])),
-        }
+        Self { pair: KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32])) }
     }
 
     pub fn trusted(&self) -> TrustedKey {
@@ -46,9 +44,7 @@ impl Signer {
     }
 
     fn spki(&self) -> Vec<u8> {
-        let mut der = vec![
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ];
+        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
         der.extend_from_slice(&*self.pair.pk);
         der
     }
@@ -58,15 +54,8 @@ impl Signer {
 /// `payload_len` bytes derived from `major`.
 pub fn image(signer: &Signer, major: u8, counter: u32, payload_len: usize) -> Vec<u8> {
     const HDR: usize = 0x40;
-    let payload: Vec<u8> = (0..payload_len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ major)
-        .collect();
-    let protected = [
-        &[0x08, 0x69, 12, 0][..],
-        &[0x50, 0, 4, 0],
-        &counter.to_le_bytes(),
-    ]
-    .concat();
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(31) ^ major).collect();
+    let protected = [&[0x08, 0x69, 12, 0][..], &[0x50, 0, 4, 0], &counter.to_le_bytes()].concat();
     let mut out = vec![0u8; HDR];
     out[0..4].copy_from_slice(&0x96f3_b83du32.to_le_bytes());
     out[8..10].copy_from_slice(&(HDR as u16).to_le_bytes());
@@ -79,11 +68,7 @@ pub fn image(signer: &Signer, major: u8, counter: u32, payload_len: usize) -> Ve
     let key_hash = Sha256::digest(signer.spki());
     let signature = signer.pair.sk.sign(digest, None);
     let mut tlvs = Vec::new();
-    for (tag, value) in [
-        (0x10u16, &digest[..]),
-        (0x01, &key_hash[..]),
-        (0x24, &signature[..]),
-    ] {
+    for (tag, value) in [(0x10u16, &digest[..]), (0x01, &key_hash[..]), (0x24, &signature[..])] {
         tlvs.extend_from_slice(&tag.to_le_bytes());
         tlvs.extend_from_slice(&(value.len() as u16).to_le_bytes());
         tlvs.extend_from_slice(value);
@@ -106,11 +91,7 @@ impl Device {
     pub fn new(keys: Vec<TrustedKey>, factory: &[u8]) -> Self {
         let mut flash = Flash::new(capacity());
         flash.program(layout().primary.offset as usize, factory);
-        Self {
-            flash,
-            keys,
-            config: Config::default(),
-        }
+        Self { flash, keys, config: Config::default() }
     }
 
     /// One power-on: runs the bootloader.

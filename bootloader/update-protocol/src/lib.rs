@@ -50,9 +50,7 @@ pub enum Kind {
 
 impl Kind {
     fn from_u8(byte: u8) -> Option<Self> {
-        [Kind::Begin, Kind::Data, Kind::Commit]
-            .into_iter()
-            .find(|k| *k as u8 == byte)
+        [Kind::Begin, Kind::Data, Kind::Commit].into_iter().find(|k| *k as u8 == byte)
     }
 }
 
@@ -121,10 +119,7 @@ impl Default for Decoder {
 impl Decoder {
     /// An empty decoder.
     pub const fn new() -> Self {
-        Self {
-            buffer: [0; MAX_FRAME],
-            len: 0,
-        }
+        Self { buffer: [0; MAX_FRAME], len: 0 }
     }
 
     /// Feeds one byte; returns a complete frame or an error once one is decided.
@@ -158,10 +153,7 @@ impl Decoder {
             return Err(FrameError::Checksum);
         }
         let kind = Kind::from_u8(self.buffer[1]).ok_or(FrameError::UnknownKind(self.buffer[1]))?;
-        Ok(Frame {
-            kind,
-            payload: &self.buffer[4..4 + payload_len],
-        })
+        Ok(Frame { kind, payload: &self.buffer[4..4 + payload_len] })
     }
 }
 
@@ -199,9 +191,6 @@ mod tests {
 
     #[test]
     fn rejects_an_oversized_length() {
-        assert_eq!(
-            decode_all(&[SYNC, 2, 0xFF, 0xFF]),
-            vec![Err(FrameError::TooLong(0xFFFF))]
-        );
+        assert_eq!(decode_all(&[SYNC, 2, 0xFF, 0xFF]), vec![Err(FrameError::TooLong(0xFFFF))]);
     }
 }

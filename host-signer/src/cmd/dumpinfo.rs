@@ -86,9 +86,7 @@ fn describe(bytes: &[u8]) -> (Value, Option<VerifyError>) {
             }
         };
         let start = entry.value_offset as usize;
-        let value = bytes
-            .get(start..start + usize::from(entry.len))
-            .unwrap_or(&[]);
+        let value = bytes.get(start..start + usize::from(entry.len)).unwrap_or(&[]);
         tlvs.push(json!({
             "area": match entry.area { TlvArea::Protected => "protected", TlvArea::Unprotected => "unprotected" },
             "tag": format!("0x{:04x}", entry.tag),

@@ -68,15 +68,10 @@ pub(crate) struct PasswordArgs {
 
 impl PasswordSource for PasswordArgs {
     fn password(&self, path: &Path) -> Result<Vec<u8>, KeyError> {
-        let required = |hint: String| KeyError::PasswordRequired {
-            path: path.to_owned(),
-            hint,
-        };
+        let required = |hint: String| KeyError::PasswordRequired { path: path.to_owned(), hint };
         if let Some(var) = &self.password_env {
             return std::env::var(var).map(String::into_bytes).map_err(|_| {
-                required(format!(
-                    "environment variable {var} (--password-env) is not set"
-                ))
+                required(format!("environment variable {var} (--password-env) is not set"))
             });
         }
         if let Some(file) = &self.password_file {
@@ -90,9 +85,7 @@ impl PasswordSource for PasswordArgs {
                 .map(String::into_bytes)
                 .map_err(|e| required(format!("reading the password failed: {e}")));
         }
-        Err(required(
-            "give --password-env VAR or --password-file FILE".into(),
-        ))
+        Err(required("give --password-env VAR or --password-file FILE".into()))
     }
 }
 

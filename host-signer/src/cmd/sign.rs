@@ -55,13 +55,7 @@ pub(crate) struct Args {
     #[command(flatten, next_help_heading = "Key")]
     password: PasswordArgs,
     /// Name the key in the image by its hash (KEYHASH) or in full (PUBKEY).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "FORMAT",
-        default_value = "hash",
-        help_heading = "Key"
-    )]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "hash", help_heading = "Key")]
     public_key_format: KeyFormat,
 
     /// Image version, major[.minor[.revision[+build]]].
@@ -128,21 +122,11 @@ pub(crate) struct Args {
     )]
     fix_sig: Option<PathBuf>,
     /// The public (or private) key the --fix-sig signature was made with.
-    #[arg(
-        long,
-        value_name = "KEY",
-        requires = "fix_sig",
-        help_heading = "Signature"
-    )]
+    #[arg(long, value_name = "KEY", requires = "fix_sig", help_heading = "Signature")]
     fix_sig_pubkey: Option<PathBuf>,
     /// Have this RFC 3161 time-stamping authority stamp the signature; the token goes into
     /// the unprotected TLV 0x00a1. If no token can be had, no image is written.
-    #[arg(
-        long,
-        value_name = "URL",
-        conflicts_with = "vector_to_sign",
-        help_heading = "Signature"
-    )]
+    #[arg(long, value_name = "URL", conflicts_with = "vector_to_sign", help_heading = "Signature")]
     timestamp_url: Option<String>,
     /// Seconds to wait for the TSA on each attempt.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600), requires = "timestamp_url", help_heading = "Signature")]
@@ -170,13 +154,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", value_parser = ["8", "16", "32"], help_heading = "Trailer")]
     max_align: Option<String>,
     /// Sectors the swap status must cover.
-    #[arg(
-        short = 'M',
-        long,
-        value_name = "N",
-        default_value_t = 128,
-        help_heading = "Trailer"
-    )]
+    #[arg(short = 'M', long, value_name = "N", default_value_t = 128, help_heading = "Trailer")]
     max_sectors: u32,
     /// The bootloader upgrades by overwriting (smaller trailer, no image_ok).
     #[arg(long, help_heading = "Trailer")]
@@ -242,18 +220,9 @@ impl Unsupported {
                 self.compression.as_deref().is_some_and(|c| c != "disabled"),
                 "--compression: compressed images",
             ),
-            (
-                self.boot_record.is_some(),
-                "--boot-record: measured-boot records",
-            ),
-            (
-                self.vid.is_some() || self.cid.is_some(),
-                "--vid/--cid: UUID TLVs",
-            ),
-            (
-                self.pad_sig,
-                "--pad-sig: padded ECDSA signatures for MCUboot < 1.5",
-            ),
+            (self.boot_record.is_some(), "--boot-record: measured-boot records"),
+            (self.vid.is_some() || self.cid.is_some(), "--vid/--cid: UUID TLVs"),
+            (self.pad_sig, "--pad-sig: padded ECDSA signatures for MCUboot < 1.5"),
         ];
         match used.iter().find(|(set, _)| *set) {
             Some((_, what)) => anyhow::bail!("{what} are not supported by fwsign"),
@@ -351,17 +320,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let key = key_source(args)?;
     let options = image_options(args)?;
     image::choose_hash(key.algorithm(), options.hash, options.pure)?;
-    let prefix = if args.pad_header {
-        usize::from(args.header_size)
-    } else {
-        0
-    };
-    let input = input::load(
-        &args.infile,
-        args.input_format.map(input_format),
-        prefix,
-        erased,
-    )?;
+    let prefix = if args.pad_header { usize::from(args.header_size) } else { 0 };
+    let input = input::load(&args.infile, args.input_format.map(input_format), prefix, erased)?;
     report_segments(&args.infile, &input);
 
     let unsigned = image::prepare(&options, input.bytes, args.pad_header, key.algorithm())
@@ -375,10 +335,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             unsigned.without_signature().map_err(anyhow::Error::from)
         }
         KeySource::Signer(signer) => unsigned.sign(signer.as_ref()).map_err(anyhow::Error::from),
-        KeySource::Fixed {
-            public_key,
-            signature,
-        } => unsigned
+        KeySource::Fixed { public_key, signature } => unsigned
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
     }?;
@@ -418,12 +375,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let bytes = match format {
         OutputFormat::Bin => render_bin(signed.bytes, padding.as_ref()),
         OutputFormat::Hex => {
-            let base =
-                args.hex_addr
-                    .or(input.base_addr)
-                    .ok_or_else(|| OutputError::NoHexAddress {
-                        path: args.outfile.clone(),
-                    })?;
+            let base = args
+                .hex_addr
+                .or(input.base_addr)
+                .ok_or_else(|| OutputError::NoHexAddress { path: args.outfile.clone() })?;
             render_hex(&args.outfile, &signed.bytes, base, padding.as_ref())?
         }
     };
@@ -433,10 +388,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             let text = base64::engine::general_purpose::STANDARD.encode(value);
             Some(StagedFile::write(path, text.as_bytes(), Access::Shared)?)
         }
-        (Some(path), None) => anyhow::bail!(
-            "--sig-out {}: the image is not signed (give -k)",
-            path.display()
-        ),
+        (Some(path), None) => {
+            anyhow::bail!("--sig-out {}: the image is not signed (give -k)", path.display())
+        }
         (None, _) => None,
     };
     image.commit()?;
@@ -462,17 +416,11 @@ fn key_source(args: &Args) -> anyhow::Result<KeySource> {
         let public_key = load_key(key_path, &args.password)?.public_key();
         let text =
             std::fs::read(sig_path).with_context(|| format!("--fix-sig {}", sig_path.display()))?;
-        let text: Vec<u8> = text
-            .into_iter()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
+        let text: Vec<u8> = text.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
         let signature = base64::engine::general_purpose::STANDARD
             .decode(&text)
             .with_context(|| format!("--fix-sig {}: not base64", sig_path.display()))?;
-        return Ok(KeySource::Fixed {
-            public_key,
-            signature,
-        });
+        return Ok(KeySource::Fixed { public_key, signature });
     }
     Ok(KeySource::Unsigned)
 }
@@ -494,11 +442,7 @@ fn image_options(args: &Args) -> anyhow::Result<ImageOptions> {
             overwrite_only: args.overwrite_only,
         },
         security_counter: args.security_counter,
-        dependencies: args
-            .dependencies
-            .clone()
-            .map(|list| list.0)
-            .unwrap_or_default(),
+        dependencies: args.dependencies.clone().map(|list| list.0).unwrap_or_default(),
         custom_tlvs: custom_tlvs(args)?,
         load: match (args.load_addr, args.rom_fixed) {
             (Some(addr), _) => LoadAddress::Ram(addr),
@@ -526,15 +470,9 @@ fn custom_tlvs(args: &Args) -> anyhow::Result<Vec<(u16, Vec<u8>)>> {
     let files = args.custom_tlv_file.chunks(2).map(|pair| (pair, true));
     for (pair, from_file) in texts.chain(files) {
         let [tag_text, value] = pair else { continue };
-        let option = if from_file {
-            "--custom-tlv-file"
-        } else {
-            "--custom-tlv"
-        };
-        let tag = parse::int(tag_text)
-            .ok()
-            .and_then(|tag| u16::try_from(tag).ok())
-            .ok_or_else(|| {
+        let option = if from_file { "--custom-tlv-file" } else { "--custom-tlv" };
+        let tag =
+            parse::int(tag_text).ok().and_then(|tag| u16::try_from(tag).ok()).ok_or_else(|| {
                 anyhow::anyhow!("{option} tag '{tag_text}': expected a number in 0x00a0..=0xfffe")
             })?;
         image::check_custom_tag(tag)?;

@@ -57,9 +57,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let bytes = super::dumpinfo::read_image(&args.image)?;
-    let policy = Policy {
-        min_security_counter: args.min_security_counter,
-    };
+    let policy = Policy { min_security_counter: args.min_security_counter };
     let result = verify_image(&mut SliceReader::new(&bytes), &keys, &policy)
         .map_err(|e| e.to_string())
         .and_then(|verified| {
@@ -72,11 +70,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let image = args.image.display();
     match result {
         Ok((verified, timestamp)) => {
-            let key = args
-                .key
-                .get(verified.key_index)
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let key = args.key.get(verified.key_index).map(ToString::to_string).unwrap_or_default();
             if args.json {
                 let mut report = report(&verified, &key);
                 if let Some(stamp) = &timestamp {
@@ -89,11 +83,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             } else {
                 let stamp = timestamp
                     .map(|s| {
-                        format!(
-                            ", timestamped {} by {}",
-                            s.token.gen_time_text(),
-                            s.tsa_subject
-                        )
+                        format!(", timestamped {} by {}", s.token.gen_time_text(), s.tsa_subject)
                     })
                     .unwrap_or_default();
                 println!(

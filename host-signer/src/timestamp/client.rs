@@ -95,11 +95,7 @@ enum Attempt {
 impl TsaClient {
     /// A client for `url` that waits `timeout` per attempt and retries `retries` times.
     pub fn new(url: &str, timeout: Duration, retries: u32) -> Self {
-        Self {
-            url: url.to_owned(),
-            timeout,
-            retries,
-        }
+        Self { url: url.to_owned(), timeout, retries }
     }
 
     /// Gets a token over the SHA-256 of `data` (the signature), returning its DER.
@@ -115,10 +111,7 @@ impl TsaClient {
         let request = TimeStampReq {
             version: 1,
             message_imprint: MessageImprint {
-                hash_algorithm: AlgorithmIdentifierOwned {
-                    oid: SHA256,
-                    parameters: None,
-                },
+                hash_algorithm: AlgorithmIdentifierOwned { oid: SHA256, parameters: None },
                 hashed_message: OctetString::new(imprint.clone())
                     .map_err(|e| TimestampError::Request(e.to_string()))?,
             },
@@ -173,23 +166,14 @@ impl TsaClient {
             .map_err(transport)?;
         let status = response.status().as_u16();
         if status != 200 {
-            let error = TimestampError::Http {
-                url: self.url.clone(),
-                status,
-                attempts,
-            };
+            let error = TimestampError::Http { url: self.url.clone(), status, attempts };
             return Err(if status >= 500 || status == 429 {
                 Attempt::Retry(error)
             } else {
                 Attempt::Fail(error)
             });
         }
-        response
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY)
-            .read_to_vec()
-            .map_err(transport)
+        response.body_mut().with_config().limit(MAX_REPLY).read_to_vec().map_err(transport)
     }
 
     /// Checks a reply against the request and returns the token.
@@ -199,23 +183,13 @@ impl TsaClient {
         imprint: &[u8],
         nonce: &[u8],
     ) -> Result<Vec<u8>, TimestampError> {
-        let bad = |reason: String| TimestampError::BadReply {
-            url: self.url.clone(),
-            reason,
-        };
+        let bad = |reason: String| TimestampError::BadReply { url: self.url.clone(), reason };
         let response =
             TimeStampResp::from_der(reply).map_err(|e| bad(format!("not a TimeStampResp: {e}")))?;
         let status = &response.status;
-        if !matches!(
-            status.status,
-            PkiStatus::Granted | PkiStatus::GrantedWithMods
-        ) {
+        if !matches!(status.status, PkiStatus::Granted | PkiStatus::GrantedWithMods) {
             let text = status.status_string.clone().unwrap_or_default().join("; ");
-            let fail_info = status
-                .fail_info
-                .as_ref()
-                .map(fail_info_names)
-                .unwrap_or_default();
+            let fail_info = status.fail_info.as_ref().map(fail_info_names).unwrap_or_default();
             let mut detail = String::new();
             if !text.is_empty() {
                 detail.push_str(&format!(" ({text})"));
@@ -237,9 +211,7 @@ impl TsaClient {
         let decoded = Token::decode(&token).map_err(bad)?;
         let stamped = &decoded.info.message_imprint;
         if stamped.hash_algorithm.oid != SHA256 || stamped.hashed_message.as_bytes() != imprint {
-            return Err(bad(
-                "the token stamps a different hash than the one sent".into()
-            ));
+            return Err(bad("the token stamps a different hash than the one sent".into()));
         }
         let echoed = decoded.info.nonce.as_ref().map(Uint::as_bytes);
         let sent = Uint::new(nonce).map_err(|e| bad(e.to_string()))?;
@@ -265,11 +237,7 @@ fn fail_info_names(bits: &der::asn1::BitString) -> Vec<&'static str> {
     let bytes = bits.raw_bytes();
     NAMES
         .iter()
-        .filter(|(bit, _)| {
-            bytes
-                .get(bit / 8)
-                .is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
-        })
+        .filter(|(bit, _)| bytes.get(bit / 8).is_some_and(|b| b & (0x80 >> (bit % 8)) != 0))
         .map(|(_, name)| *name)
         .collect()
 }

@@ -50,10 +50,7 @@ impl Token {
     pub fn decode(der: &[u8]) -> Result<Self, String> {
         let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
         if info.content_type != SIGNED_DATA {
-            return Err(format!(
-                "content type {} is not SignedData",
-                info.content_type
-            ));
+            return Err(format!("content type {} is not SignedData", info.content_type));
         }
         let signed_data = info
             .content
@@ -77,12 +74,7 @@ impl Token {
         let tst_info =
             TstInfo::from_der(&content).map_err(|e| format!("malformed TSTInfo: {e}"))?;
         let gen_time = gen_time_seconds(&tst_info.gen_time)?;
-        Ok(Self {
-            signed_data,
-            content,
-            info: tst_info,
-            gen_time,
-        })
+        Ok(Self { signed_data, content, info: tst_info, gen_time })
     }
 
     /// `genTime` as RFC 3339 UTC text, to the second.
@@ -118,10 +110,8 @@ impl Token {
 
     /// The imprint's hash algorithm by name.
     pub fn imprint_hash_name(&self) -> String {
-        hash_name(&self.info.message_imprint.hash_algorithm.oid).map_or_else(
-            || self.info.message_imprint.hash_algorithm.oid.to_string(),
-            str::to_owned,
-        )
+        hash_name(&self.info.message_imprint.hash_algorithm.oid)
+            .map_or_else(|| self.info.message_imprint.hash_algorithm.oid.to_string(), str::to_owned)
     }
 
     /// The serial number, hex.
@@ -220,13 +210,9 @@ pub fn find_in_image(image: &[u8]) -> Result<Option<StampedSignature>, String> {
                 if found.is_some() {
                     return Err("the image carries more than one timestamp token".into());
                 }
-                let stamped = signature
-                    .clone()
-                    .ok_or("the timestamp token does not follow a signature")?;
-                found = Some(StampedSignature {
-                    signature: stamped,
-                    token: value.to_vec(),
-                });
+                let stamped =
+                    signature.clone().ok_or("the timestamp token does not follow a signature")?;
+                found = Some(StampedSignature { signature: stamped, token: value.to_vec() });
             }
             _ => {}
         }
@@ -244,20 +230,9 @@ mod tests {
 
     #[test]
     fn gen_time_with_and_without_a_fraction() {
-        assert_eq!(
-            gen_time_seconds(&generalized("19700102000000Z")),
-            Ok(86_400)
-        );
-        assert_eq!(
-            gen_time_seconds(&generalized("19700102000000.25Z")),
-            Ok(86_400)
-        );
-        for bad in [
-            "19700102000000",
-            "19700102000000.Z",
-            "1970010200000Z",
-            "19701302000000Z",
-        ] {
+        assert_eq!(gen_time_seconds(&generalized("19700102000000Z")), Ok(86_400));
+        assert_eq!(gen_time_seconds(&generalized("19700102000000.25Z")), Ok(86_400));
+        for bad in ["19700102000000", "19700102000000.Z", "1970010200000Z", "19701302000000Z"] {
             assert!(gen_time_seconds(&generalized(bad)).is_err(), "{bad}");
         }
         let utc = der::asn1::Any::new(der::Tag::UtcTime, b"700102000000Z".as_slice()).expect("any");

@@ -95,10 +95,7 @@ pub fn verify(
     check_tsa_signature(signer_info, signer)?;
     check_time_stamping_usage(signer)?;
     check_chain(signer, &certificates, anchors, token.gen_time)?;
-    Ok(VerifiedTimestamp {
-        tsa_subject: signer.tbs_certificate().subject().to_string(),
-        token,
-    })
+    Ok(VerifiedTimestamp { tsa_subject: signer.tbs_certificate().subject().to_string(), token })
 }
 
 /// The subject of the certificate that signed the token, if the token carries it.
@@ -113,10 +110,7 @@ fn single_signer(token: &Token) -> Result<&SignerInfo, TokenError> {
     let infos = token.signed_data.signer_infos.0.as_slice();
     match infos {
         [info] => Ok(info),
-        _ => Err(TokenError::Signer(format!(
-            "expected one SignerInfo, found {}",
-            infos.len()
-        ))),
+        _ => Err(TokenError::Signer(format!("expected one SignerInfo, found {}", infos.len()))),
     }
 }
 
@@ -172,9 +166,9 @@ fn attribute_value(
             .values
             .get(0)
             .ok_or_else(|| TokenError::SignedAttributes(format!("{oid} has no value"))),
-        _ => Err(TokenError::SignedAttributes(format!(
-            "expected exactly one {oid} with one value"
-        ))),
+        _ => {
+            Err(TokenError::SignedAttributes(format!("expected exactly one {oid} with one value")))
+        }
     }
 }
 
@@ -211,9 +205,7 @@ fn ecdsa_hash(
         ECDSA_SHA384 => Ok(SHA384),
         ECDSA_SHA512 => Ok(SHA512),
         EC_PUBLIC_KEY => Ok(*digest_algorithm),
-        other => Err(TokenError::Unsupported(format!(
-            "signature algorithm {other}"
-        ))),
+        other => Err(TokenError::Unsupported(format!("signature algorithm {other}"))),
     }
 }
 
@@ -256,19 +248,9 @@ fn check_tsa_signature(signer_info: &SignerInfo, signer: &Certificate) -> Result
         .ok_or_else(|| TokenError::SignedAttributes("none present".into()))?;
     // The signature covers the attributes' DER with the SET OF tag, not the [0] of the field.
     let signed: SetOfVec<_> = attributes.clone();
-    let message = signed
-        .to_der()
-        .map_err(|e| TokenError::Malformed(e.to_string()))?;
-    let hash_oid = ecdsa_hash(
-        &signer_info.signature_algorithm,
-        &signer_info.digest_alg.oid,
-    )?;
-    if ecdsa_verifies(
-        signer,
-        &hash_oid,
-        &message,
-        signer_info.signature.as_bytes(),
-    )? {
+    let message = signed.to_der().map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let hash_oid = ecdsa_hash(&signer_info.signature_algorithm, &signer_info.digest_alg.oid)?;
+    if ecdsa_verifies(signer, &hash_oid, &message, signer_info.signature.as_bytes())? {
         Ok(())
     } else {
         Err(TokenError::BadSignature)
@@ -277,10 +259,7 @@ fn check_tsa_signature(signer_info: &SignerInfo, signer: &Certificate) -> Result
 
 fn check_time_stamping_usage(certificate: &Certificate) -> Result<(), TokenError> {
     let subject = certificate.tbs_certificate().subject().to_string();
-    let usage = |reason| TokenError::KeyUsage {
-        subject: subject.clone(),
-        reason,
-    };
+    let usage = |reason| TokenError::KeyUsage { subject: subject.clone(), reason };
     let extension = certificate
         .tbs_certificate()
         .get_extension::<ExtendedKeyUsage>()
@@ -316,10 +295,8 @@ fn signed_by(certificate: &Certificate, issuer: &Certificate) -> Result<bool, To
     if certificate.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Ok(false);
     }
-    let tbs = certificate
-        .tbs_certificate()
-        .to_der()
-        .map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let tbs =
+        certificate.tbs_certificate().to_der().map_err(|e| TokenError::Malformed(e.to_string()))?;
     let hash_oid = ecdsa_hash(certificate.signature_algorithm(), &SHA256)?;
     let Some(signature) = certificate.signature().as_bytes() else {
         return Ok(false);
@@ -369,9 +346,7 @@ fn check_chain(
             ))
         })?;
     }
-    Err(TokenError::Chain(format!(
-        "longer than {MAX_CHAIN} certificates"
-    )))
+    Err(TokenError::Chain(format!("longer than {MAX_CHAIN} certificates")))
 }
 
 /// Reads trusted CA certificates: PEM (one or more) or a single DER certificate.
@@ -426,14 +401,8 @@ mod tests {
     fn the_tsa_usage_must_be_critical_and_alone() {
         let refused = [
             ("extendedKeyUsage=timeStamping", "not critical"),
-            (
-                "extendedKeyUsage=critical,timeStamping,codeSigning",
-                "not timeStamping alone",
-            ),
-            (
-                "keyUsage=critical,digitalSignature",
-                "no extended key usage",
-            ),
+            ("extendedKeyUsage=critical,timeStamping,codeSigning", "not timeStamping alone"),
+            ("keyUsage=critical,digitalSignature", "no extended key usage"),
         ];
         for (extension, expected) in refused {
             let error = check_time_stamping_usage(&certificate(extension))

@@ -2,12 +2,7 @@
 //! keys made once per test binary, deterministic inputs, and a small parallel runner
 //! (imgtool is a Python program; running cases side by side keeps the suite quick).
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation
-)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,11 +47,7 @@ fn run(program: &Path, dir: &Path, args: &[&str]) -> Output {
 /// Runs imgtool, which must succeed.
 pub fn imgtool(dir: &Path, args: &[&str]) -> Output {
     let output = run(imgtool_path(), dir, args);
-    assert!(
-        output.status.success(),
-        "imgtool {args:?} failed:\n{}",
-        text(&output)
-    );
+    assert!(output.status.success(), "imgtool {args:?} failed:\n{}", text(&output));
     output
 }
 
@@ -73,11 +64,7 @@ pub fn fwsign_status(dir: &Path, args: &[&str]) -> Output {
 /// Runs fwsign, which must succeed.
 pub fn fwsign(dir: &Path, args: &[&str]) -> Output {
     let output = fwsign_status(dir, args);
-    assert!(
-        output.status.success(),
-        "fwsign {args:?} failed:\n{}",
-        text(&output)
-    );
+    assert!(output.status.success(), "fwsign {args:?} failed:\n{}", text(&output));
     output
 }
 
@@ -129,10 +116,8 @@ pub fn hex_file(blocks: &[(u32, &[u8])]) -> String {
                 high = Some(at >> 16);
                 records.push(ihex::Record::ExtendedLinearAddress((at >> 16) as u16));
             }
-            records.push(ihex::Record::Data {
-                offset: (at & 0xffff) as u16,
-                value: chunk.to_vec(),
-            });
+            records
+                .push(ihex::Record::Data { offset: (at & 0xffff) as u16, value: chunk.to_vec() });
         }
     }
     records.push(ihex::Record::EndOfFile);
@@ -165,16 +150,7 @@ pub fn elf_file(segments: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
         let filesz = data.len() as u32;
         // Virtual addresses differ from physical ones, as for .data (runs in RAM, loads from flash).
         let vaddr = paddr.wrapping_add(0x1000_0000);
-        for word in [
-            *kind,
-            data_offset,
-            vaddr,
-            *paddr,
-            filesz,
-            filesz + extra,
-            5,
-            4,
-        ] {
+        for word in [*kind, data_offset, vaddr, *paddr, filesz, filesz + extra, 5, 4] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         data_offset += filesz;
@@ -187,9 +163,7 @@ pub fn elf_file(segments: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
 
 /// Runs `job` over `cases` on a few threads; panics name the failing case.
 pub fn par_each<T: Sync + std::fmt::Debug>(cases: &[T], job: impl Fn(&T) + Sync) {
-    let threads = std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .clamp(4, 8);
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(4, 8);
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -204,9 +178,6 @@ pub fn par_each<T: Sync + std::fmt::Debug>(cases: &[T], job: impl Fn(&T) + Sync)
             })
             .collect();
         let failures = workers.into_iter().filter_map(|w| w.join().err()).count();
-        assert!(
-            failures == 0,
-            "{failures} worker(s) failed; see the messages above"
-        );
+        assert!(failures == 0, "{failures} worker(s) failed; see the messages above");
     });
 }

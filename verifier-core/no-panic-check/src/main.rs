@@ -17,16 +17,12 @@ mod firmware {
     /// Stands in for a slot in flash; its contents are opaque to the optimiser.
     static SLOT: [u8; 4096] = [0xff; 4096];
 
-    static KEYS: [TrustedKey; 2] = [
-        TrustedKey::new(PublicKey::Ed25519([0; 32])),
-        TrustedKey::new(PublicKey::P256([4; 65])),
-    ];
+    static KEYS: [TrustedKey; 2] =
+        [TrustedKey::new(PublicKey::Ed25519([0; 32])), TrustedKey::new(PublicKey::P256([4; 65]))];
 
     #[cortex_m_rt::entry]
     fn main() -> ! {
-        let policy = Policy {
-            min_security_counter: black_box(Some(1)),
-        };
+        let policy = Policy { min_security_counter: black_box(Some(1)) };
         let slot: &[u8] = black_box(&SLOT);
         let keys: &[TrustedKey] = black_box(&KEYS);
         loop {

@@ -27,52 +27,21 @@ const BOARD: Board = boards::mps2::AN386_BENCH;
 /// ed25519-compact's precomputed tables and defmt logging; size builds use `opt-size` and log
 /// nothing. Both use the Thumb-2 SHA-256, which is also the smaller.
 const BUILDS: [(&str, &str, &str); 6] = [
-    (
-        "ed25519_speed",
-        "Ed25519, speed",
-        "ed25519,thumb2-sha256,defmt",
-    ),
-    (
-        "ed25519_size",
-        "Ed25519, size",
-        "ed25519,opt-size,thumb2-sha256",
-    ),
+    ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt"),
+    ("ed25519_size", "Ed25519, size", "ed25519,opt-size,thumb2-sha256"),
     ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt"),
     ("p256_size", "P-256, size", "p256,thumb2-sha256"),
-    (
-        "both_speed",
-        "both, speed",
-        "ed25519,p256,thumb2-sha256,defmt",
-    ),
-    (
-        "both_size",
-        "both, size",
-        "ed25519,p256,opt-size,thumb2-sha256",
-    ),
+    ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt"),
+    ("both_size", "both, size", "ed25519,p256,opt-size,thumb2-sha256"),
 ];
 
 /// The benchmark contract's bootloader keys: the size-oriented builds.
 const CONTRACT: [(&str, &str); 5] = [
-    (
-        "bootloader_both_flash_bytes",
-        "bootloader_both_size_flash_bytes",
-    ),
-    (
-        "bootloader_both_ram_bytes",
-        "bootloader_both_size_ram_bytes",
-    ),
-    (
-        "bootloader_ed25519_flash_bytes",
-        "bootloader_ed25519_size_flash_bytes",
-    ),
-    (
-        "bootloader_ed25519_ram_bytes",
-        "bootloader_ed25519_size_ram_bytes",
-    ),
-    (
-        "bootloader_p256_flash_bytes",
-        "bootloader_p256_size_flash_bytes",
-    ),
+    ("bootloader_both_flash_bytes", "bootloader_both_size_flash_bytes"),
+    ("bootloader_both_ram_bytes", "bootloader_both_size_ram_bytes"),
+    ("bootloader_ed25519_flash_bytes", "bootloader_ed25519_size_flash_bytes"),
+    ("bootloader_ed25519_ram_bytes", "bootloader_ed25519_size_ram_bytes"),
+    ("bootloader_p256_flash_bytes", "bootloader_p256_size_flash_bytes"),
 ];
 
 /// Bytes below the initial stack pointer the `bench` build paints, and the paint (as in
@@ -112,10 +81,7 @@ pub(super) fn measure(
         )?;
         let size = Footprint::of(&plain)?;
         results.insert(format!("bootloader_{key}_flash_bytes"), size.flash as f64);
-        results.insert(
-            format!("bootloader_{key}_static_ram_bytes"),
-            size.ram as f64,
-        );
+        results.insert(format!("bootloader_{key}_static_ram_bytes"), size.ram as f64);
         if key == "ed25519_size" {
             super::parts::breakdown(&plain, key, results)?;
         }
@@ -131,24 +97,15 @@ pub(super) fn measure(
         let mut stack = 0u32;
         for (algorithm, image) in images.for_features(features) {
             let boot = boot(&instrumented, image, &work.join(format!("boot-{key}")))?;
-            results.insert(
-                format!("boot_256k_{algorithm}_{key}_instr"),
-                boot.instructions,
-            );
+            results.insert(format!("boot_256k_{algorithm}_{key}_instr"), boot.instructions);
             stack = stack.max(boot.stack_peak);
         }
         results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
-        results.insert(
-            format!("bootloader_{key}_ram_bytes"),
-            size.ram as f64 + f64::from(stack),
-        );
+        results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
     }
     println!("  bootloader Ed25519, size, for the nRF52840-DK");
     let board = boards::nrf52840dk::BOARD;
-    let env = [(
-        "FWSIGN_TRUSTED_KEYS",
-        keys.ed25519.to_str().unwrap_or_default(),
-    )];
+    let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
     let features = format!("{},{}", board.name, BUILDS[1].2);
     let elf = copy_elf(
         &build_firmware(BOOTLOADER, board.target, &features, &env)?,
@@ -162,10 +119,7 @@ pub(super) fn measure(
             results.insert(contract.into(), value);
         }
     }
-    if let Some(value) = results
-        .get("boot_256k_ed25519_ed25519_speed_instr")
-        .copied()
-    {
+    if let Some(value) = results.get("boot_256k_ed25519_ed25519_speed_instr").copied() {
         results.insert("boot_256k_ed25519_instr".into(), value);
     }
     Ok(())
@@ -253,13 +207,7 @@ impl BootImages {
         let mut images = Vec::new();
         for (algorithm, path) in [("ed25519", &self.ed25519), ("p256", &self.p256)] {
             if features.split(',').any(|f| f == algorithm) {
-                images.push((
-                    algorithm,
-                    BootImage {
-                        path,
-                        entry: self.entry,
-                    },
-                ));
+                images.push((algorithm, BootImage { path, entry: self.entry }));
             }
         }
         images
@@ -298,10 +246,7 @@ fn boot(elf: &Path, image: BootImage<'_>, dir: &Path) -> Result<Boot> {
         .args(["-icount", "shift=7"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-chardev")
-        .arg(format!(
-            "socket,id=gdb,path={},server=on,wait=off",
-            socket.display()
-        ))
+        .arg(format!("socket,id=gdb,path={},server=on,wait=off", socket.display()))
         .args(["-gdb", "chardev:gdb", "-S"])
         .arg("-kernel")
         .arg(elf)
@@ -335,10 +280,7 @@ fn read_boot(socket: &Path, entry: u32, symbols: &Symbols) -> Result<Boot> {
     if untouched == 0 {
         bail!("the stack grew past the {PAINTED:#x} painted bytes");
     }
-    Ok(Boot {
-        instructions,
-        stack_peak: PAINTED - u32::try_from(4 * untouched)?,
-    })
+    Ok(Boot { instructions, stack_peak: PAINTED - u32::try_from(4 * untouched)? })
 }
 
 /// Addresses the host reads in an instrumented bootloader.
@@ -358,10 +300,7 @@ impl Symbols {
                 .and_then(|symbol| u32::try_from(symbol.address()).ok())
                 .with_context(|| format!("{} has no 32-bit symbol {name}", elf.display()))
         };
-        Ok(Self {
-            wraps: find("FWSIGN_BENCH_SYSTICK_WRAPS")?,
-            stack_start: find("_stack_start")?,
-        })
+        Ok(Self { wraps: find("FWSIGN_BENCH_SYSTICK_WRAPS")?, stack_start: find("_stack_start")? })
     }
 }
 
@@ -377,12 +316,7 @@ impl Emulator {
 
 /// The bootloader builds side by side, and the size-oriented Ed25519 build by part.
 pub(super) fn print_table(results: &Results) {
-    let count = |key: &str| {
-        results
-            .get(key)
-            .copied()
-            .map_or("-".to_owned(), super::group)
-    };
+    let count = |key: &str| results.get(key).copied().map_or("-".to_owned(), super::group);
     println!(
         "Bootloader builds ({}, Cortex-M4, bytes)      flash  static RAM  stack peak   RAM total   reset to app, 256 KiB (instructions)",
         BOARD.name
@@ -404,11 +338,7 @@ pub(super) fn print_table(results: &Results) {
             boots.join(", ")
         );
     }
-    println!(
-        "{:<44} {:>10}",
-        "Ed25519, size, nRF52840-DK",
-        count(NRF52840DK_FLASH)
-    );
+    println!("{:<44} {:>10}", "Ed25519, size, nRF52840-DK", count(NRF52840DK_FLASH));
     println!();
     println!("Size-oriented Ed25519 bootloader, flash by part (bytes)   mps2-an386  nRF52840-DK");
     for (part, label) in super::parts::LABELS {

@@ -57,9 +57,8 @@ impl Gdb {
     fn program_counter(&mut self) -> Result<u32> {
         let reply = self.request("g")?;
         let registers = decode_hex(&reply)?;
-        let pc = registers
-            .get(60..64)
-            .with_context(|| format!("short register reply {reply:?}"))?;
+        let pc =
+            registers.get(60..64).with_context(|| format!("short register reply {reply:?}"))?;
         Ok(u32::from_le_bytes([pc[0], pc[1], pc[2], pc[3]]))
     }
 
@@ -123,9 +122,7 @@ impl Gdb {
             payload.push(byte[0]);
         }
         let mut checksum = [0u8; 2];
-        self.stream
-            .read_exact(&mut checksum)
-            .context("GDB stub connection lost")?;
+        self.stream.read_exact(&mut checksum).context("GDB stub connection lost")?;
         String::from_utf8(payload).context("GDB stub sent a non-text reply")
     }
 

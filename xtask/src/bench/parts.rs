@@ -20,10 +20,7 @@ use super::Results;
 const PARTS: [(&str, &[&str]); 13] = [
     ("verifier", &["verifier-core/src", "verifier_core"]),
     ("ed25519", &["ed25519-compact", "ed25519_compact"]),
-    (
-        "sha256",
-        &["sha256-armv7m", "sha256_armv7m", "fwsign_sha256", "/sha2-"],
-    ),
+    ("sha256", &["sha256-armv7m", "sha256_armv7m", "fwsign_sha256", "/sha2-"]),
     (
         "p256",
         &[
@@ -39,51 +36,20 @@ const PARTS: [(&str, &[&str]); 13] = [
     ),
     (
         "swap_logic",
-        &[
-            "bootloader/src/swap.rs",
-            "bootloader/src/journal.rs",
-            "bootloader/src/updater.rs",
-        ],
+        &["bootloader/src/swap.rs", "bootloader/src/journal.rs", "bootloader/src/updater.rs"],
     ),
     ("boot_logic", &["bootloader/src/"]),
-    (
-        "flash_driver",
-        &[
-            "boards/src/mps2.rs",
-            "boards/src/nrf52840dk.rs",
-            "embedded-storage",
-        ],
-    ),
+    ("flash_driver", &["boards/src/mps2.rs", "boards/src/nrf52840dk.rs", "embedded-storage"]),
     ("defmt", &["defmt", "boards/src/logger.rs"]),
-    (
-        "semihosting",
-        &["boards/src/semihosting.rs", "cortex-m-semihosting"],
-    ),
-    (
-        "board_and_main",
-        &["boards/src/", "bootloader/firmware/src"],
-    ),
+    ("semihosting", &["boards/src/semihosting.rs", "cortex-m-semihosting"]),
+    ("board_and_main", &["boards/src/", "bootloader/firmware/src"]),
     (
         "runtime",
-        &[
-            "cortex-m-rt",
-            "cortex-m-0",
-            "__pre_init",
-            "Reset",
-            "DefaultHandler",
-            "HardFault",
-        ],
+        &["cortex-m-rt", "cortex-m-0", "__pre_init", "Reset", "DefaultHandler", "HardFault"],
     ),
     (
         "compiler_builtins",
-        &[
-            "compiler_builtins",
-            "compiler-builtins",
-            "memcpy",
-            "memset",
-            "memmove",
-            "__aeabi",
-        ],
+        &["compiler_builtins", "compiler-builtins", "memcpy", "memset", "memmove", "__aeabi"],
     ),
     ("core", &["/rustc/", "core::"]),
 ];

@@ -48,19 +48,12 @@ impl Cmd {
         expect(&status, "2.0.0", "normal")?;
 
         chapter("3. A tampered v3 (one bit flipped in transit) is refused; v2 keeps running");
-        let status = update(
-            &mut session,
-            &tampered(kit.image("3.0.0", true, 3, Signer::Ed25519)?),
-            false,
-        )?;
+        let status =
+            update(&mut session, &tampered(kit.image("3.0.0", true, 3, Signer::Ed25519)?), false)?;
         refused(&status)?;
 
         chapter("4. A v3 signed by an unknown key is refused");
-        let status = update(
-            &mut session,
-            &kit.image("3.0.0", true, 3, Signer::Untrusted)?,
-            false,
-        )?;
+        let status = update(&mut session, &kit.image("3.0.0", true, 3, Signer::Untrusted)?, false)?;
         refused(&status)?;
 
         chapter("5. A downgrade to v1 (security counter 1 < 2) is refused");
@@ -68,11 +61,7 @@ impl Cmd {
         refused(&status)?;
 
         chapter("6. A broken v3 boots in test mode, fails its health check and is reverted");
-        let status = update(
-            &mut session,
-            &kit.image("3.0.0", false, 3, Signer::Ed25519)?,
-            false,
-        )?;
+        let status = update(&mut session, &kit.image("3.0.0", false, 3, Signer::Ed25519)?, false)?;
         show(&status);
         expect(&status, "3.0.0", "test-boot")?;
         let status = session.expect_status(BOOT_TIMEOUT)?;

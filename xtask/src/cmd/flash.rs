@@ -31,16 +31,9 @@ impl Cmd {
         let board = boards::by_name(&self.board)
             .ok_or_else(|| anyhow!("unknown board {:?}", self.board))?;
         let chip = board.probe_chip.ok_or_else(|| {
-            anyhow!(
-                "{} is emulated: use `cargo xtask ota` or `cargo xtask demo`",
-                board.name
-            )
+            anyhow!("{} is emulated: use `cargo xtask ota` or `cargo xtask demo`", board.name)
         })?;
-        let key_paths = if self.keys.is_empty() {
-            default_keys()
-        } else {
-            self.keys
-        };
+        let key_paths = if self.keys.is_empty() { default_keys() } else { self.keys };
         let image = std::fs::read(&self.image)
             .with_context(|| format!("cannot read {}", self.image.display()))?;
         check_image(&image, &key_paths, board.slot_size(), &self.image)?;
@@ -59,9 +52,7 @@ impl Cmd {
         let mut options = DownloadOptions::default();
         options.verify = true;
         options.progress = FlashProgress::new(report_progress());
-        loader
-            .commit(&mut session, options)
-            .context("flashing failed")?;
+        loader.commit(&mut session, options).context("flashing failed")?;
         session.core(0)?.reset().context("reset failed")?;
         println!(
             "flashed bootloader at {boot_address:#x} and {} at {:#x}; board reset",
@@ -115,34 +106,21 @@ fn attach(chip: &str) -> Result<probe_rs::Session> {
         );
     };
     println!("using probe {info}");
-    let probe = info
-        .open()
-        .with_context(|| format!("cannot open probe {info}"))?;
-    probe
-        .attach(chip, Permissions::default())
-        .with_context(|| format!("cannot attach to {chip}"))
+    let probe = info.open().with_context(|| format!("cannot open probe {info}"))?;
+    probe.attach(chip, Permissions::default()).with_context(|| format!("cannot attach to {chip}"))
 }
 
 fn report_progress() -> impl FnMut(ProgressEvent) {
     let mut totals = std::collections::HashMap::new();
     let mut done = std::collections::HashMap::new();
     move |event| match event {
-        ProgressEvent::AddProgressBar {
-            operation,
-            total: Some(total),
-        } => {
+        ProgressEvent::AddProgressBar { operation, total: Some(total) } => {
             totals.insert(name(operation), total);
         }
-        ProgressEvent::Progress {
-            operation, size, ..
-        } => {
+        ProgressEvent::Progress { operation, size, .. } => {
             let bytes = done.entry(name(operation)).or_insert(0u64);
             *bytes += size;
-            let total = totals
-                .get(name(operation))
-                .copied()
-                .unwrap_or(*bytes)
-                .max(1);
+            let total = totals.get(name(operation)).copied().unwrap_or(*bytes).max(1);
             print!("\r{:<8} {:>3}%", name(operation), *bytes * 100 / total);
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }

@@ -45,9 +45,7 @@ impl Cmd {
                 println!("refused: {reason} (v1.0.0 keeps running)");
                 return Ok(false);
             }
-            if let Some(line) = logs
-                .iter()
-                .find(|l| l.contains("[boot]") && l.contains("booting "))
+            if let Some(line) = logs.iter().find(|l| l.contains("[boot]") && l.contains("booting "))
             {
                 let version = line.split("booting ").nth(1).unwrap_or("?").to_owned();
                 // A demo application reports whether it confirmed itself; other

@@ -22,36 +22,18 @@ pub(crate) struct Cmd {
 impl Cmd {
     /// Every scenario, quietly: what `cargo xtask test` runs.
     pub(crate) fn all() -> Self {
-        Self {
-            verbose: false,
-            only: None,
-        }
+        Self { verbose: false, only: None }
     }
 
     pub(crate) fn run(self) -> Result<()> {
         let plan = [
-            (
-                boards::mps2::AN386,
-                &scenarios::VERSIONS[..],
-                scenarios::FULL,
-            ),
-            (
-                boards::mps2::AN385,
-                &scenarios::BASIC_VERSIONS[..],
-                scenarios::BASIC,
-            ),
-            (
-                boards::mps2::AN505,
-                &scenarios::BASIC_VERSIONS[..],
-                scenarios::BASIC,
-            ),
+            (boards::mps2::AN386, &scenarios::VERSIONS[..], scenarios::FULL),
+            (boards::mps2::AN385, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC),
+            (boards::mps2::AN505, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC),
         ];
         let (mut passed, mut failed) = (0, 0);
-        let wanted = |s: &&Scenario| {
-            self.only
-                .as_ref()
-                .is_none_or(|text| s.name.contains(text.as_str()))
-        };
+        let wanted =
+            |s: &&Scenario| self.only.as_ref().is_none_or(|text| s.name.contains(text.as_str()));
         for (board, versions, list) in plan {
             let list: Vec<&Scenario> = list.iter().filter(wanted).collect();
             if list.is_empty() {
@@ -88,17 +70,11 @@ fn run_one(kit: &Kit, scenario: &Scenario, verbose: bool) -> bool {
     let seconds = started.elapsed().as_secs_f32();
     match result {
         Ok(()) => {
-            println!(
-                "PASS  {}: {} ({seconds:.1} s)",
-                kit.board.name, scenario.name
-            );
+            println!("PASS  {}: {} ({seconds:.1} s)", kit.board.name, scenario.name);
             true
         }
         Err(error) => {
-            println!(
-                "FAIL  {}: {} ({seconds:.1} s): {error:#}",
-                kit.board.name, scenario.name
-            );
+            println!("FAIL  {}: {} ({seconds:.1} s): {error:#}", kit.board.name, scenario.name);
             false
         }
     }
