@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
+use crate::kit::{BOOT_TIMEOUT, Kit, expect};
 use crate::root;
+use crate::scenarios;
 
 /// Journal steps after which QEMU is killed (it is killed as soon as the host sees at least
 /// that many steps done in the flash file, so it may land a little later).
@@ -93,7 +94,7 @@ pub(crate) fn run_qemu(echo: bool) -> Result<()> {
 /// The next power-on must resume the swap and test-boot v2. Every kill must land inside the
 /// swap (checked on the flash file it left), except when the swap outran the host.
 pub(crate) fn kill_mid_swap(kit: &Kit, echo: bool) -> Result<()> {
-    let staged = staged_update(kit, echo)?;
+    let staged = scenarios::staged_update(kit, "powerfail-kill-staging", echo)?;
     let mut mid_swap = 0;
     for (run, after) in KILL_AFTER_STEPS.into_iter().enumerate() {
         let device = kit.device_with_flash(&format!("powerfail-kill-{run}"), &staged)?;
@@ -166,22 +167,4 @@ fn journal_progress(flash: &[u8]) -> Option<(u32, u32)> {
         .take_while(|unit| unit.iter().any(|b| *b != 0xFF))
         .count();
     Some((u32::try_from(done).ok()?, steps))
-}
-
-/// Flash of a device running v1 with v2 staged and requested, just before the install: the
-/// bootloader's first flash operation after the request stops the emulator.
-fn staged_update(kit: &Kit, echo: bool) -> Result<Vec<u8>> {
-    let v1 = kit.image("1.0.0", true, 1, Signer::Ed25519)?;
-    let device = kit.device("powerfail-kill-staging", &v1)?;
-    let (session, status) = device.boot(echo)?;
-    expect(&status, "1.0.0", "normal")?;
-    session.power_off();
-    let mut session = device.power_on_with_cut(echo, 1)?;
-    session.expect_status(BOOT_TIMEOUT)?;
-    session.send_update(&kit.image("2.0.0", true, 2, Signer::Ed25519)?, false)?;
-    let code = session.wait_exit(BOOT_TIMEOUT)?;
-    if code != i32::from(boards::mps2::POWER_CUT_EXIT_CODE) {
-        bail!("expected the emulator to stop at the start of the install, it exited with {code}");
-    }
-    device.flash()
 }

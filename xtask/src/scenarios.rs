@@ -195,7 +195,7 @@ fn check_counter(status: &Status, expected: u32) -> Result<()> {
 const CUT_POINTS: [u32; 16] = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 150, 165, 180, 195];
 
 fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
-    let staged = staged_update(kit, echo)?;
+    let staged = staged_update(kit, "power-cut-staging", echo)?;
     let mut cuts = 0;
     for n in CUT_POINTS {
         let device = kit.device_with_flash(&format!("power-cut-{n}"), &staged)?;
@@ -224,9 +224,10 @@ fn power_cut_resumes(kit: &Kit, echo: bool) -> Result<()> {
 }
 
 /// The flash of a device running v1 with v2 staged and requested, just before the install:
-/// the bootloader loses power at its first flash operation after the request.
-fn staged_update(kit: &Kit, echo: bool) -> Result<Vec<u8>> {
-    let device = kit.device("power-cut-staging", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+/// the bootloader loses power at its first flash operation after the request. `name` names the
+/// device's flash file.
+pub(crate) fn staged_update(kit: &Kit, name: &str, echo: bool) -> Result<Vec<u8>> {
+    let device = kit.device(name, &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
     let (session, status) = device.boot(echo)?;
     expect(&status, "1.0.0", "normal")?;
     session.power_off();
