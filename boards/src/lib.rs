@@ -65,6 +65,11 @@ pub mod flash {
         #[cfg(feature = "nrf52840dk")]
         // SAFETY: the bootloader is the only user of the NVMC and never erases itself.
         let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
+        opened(flash)
+    }
+
+    /// The opened flash, or the safe state when it could not be opened.
+    fn opened<E>(flash: Result<Flash, E>) -> Flash {
         match flash {
             Ok(flash) => flash,
             Err(_) => {
@@ -88,14 +93,7 @@ pub mod flash {
         #[cfg(feature = "nrf52840dk")]
         // SAFETY: the application is the only user of the NVMC and only writes the slots.
         let flash: Result<Flash, core::convert::Infallible> = Ok(unsafe { Flash::new() });
-        match flash {
-            Ok(flash) => flash,
-            Err(_) => {
-                #[cfg(feature = "defmt")]
-                defmt::error!("flash unavailable");
-                crate::safe_state(FLASH_UNAVAILABLE)
-            }
-        }
+        opened(flash)
     }
 }
 
