@@ -191,6 +191,7 @@ fn build_binary(
         command.args(["--no-default-features", "--features", features]);
     }
     command.envs(env.iter().copied());
+    crate::toolchain::TargetBuild::for_target(target)?.configure(&mut command);
     let output = command.output().with_context(|| format!("cannot run {cargo}"))?;
     if !output.status.success() {
         bail!("building {package} for {target} ({features}) failed");

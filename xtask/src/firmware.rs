@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use boards::Board;
 
 use crate::root;
+use crate::toolchain::TargetBuild;
 
 /// Cargo profile of firmware for QEMU: optimised for size, no LTO, quick to rebuild for
 /// each application version.
@@ -91,6 +92,7 @@ fn build(
     for (name, value) in vars {
         command.env(name, value);
     }
+    TargetBuild::for_target(board.target)?.configure(&mut command);
     let status = command.status().with_context(|| format!("cannot run {cargo}"))?;
     if !status.success() {
         bail!("building {package} for {} failed", board.name);

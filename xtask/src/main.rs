@@ -19,6 +19,7 @@ mod qemu;
 mod scenarios;
 mod sign;
 mod test;
+mod toolchain;
 mod tools;
 
 #[derive(Parser)]
@@ -127,12 +128,30 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Runs `cargo` with `args` in the workspace root, failing if it fails.
 fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
+    run_cargo(cargo_command(args), args)
+}
+
+/// Runs `cargo` with `args` for the embedded `target`, whose standard library is made available
+/// first; `--target` and any flags that needs go before a `--` in `args`.
+fn cargo_for_target(target: &str, args: &[&str]) -> Result<()> {
+    let build = toolchain::TargetBuild::for_target(target)?;
+    let (own, tool) = args.split_at(args.iter().position(|a| *a == "--").unwrap_or(args.len()));
+    let mut command = cargo_command(own);
+    command.args(["--target", target]);
+    build.configure(&mut command);
+    command.args(tool);
+    run_cargo(command, args)
+}
+
+/// A `cargo` command with `args`, run in the workspace root.
+fn cargo_command(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args).current_dir(root());
+    command
+}
+
+fn run_cargo(mut command: Command, args: &[&str]) -> Result<()> {
+    let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo {} failed", args.join(" "));
     }
@@ -142,7 +161,7 @@ fn cargo(args: &[&str]) -> Result<()> {
 fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
-    cargo(&["build", "-p", package, "--target", TARGET, "--profile", "firmware"])?;
+    cargo_for_target(TARGET, &["build", "-p", package, "--profile", "firmware"])?;
     let elf = target_dir().join(TARGET).join("firmware").join(package);
     no_panic::check(&elf, &no_panic::llvm_objdump()?)
 }

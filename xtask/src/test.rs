@@ -1,8 +1,10 @@
 //! `cargo xtask test`: every test of the project, as CI runs it.
 
-use anyhow::{Result, bail};
+use std::process::Command;
 
-use crate::{cargo, cmd, fuzz, no_panic_check, powerfail, tools};
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, toolchain, tools};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -14,7 +16,8 @@ pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
 
 /// Runs formatting and lint checks, the host test suites (including the interoperability tests
 /// against imgtool, SoftHSM2 and an OpenSSL TSA), the embedded builds, the no-panic proof, the
-/// power-fail matrix, every QEMU scenario and a bounded fuzzing session.
+/// power-fail matrix, every QEMU scenario, the `-Zbuild-std` fallback and a bounded fuzzing
+/// session.
 ///
 /// Every step runs even when an earlier one failed (except when the tools are missing), so one
 /// run reports every failure; it ends with `steps: N passed, M failed`.
@@ -35,32 +38,53 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     steps.run("host tests", || cargo(&["test", "--workspace"]));
     for target in EMBEDDED_TARGETS {
         steps.run(&format!("verifier-core for {target}"), || {
-            cargo(&["build", "-p", "verifier-core", "--features", "sha512", "--target", target])
+            cargo_for_target(target, &["build", "-p", "verifier-core", "--features", "sha512"])
         });
     }
     for features in ["ed25519", "p256"] {
         steps.run(&format!("verifier-core with only {features}"), || {
-            cargo(&[
-                "clippy",
-                "-p",
-                "verifier-core",
-                "--quiet",
-                "--no-default-features",
-                "--features",
-                features,
-                "--target",
+            cargo_for_target(
                 "thumbv7em-none-eabihf",
-                "--",
-                "-D",
-                "warnings",
-            ])
+                &[
+                    "clippy",
+                    "-p",
+                    "verifier-core",
+                    "--quiet",
+                    "--no-default-features",
+                    "--features",
+                    features,
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
         });
     }
     steps.run("no panic path in the verifier", no_panic_check);
     steps.run("power-fail matrix", powerfail::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());
+    steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);
     steps.run("fuzzing", || fuzz::run(fuzz_seconds));
     steps.finish()
+}
+
+/// Forces the `-Zbuild-std` fallback ([`toolchain`]) for the no-panic proof and one QEMU
+/// scenario, so the path a toolchain without prebuilt thumb targets takes keeps working.
+fn core_from_source() -> Result<()> {
+    let xtask = std::env::current_exe().context("cannot find the xtask executable")?;
+    let tasks: [&[&str]; 2] =
+        [&["check-no-panic"], &["qemu-test", "--board", "mps2-an386", "--only", "v2 over UART"]];
+    for task in tasks {
+        let status = Command::new(&xtask)
+            .args(task)
+            .env(toolchain::FORCE_BUILD_STD, "1")
+            .status()
+            .with_context(|| format!("cannot run {}", xtask.display()))?;
+        if !status.success() {
+            bail!("`{}=1 cargo xtask {}` failed", toolchain::FORCE_BUILD_STD, task.join(" "));
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of each step so far.

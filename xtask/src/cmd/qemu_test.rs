@@ -17,12 +17,15 @@ pub(crate) struct Cmd {
     /// Run only the scenarios whose name contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// Run only on this board (mps2-an386, mps2-an385 or mps2-an505).
+    #[arg(long)]
+    board: Option<String>,
 }
 
 impl Cmd {
     /// Every scenario, quietly: what `cargo xtask test` runs.
     pub(crate) fn all() -> Self {
-        Self { verbose: false, only: None }
+        Self { verbose: false, only: None, board: None }
     }
 
     pub(crate) fn run(self) -> Result<()> {
@@ -35,6 +38,9 @@ impl Cmd {
         let wanted =
             |s: &&Scenario| self.only.as_ref().is_none_or(|text| s.name.contains(text.as_str()));
         for (board, versions, list) in plan {
+            if self.board.as_ref().is_some_and(|name| name != board.name) {
+                continue;
+            }
             let list: Vec<&Scenario> = list.iter().filter(wanted).collect();
             if list.is_empty() {
                 continue;
