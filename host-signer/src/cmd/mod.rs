@@ -4,13 +4,15 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use host_signer::keys::{KeyError, PasswordSource};
+use fwsign_keys::keys::{KeyError, PasswordSource};
 
 mod completions;
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod serve;
 mod sign;
+mod token;
 mod verify;
 
 /// Exit code for a valid image or a successful command.
@@ -39,6 +41,8 @@ enum Command {
     Verify(verify::Args),
     Dumpinfo(dumpinfo::Args),
     Completions(completions::Args),
+    Serve(serve::Args),
+    Token(token::Args),
 }
 
 impl Cli {
@@ -51,6 +55,8 @@ impl Cli {
             Command::Verify(args) => verify::run(&args),
             Command::Dumpinfo(args) => dumpinfo::run(&args),
             Command::Completions(args) => completions::run(&args),
+            Command::Serve(args) => serve::run(&args),
+            Command::Token(args) => token::run(&args),
         }
     }
 }

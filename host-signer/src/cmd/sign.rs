@@ -6,20 +6,20 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use host_signer::command_signer::CommandSigner;
+use fwsign_keys::command_signer::CommandSigner;
+use fwsign_keys::key_ref::KeyRef;
+use fwsign_keys::keys::load_key;
+use fwsign_keys::signer::Signer;
+use fwsign_keys::timestamp::client::TsaClient;
 use host_signer::image::{
     self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
     SigningVector, UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::key_ref::KeyRef;
-use host_signer::keys::load_key;
 use host_signer::output::{
     Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
 };
 use host_signer::parse;
-use host_signer::signer::Signer;
-use host_signer::timestamp::client::TsaClient;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::format::tlv;
 use verifier_core::{ImageVersion, PublicKey};
@@ -301,12 +301,12 @@ enum KeySource {
 }
 
 impl KeySource {
-    fn algorithm(&self) -> Option<host_signer::keys::Algorithm> {
+    fn algorithm(&self) -> Option<fwsign_keys::keys::Algorithm> {
         match self {
             Self::Unsigned => None,
-            Self::Vector(public_key) => Some(host_signer::keys::Algorithm::of(public_key)),
+            Self::Vector(public_key) => Some(fwsign_keys::keys::Algorithm::of(public_key)),
             Self::Signer(signer) => Some(signer.algorithm()),
-            Self::Fixed { public_key, .. } => Some(host_signer::keys::Algorithm::of(public_key)),
+            Self::Fixed { public_key, .. } => Some(fwsign_keys::keys::Algorithm::of(public_key)),
         }
     }
 }

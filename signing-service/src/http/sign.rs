@@ -1,0 +1,189 @@
+//! `POST /v1/sign`: parse, decide, sign, record, reply — in that order.
+//!
+//! The body is JSON: `{"key": NAME, "images": [base64 to-be-signed region, …], "hash":
+//! "sha256"|"sha512" (optional), "pure": bool (optional)}`. Several images are decided
+//! and signed together: if any is refused, none is signed. The reply is sent only after the
+//! audit record holding the signatures is durable.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use verifier_core::HashAlgorithm;
+
+use super::error::ApiError;
+use super::{AppState, RequestContext};
+use crate::audit::{Decision, ImageRecord};
+use crate::keyring::SignInput;
+use crate::policy::ImageFacts;
+use crate::storage::Storage;
+use crate::tbs::{self, ParsedImage};
+use crate::tokens::Role;
+
+/// A signing request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// The key's name.
+    pub key: String,
+    /// The to-be-signed regions, base64.
+    pub images: Vec<String>,
+    /// The image hash (default SHA-256; SHA-512 for pure).
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Ed25519 "pure": sign the whole region instead of the digest.
+    #[serde(default)]
+    pub pure: bool,
+}
+
+/// One signature in the reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImageSignature {
+    /// The digest the service computed, hex.
+    pub digest: String,
+    /// The signature in the image's TLV encoding, base64.
+    pub signature: String,
+}
+
+/// The reply to a granted request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignResponse {
+    /// The key's name.
+    pub key: String,
+    /// SHA-256 of the key's SubjectPublicKeyInfo, hex.
+    pub key_id: String,
+    /// The audit record holding this signature.
+    pub audit_seq: u64,
+    /// One per image, in request order.
+    pub signatures: Vec<ImageSignature>,
+}
+
+fn hash_algorithm(request: &SignRequest) -> Result<HashAlgorithm, ApiError> {
+    match (request.hash.as_deref(), request.pure) {
+        (None, false) | (Some("sha256"), false) => Ok(HashAlgorithm::Sha256),
+        (None, true) | (Some("sha512"), _) => Ok(HashAlgorithm::Sha512),
+        (Some(other), _) => Err(ApiError::BadRequest(format!(
+            "field hash: \"{other}\" is not supported (expected sha256 or sha512; pure images use sha512)"
+        ))),
+    }
+}
+
+/// Decodes the JSON body and parses every image.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] naming the field or the image.
+pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<(Vec<u8>, ParsedImage)>), ApiError> {
+    let request: SignRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
+    if request.images.is_empty() {
+        return Err(ApiError::BadRequest("field images: at least one image is needed".into()));
+    }
+    let hash = hash_algorithm(&request)?;
+    let mut images = Vec::with_capacity(request.images.len());
+    for (index, encoded) in request.images.iter().enumerate() {
+        let region = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| ApiError::BadRequest(format!("images[{index}]: not base64 ({e})")))?;
+        let parsed = tbs::parse(&region, hash)
+            .map_err(|e| ApiError::BadRequest(format!("images[{index}]: {e}")))?;
+        images.push((region, parsed));
+    }
+    Ok((request, images))
+}
+
+fn image_record(parsed: &ParsedImage, signature: Option<&[u8]>) -> ImageRecord {
+    ImageRecord {
+        digest: fwsign_keys::hex(&parsed.digest),
+        version: parsed.header.version.to_string(),
+        security_counter: parsed.security_counter,
+        image_size: parsed.header.img_size,
+        signature: signature.map(fwsign_keys::hex),
+    }
+}
+
+/// Handles a signing request whose body has been read.
+pub(super) async fn sign<S: Storage>(
+    state: &AppState<S>,
+    context: &mut RequestContext,
+    body: &[u8],
+) -> Result<SignResponse, ApiError> {
+    let caller = super::auth::authenticate(&context.headers, &state.storage, &state.config).await?;
+    context.identity = caller.identity.clone();
+    caller.require(Role::Submitter)?;
+    let (request, images) = decode(body)?;
+    context.key = Some(request.key.clone());
+    context.images = images.iter().map(|(_, parsed)| image_record(parsed, None)).collect();
+    let key =
+        state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    // One decision-and-signing at a time per key: the highest security counter a policy sees
+    // cannot change under it.
+    let lock = state
+        .key_locks
+        .get(&request.key)
+        .ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    let _serialised = lock.lock().await;
+    let highest = state
+        .storage
+        .highest_security_counter(&request.key)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut reasons = Vec::new();
+    for (index, (_, parsed)) in images.iter().enumerate() {
+        let facts = ImageFacts {
+            version: parsed.header.version,
+            security_counter: parsed.security_counter.unwrap_or(0),
+            highest_security_counter: highest,
+            image_size: parsed.header.img_size,
+            approvals: 0,
+            non_bootable: parsed.header.is_non_bootable(),
+        };
+        let verdict = state.policy.decide(&caller.principal, &request.key, &facts);
+        if !verdict.allowed {
+            return Err(ApiError::PolicyDenied(format!("images[{index}]: {}", verdict.reason)));
+        }
+        reasons.push(verdict.reason);
+    }
+    context.reason = reasons.join("; ");
+    if key.approvals > 0 {
+        return Err(ApiError::NotImplemented(format!(
+            "key \"{}\" needs {} approvals from group {}: approvals are not available in this version of the service",
+            request.key,
+            key.approvals,
+            key.approvers.as_deref().unwrap_or("?")
+        )));
+    }
+    let key = key.clone();
+    let pure = request.pure;
+    let signatures = tokio::task::spawn_blocking(move || {
+        images
+            .iter()
+            .map(|(region, parsed)| {
+                let input = if pure {
+                    SignInput::Message(region)
+                } else {
+                    SignInput::Digest(&parsed.digest)
+                };
+                key.sign(input).map(|signature| (parsed.clone(), signature))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
+    context.images = signatures
+        .iter()
+        .map(|(parsed, signature)| image_record(parsed, Some(signature)))
+        .collect();
+    let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
+    let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
+    Ok(SignResponse {
+        key: request.key,
+        key_id,
+        audit_seq: record.seq,
+        signatures: signatures
+            .iter()
+            .map(|(parsed, signature)| ImageSignature {
+                digest: fwsign_keys::hex(&parsed.digest),
+                signature: base64::engine::general_purpose::STANDARD.encode(signature),
+            })
+            .collect(),
+    })
+}
