@@ -1,0 +1,167 @@
+//! The signing service with its keys in SoftHSM2: `fwsign serve` runs as a process, images are
+//! built here exactly as `fwsign sign` builds them, signed through the service, and must pass
+//! `imgtool verify` and verifier-core.
+//!
+//! Needs softhsm2, opensc (pkcs11-tool), imgtool; a missing tool fails with what to install.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+
+use base64::Engine as _;
+use common::{imgtool, pseudo_random_bytes, text};
+use fwsign_keys::keys::Algorithm;
+use fwsign_tests::SoftHsmToken;
+use host_signer::image::{
+    HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter, prepare,
+};
+use host_signer::trailer::TrailerLayout;
+use verifier_core::{ImageVersion, Policy, PublicKey, SliceReader, TrustedKey, verify_image};
+
+const LABEL: &str = "fwsign";
+const PIN: &str = "1234";
+
+fn fwsign(token: &SoftHsmToken, args: &[&str]) -> std::process::Output {
+    let output = token
+        .command(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(token.dir())
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "fwsign {args:?}: {}", text(&output));
+    output
+}
+
+/// `fwsign serve` as a child process; killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(token: &SoftHsmToken) -> Served {
+    let mut child = token
+        .command(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(token.dir())
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN)
+        .args(["serve", "--config", "service.toml", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "fwsign serve said: {line}");
+    Served { child, url }
+}
+
+fn options(counter: u32) -> ImageOptions {
+    ImageOptions {
+        version: ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 },
+        header_size: 0x200,
+        slot_size: 0x10000,
+        trailer: TrailerLayout::for_align(1),
+        security_counter: Some(SecurityCounter::Value(counter)),
+        dependencies: Vec::new(),
+        custom_tlvs: Vec::new(),
+        load: LoadAddress::InPlace,
+        non_bootable: false,
+        hash: HashChoice::Auto,
+        pure: false,
+        public_key_format: PublicKeyFormat::Hash,
+    }
+}
+
+#[test]
+fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    let mut keys = String::new();
+    for (name, kind) in [("ed", "ed25519"), ("p256", "ecdsa-p256")] {
+        let uri = format!("pkcs11:token={LABEL};object={name}-svc");
+        fwsign(&token, &["keygen", "-k", &uri, "-t", kind]);
+        keys.push_str(&format!("[keys.{name}]\nkey = \"{uri};type=private\"\n"));
+    }
+    std::fs::write(
+        token.dir().join("policy.cedar"),
+        "@id(\"ci-signs\")\npermit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        token.dir().join("service.toml"),
+        format!(
+            "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n{keys}[groups.ci]\nmembers = [\"builder\"]\n"
+        ),
+    )
+    .unwrap();
+    let created = fwsign(
+        &token,
+        &[
+            "token",
+            "create",
+            "--config",
+            "service.toml",
+            "--name",
+            "builder",
+            "--role",
+            "submitter",
+        ],
+    );
+    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let served = serve(&token);
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+
+    for (name, algorithm) in [("ed", Algorithm::Ed25519), ("p256", Algorithm::EcdsaP256)] {
+        let mut body = vec![0u8; 0x200];
+        body.extend(pseudo_random_bytes(3000, 71));
+        let unsigned = prepare(&options(9), body, false, Some(algorithm)).unwrap();
+        let request = serde_json::json!({
+            "key": name,
+            "images": [base64::engine::general_purpose::STANDARD.encode(unsigned.hashed_region())],
+        });
+        let mut response = agent
+            .post(format!("{}/v1/sign", served.url))
+            .header("authorization", &format!("Bearer {api_token}"))
+            .send(request.to_string())
+            .unwrap();
+        let reply = response.body_mut().read_to_string().unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(reply["signatures"][0]["signature"].as_str().unwrap())
+            .unwrap();
+        let uri = format!("pkcs11:token={LABEL};object={name}-svc");
+        let der = fwsign(&token, &["getpub", "-k", &uri, "-e", "raw"]).stdout;
+        let public = PublicKey::from_spki_der(&der).unwrap();
+        let signed = unsigned.attach_signature(public, signature).unwrap();
+        let image = format!("{name}.bin");
+        std::fs::write(token.dir().join(&image), &signed.bytes).unwrap();
+
+        let pem = fwsign(&token, &["getpub", "-k", &uri, "-e", "pem"]).stdout;
+        std::fs::write(token.dir().join(format!("{name}.pem")), pem).unwrap();
+        let output = imgtool(token.dir(), &["verify", "-k", &format!("{name}.pem"), &image]);
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Image was correctly validated"),
+            "{}",
+            text(&output)
+        );
+        verify_image(
+            &mut SliceReader::new(&signed.bytes),
+            &[TrustedKey::new(public)],
+            &Policy { min_security_counter: Some(9) },
+        )
+        .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
+    }
+}
