@@ -300,6 +300,8 @@ pub fn read_public_key(uri: &Pkcs11Uri) -> Result<PublicKey, Pkcs11Error> {
 }
 #[cfg(test)]
 mod tests {
+    use cryptoki::context::Function;
+
     use super::*;
 
     fn call_error(rv: RvError) -> Pkcs11Error {
