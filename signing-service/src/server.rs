@@ -145,14 +145,13 @@ impl RunningService {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let result = runtime()?.block_on(serve_until(
+            runtime()?.block_on(serve_until(
                 config,
                 |a| {
                     let _ = tell.send(a);
                 },
                 shutdown,
-            ));
-            result
+            ))
         });
         match listening.recv() {
             Ok(address) => Ok(Self { address, stop: Some(stop), thread: Some(thread) }),

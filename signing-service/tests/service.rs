@@ -164,7 +164,7 @@ fn a_permitted_request_is_signed_recorded_and_verifiable() {
     let image = region(1000, 3);
     let url = format!("{}/v1/sign", service.url());
     let (status, body) =
-        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[image.clone()])));
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", std::slice::from_ref(&image))));
     assert_eq!(status, 200, "{body}");
     let reply: SignResponse = serde_json::from_str(&body).expect("reply");
     let digest = HashAlgorithm::Sha256.digest(&image);

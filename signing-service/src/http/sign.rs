@@ -66,11 +66,20 @@ fn hash_algorithm(request: &SignRequest) -> Result<HashAlgorithm, ApiError> {
     }
 }
 
+/// One image of a request: the region sent and what was parsed from it.
+#[derive(Debug, Clone)]
+pub struct SubmittedImage {
+    /// The to-be-signed region.
+    pub region: Vec<u8>,
+    /// What the service parsed from it.
+    pub parsed: ParsedImage,
+}
+
 /// Decodes the JSON body and parses every image.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] naming the field or the image.
-pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<(Vec<u8>, ParsedImage)>), ApiError> {
+pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiError> {
     let request: SignRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
     if request.images.is_empty() {
@@ -84,7 +93,7 @@ pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<(Vec<u8>, ParsedImage)>),
             .map_err(|e| ApiError::BadRequest(format!("images[{index}]: not base64 ({e})")))?;
         let parsed = tbs::parse(&region, hash)
             .map_err(|e| ApiError::BadRequest(format!("images[{index}]: {e}")))?;
-        images.push((region, parsed));
+        images.push(SubmittedImage { region, parsed });
     }
     Ok((request, images))
 }
@@ -110,7 +119,7 @@ pub(super) async fn sign<S: Storage>(
     caller.require(Role::Submitter)?;
     let (request, images) = decode(body)?;
     context.key = Some(request.key.clone());
-    context.images = images.iter().map(|(_, parsed)| image_record(parsed, None)).collect();
+    context.images = images.iter().map(|image| image_record(&image.parsed, None)).collect();
     let key =
         state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
     // One decision-and-signing at a time per key: the highest security counter a policy sees
@@ -126,7 +135,7 @@ pub(super) async fn sign<S: Storage>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut reasons = Vec::new();
-    for (index, (_, parsed)) in images.iter().enumerate() {
+    for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
         let facts = ImageFacts {
             version: parsed.header.version,
             security_counter: parsed.security_counter.unwrap_or(0),
@@ -155,7 +164,7 @@ pub(super) async fn sign<S: Storage>(
     let signatures = tokio::task::spawn_blocking(move || {
         images
             .iter()
-            .map(|(region, parsed)| {
+            .map(|SubmittedImage { region, parsed }| {
                 let input = if pure {
                     SignInput::Message(region)
                 } else {
