@@ -9,7 +9,7 @@
 //! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
-//! tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed),
+//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed),
 //! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
 //! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
 //! commands).
@@ -21,6 +21,7 @@ pub mod config;
 pub mod http;
 pub mod keyring;
 pub mod metrics;
+pub mod oidc;
 pub mod policy;
 pub mod server;
 pub mod storage;

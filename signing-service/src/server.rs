@@ -13,6 +13,7 @@ use crate::config::{ConfigError, ServiceConfig};
 use crate::http::{AppState, router};
 use crate::keyring::{self, KeyringError};
 use crate::metrics::Metrics;
+use crate::oidc::IssuerSet;
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::storage::Storage as _;
 use crate::storage::StorageError;
@@ -70,7 +71,8 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
     let keys = keyring::open(&config.keys)?;
     let storage = SqliteStorage::open(&config.database).await?;
     let key_locks = config.keys.keys().map(|name| (name.clone(), Default::default())).collect();
-    Ok(AppState { config, storage, policy, keys, key_locks, metrics: Metrics::default() })
+    let issuers = Arc::new(IssuerSet::new(&config.issuers));
+    Ok(AppState { config, storage, policy, keys, key_locks, metrics: Metrics::default(), issuers })
 }
 
 /// Checks everything, binds, and serves until `shutdown` completes; `bound` learns the address.

@@ -2,8 +2,8 @@
 
 use axum::http::HeaderMap;
 
+use super::AppState;
 use super::error::ApiError;
-use crate::config::ServiceConfig;
 use crate::policy::Principal;
 use crate::storage::Storage;
 use crate::tokens::{self, Role, TOKEN_PREFIX};
@@ -42,8 +42,7 @@ impl Caller {
 /// [`ApiError::Unauthenticated`] saying what is wrong; [`ApiError::Internal`] if storage fails.
 pub(super) async fn authenticate<S: Storage>(
     headers: &HeaderMap,
-    storage: &S,
-    config: &ServiceConfig,
+    state: &AppState<S>,
 ) -> Result<Caller, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -55,16 +54,15 @@ pub(super) async fn authenticate<S: Storage>(
         .map(str::trim)
         .ok_or_else(|| ApiError::Unauthenticated("expected Authorization: Bearer TOKEN".into()))?;
     if !credential.starts_with(TOKEN_PREFIX) {
-        return Err(ApiError::Unauthenticated(
-            "OIDC identity tokens are not accepted by this version of the service; use an API token (fwsign token create)".into(),
-        ));
+        return workload(credential, state).await;
     }
-    let record = storage
+    let record = state
+        .storage
         .find_token(&tokens::hash(credential))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked API token".into()))?;
-    let groups = config.groups_of(&record.name, record.group.as_deref());
+    let groups = state.config.groups_of(&record.name, record.group.as_deref());
     let identity = serde_json::json!({
         "kind": "api-token",
         "name": record.name,
@@ -79,5 +77,28 @@ pub(super) async fn authenticate<S: Storage>(
         },
         role: record.role,
         identity,
+    })
+}
+
+/// A CI job, by its OIDC identity token.
+async fn workload<S: Storage>(token: &str, state: &AppState<S>) -> Result<Caller, ApiError> {
+    let issuers = state.issuers.clone();
+    let token = token.to_owned();
+    let identity = tokio::task::spawn_blocking(move || issuers.verify(&token))
+        .await
+        .map_err(|e| ApiError::Internal(format!("identity check: {e}")))?
+        .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+    let audit = serde_json::json!({
+        "kind": "oidc",
+        "issuer_name": identity.issuer_name,
+        "claims": identity.claims,
+    });
+    Ok(Caller {
+        principal: Principal::Workload {
+            issuer_name: identity.issuer_name,
+            claims: identity.claims,
+        },
+        role: Role::Submitter,
+        identity: audit,
     })
 }

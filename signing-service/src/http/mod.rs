@@ -32,6 +32,7 @@ use crate::audit::{AuditEntry, AuditRecord, Decision, ImageRecord};
 use crate::config::ServiceConfig;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
+use crate::oidc::IssuerSet;
 use crate::policy::PolicyEngine;
 use crate::storage::Storage;
 use crate::tokens::Role;
@@ -51,6 +52,8 @@ pub struct AppState<S> {
     pub key_locks: BTreeMap<String, tokio::sync::Mutex<()>>,
     /// Request counters.
     pub metrics: Metrics,
+    /// The trusted OIDC issuers.
+    pub issuers: Arc<IssuerSet>,
 }
 
 /// What is known about a request so far, for its audit record.
@@ -166,7 +169,7 @@ async fn audit_handler<S: Storage>(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let mut context = context(headers, source);
-    let caller = match auth::authenticate(&context.headers, &state.storage, &state.config).await {
+    let caller = match auth::authenticate(&context.headers, &state).await {
         Ok(caller) => caller,
         Err(error) => return state.refuse(&context, error).await,
     };

@@ -114,7 +114,7 @@ pub(super) async fn sign<S: Storage>(
     context: &mut RequestContext,
     body: &[u8],
 ) -> Result<SignResponse, ApiError> {
-    let caller = super::auth::authenticate(&context.headers, &state.storage, &state.config).await?;
+    let caller = super::auth::authenticate(&context.headers, state).await?;
     context.identity = caller.identity.clone();
     caller.require(Role::Submitter)?;
     let (request, images) = decode(body)?;
