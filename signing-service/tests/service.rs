@@ -209,7 +209,7 @@ fn every_refusal_is_a_4xx_with_a_reason_an_audit_record_and_no_signature() {
         ("no credential", None, good.clone(), 401, "no Authorization"),
         ("unknown token", Some("fwst_forged"), good.clone(), 401, "unknown or revoked"),
         ("revoked token", Some(&revoked), good.clone(), 401, "unknown or revoked"),
-        ("a JWT", Some("eyJhbGciOiJub25lIn0.e30."), good.clone(), 401, "OIDC"),
+        ("an unsigned JWT", Some("eyJhbGciOiJub25lIn0.e30."), good.clone(), 401, "algorithm none"),
         ("wrong role", Some(&auditor), good.clone(), 403, "submitter role"),
         ("not JSON", Some(&submitter), "{\"key\":".into(), 400, "request body"),
         ("missing field", Some(&submitter), "{\"images\":[]}".into(), 400, "missing field `key`"),
