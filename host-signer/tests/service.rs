@@ -95,7 +95,9 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
     }
     std::fs::write(
         token.dir().join("policy.cedar"),
-        "@id(\"ci-signs\")\npermit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+        "@id(\"ci-signs\")\npermit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n\
+         @id(\"no-rollback\")\nforbid (principal, action, resource)\n\
+         when { context.security_counter < context.highest_security_counter };\n",
     )
     .unwrap();
     std::fs::write(
@@ -164,4 +166,62 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
         )
         .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
     }
+    sign_through_the_cli(&token, &served, &api_token);
+}
+
+/// `fwsign sign --server` writes exactly the image `fwsign sign -k <token key>` writes
+/// (Ed25519 is deterministic), and a refusal leaves no output.
+fn sign_through_the_cli(token: &SoftHsmToken, served: &Served, api_token: &str) {
+    std::fs::write(token.dir().join("app.bin"), pseudo_random_bytes(5000, 83)).unwrap();
+    let image_args = ["-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "9"];
+    let run = |args: &[&str]| {
+        token
+            .command(env!("CARGO_BIN_EXE_fwsign"))
+            .current_dir(token.dir())
+            .env("FWSIGN_PKCS11_MODULE", &token.module)
+            .env("FWSIGN_PKCS11_PIN", PIN)
+            .env("FWSIGN_API_TOKEN", api_token)
+            .env("FWSIGN_SERVER", &served.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mut remote = vec!["sign", "-k", "ed", "--api-token-env", "FWSIGN_API_TOKEN"];
+    remote.extend(image_args);
+    remote.extend(["app.bin", "remote.bin"]);
+    let output = run(&remote);
+    assert!(output.status.success(), "{}", text(&output));
+    let uri = format!("pkcs11:token={LABEL};object=ed-svc");
+    let mut local = vec!["sign", "-k", &uri];
+    local.extend(image_args);
+    local.extend(["app.bin", "local.bin"]);
+    let output = fwsign(token, &local);
+    assert!(output.status.success());
+    let remote = std::fs::read(token.dir().join("remote.bin")).unwrap();
+    assert_eq!(remote, std::fs::read(token.dir().join("local.bin")).unwrap());
+    imgtool(token.dir(), &["verify", "-k", "ed.pem", "remote.bin"]);
+
+    let mut rollback = vec!["sign", "-k", "p256", "--api-token-env", "FWSIGN_API_TOKEN"];
+    rollback.extend(["-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "3"]);
+    rollback.extend(["app.bin", "rollback.bin"]);
+    let output = run(&rollback);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("policy denied: images[0]: no-rollback"), "{}", text(&output));
+    assert!(!token.dir().join("rollback.bin").exists());
+
+    let output = run(&[
+        "sign",
+        "-k",
+        "ed",
+        "-v",
+        "1",
+        "-H",
+        "0x200",
+        "--pad-header",
+        "-S",
+        "0x10000",
+        "app.bin",
+        "x.bin",
+    ]);
+    assert!(text(&output).contains("no identity"), "{}", text(&output));
 }

@@ -86,7 +86,7 @@ impl AuditEntry {
 }
 
 /// A record as stored: the entry's JSON with its place in the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     /// Position in the trail, from 1.
     pub seq: u64,

@@ -11,6 +11,7 @@ mod dumpinfo;
 mod getpub;
 mod keygen;
 mod serve;
+mod service_args;
 mod sign;
 mod token;
 mod verify;

@@ -11,6 +11,7 @@ use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::load_key;
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
+use fwsign_service::client::ServiceClient;
 use host_signer::image::{
     self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
     SigningVector, UnsignedImage,
@@ -22,9 +23,10 @@ use host_signer::output::{
 use host_signer::parse;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::format::tlv;
-use verifier_core::{ImageVersion, PublicKey};
+use verifier_core::{HashAlgorithm, ImageVersion, PublicKey};
 
 use super::PasswordArgs;
+use super::service_args::ServiceArgs;
 
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
 ///
@@ -176,6 +178,9 @@ pub(crate) struct Args {
     #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
     endian: String,
 
+    #[command(flatten, next_help_heading = "Signing service")]
+    service: ServiceArgs,
+
     #[command(flatten)]
     unsupported: Unsupported,
 }
@@ -298,6 +303,12 @@ enum KeySource {
         public_key: PublicKey,
         signature: Vec<u8>,
     },
+    /// A key of the signing service, by name.
+    Remote {
+        client: ServiceClient,
+        name: String,
+        public_key: PublicKey,
+    },
 }
 
 impl KeySource {
@@ -306,7 +317,9 @@ impl KeySource {
             Self::Unsigned => None,
             Self::Vector(public_key) => Some(fwsign_keys::keys::Algorithm::of(public_key)),
             Self::Signer(signer) => Some(signer.algorithm()),
-            Self::Fixed { public_key, .. } => Some(fwsign_keys::keys::Algorithm::of(public_key)),
+            Self::Fixed { public_key, .. } | Self::Remote { public_key, .. } => {
+                Some(fwsign_keys::keys::Algorithm::of(public_key))
+            }
         }
     }
 }
@@ -338,6 +351,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         KeySource::Fixed { public_key, signature } => unsigned
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
+        KeySource::Remote { client, name, public_key } => {
+            sign_remotely(&client, &name, public_key, unsigned, options.pure)
+        }
     }?;
 
     if let Some(url) = &args.timestamp_url {
@@ -400,7 +416,42 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(super::EXIT_OK)
 }
 
+/// Has the service sign the image's to-be-signed region; the signature must verify with the
+/// key's public half before it goes into the image.
+fn sign_remotely(
+    client: &ServiceClient,
+    name: &str,
+    public_key: PublicKey,
+    unsigned: UnsignedImage,
+    pure: bool,
+) -> anyhow::Result<image::SignedImage> {
+    let hash = match unsigned.hash_algorithm() {
+        HashAlgorithm::Sha256 => "sha256",
+        HashAlgorithm::Sha512 => "sha512",
+    };
+    let signatures = client.sign(name, &[unsigned.hashed_region()], hash, pure)?;
+    let signature = signatures
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
+    unsigned
+        .attach_signature(public_key, signature)
+        .context("the signing service's signature does not verify with its key")
+}
+
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
+    if let Some(client) = args.service.client()? {
+        anyhow::ensure!(
+            args.sign_cmd.is_none() && args.fix_sig.is_none() && args.vector_to_sign.is_none(),
+            "--server signs through the service: drop --sign-cmd, --fix-sig and --vector-to-sign"
+        );
+        let name = match &args.key {
+            Some(KeyRef::File(name)) => name.display().to_string(),
+            _ => anyhow::bail!("--server: name one of the service's keys with -k NAME"),
+        };
+        let public_key = client.public_key(&name)?;
+        return Ok(KeySource::Remote { client, name, public_key });
+    }
     if let (Some(key), Some(_)) = (&args.key, args.vector_to_sign) {
         return Ok(KeySource::Vector(key.public_key(&args.password)?));
     }

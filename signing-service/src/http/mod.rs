@@ -6,6 +6,7 @@
 //! | `GET /metrics` | anyone | Prometheus counters of request outcomes |
 //! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
 //! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
+//! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
 //!
 //! Request bodies are read up to the configured `body_limit` (default
 //! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
@@ -13,6 +14,7 @@
 
 mod auth;
 mod error;
+pub mod keys;
 pub mod sign;
 
 use std::collections::BTreeMap;
@@ -114,6 +116,7 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
         .route("/metrics", get(metrics::<S>))
         .route("/v1/sign", post(sign_handler::<S>))
         .route("/v1/audit", get(audit_handler::<S>))
+        .route("/v1/keys/{name}", get(keys::key_info::<S>))
         .with_state(state)
 }
 

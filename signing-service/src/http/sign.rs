@@ -19,7 +19,7 @@ use crate::tbs::{self, ParsedImage};
 use crate::tokens::Role;
 
 /// A signing request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// The key's name.

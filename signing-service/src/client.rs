@@ -1,0 +1,186 @@
+//! The client side of the API, blocking: what `fwsign sign --server` and `fwsign audit` use.
+//!
+//! It speaks the same request and reply types the server defines ([`crate::http::sign`]), so
+//! the wire format is written down once.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use verifier_core::PublicKey;
+
+use crate::audit::AuditRecord;
+use crate::http::keys::KeyInfo;
+use crate::http::sign::{SignRequest, SignResponse};
+
+/// The longest the client waits for one reply.
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// The largest reply read.
+const MAX_REPLY: u64 = 64 * 1024 * 1024;
+
+/// Why the service did not give what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service could not be reached.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The service refused, with its reason.
+    #[error("the signing service refused (HTTP {status}): {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The service's reason.
+        reason: String,
+    },
+    /// The reply is not what the API promises.
+    #[error("{url}: unexpected reply: {reason}")]
+    BadReply {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A connection to one service with one credential.
+#[derive(Debug)]
+pub struct ServiceClient {
+    base: String,
+    credential: String,
+    agent: ureq::Agent,
+}
+
+impl ServiceClient {
+    /// A client for the service at `base` (`http://127.0.0.1:8443`) presenting `credential`
+    /// (an API token or an OIDC ID token).
+    pub fn new(base: &str, credential: String) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .into();
+        Self { base: base.trim_end_matches('/').to_owned(), credential, agent }
+    }
+
+    fn exchange<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let transport =
+            |e: ureq::Error| ClientError::Transport { url: url.clone(), reason: e.to_string() };
+        let bearer = format!("Bearer {}", self.credential);
+        let mut response = match body {
+            Some(body) => self
+                .agent
+                .post(&url)
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .send(body),
+            None => self.agent.get(&url).header("authorization", &bearer).call(),
+        }
+        .map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_REPLY)
+            .read_to_string()
+            .map_err(transport)?;
+        if status != 200 {
+            let reason = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))
+                .unwrap_or(text);
+            return Err(ClientError::Refused { status, reason });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadReply { url: url.clone(), reason: e.to_string() })
+    }
+
+    /// The public key of the service's key `name`.
+    ///
+    /// # Errors
+    /// [`ClientError`]; an unknown key is [`ClientError::Refused`] with 404.
+    pub fn public_key(&self, name: &str) -> Result<PublicKey, ClientError> {
+        let info: KeyInfo = self.exchange(&format!("/v1/keys/{name}"), None)?;
+        let der = base64::engine::general_purpose::STANDARD.decode(&info.public_key).ok();
+        der.and_then(|der| PublicKey::from_spki_der(&der)).ok_or_else(|| ClientError::BadReply {
+            url: format!("{}/v1/keys/{name}", self.base),
+            reason: "public_key is not a base64 Ed25519 or P-256 SubjectPublicKeyInfo".into(),
+        })
+    }
+
+    /// Has the service sign to-be-signed regions with key `name`, all or none.
+    ///
+    /// # Errors
+    /// [`ClientError`], [`ClientError::Refused`] carrying the service's reason.
+    pub fn sign(
+        &self,
+        name: &str,
+        regions: &[&[u8]],
+        hash: &str,
+        pure: bool,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let request = SignRequest {
+            key: name.to_owned(),
+            images: regions
+                .iter()
+                .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
+                .collect(),
+            hash: Some(hash.to_owned()),
+            pure,
+        };
+        let body = serde_json::to_string(&request)
+            .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
+        let reply: SignResponse = self.exchange("/v1/sign", Some(body))?;
+        reply
+            .signatures
+            .iter()
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD.decode(&s.signature).map_err(|e| {
+                    ClientError::BadReply {
+                        url: format!("{}/v1/sign", self.base),
+                        reason: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The audit records after `after`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn audit(&self, after: u64) -> Result<Vec<AuditRecord>, ClientError> {
+        self.exchange(&format!("/v1/audit?after={after}"), None)
+    }
+}
+
+/// The GitHub Actions identity token for `audience`, when running in a job that may have one
+/// (`permissions: id-token: write` sets `ACTIONS_ID_TOKEN_REQUEST_URL` and `…_TOKEN`).
+///
+/// # Errors
+/// [`ClientError`] if the variables are set but no token can be had.
+pub fn github_actions_token(audience: &str) -> Result<Option<String>, ClientError> {
+    let (Ok(url), Ok(bearer)) = (
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    ) else {
+        return Ok(None);
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let client = ServiceClient::new(&format!("{url}{separator}audience={audience}"), bearer);
+    let reply: serde_json::Value = client.exchange("", None)?;
+    reply["value"].as_str().map(|token| Some(token.to_owned())).ok_or_else(|| {
+        ClientError::BadReply {
+            url: "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            reason: "no value".into(),
+        }
+    })
+}
