@@ -167,6 +167,7 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
         .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
     }
     sign_through_the_cli(&token, &served, &api_token);
+    read_the_trail(&token, &served);
 }
 
 /// `fwsign sign --server` writes exactly the image `fwsign sign -k <token key>` writes
@@ -224,4 +225,38 @@ fn sign_through_the_cli(token: &SoftHsmToken, served: &Served, api_token: &str) 
         "x.bin",
     ]);
     assert!(text(&output).contains("no identity"), "{}", text(&output));
+}
+
+/// `fwsign audit` reads the whole trail, checks its chain and shows each decision.
+fn read_the_trail(token: &SoftHsmToken, served: &Served) {
+    let created = fwsign(
+        token,
+        &["token", "create", "--config", "service.toml", "--name", "carol", "--role", "auditor"],
+    );
+    let auditor = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "--server", &served.url, "--api-token-env", "AUDITOR"];
+        args.extend(extra);
+        token
+            .command(env!("CARGO_BIN_EXE_fwsign"))
+            .env("AUDITOR", &auditor)
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let output = audit(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect();
+    let decisions: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(2).unwrap_or("")).collect();
+    assert_eq!(decisions, ["signed", "signed", "signed", "denied"], "{lines:?}");
+    assert!(
+        lines[3].contains("p256 builder policy denied: images[0]: no-rollback"),
+        "{}",
+        lines[3]
+    );
+    let output = audit(&["--json", "--after", "3"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["seq"], 4);
+    assert_eq!(json["record"]["images"][0]["security_counter"], 3);
 }

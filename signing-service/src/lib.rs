@@ -12,11 +12,12 @@
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed),
 //! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
 //! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
-//! commands), [`client`] (the blocking client the CLI uses).
+//! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod http;

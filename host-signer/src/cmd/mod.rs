@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use fwsign_keys::keys::{KeyError, PasswordSource};
 
+mod audit;
 mod completions;
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod policy;
 mod serve;
 mod service_args;
 mod sign;
@@ -44,6 +46,8 @@ enum Command {
     Completions(completions::Args),
     Serve(serve::Args),
     Token(token::Args),
+    Policy(policy::Args),
+    Audit(audit::Args),
 }
 
 impl Cli {
@@ -58,6 +62,8 @@ impl Cli {
             Command::Completions(args) => completions::run(&args),
             Command::Serve(args) => serve::run(&args),
             Command::Token(args) => token::run(&args),
+            Command::Policy(args) => policy::run(&args),
+            Command::Audit(args) => audit::run(&args),
         }
     }
 }
