@@ -9,12 +9,13 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
-use common::{imgtool, pseudo_random_bytes, text};
+use common::{fwsign as fwsign_in, imgtool, pseudo_random_bytes, text};
 use fwsign_keys::keys::Algorithm;
 use fwsign_tests::SoftHsmToken;
+use fwsign_tests::tsa::LocalTsa;
 use host_signer::image::{
     HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter, prepare,
 };
@@ -51,11 +52,17 @@ impl Drop for Served {
 }
 
 fn serve(token: &SoftHsmToken) -> Served {
-    let mut child = token
-        .command(env!("CARGO_BIN_EXE_fwsign"))
+    let mut command = token.command(env!("CARGO_BIN_EXE_fwsign"));
+    command
         .current_dir(token.dir())
         .env("FWSIGN_PKCS11_MODULE", &token.module)
-        .env("FWSIGN_PKCS11_PIN", PIN)
+        .env("FWSIGN_PKCS11_PIN", PIN);
+    serve_with(command)
+}
+
+/// Starts `fwsign serve --config service.toml` on a free loopback port.
+fn serve_with(mut command: Command) -> Served {
+    let mut child = command
         .args(["serve", "--config", "service.toml", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
@@ -259,4 +266,62 @@ fn read_the_trail(token: &SoftHsmToken, served: &Served) {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["seq"], 4);
     assert_eq!(json["record"]["images"][0]["security_counter"], 3);
+}
+
+#[test]
+fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let tsa = LocalTsa::start();
+    fwsign_in(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        format!(
+            "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+             timestamp_url = \"{}\"\n[keys.dev]\nkey = \"dev.pem\"\n[groups.ci]\nmembers = [\"builder\"]\n",
+            tsa.url
+        ),
+    )
+    .unwrap();
+    let create =
+        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "admin"];
+    let api_token = String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(1500, 3)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(dir)
+        .env("TOKEN", &api_token)
+        .args(["sign", "--server", &served.url, "--api-token-env", "TOKEN", "-k", "dev"])
+        .args([
+            "-v",
+            "2.0.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x10000",
+            "app.bin",
+            "app-signed.bin",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(tsa.requests(), 1);
+    let ca = tsa.ca_cert().display().to_string();
+    fwsign_in(dir, &["verify", "-k", "dev.pem", "--tsa-ca", &ca, "app-signed.bin"]);
+    imgtool(dir, &["verify", "-k", "dev.pem", "app-signed.bin"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .env("TOKEN", &api_token)
+        .args(["audit", "--server", &served.url, "--api-token-env", "TOKEN", "--json"])
+        .output()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(record["record"]["images"][0]["timestamp"].is_string(), "{record}");
 }

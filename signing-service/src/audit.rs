@@ -51,6 +51,8 @@ pub struct ImageRecord {
     pub image_size: u32,
     /// The signature, hex, when one was made.
     pub signature: Option<String>,
+    /// The RFC 3161 token over the signature, base64, when one was had.
+    pub timestamp: Option<String>,
 }
 
 /// A request as recorded, before it is chained.

@@ -46,6 +46,15 @@ pub enum ClientError {
     },
 }
 
+/// A signature made by the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSignature {
+    /// The signature, in the image TLV's encoding.
+    pub signature: Vec<u8>,
+    /// The RFC 3161 token over it, if the service stamps.
+    pub timestamp: Option<Vec<u8>>,
+}
+
 /// A connection to one service with one credential.
 #[derive(Debug)]
 pub struct ServiceClient {
@@ -116,7 +125,8 @@ impl ServiceClient {
         })
     }
 
-    /// Has the service sign to-be-signed regions with key `name`, all or none.
+    /// Has the service sign to-be-signed regions with key `name`, all or none; per region the
+    /// signature and, when the service has a TSA, the RFC 3161 token over it.
     ///
     /// # Errors
     /// [`ClientError`], [`ClientError::Refused`] carrying the service's reason.
@@ -126,7 +136,7 @@ impl ServiceClient {
         regions: &[&[u8]],
         hash: &str,
         pure: bool,
-    ) -> Result<Vec<Vec<u8>>, ClientError> {
+    ) -> Result<Vec<RemoteSignature>, ClientError> {
         let request = SignRequest {
             key: name.to_owned(),
             images: regions
@@ -139,15 +149,21 @@ impl ServiceClient {
         let body = serde_json::to_string(&request)
             .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
         let reply: SignResponse = self.exchange("/v1/sign", Some(body))?;
+        let decode = |text: &str| {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| {
+                ClientError::BadReply {
+                    url: format!("{}/v1/sign", self.base),
+                    reason: e.to_string(),
+                }
+            })
+        };
         reply
             .signatures
             .iter()
             .map(|s| {
-                base64::engine::general_purpose::STANDARD.decode(&s.signature).map_err(|e| {
-                    ClientError::BadReply {
-                        url: format!("{}/v1/sign", self.base),
-                        reason: e.to_string(),
-                    }
+                Ok(RemoteSignature {
+                    signature: decode(&s.signature)?,
+                    timestamp: s.timestamp.as_deref().map(decode).transpose()?,
                 })
             })
             .collect()

@@ -47,6 +47,8 @@ struct RawConfig {
     #[serde(default)]
     body_limit: Option<usize>,
     #[serde(default)]
+    timestamp_url: Option<Spanned<String>>,
+    #[serde(default)]
     keys: BTreeMap<String, RawKey>,
     #[serde(default)]
     issuers: BTreeMap<String, RawIssuer>,
@@ -116,6 +118,8 @@ pub struct ServiceConfig {
     pub pending_expiry: Duration,
     /// The largest request body read, in bytes.
     pub body_limit: usize,
+    /// An RFC 3161 time-stamping authority that stamps every signature.
+    pub timestamp_url: Option<String>,
     /// Signing keys by name.
     pub keys: BTreeMap<String, KeyConfig>,
     /// OIDC issuers by name.
@@ -206,6 +210,16 @@ impl Checker<'_> {
         for (name, key) in raw.keys {
             keys.insert(name.clone(), self.key(&name, key, &groups)?);
         }
+        if let Some(url) = &raw.timestamp_url {
+            let text = url.get_ref();
+            if !text.starts_with("https://") && !text.starts_with("http://") {
+                return Err(self.error(
+                    "timestamp_url",
+                    url,
+                    format!("\"{text}\": expected an http(s):// URL"),
+                ));
+            }
+        }
         let mut issuers = BTreeMap::new();
         for (name, issuer) in raw.issuers {
             issuers.insert(name.clone(), self.issuer(&name, issuer)?);
@@ -219,6 +233,7 @@ impl Checker<'_> {
                 raw.pending_expiry_secs.unwrap_or(DEFAULT_PENDING_EXPIRY_SECS),
             ),
             body_limit: raw.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            timestamp_url: raw.timestamp_url.map(Spanned::into_inner),
             keys,
             issuers,
             groups,

@@ -19,6 +19,7 @@ use crate::storage::Storage as _;
 use crate::storage::StorageError;
 use crate::storage::sqlite::SqliteStorage;
 use crate::tokens::{self, Role, TokenRecord};
+use fwsign_keys::timestamp::client::TsaClient;
 
 /// Why the service did not start, or an admin command failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,11 @@ pub enum ServerError {
     Random(String),
 }
 
+/// How long one time-stamping attempt may take.
+const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Retries of an unreachable or failing time-stamping authority.
+const TSA_RETRIES: u32 = 2;
+
 fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -72,7 +78,18 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
     let storage = SqliteStorage::open(&config.database).await?;
     let key_locks = config.keys.keys().map(|name| (name.clone(), Default::default())).collect();
     let issuers = Arc::new(IssuerSet::new(&config.issuers));
-    Ok(AppState { config, storage, policy, keys, key_locks, metrics: Metrics::default(), issuers })
+    let tsa =
+        config.timestamp_url.as_deref().map(|url| TsaClient::new(url, TSA_TIMEOUT, TSA_RETRIES));
+    Ok(AppState {
+        config,
+        storage,
+        policy,
+        keys,
+        key_locks,
+        metrics: Metrics::default(),
+        issuers,
+        tsa,
+    })
 }
 
 /// Checks everything, binds, and serves until `shutdown` completes; `bound` learns the address.

@@ -430,13 +430,19 @@ fn sign_remotely(
         HashAlgorithm::Sha512 => "sha512",
     };
     let signatures = client.sign(name, &[unsigned.hashed_region()], hash, pure)?;
-    let signature = signatures
+    let made = signatures
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
-    unsigned
-        .attach_signature(public_key, signature)
-        .context("the signing service's signature does not verify with its key")
+    let mut signed = unsigned
+        .attach_signature(public_key, made.signature)
+        .context("the signing service's signature does not verify with its key")?;
+    if let Some(token) = made.timestamp {
+        signed
+            .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
+            .context("adding the signing service's timestamp token")?;
+    }
+    Ok(signed)
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {

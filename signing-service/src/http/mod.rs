@@ -38,6 +38,7 @@ use crate::oidc::IssuerSet;
 use crate::policy::PolicyEngine;
 use crate::storage::Storage;
 use crate::tokens::Role;
+use fwsign_keys::timestamp::client::TsaClient;
 
 /// Everything a handler needs.
 #[derive(Debug)]
@@ -56,6 +57,8 @@ pub struct AppState<S> {
     pub metrics: Metrics,
     /// The trusted OIDC issuers.
     pub issuers: Arc<IssuerSet>,
+    /// The time-stamping authority, if one is configured.
+    pub tsa: Option<TsaClient>,
 }
 
 /// What is known about a request so far, for its audit record.

@@ -41,6 +41,10 @@ pub struct ImageSignature {
     pub digest: String,
     /// The signature in the image's TLV encoding, base64.
     pub signature: String,
+    /// The RFC 3161 token over the signature (base64 DER) when the service has a TSA; it
+    /// goes into the image's unprotected TLV 0x00a1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 /// The reply to a granted request.
@@ -98,13 +102,15 @@ pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiErro
     Ok((request, images))
 }
 
-fn image_record(parsed: &ParsedImage, signature: Option<&[u8]>) -> ImageRecord {
+/// What the trail records of an image before it is signed.
+fn image_record(parsed: &ParsedImage) -> ImageRecord {
     ImageRecord {
         digest: fwsign_keys::hex(&parsed.digest),
         version: parsed.header.version.to_string(),
         security_counter: parsed.security_counter,
         image_size: parsed.header.img_size,
-        signature: signature.map(fwsign_keys::hex),
+        signature: None,
+        timestamp: None,
     }
 }
 
@@ -119,7 +125,7 @@ pub(super) async fn sign<S: Storage>(
     caller.require(Role::Submitter)?;
     let (request, images) = decode(body)?;
     context.key = Some(request.key.clone());
-    context.images = images.iter().map(|image| image_record(&image.parsed, None)).collect();
+    context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
     let key =
         state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
     // One decision-and-signing at a time per key: the highest security counter a policy sees
@@ -161,38 +167,66 @@ pub(super) async fn sign<S: Storage>(
     }
     let key = key.clone();
     let pure = request.pure;
-    let signatures = tokio::task::spawn_blocking(move || {
+    let tsa = state.tsa.clone();
+    let made = tokio::task::spawn_blocking(move || {
         images
-            .iter()
+            .into_iter()
             .map(|SubmittedImage { region, parsed }| {
                 let input = if pure {
-                    SignInput::Message(region)
+                    SignInput::Message(&region)
                 } else {
                     SignInput::Digest(&parsed.digest)
                 };
-                key.sign(input).map(|signature| (parsed.clone(), signature))
+                let signature = key.sign(input).map_err(|e| format!("signing failed: {e}"))?;
+                let timestamp = match &tsa {
+                    Some(tsa) => Some(
+                        tsa.stamp(&signature).map_err(|e| format!("time-stamping failed: {e}"))?,
+                    ),
+                    None => None,
+                };
+                Ok(Signed { parsed, signature, timestamp })
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, String>>()
     })
     .await
     .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
-    context.images = signatures
-        .iter()
-        .map(|(parsed, signature)| image_record(parsed, Some(signature)))
-        .collect();
+    .map_err(ApiError::Internal)?;
+    context.images = made.iter().map(Signed::record).collect();
     let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
     let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
     Ok(SignResponse {
         key: request.key,
         key_id,
         audit_seq: record.seq,
-        signatures: signatures
-            .iter()
-            .map(|(parsed, signature)| ImageSignature {
-                digest: fwsign_keys::hex(&parsed.digest),
-                signature: base64::engine::general_purpose::STANDARD.encode(signature),
-            })
-            .collect(),
+        signatures: made.iter().map(Signed::reply).collect(),
     })
+}
+
+/// One image signed (and stamped), not yet recorded.
+struct Signed {
+    parsed: ParsedImage,
+    signature: Vec<u8>,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl Signed {
+    fn record(&self) -> ImageRecord {
+        ImageRecord {
+            signature: Some(fwsign_keys::hex(&self.signature)),
+            timestamp: self
+                .timestamp
+                .as_deref()
+                .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+            ..image_record(&self.parsed)
+        }
+    }
+
+    fn reply(&self) -> ImageSignature {
+        let base64 = &base64::engine::general_purpose::STANDARD;
+        ImageSignature {
+            digest: fwsign_keys::hex(&self.parsed.digest),
+            signature: base64.encode(&self.signature),
+            timestamp: self.timestamp.as_deref().map(|t| base64.encode(t)),
+        }
+    }
 }
