@@ -420,3 +420,30 @@ fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
     let error = config_error(&setup, &config);
     assert!(error.contains("policy.cedar:"), "{error}");
 }
+
+#[test]
+fn concurrent_requests_keep_one_unbroken_chain() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16u32)
+            .map(|i| {
+                let (url, submitter) = (&url, &submitter);
+                scope.spawn(move || {
+                    // Every other request carries no credential: refusals interleave with grants.
+                    let token = (i % 2 == 0).then_some(submitter.as_str());
+                    call("POST", url, token, Some(&sign_body("dev", &[region(64 + i, 1)]))).0
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 8, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 8, "{statuses:?}");
+    let records = audit(&service, &auditor);
+    assert_eq!(records.len(), 16);
+    verify_chain(&records).expect("one chain, no fork, no gap");
+}
