@@ -447,3 +447,54 @@ fn concurrent_requests_keep_one_unbroken_chain() {
     assert_eq!(records.len(), 16);
     verify_chain(&records).expect("one chain, no fork, no gap");
 }
+
+#[test]
+fn the_openapi_document_describes_the_routes_and_the_wire_types() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let service = setup.start();
+    let (status, text) = call("GET", &format!("{}/openapi.json", service.url()), None, None);
+    assert_eq!(status, 200);
+    let document: serde_json::Value = serde_json::from_str(&text).expect("OpenAPI JSON");
+    let paths = document["paths"].as_object().expect("paths");
+    for path in
+        ["/healthz", "/metrics", "/openapi.json", "/v1/sign", "/v1/audit", "/v1/keys/{name}"]
+    {
+        assert!(paths.contains_key(path), "{path} undocumented");
+        let probe = format!("{}{}", service.url(), path.replace("{name}", "dev"));
+        let method = if path == "/v1/sign" { "POST" } else { "GET" };
+        let (status, _) = call(method, &probe, Some(&submitter), Some("{}"));
+        assert_ne!(status, 404, "{path} documented but not served");
+    }
+    // The documented properties are exactly what the server reads and writes.
+    let properties = |schema: &str| -> Vec<String> {
+        let mut names: Vec<String> = document["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let (_, reply) = call(
+        "POST",
+        &format!("{}/v1/sign", service.url()),
+        Some(&submitter),
+        Some(&sign_body("dev", &[region(64, 1)])),
+    );
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("reply");
+    let mut keys: Vec<String> = reply.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, properties("SignResponse"));
+    let request = serde_json::to_value(fwsign_service::http::sign::SignRequest {
+        key: "dev".into(),
+        images: vec![],
+        hash: None,
+        pure: false,
+    })
+    .expect("request");
+    let mut keys: Vec<String> = request.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, properties("SignRequest"));
+}

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `GET /healthz` | anyone | `ok` |
 //! | `GET /metrics` | anyone | Prometheus counters of request outcomes |
+//! | `GET /openapi.json` | anyone | the OpenAPI 3.1 description of the API ([`OPENAPI`]) |
 //! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
 //! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
 //! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
@@ -39,6 +40,9 @@ use crate::policy::PolicyEngine;
 use crate::storage::Storage;
 use crate::tokens::Role;
 use fwsign_keys::timestamp::client::TsaClient;
+
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Everything a handler needs.
 #[derive(Debug)]
@@ -117,6 +121,7 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::<S>))
+        .route("/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
         .route("/v1/sign", post(sign_handler::<S>))
         .route("/v1/audit", get(audit_handler::<S>))
         .route("/v1/keys/{name}", get(keys::key_info::<S>))
