@@ -2,13 +2,15 @@
 //! keys) mints GitHub- and GitLab-shaped tokens; the service accepts the right ones and refuses
 //! each kind of wrong one, each with its own reason, an audit record and no signature.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
+use common::{audit, call, region, sign_body};
 use fwsign_keys::keys::{Algorithm as KeyAlgorithm, PrivateKey};
-use fwsign_service::audit::AuditRecord;
 use fwsign_service::config::ServiceConfig;
 use fwsign_service::server::{RunningService, create_token};
 use fwsign_service::tokens::Role;
@@ -197,54 +199,11 @@ fn with(mut claims: Value, name: &str, value: Value) -> Value {
     claims
 }
 
-/// A 32-byte header, 64 bytes of payload, a security counter of 1.
-fn region() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for word in [0x96f3_b83d_u32, 0] {
-        bytes.extend_from_slice(&word.to_le_bytes());
-    }
-    bytes.extend_from_slice(&[32, 0, 12, 0]);
-    bytes.extend_from_slice(&64u32.to_le_bytes());
-    bytes.extend_from_slice(&[0; 16]);
-    bytes.resize(96, 0x11);
-    bytes.extend_from_slice(&[0x08, 0x69, 12, 0, 0x50, 0, 4, 0, 1, 0, 0, 0]);
-    bytes
-}
-
 fn sign(service: &RunningService, bearer: &str) -> (u16, Value) {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let body = json!({ "key": "dev", "images": [base64::engine::general_purpose::STANDARD.encode(region())] });
-    let mut response = agent
-        .post(format!("{}/v1/sign", service.url()))
-        .header("authorization", &format!("Bearer {bearer}"))
-        .send(body.to_string())
-        .expect("exchange");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let url = format!("{}/v1/sign", service.url());
+    let (status, text) =
+        call("POST", &url, Some(bearer), Some(&sign_body("dev", &[region(64, 1)])));
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn audit(service: &RunningService, token: &str) -> Vec<AuditRecord> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .get(format!("{}/v1/audit", service.url()))
-        .header("authorization", &format!("Bearer {token}"))
-        .call()
-        .expect("exchange");
-    let records: Vec<Value> =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
-            .expect("json");
-    records
-        .iter()
-        .map(|r| AuditRecord {
-            seq: r["seq"].as_u64().unwrap_or(0),
-            prev_hash: r["prev_hash"].as_str().unwrap_or("").into(),
-            hash: r["hash"].as_str().unwrap_or("").into(),
-            body: r["body"].as_str().unwrap_or("").into(),
-        })
-        .collect()
 }
 
 #[test]

@@ -3,11 +3,14 @@
 //! Every refusal is tested from the attacker's side: the status and reason, an audit record
 //! for it, and no signature anywhere in the reply or the trail.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use common::{audit, body_of, call, region, sign_body};
 use fwsign_keys::keys::{Algorithm, PrivateKey};
-use fwsign_service::audit::{AuditRecord, verify_chain};
+use fwsign_service::audit::verify_chain;
 use fwsign_service::config::ServiceConfig;
 use fwsign_service::http::sign::SignResponse;
 use fwsign_service::server::{RunningService, create_token, revoke_token};
@@ -80,76 +83,6 @@ impl Setup {
     fn token(&self, name: &str, role: Role) -> String {
         create_token(&self.config, name, role, None).expect("token")
     }
-}
-
-/// A to-be-signed region: 32-byte header, `payload` bytes, a protected security counter.
-fn region(payload: u32, counter: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&0x96f3_b83d_u32.to_le_bytes());
-    bytes.extend_from_slice(&0u32.to_le_bytes());
-    bytes.extend_from_slice(&32u16.to_le_bytes());
-    bytes.extend_from_slice(&12u16.to_le_bytes());
-    bytes.extend_from_slice(&payload.to_le_bytes());
-    bytes.extend_from_slice(&0u32.to_le_bytes());
-    bytes.extend_from_slice(&[1, 2, 3, 0, 4, 0, 0, 0]);
-    bytes.extend_from_slice(&0u32.to_le_bytes());
-    bytes.resize(32 + payload as usize, 0x5a);
-    bytes.extend_from_slice(&[0x08, 0x69, 12, 0, 0x50, 0, 4, 0]);
-    bytes.extend_from_slice(&counter.to_le_bytes());
-    bytes
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn sign_body(key: &str, images: &[Vec<u8>]) -> String {
-    let images: Vec<String> = images.iter().map(|image| b64(image)).collect();
-    serde_json::json!({ "key": key, "images": images }).to_string()
-}
-
-/// Sends a request; returns the status and the body.
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = match (method, body) {
-        ("POST", Some(body)) => {
-            let mut request = agent.post(url).header("content-type", "application/json");
-            if let Some(token) = token {
-                request = request.header("authorization", &format!("Bearer {token}"));
-            }
-            request.send(body)
-        }
-        _ => {
-            let mut request = agent.get(url);
-            if let Some(token) = token {
-                request = request.header("authorization", &format!("Bearer {token}"));
-            }
-            request.call()
-        }
-    }
-    .expect("HTTP exchange");
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap_or_default())
-}
-
-fn audit(service: &RunningService, auditor: &str) -> Vec<AuditRecord> {
-    let (status, body) = call("GET", &format!("{}/v1/audit", service.url()), Some(auditor), None);
-    assert_eq!(status, 200, "{body}");
-    let records: Vec<serde_json::Value> = serde_json::from_str(&body).expect("audit JSON");
-    records
-        .into_iter()
-        .map(|r| AuditRecord {
-            seq: r["seq"].as_u64().expect("seq"),
-            prev_hash: r["prev_hash"].as_str().expect("prev").to_owned(),
-            hash: r["hash"].as_str().expect("hash").to_owned(),
-            body: r["body"].as_str().expect("body").to_owned(),
-        })
-        .collect()
-}
-
-fn body_of(record: &AuditRecord) -> serde_json::Value {
-    serde_json::from_str(&record.body).expect("record body JSON")
 }
 
 #[test]
