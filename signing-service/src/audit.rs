@@ -24,9 +24,29 @@ pub enum Decision {
     Refused,
     /// Allowed, but signing failed.
     Failed,
+    /// Allowed, waiting for approvals.
+    Pending,
+    /// One approval given (not yet enough).
+    Approved,
+    /// Not approved in time.
+    Expired,
+    /// A re-run fetched the stored signature of an approved request.
+    Fetched,
 }
 
 impl Decision {
+    /// Every decision, in the order metrics list them.
+    pub const ALL: [Self; 8] = [
+        Self::Signed,
+        Self::Denied,
+        Self::Refused,
+        Self::Failed,
+        Self::Pending,
+        Self::Approved,
+        Self::Expired,
+        Self::Fetched,
+    ];
+
     /// The name stored and shown.
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +54,10 @@ impl Decision {
             Self::Denied => "denied",
             Self::Refused => "refused",
             Self::Failed => "failed",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Expired => "expired",
+            Self::Fetched => "fetched",
         }
     }
 }

@@ -9,13 +9,15 @@
 //! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
-//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed),
+//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed), [`approvals`]
+//! (requests that wait for people),
 //! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
 //! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
 //! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod audit;
 pub mod check;
 pub mod client;

@@ -5,28 +5,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::Decision;
 
-/// Counters of signing-request outcomes.
+/// Counters of request outcomes, one per [`Decision`].
 #[derive(Debug, Default)]
 pub struct Metrics {
-    signed: AtomicU64,
-    denied: AtomicU64,
-    refused: AtomicU64,
-    failed: AtomicU64,
+    counts: [AtomicU64; Decision::ALL.len()],
 }
 
 impl Metrics {
-    fn counter(&self, decision: Decision) -> &AtomicU64 {
-        match decision {
-            Decision::Signed => &self.signed,
-            Decision::Denied => &self.denied,
-            Decision::Refused => &self.refused,
-            Decision::Failed => &self.failed,
-        }
+    fn counter(&self, decision: Decision) -> Option<&AtomicU64> {
+        let index = Decision::ALL.iter().position(|d| *d == decision)?;
+        self.counts.get(index)
     }
 
     /// Counts one request.
     pub fn count(&self, decision: Decision) {
-        self.counter(decision).fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = self.counter(decision) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The Prometheus exposition text.
@@ -35,8 +30,8 @@ impl Metrics {
             "# HELP fwsign_requests_total Requests by outcome, as recorded in the audit trail.\n\
              # TYPE fwsign_requests_total counter\n",
         );
-        for decision in [Decision::Signed, Decision::Denied, Decision::Refused, Decision::Failed] {
-            let count = self.counter(decision).load(Ordering::Relaxed);
+        for (decision, count) in Decision::ALL.iter().zip(&self.counts) {
+            let count = count.load(Ordering::Relaxed);
             let _ =
                 writeln!(text, "fwsign_requests_total{{decision=\"{}\"}} {count}", decision.name());
         }

@@ -81,7 +81,7 @@ pub struct PolicyError {
 }
 
 /// Who is asking, as the policy sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Principal {
     /// A CI workload, by its verified identity token.
     Workload {
@@ -99,6 +99,24 @@ pub enum Principal {
         /// Its groups.
         groups: Vec<String>,
     },
+}
+
+impl Principal {
+    /// A stable name for who this is: `client:NAME`, or `ISSUER:SUB` for a workload.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Client { name, .. } => format!("client:{name}"),
+            Self::Workload { issuer_name, claims } => {
+                let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or("");
+                format!("{issuer_name}:{subject}")
+            }
+        }
+    }
+
+    /// Whether this is an API client in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        matches!(self, Self::Client { groups, .. } if groups.iter().any(|g| g == group))
+    }
 }
 
 /// The facts about one image the policy decides on.

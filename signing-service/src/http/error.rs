@@ -27,9 +27,15 @@ pub enum ApiError {
     /// The key is not configured.
     #[error("no key named \"{0}\" on this service")]
     UnknownKey(String),
-    /// The request needs something this version does not do.
+    /// No request with this id.
+    #[error("no request {0}")]
+    UnknownRequest(String),
+    /// The request is no longer pending.
     #[error("{0}")]
-    NotImplemented(String),
+    Conflict(String),
+    /// The request expired before it was approved.
+    #[error("{0}")]
+    Expired(String),
     /// The service failed (signer, storage).
     #[error("{0}")]
     Internal(String),
@@ -43,8 +49,9 @@ impl ApiError {
             Self::Forbidden(_) | Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnknownKey(_) => StatusCode::NOT_FOUND,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Expired(_) => StatusCode::GONE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +61,7 @@ impl ApiError {
         match self {
             Self::PolicyDenied(_) => Decision::Denied,
             Self::Internal(_) => Decision::Failed,
+            Self::Expired(_) => Decision::Expired,
             _ => Decision::Refused,
         }
     }

@@ -7,6 +7,8 @@
 //! | `GET /openapi.json` | anyone | the OpenAPI 3.1 description of the API ([`OPENAPI`]) |
 //! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
 //! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
+//! | `GET /v1/requests/ID` | requester, approver, auditor | a request waiting for approval ([`requests`]) |
+//! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
 //! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
 //!
 //! Request bodies are read up to the configured `body_limit` (default
@@ -16,6 +18,7 @@
 mod auth;
 mod error;
 pub mod keys;
+pub mod requests;
 pub mod sign;
 
 use std::collections::BTreeMap;
@@ -111,7 +114,7 @@ impl<S: Storage> AppState<S> {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map_or(0, |d| d.as_secs())
 }
@@ -125,6 +128,18 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
         .route("/v1/sign", post(sign_handler::<S>))
         .route("/v1/audit", get(audit_handler::<S>))
         .route("/v1/keys/{name}", get(keys::key_info::<S>))
+        .route(
+            "/v1/requests/{id}",
+            get(|s, c, p, h, b| requests::handler::<S>(requests::Action::Show, s, c, p, h, b)),
+        )
+        .route(
+            "/v1/requests/{id}/approve",
+            post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Approve, s, c, p, h, b)),
+        )
+        .route(
+            "/v1/requests/{id}/deny",
+            post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Deny, s, c, p, h, b)),
+        )
         .with_state(state)
 }
 
@@ -132,7 +147,7 @@ async fn metrics<S: Storage>(State(state): State<Arc<AppState<S>>>) -> impl Into
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
 }
 
-fn context(headers: HeaderMap, source: SocketAddr) -> RequestContext {
+pub(crate) fn context(headers: HeaderMap, source: SocketAddr) -> RequestContext {
     RequestContext {
         headers,
         source,
@@ -156,7 +171,10 @@ async fn sign_handler<S: Storage>(
         Err(_) => return state.refuse(&context, ApiError::TooLarge(limit)).await,
     };
     match sign::sign(&state, &mut context, &body).await {
-        Ok(reply) => Json(reply).into_response(),
+        Ok(sign::Outcome::Signed(reply)) => Json(reply).into_response(),
+        Ok(sign::Outcome::Pending(view)) => {
+            (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
+        }
         Err(error) => state.refuse(&context, error).await,
     }
 }

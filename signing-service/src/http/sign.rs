@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use verifier_core::HashAlgorithm;
 
 use super::error::ApiError;
+use super::requests::RequestView;
 use super::{AppState, RequestContext};
 use crate::audit::{Decision, ImageRecord};
 use crate::keyring::SignInput;
-use crate::policy::ImageFacts;
+use crate::policy::{ImageFacts, Principal};
 use crate::storage::Storage;
 use crate::tbs::{self, ParsedImage};
 use crate::tokens::Role;
@@ -103,7 +104,7 @@ pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiErro
 }
 
 /// What the trail records of an image before it is signed.
-fn image_record(parsed: &ParsedImage) -> ImageRecord {
+pub(super) fn image_record(parsed: &ParsedImage) -> ImageRecord {
     ImageRecord {
         digest: fwsign_keys::hex(&parsed.digest),
         version: parsed.header.version.to_string(),
@@ -114,12 +115,21 @@ fn image_record(parsed: &ParsedImage) -> ImageRecord {
     }
 }
 
+/// What a signing request came to.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Signed now (200).
+    Signed(SignResponse),
+    /// Waiting for approvals (202).
+    Pending(RequestView),
+}
+
 /// Handles a signing request whose body has been read.
 pub(super) async fn sign<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
     body: &[u8],
-) -> Result<SignResponse, ApiError> {
+) -> Result<Outcome, ApiError> {
     let caller = super::auth::authenticate(&context.headers, state).await?;
     context.identity = caller.identity.clone();
     caller.require(Role::Submitter)?;
@@ -128,16 +138,35 @@ pub(super) async fn sign<S: Storage>(
     context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
     let key =
         state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
-    // One decision-and-signing at a time per key: the highest security counter a policy sees
-    // cannot change under it.
+    if key.approvals > 0 {
+        // Decided as if approved; decided again with the real count when it is.
+        context.reason =
+            decide(state, &caller.principal, &request.key, &images, key.approvals).await?;
+        let body = String::from_utf8_lossy(body).into_owned();
+        return super::requests::submit(state, context, &caller, &request, &images, body).await;
+    }
     let lock = state
         .key_locks
         .get(&request.key)
         .ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    // One decision-and-signing at a time per key: the highest security counter a policy sees
+    // cannot change under it.
     let _serialised = lock.lock().await;
+    context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
+    sign_and_record(state, context, &request, images).await.map(Outcome::Signed)
+}
+
+/// Asks the policy about every image; the deciding policies, or the first refusal.
+pub(super) async fn decide<S: Storage>(
+    state: &AppState<S>,
+    principal: &Principal,
+    key: &str,
+    images: &[SubmittedImage],
+    approvals: u32,
+) -> Result<String, ApiError> {
     let highest = state
         .storage
-        .highest_security_counter(&request.key)
+        .highest_security_counter(key)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut reasons = Vec::new();
@@ -147,24 +176,27 @@ pub(super) async fn sign<S: Storage>(
             security_counter: parsed.security_counter.unwrap_or(0),
             highest_security_counter: highest,
             image_size: parsed.header.img_size,
-            approvals: 0,
+            approvals,
             non_bootable: parsed.header.is_non_bootable(),
         };
-        let verdict = state.policy.decide(&caller.principal, &request.key, &facts);
+        let verdict = state.policy.decide(principal, key, &facts);
         if !verdict.allowed {
             return Err(ApiError::PolicyDenied(format!("images[{index}]: {}", verdict.reason)));
         }
         reasons.push(verdict.reason);
     }
-    context.reason = reasons.join("; ");
-    if key.approvals > 0 {
-        return Err(ApiError::NotImplemented(format!(
-            "key \"{}\" needs {} approvals from group {}: approvals are not available in this version of the service",
-            request.key,
-            key.approvals,
-            key.approvers.as_deref().unwrap_or("?")
-        )));
-    }
+    Ok(reasons.join("; "))
+}
+
+/// Signs every image (and stamps it), records the signatures durably, then returns them.
+pub(super) async fn sign_and_record<S: Storage>(
+    state: &AppState<S>,
+    context: &mut RequestContext,
+    request: &SignRequest,
+    images: Vec<SubmittedImage>,
+) -> Result<SignResponse, ApiError> {
+    let key =
+        state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
     let key = key.clone();
     let pure = request.pure;
     let tsa = state.tsa.clone();
@@ -195,7 +227,7 @@ pub(super) async fn sign<S: Storage>(
     let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
     let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
     Ok(SignResponse {
-        key: request.key,
+        key: request.key.clone(),
         key_id,
         audit_seq: record.seq,
         signatures: made.iter().map(Signed::reply).collect(),

@@ -9,6 +9,7 @@ pub mod sqlite;
 
 use std::future::Future;
 
+use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::tokens::{Role, TokenRecord};
 
@@ -56,6 +57,39 @@ pub trait Storage: Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditRecord>, StorageError>> + Send;
+
+    /// Stores a new request that waits for approval.
+    fn create_request(
+        &self,
+        request: &PendingRequest,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The request with this id.
+    fn find_request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PendingRequest>, StorageError>> + Send;
+
+    /// The newest pending or signed request with this fingerprint.
+    fn find_request_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<PendingRequest>, StorageError>> + Send;
+
+    /// Records `approver`'s approval (once, however often given); returns every approver.
+    fn add_approval(
+        &self,
+        id: &str,
+        approver: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+
+    /// Ends a pending request: signed (with its reply), denied or expired.
+    fn finish_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        result: Option<&str>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The highest security counter of any image signed with `key` (0 if none).
     fn highest_security_counter(

@@ -10,6 +10,7 @@ use sqlx::{Row as _, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::{Storage, StorageError, role_from_name};
+use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
 use crate::tokens::TokenRecord;
 
@@ -22,7 +23,18 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL,
         key TEXT, decision TEXT NOT NULL, security_counter INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY, key TEXT NOT NULL, requester TEXT NOT NULL, principal TEXT NOT NULL,
+        body TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
+        created INTEGER NOT NULL, expires INTEGER NOT NULL, result TEXT)",
+    "CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests(fingerprint)",
+    "CREATE TABLE IF NOT EXISTS approvals (
+        request TEXT NOT NULL, approver TEXT NOT NULL, PRIMARY KEY (request, approver))",
 ];
+
+/// The columns of a request row.
+const REQUEST_COLUMNS: &str =
+    "id, key, requester, principal, body, fingerprint, status, created, expires, result";
 
 /// Audit and tokens in a SQLite file.
 #[derive(Debug)]
@@ -73,7 +85,132 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, Storage
     })
 }
 
+fn seconds(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, StorageError> {
+    let value: i64 = row.try_get(column).map_err(db)?;
+    u64::try_from(value).map_err(|_| StorageError::Corrupt(format!("{column} {value}")))
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl SqliteStorage {
+    async fn request_from_row(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+    ) -> Result<PendingRequest, StorageError> {
+        let id: String = row.try_get("id").map_err(db)?;
+        let status: String = row.try_get("status").map_err(db)?;
+        let approvers =
+            sqlx::query("SELECT approver FROM approvals WHERE request = ? ORDER BY rowid")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.try_get("approver").map_err(db))
+                .collect::<Result<Vec<String>, _>>()?;
+        Ok(PendingRequest {
+            key: row.try_get("key").map_err(db)?,
+            requester: row.try_get("requester").map_err(db)?,
+            principal: row.try_get("principal").map_err(db)?,
+            body: row.try_get("body").map_err(db)?,
+            fingerprint: row.try_get("fingerprint").map_err(db)?,
+            status: RequestStatus::from_name(&status)
+                .ok_or_else(|| StorageError::Corrupt(format!("request {id}: status {status}")))?,
+            created: seconds(row, "created")?,
+            expires: seconds(row, "expires")?,
+            result: row.try_get("result").map_err(db)?,
+            approvers,
+            id,
+        })
+    }
+
+    async fn request_where(
+        &self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Option<PendingRequest>, StorageError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE {condition} ORDER BY created DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            Some(row) => Ok(Some(self.request_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
 impl Storage for SqliteStorage {
+    async fn create_request(&self, request: &PendingRequest) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO requests (id, key, requester, principal, body, fingerprint, status, created, expires)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&request.id)
+        .bind(&request.key)
+        .bind(&request.requester)
+        .bind(&request.principal)
+        .bind(&request.body)
+        .bind(&request.fingerprint)
+        .bind(request.status.name())
+        .bind(to_i64(request.created))
+        .bind(to_i64(request.expires))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_request(&self, id: &str) -> Result<Option<PendingRequest>, StorageError> {
+        self.request_where("id = ?", id).await
+    }
+
+    async fn find_request_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<PendingRequest>, StorageError> {
+        self.request_where("fingerprint = ? AND status IN ('pending', 'signed')", fingerprint).await
+    }
+
+    async fn add_approval(&self, id: &str, approver: &str) -> Result<Vec<String>, StorageError> {
+        sqlx::query("INSERT OR IGNORE INTO approvals (request, approver) VALUES (?, ?)")
+            .bind(id)
+            .bind(approver)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        let rows = sqlx::query("SELECT approver FROM approvals WHERE request = ? ORDER BY rowid")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| r.try_get("approver").map_err(db)).collect()
+    }
+
+    async fn finish_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        result: Option<&str>,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE requests SET status = ?, result = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status.name())
+        .bind(result)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_token(&self, token: &TokenRecord, hash: &str) -> Result<(), StorageError> {
         let result = sqlx::query(
             "INSERT INTO api_tokens (name, role, grp, hash, created) VALUES (?, ?, ?, ?, ?)",
