@@ -325,3 +325,123 @@ fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
     let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(record["record"]["images"][0]["timestamp"].is_string(), "{record}");
 }
+
+#[test]
+fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.release]\nkey = \"release.pem\"\napprovals = 2\napprovers = \"managers\"\n\
+         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [\"alice\", \"bob\"]\n",
+    )
+    .unwrap();
+    let token = |name: &str, role: &str| {
+        let create =
+            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
+        String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
+    };
+    let (builder, alice, bob) =
+        (token("builder", "submitter"), token("alice", "approver"), token("bob", "approver"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2500, 9)).unwrap();
+    let fwsign_as = |who: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fwsign"))
+            .current_dir(dir)
+            .env("FWSIGN_SERVER", &served.url)
+            .env("FWSIGN_TOKEN", who)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sign: Vec<&str> = vec![
+        "sign",
+        "--api-token-env",
+        "FWSIGN_TOKEN",
+        "-k",
+        "release",
+        "-v",
+        "3.0.0",
+        "-s",
+        "3",
+        "-H",
+        "0x200",
+        "--pad-header",
+        "-S",
+        "0x10000",
+        "app.bin",
+        "app-signed.bin",
+    ];
+    let output = fwsign_as(&builder, &[&sign[..], &["--no-wait"]].concat());
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("key `release` needs 2 approvals: request"),
+        "{}",
+        text(&output)
+    );
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(!dir.join("app-signed.bin").exists());
+
+    // The requester waits (polling) while two approvers approve with the CLI.
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(dir)
+        .env("FWSIGN_SERVER", &served.url)
+        .env("FWSIGN_TOKEN", &builder)
+        .args([&sign[..], &["--wait", "60"]].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let approve = ["approve", "--api-token-env", "FWSIGN_TOKEN", &id];
+    let output = fwsign_as(&builder, &approve);
+    assert!(
+        !output.status.success() && text(&output).contains("approver role"),
+        "{}",
+        text(&output)
+    );
+    let output = fwsign_as(&alice, &approve);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("pending: 1 of 2 approvals from managers (client:alice)"));
+    let output = fwsign_as(&bob, &approve);
+    assert!(text(&output).contains("signed: 2 of 2"), "{}", text(&output));
+    let status = waiting.wait().unwrap();
+    assert!(status.success());
+    imgtool(dir, &["verify", "-k", "release.pem", "app-signed.bin"]);
+    let output = fwsign_as(&alice, &["request", "show", "--api-token-env", "FWSIGN_TOKEN", &id]);
+    assert!(
+        text(&output).contains(&format!("request {id} key release signed")),
+        "{}",
+        text(&output)
+    );
+
+    // A deny ends the wait of a requester attached to the request.
+    let other: Vec<&str> = sign.iter().map(|a| if *a == "3" { "4" } else { a }).collect();
+    let output = fwsign_as(&builder, &[&other[..], &["--no-wait"]].concat());
+    let other_id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let waiting = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(dir)
+        .env("FWSIGN_SERVER", &served.url)
+        .env("FWSIGN_TOKEN", &builder)
+        .args([&other[..], &["--wait", "60"]].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let output = fwsign_as(&bob, &["deny", "--api-token-env", "FWSIGN_TOKEN", &other_id]);
+    assert!(
+        text(&output).contains(&format!("request {other_id} key release denied")),
+        "{}",
+        text(&output)
+    );
+    let output = waiting.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains(&format!("request {other_id} was denied")), "{}", text(&output));
+}

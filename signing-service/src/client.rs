@@ -8,8 +8,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use verifier_core::PublicKey;
 
+use crate::approvals::RequestStatus;
 use crate::audit::AuditRecord;
 use crate::http::keys::KeyInfo;
+use crate::http::requests::RequestView;
 use crate::http::sign::{SignRequest, SignResponse};
 
 /// The longest the client waits for one reply.
@@ -44,6 +46,23 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+}
+
+/// The reply to a signing request.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum SignReply {
+    Signed(SignResponse),
+    Pending(RequestView),
+}
+
+/// What a signing request came to.
+#[derive(Debug)]
+pub enum SignOutcome {
+    /// Signed.
+    Signed(Vec<RemoteSignature>),
+    /// Waiting for approvals.
+    Pending(RequestView),
 }
 
 /// A signature made by the service.
@@ -101,7 +120,7 @@ impl ServiceClient {
             .limit(MAX_REPLY)
             .read_to_string()
             .map_err(transport)?;
-        if status != 200 {
+        if status != 200 && status != 202 {
             let reason = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))
@@ -126,7 +145,8 @@ impl ServiceClient {
     }
 
     /// Has the service sign to-be-signed regions with key `name`, all or none; per region the
-    /// signature and, when the service has a TSA, the RFC 3161 token over it.
+    /// signature and, when the service has a TSA, the RFC 3161 token over it. A key that needs
+    /// approvals answers with the waiting request instead.
     ///
     /// # Errors
     /// [`ClientError`], [`ClientError::Refused`] carrying the service's reason.
@@ -136,7 +156,7 @@ impl ServiceClient {
         regions: &[&[u8]],
         hash: &str,
         pure: bool,
-    ) -> Result<Vec<RemoteSignature>, ClientError> {
+    ) -> Result<SignOutcome, ClientError> {
         let request = SignRequest {
             key: name.to_owned(),
             images: regions
@@ -148,7 +168,17 @@ impl ServiceClient {
         };
         let body = serde_json::to_string(&request)
             .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
-        let reply: SignResponse = self.exchange("/v1/sign", Some(body))?;
+        match self.exchange("/v1/sign", Some(body))? {
+            SignReply::Signed(reply) => self.signatures(&reply).map(SignOutcome::Signed),
+            SignReply::Pending(view) => Ok(SignOutcome::Pending(view)),
+        }
+    }
+
+    /// The signatures of a reply, decoded.
+    ///
+    /// # Errors
+    /// [`ClientError::BadReply`] for bad base64.
+    pub fn signatures(&self, reply: &SignResponse) -> Result<Vec<RemoteSignature>, ClientError> {
         let decode = |text: &str| {
             base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| {
                 ClientError::BadReply {
@@ -167,6 +197,70 @@ impl ServiceClient {
                 })
             })
             .collect()
+    }
+
+    /// A request waiting for approval (or done with it).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn request(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}"), None)
+    }
+
+    /// Approves a request (approver role).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn approve(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}/approve"), Some(String::new()))
+    }
+
+    /// Denies a request (approver role).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn deny(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}/deny"), Some(String::new()))
+    }
+
+    /// Polls a waiting request with back-off until it is signed, ended, or `patience` is over.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] if it was denied, expired or is still waiting.
+    pub fn wait_for(
+        &self,
+        id: &str,
+        patience: Duration,
+    ) -> Result<Vec<RemoteSignature>, ClientError> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let view = self.request(id)?;
+            match (view.status, &view.result) {
+                (RequestStatus::Signed, Some(reply)) => return self.signatures(reply),
+                (RequestStatus::Pending, _) => {}
+                (status, _) => {
+                    return Err(ClientError::Refused {
+                        status: 409,
+                        reason: format!("request {id} was {}", status.name()),
+                    });
+                }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Refused {
+                    status: 202,
+                    reason: format!(
+                        "request {id} still waits for approval ({} of {} from {}); run the same command again later to fetch the signature",
+                        view.approvals.len(),
+                        view.needed,
+                        view.approvers
+                    ),
+                });
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 3 / 2).min(Duration::from_secs(30));
+        }
     }
 
     /// The audit records after `after`.

@@ -12,6 +12,7 @@ mod dumpinfo;
 mod getpub;
 mod keygen;
 mod policy;
+mod request;
 mod serve;
 mod service_args;
 mod sign;
@@ -48,6 +49,11 @@ enum Command {
     Token(token::Args),
     Policy(policy::Args),
     Audit(audit::Args),
+    Request(request::RequestArgs),
+    /// Approve a request waiting for approval (approver role, in the key's approvers group).
+    Approve(request::IdArgs),
+    /// Deny a request waiting for approval: it ends.
+    Deny(request::IdArgs),
 }
 
 impl Cli {
@@ -64,6 +70,9 @@ impl Cli {
             Command::Token(args) => token::run(&args),
             Command::Policy(args) => policy::run(&args),
             Command::Audit(args) => audit::run(&args),
+            Command::Request(args) => request::show(&args),
+            Command::Approve(args) => request::approve(&args),
+            Command::Deny(args) => request::deny(&args),
         }
     }
 }

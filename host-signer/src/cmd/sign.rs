@@ -11,7 +11,7 @@ use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::load_key;
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
-use fwsign_service::client::ServiceClient;
+use fwsign_service::client::{ServiceClient, SignOutcome};
 use host_signer::image::{
     self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
     SigningVector, UnsignedImage,
@@ -180,6 +180,19 @@ pub(crate) struct Args {
 
     #[command(flatten, next_help_heading = "Signing service")]
     service: ServiceArgs,
+    /// How long to wait for the approvals a key needs, in seconds (polling with back-off).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1800,
+        requires = "server",
+        help_heading = "Signing service"
+    )]
+    wait: u64,
+    /// Do not wait for approvals: print the request id and stop; the same command run again
+    /// later attaches to the request and, once it is approved, writes the image.
+    #[arg(long, requires = "server", help_heading = "Signing service")]
+    no_wait: bool,
 
     #[command(flatten)]
     unsupported: Unsupported,
@@ -352,7 +365,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
         KeySource::Remote { client, name, public_key } => {
-            sign_remotely(&client, &name, public_key, unsigned, options.pure)
+            match sign_remotely(&client, &name, public_key, unsigned, options.pure, args)? {
+                Some(signed) => Ok(signed),
+                None => return Ok(super::EXIT_OK),
+            }
         }
     }?;
 
@@ -418,18 +434,34 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// Has the service sign the image's to-be-signed region; the signature must verify with the
 /// key's public half before it goes into the image.
+/// `None` when the key needs approvals and `--no-wait` was given: the request id is printed.
 fn sign_remotely(
     client: &ServiceClient,
     name: &str,
     public_key: PublicKey,
     unsigned: UnsignedImage,
     pure: bool,
-) -> anyhow::Result<image::SignedImage> {
+    args: &Args,
+) -> anyhow::Result<Option<image::SignedImage>> {
     let hash = match unsigned.hash_algorithm() {
         HashAlgorithm::Sha256 => "sha256",
         HashAlgorithm::Sha512 => "sha512",
     };
-    let signatures = client.sign(name, &[unsigned.hashed_region()], hash, pure)?;
+    let signatures = match client.sign(name, &[unsigned.hashed_region()], hash, pure)? {
+        SignOutcome::Signed(signatures) => signatures,
+        SignOutcome::Pending(view) => {
+            eprintln!(
+                "key `{name}` needs {} approvals: request {} pending, approvers: {}",
+                view.needed, view.request, view.approvers
+            );
+            if args.no_wait {
+                println!("{}", view.request);
+                eprintln!("no image written; run the same command again once it is approved");
+                return Ok(None);
+            }
+            client.wait_for(&view.request, Duration::from_secs(args.wait))?
+        }
+    };
     let made = signatures
         .into_iter()
         .next()
@@ -442,7 +474,7 @@ fn sign_remotely(
             .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
             .context("adding the signing service's timestamp token")?;
     }
-    Ok(signed)
+    Ok(Some(signed))
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
