@@ -12,7 +12,8 @@ use crate::approvals::RequestStatus;
 use crate::audit::AuditRecord;
 use crate::http::keys::KeyInfo;
 use crate::http::requests::RequestView;
-use crate::http::sign::{SignRequest, SignResponse};
+use crate::http::sign::SignResponse;
+use crate::request::SignRequest;
 
 /// The longest the client waits for one reply.
 const TIMEOUT: Duration = Duration::from_secs(120);

@@ -9,25 +9,45 @@
 //! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
-//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`tbs`] (parsing what is to be signed), [`approvals`]
+//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`] (the sign request format), [`tbs`] (parsing what is
+//! to be signed), [`approvals`]
 //! (requests that wait for people),
 //! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
 //! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
 //! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 
+//!
+//! # Features
+//! - `service` (default): everything but [`request`] and [`tbs`], the request decoder, which
+//!   build without it (for the fuzzer).
+
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "service")]
 pub mod approvals;
+#[cfg(feature = "service")]
 pub mod audit;
+#[cfg(feature = "service")]
 pub mod check;
+#[cfg(feature = "service")]
 pub mod client;
+#[cfg(feature = "service")]
 pub mod config;
+#[cfg(feature = "service")]
 pub mod http;
+#[cfg(feature = "service")]
 pub mod keyring;
+#[cfg(feature = "service")]
 pub mod metrics;
+#[cfg(feature = "service")]
 pub mod oidc;
+#[cfg(feature = "service")]
 pub mod policy;
+pub mod request;
+#[cfg(feature = "service")]
 pub mod server;
+#[cfg(feature = "service")]
 pub mod storage;
 pub mod tbs;
+#[cfg(feature = "service")]
 pub mod tokens;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::config::{IssuerConfig, is_loopback_http};
@@ -132,10 +132,10 @@ fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
         }
         _ => return None,
     };
-    match jwk.common.key_algorithm {
-        None => Some(by_type),
-        Some(stated) if format!("{stated:?}") == format!("{by_type:?}") => Some(by_type),
-        Some(_) => None,
+    match (jwk.common.key_algorithm, by_type) {
+        (None, _) | (Some(KeyAlgorithm::RS256), Algorithm::RS256) => Some(by_type),
+        (Some(KeyAlgorithm::ES256), Algorithm::ES256) => Some(by_type),
+        _ => None,
     }
 }
 

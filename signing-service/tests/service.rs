@@ -414,7 +414,7 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     let mut keys: Vec<String> = reply.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     assert_eq!(keys, properties("SignResponse"));
-    let request = serde_json::to_value(fwsign_service::http::sign::SignRequest {
+    let request = serde_json::to_value(fwsign_service::request::SignRequest {
         key: "dev".into(),
         images: vec![],
         hash: None,

@@ -16,13 +16,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::sign::{
-    Outcome, SignRequest, SignResponse, SubmittedImage, decide, decode, sign_and_record,
-};
+use super::sign::{Outcome, SignResponse, decide, decode, sign_and_record};
 use super::{ApiError, AppState, RequestContext, context, unix_now};
 use crate::approvals::{PendingRequest, RequestStatus, fingerprint, new_id};
 use crate::audit::Decision;
 use crate::policy::Principal;
+use crate::request::{SignRequest, SubmittedImage};
 use crate::storage::Storage;
 use crate::tokens::Role;
 

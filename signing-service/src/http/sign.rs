@@ -7,7 +7,6 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use verifier_core::HashAlgorithm;
 
 use super::error::ApiError;
 use super::requests::RequestView;
@@ -15,25 +14,10 @@ use super::{AppState, RequestContext};
 use crate::audit::{Decision, ImageRecord};
 use crate::keyring::SignInput;
 use crate::policy::{ImageFacts, Principal};
+use crate::request::{self, SignRequest, SubmittedImage};
 use crate::storage::Storage;
-use crate::tbs::{self, ParsedImage};
+use crate::tbs::ParsedImage;
 use crate::tokens::Role;
-
-/// A signing request.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignRequest {
-    /// The key's name.
-    pub key: String,
-    /// The to-be-signed regions, base64.
-    pub images: Vec<String>,
-    /// The image hash (default SHA-256; SHA-512 for pure).
-    #[serde(default)]
-    pub hash: Option<String>,
-    /// Ed25519 "pure": sign the whole region instead of the digest.
-    #[serde(default)]
-    pub pure: bool,
-}
 
 /// One signature in the reply.
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,46 +45,12 @@ pub struct SignResponse {
     pub signatures: Vec<ImageSignature>,
 }
 
-fn hash_algorithm(request: &SignRequest) -> Result<HashAlgorithm, ApiError> {
-    match (request.hash.as_deref(), request.pure) {
-        (None, false) | (Some("sha256"), false) => Ok(HashAlgorithm::Sha256),
-        (None, true) | (Some("sha512"), _) => Ok(HashAlgorithm::Sha512),
-        (Some(other), _) => Err(ApiError::BadRequest(format!(
-            "field hash: \"{other}\" is not supported (expected sha256 or sha512; pure images use sha512)"
-        ))),
-    }
-}
-
-/// One image of a request: the region sent and what was parsed from it.
-#[derive(Debug, Clone)]
-pub struct SubmittedImage {
-    /// The to-be-signed region.
-    pub region: Vec<u8>,
-    /// What the service parsed from it.
-    pub parsed: ParsedImage,
-}
-
 /// Decodes the JSON body and parses every image.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] naming the field or the image.
 pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiError> {
-    let request: SignRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
-    if request.images.is_empty() {
-        return Err(ApiError::BadRequest("field images: at least one image is needed".into()));
-    }
-    let hash = hash_algorithm(&request)?;
-    let mut images = Vec::with_capacity(request.images.len());
-    for (index, encoded) in request.images.iter().enumerate() {
-        let region = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|e| ApiError::BadRequest(format!("images[{index}]: not base64 ({e})")))?;
-        let parsed = tbs::parse(&region, hash)
-            .map_err(|e| ApiError::BadRequest(format!("images[{index}]: {e}")))?;
-        images.push(SubmittedImage { region, parsed });
-    }
-    Ok((request, images))
+    request::decode(body).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// What the trail records of an image before it is signed.
