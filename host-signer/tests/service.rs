@@ -74,6 +74,13 @@ fn serve_with(mut command: Command) -> Served {
     Served { child, url }
 }
 
+/// `fwsign` in `dir` talking to `served` (`FWSIGN_SERVER`) with `token` in `FWSIGN_TOKEN`.
+fn client_command(dir: &std::path::Path, served: &Served, token: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir).env("FWSIGN_SERVER", &served.url).env("FWSIGN_TOKEN", token);
+    command
+}
+
 fn options(counter: u32) -> ImageOptions {
     ImageOptions {
         version: ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 },
@@ -295,10 +302,8 @@ fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
     command.current_dir(dir);
     let served = serve_with(command);
     std::fs::write(dir.join("app.bin"), pseudo_random_bytes(1500, 3)).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .current_dir(dir)
-        .env("TOKEN", &api_token)
-        .args(["sign", "--server", &served.url, "--api-token-env", "TOKEN", "-k", "dev"])
+    let output = client_command(dir, &served, &api_token)
+        .args(["sign", "--api-token-env", "FWSIGN_TOKEN", "-k", "dev"])
         .args([
             "-v",
             "2.0.0",
@@ -317,9 +322,8 @@ fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
     let ca = tsa.ca_cert().display().to_string();
     fwsign_in(dir, &["verify", "-k", "dev.pem", "--tsa-ca", &ca, "app-signed.bin"]);
     imgtool(dir, &["verify", "-k", "dev.pem", "app-signed.bin"]);
-    let output = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .env("TOKEN", &api_token)
-        .args(["audit", "--server", &served.url, "--api-token-env", "TOKEN", "--json"])
+    let output = client_command(dir, &served, &api_token)
+        .args(["audit", "--api-token-env", "FWSIGN_TOKEN", "--json"])
         .output()
         .unwrap();
     let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -354,15 +358,8 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     command.current_dir(dir);
     let served = serve_with(command);
     std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2500, 9)).unwrap();
-    let fwsign_as = |who: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fwsign"))
-            .current_dir(dir)
-            .env("FWSIGN_SERVER", &served.url)
-            .env("FWSIGN_TOKEN", who)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let fwsign_as =
+        |who: &str, args: &[&str]| client_command(dir, &served, who).args(args).output().unwrap();
     let sign: Vec<&str> = vec![
         "sign",
         "--api-token-env",
@@ -392,10 +389,7 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     assert!(!dir.join("app-signed.bin").exists());
 
     // The requester waits (polling) while two approvers approve with the CLI.
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .current_dir(dir)
-        .env("FWSIGN_SERVER", &served.url)
-        .env("FWSIGN_TOKEN", &builder)
+    let mut waiting = client_command(dir, &served, &builder)
         .args([&sign[..], &["--wait", "60"]].concat())
         .stderr(Stdio::piped())
         .spawn()
@@ -426,10 +420,7 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     let other: Vec<&str> = sign.iter().map(|a| if *a == "3" { "4" } else { a }).collect();
     let output = fwsign_as(&builder, &[&other[..], &["--no-wait"]].concat());
     let other_id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let waiting = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .current_dir(dir)
-        .env("FWSIGN_SERVER", &served.url)
-        .env("FWSIGN_TOKEN", &builder)
+    let waiting = client_command(dir, &served, &builder)
         .args([&other[..], &["--wait", "60"]].concat())
         .stderr(Stdio::piped())
         .spawn()

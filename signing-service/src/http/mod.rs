@@ -105,6 +105,13 @@ impl<S: Storage> AppState<S> {
         Ok(record)
     }
 
+    /// Authenticates the request and notes who it is for the audit record.
+    async fn caller(&self, context: &mut RequestContext) -> Result<auth::Caller, ApiError> {
+        let caller = auth::authenticate(&context.headers, self).await?;
+        context.identity = caller.identity.clone();
+        Ok(caller)
+    }
+
     /// Records a refusal and turns it into the reply.
     async fn refuse(&self, context: &RequestContext, error: ApiError) -> Response {
         match self.record(context, error.decision(), error.to_string()).await {
@@ -198,11 +205,10 @@ async fn audit_handler<S: Storage>(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let mut context = context(headers, source);
-    let caller = match auth::authenticate(&context.headers, &state).await {
+    let caller = match state.caller(&mut context).await {
         Ok(caller) => caller,
         Err(error) => return state.refuse(&context, error).await,
     };
-    context.identity = caller.identity.clone();
     if let Err(error) = caller.require(Role::Auditor) {
         return state.refuse(&context, error).await;
     }

@@ -178,8 +178,7 @@ async fn approve<S: Storage>(
     context: &mut RequestContext,
     id: &str,
 ) -> Result<RequestView, ApiError> {
-    let caller = super::auth::authenticate(&context.headers, state).await?;
-    context.identity = caller.identity.clone();
+    let caller = state.caller(context).await?;
     let mut request = state.live_request(context, id).await?;
     check_approver(state, &caller, &request)?;
     request.approvers =
@@ -233,8 +232,7 @@ async fn deny<S: Storage>(
     context: &mut RequestContext,
     id: &str,
 ) -> Result<RequestView, ApiError> {
-    let caller = super::auth::authenticate(&context.headers, state).await?;
-    context.identity = caller.identity.clone();
+    let caller = state.caller(context).await?;
     let mut request = state.live_request(context, id).await?;
     check_approver(state, &caller, &request)?;
     state.storage.finish_request(id, RequestStatus::Denied, None).await.map_err(internal)?;
@@ -249,8 +247,7 @@ async fn show<S: Storage>(
     context: &mut RequestContext,
     id: &str,
 ) -> Result<RequestView, ApiError> {
-    let caller = super::auth::authenticate(&context.headers, state).await?;
-    context.identity = caller.identity.clone();
+    let caller = state.caller(context).await?;
     let request = match state.live_request(context, id).await {
         Ok(request) => request,
         Err(ApiError::Conflict(_) | ApiError::Expired(_)) => state

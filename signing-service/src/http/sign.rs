@@ -80,8 +80,7 @@ pub(super) async fn sign<S: Storage>(
     context: &mut RequestContext,
     body: &[u8],
 ) -> Result<Outcome, ApiError> {
-    let caller = super::auth::authenticate(&context.headers, state).await?;
-    context.identity = caller.identity.clone();
+    let caller = state.caller(context).await?;
     caller.require(Role::Submitter)?;
     let (request, images) = decode(body)?;
     context.key = Some(request.key.clone());
