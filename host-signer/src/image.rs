@@ -16,9 +16,9 @@
 use verifier_core::format::{self, tlv};
 use verifier_core::{Digest, HashAlgorithm, Hasher, ImageHeader, ImageVersion, PublicKey};
 
-use crate::keys::Algorithm;
-use crate::signer::{SignError, Signer, signature_verifies};
 use crate::trailer::TrailerLayout;
+use fwsign_keys::keys::Algorithm;
+use fwsign_keys::signer::{SignError, Signer, signature_verifies};
 
 pub use verifier_core::Dependency;
 
@@ -583,8 +583,8 @@ impl UnsignedImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::PrivateKey;
-    use crate::signer::KeyFileSigner;
+    use fwsign_keys::keys::PrivateKey;
+    use fwsign_keys::signer::KeyFileSigner;
 
     fn options() -> ImageOptions {
         ImageOptions {

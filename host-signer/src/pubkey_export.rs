@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use verifier_core::{HashAlgorithm, PublicKey};
 
-use crate::keys::public_key_pem;
+use fwsign_keys::hex;
+use fwsign_keys::keys::public_key_pem;
 
 /// The encodings `getpub` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,14 +78,6 @@ fn push_byte_rows(out: &mut String, bytes: &[u8]) {
         out.push_str(if index % 8 == 0 { "\n    " } else { " " });
         let _ = write!(out, "0x{byte:02x},");
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
 }
 
 #[cfg(test)]

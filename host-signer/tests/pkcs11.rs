@@ -12,10 +12,10 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{imgtool, pseudo_random_bytes, text};
+use fwsign_keys::pkcs11::Pkcs11Signer;
+use fwsign_keys::pkcs11::uri::Pkcs11Uri;
+use fwsign_keys::signer::{Signer as _, signature_verifies};
 use fwsign_tests::SoftHsmToken;
-use host_signer::pkcs11::Pkcs11Signer;
-use host_signer::pkcs11_uri::Pkcs11Uri;
-use host_signer::signer::{Signer as _, signature_verifies};
 use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, verify_image};
 
 const LABEL: &str = "fwsign";

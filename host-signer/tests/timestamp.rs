@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{fwsign, fwsign_status, imgtool, pseudo_random_bytes, text};
+use fwsign_keys::timestamp::find_in_image;
+use fwsign_keys::timestamp::verify::{TokenError, read_anchors, verify};
 use fwsign_tests::tsa::{Behaviour, LocalTsa};
 use fwsign_tests::{SoftHsmToken, openssl};
-use host_signer::timestamp::find_in_image;
-use host_signer::timestamp::verify::{TokenError, read_anchors, verify};
 
 const SIGN: [&str; 9] =
     ["sign", "-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "app.bin"];

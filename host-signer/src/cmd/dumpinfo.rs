@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use fwsign_keys::hex;
+use fwsign_keys::timestamp::verify::signer_subject;
+use fwsign_keys::timestamp::{Token, find_in_image};
 use host_signer::input::{self, InputFormat};
-use host_signer::pubkey_export::hex;
-use host_signer::timestamp::verify::signer_subject;
-use host_signer::timestamp::{Token, find_in_image};
 use serde_json::{Value, json};
 use verifier_core::format::{flags, tlv};
 use verifier_core::tlv::{TlvArea, TlvLayout};

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use host_signer::key_ref::KeyRef;
+use fwsign_keys::key_ref::KeyRef;
 use host_signer::output::{Access, write_atomic};
 use host_signer::pubkey_export::{Encoding, encode};
 use verifier_core::HashAlgorithm;

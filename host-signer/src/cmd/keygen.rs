@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use host_signer::key_ref::KeyRef;
-use host_signer::keys::{Algorithm, PrivateKey};
+use fwsign_keys::key_ref::KeyRef;
+use fwsign_keys::keys::{Algorithm, PrivateKey};
+use fwsign_keys::pkcs11::generate_key_pair;
 use host_signer::output::{Access, write_atomic};
-use host_signer::pkcs11::generate_key_pair;
 
 use super::PasswordArgs;
 

@@ -4,13 +4,19 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use host_signer::keys::{KeyError, PasswordSource};
+use fwsign_keys::keys::{KeyError, PasswordSource};
 
+mod audit;
 mod completions;
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod policy;
+mod request;
+mod serve;
+mod service_args;
 mod sign;
+mod token;
 mod verify;
 
 /// Exit code for a valid image or a successful command.
@@ -39,6 +45,15 @@ enum Command {
     Verify(verify::Args),
     Dumpinfo(dumpinfo::Args),
     Completions(completions::Args),
+    Serve(serve::Args),
+    Token(token::Args),
+    Policy(policy::Args),
+    Audit(audit::Args),
+    Request(request::RequestArgs),
+    /// Approve a request waiting for approval (approver role, in the key's approvers group).
+    Approve(request::IdArgs),
+    /// Deny a request waiting for approval: it ends.
+    Deny(request::IdArgs),
 }
 
 impl Cli {
@@ -51,6 +66,13 @@ impl Cli {
             Command::Verify(args) => verify::run(&args),
             Command::Dumpinfo(args) => dumpinfo::run(&args),
             Command::Completions(args) => completions::run(&args),
+            Command::Serve(args) => serve::run(&args),
+            Command::Token(args) => token::run(&args),
+            Command::Policy(args) => policy::run(&args),
+            Command::Audit(args) => audit::run(&args),
+            Command::Request(args) => request::show(&args),
+            Command::Approve(args) => request::approve(&args),
+            Command::Deny(args) => request::deny(&args),
         }
     }
 }

@@ -6,25 +6,27 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use host_signer::command_signer::CommandSigner;
+use fwsign_keys::command_signer::CommandSigner;
+use fwsign_keys::key_ref::KeyRef;
+use fwsign_keys::keys::load_key;
+use fwsign_keys::signer::Signer;
+use fwsign_keys::timestamp::client::TsaClient;
+use fwsign_service::client::{ServiceClient, SignOutcome};
 use host_signer::image::{
     self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
     SigningVector, UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::key_ref::KeyRef;
-use host_signer::keys::load_key;
 use host_signer::output::{
     Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
 };
 use host_signer::parse;
-use host_signer::signer::Signer;
-use host_signer::timestamp::client::TsaClient;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::format::tlv;
-use verifier_core::{ImageVersion, PublicKey};
+use verifier_core::{HashAlgorithm, ImageVersion, PublicKey};
 
 use super::PasswordArgs;
+use super::service_args::ServiceArgs;
 
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
 ///
@@ -176,6 +178,22 @@ pub(crate) struct Args {
     #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
     endian: String,
 
+    #[command(flatten, next_help_heading = "Signing service")]
+    service: ServiceArgs,
+    /// How long to wait for the approvals a key needs, in seconds (polling with back-off).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1800,
+        requires = "server",
+        help_heading = "Signing service"
+    )]
+    wait: u64,
+    /// Do not wait for approvals: print the request id and stop; the same command run again
+    /// later attaches to the request and, once it is approved, writes the image.
+    #[arg(long, requires = "server", help_heading = "Signing service")]
+    no_wait: bool,
+
     #[command(flatten)]
     unsupported: Unsupported,
 }
@@ -298,15 +316,23 @@ enum KeySource {
         public_key: PublicKey,
         signature: Vec<u8>,
     },
+    /// A key of the signing service, by name.
+    Remote {
+        client: ServiceClient,
+        name: String,
+        public_key: PublicKey,
+    },
 }
 
 impl KeySource {
-    fn algorithm(&self) -> Option<host_signer::keys::Algorithm> {
+    fn algorithm(&self) -> Option<fwsign_keys::keys::Algorithm> {
         match self {
             Self::Unsigned => None,
-            Self::Vector(public_key) => Some(host_signer::keys::Algorithm::of(public_key)),
+            Self::Vector(public_key) => Some(fwsign_keys::keys::Algorithm::of(public_key)),
             Self::Signer(signer) => Some(signer.algorithm()),
-            Self::Fixed { public_key, .. } => Some(host_signer::keys::Algorithm::of(public_key)),
+            Self::Fixed { public_key, .. } | Self::Remote { public_key, .. } => {
+                Some(fwsign_keys::keys::Algorithm::of(public_key))
+            }
         }
     }
 }
@@ -338,6 +364,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         KeySource::Fixed { public_key, signature } => unsigned
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
+        KeySource::Remote { client, name, public_key } => {
+            match sign_remotely(&client, &name, public_key, unsigned, options.pure, args)? {
+                Some(signed) => Ok(signed),
+                None => return Ok(super::EXIT_OK),
+            }
+        }
     }?;
 
     if let Some(url) = &args.timestamp_url {
@@ -400,7 +432,64 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(super::EXIT_OK)
 }
 
+/// Has the service sign the image's to-be-signed region; the signature must verify with the
+/// key's public half before it goes into the image.
+/// `None` when the key needs approvals and `--no-wait` was given: the request id is printed.
+fn sign_remotely(
+    client: &ServiceClient,
+    name: &str,
+    public_key: PublicKey,
+    unsigned: UnsignedImage,
+    pure: bool,
+    args: &Args,
+) -> anyhow::Result<Option<image::SignedImage>> {
+    let hash = match unsigned.hash_algorithm() {
+        HashAlgorithm::Sha256 => "sha256",
+        HashAlgorithm::Sha512 => "sha512",
+    };
+    let signatures = match client.sign(name, &[unsigned.hashed_region()], hash, pure)? {
+        SignOutcome::Signed(signatures) => signatures,
+        SignOutcome::Pending(view) => {
+            eprintln!(
+                "key `{name}` needs {} approvals: request {} pending, approvers: {}",
+                view.needed, view.request, view.approvers
+            );
+            if args.no_wait {
+                println!("{}", view.request);
+                eprintln!("no image written; run the same command again once it is approved");
+                return Ok(None);
+            }
+            client.wait_for(&view.request, Duration::from_secs(args.wait))?
+        }
+    };
+    let made = signatures
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
+    let mut signed = unsigned
+        .attach_signature(public_key, made.signature)
+        .context("the signing service's signature does not verify with its key")?;
+    if let Some(token) = made.timestamp {
+        signed
+            .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
+            .context("adding the signing service's timestamp token")?;
+    }
+    Ok(Some(signed))
+}
+
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
+    if let Some(client) = args.service.client()? {
+        anyhow::ensure!(
+            args.sign_cmd.is_none() && args.fix_sig.is_none() && args.vector_to_sign.is_none(),
+            "--server signs through the service: drop --sign-cmd, --fix-sig and --vector-to-sign"
+        );
+        let name = match &args.key {
+            Some(KeyRef::File(name)) => name.display().to_string(),
+            _ => anyhow::bail!("--server: name one of the service's keys with -k NAME"),
+        };
+        let public_key = client.public_key(&name)?;
+        return Ok(KeySource::Remote { client, name, public_key });
+    }
     if let (Some(key), Some(_)) = (&args.key, args.vector_to_sign) {
         return Ok(KeySource::Vector(key.public_key(&args.password)?));
     }

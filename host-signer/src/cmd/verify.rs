@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use host_signer::key_ref::KeyRef;
-use host_signer::pubkey_export::hex;
-use host_signer::timestamp::find_in_image;
-use host_signer::timestamp::verify::{VerifiedTimestamp, read_anchors, verify as verify_timestamp};
+use fwsign_keys::hex;
+use fwsign_keys::key_ref::KeyRef;
+use fwsign_keys::timestamp::find_in_image;
+use fwsign_keys::timestamp::verify::{VerifiedTimestamp, read_anchors, verify as verify_timestamp};
 use serde_json::json;
 use verifier_core::{HashAlgorithm, Policy, SliceReader, TrustedKey, VerifiedImage, verify_image};
 use x509_cert::Certificate;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use host_signer::keys::{NoPassword, load_key};
+use fwsign_keys::keys::{NoPassword, load_key};
 use probe_rs::Permissions;
 use probe_rs::flashing::{DownloadOptions, FlashProgress, ProgressEvent, ProgressOperation};
 use probe_rs::probe::list::Lister;

@@ -7,7 +7,7 @@
 //!
 //! The PIN is never taken from the command line: `pin-value` is refused, so it cannot end up
 //! in shell history or a process listing. It comes from `pin-source` or the environment
-//! (see [`crate::pkcs11`]).
+//! (see [`super`]).
 //!
 //! Unknown attributes are refused rather than ignored: a misspelt `tokn=` would otherwise
 //! widen the selection to another token's key.

@@ -116,7 +116,7 @@ impl Token {
 
     /// The serial number, hex.
     pub fn serial_hex(&self) -> String {
-        crate::pubkey_export::hex(self.info.serial_number.as_bytes())
+        crate::hex(self.info.serial_number.as_bytes())
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use verifier_core::PublicKey;
 
 use crate::keys::{KeyError, PasswordSource, load_key, load_private_key};
+use crate::pkcs11::uri::{Pkcs11Uri, UriError};
 use crate::pkcs11::{Pkcs11Error, Pkcs11Signer, read_public_key};
-use crate::pkcs11_uri::{Pkcs11Uri, UriError};
 use crate::signer::{KeyFileSigner, Signer};
 
 /// A key named on the command line.
@@ -65,11 +65,14 @@ impl KeyRef {
         }
     }
 
-    /// A signer for the private key.
+    /// A signer for the private key; it may be moved to another thread (a service's worker).
     ///
     /// # Errors
     /// [`KeyRefError`] naming the file or URI.
-    pub fn signer(&self, passwords: &dyn PasswordSource) -> Result<Box<dyn Signer>, KeyRefError> {
+    pub fn signer(
+        &self,
+        passwords: &dyn PasswordSource,
+    ) -> Result<Box<dyn Signer + Send>, KeyRefError> {
         match self {
             Self::File(path) => {
                 let key = load_private_key(path, passwords)?;

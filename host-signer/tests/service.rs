@@ -1,0 +1,438 @@
+//! The signing service with its keys in SoftHSM2: `fwsign serve` runs as a process, images are
+//! built here exactly as `fwsign sign` builds them, signed through the service, and must pass
+//! `imgtool verify` and verifier-core.
+//!
+//! Needs softhsm2, opensc (pkcs11-tool), imgtool; a missing tool fails with what to install.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+use common::{fwsign as fwsign_in, imgtool, pseudo_random_bytes, text};
+use fwsign_keys::keys::Algorithm;
+use fwsign_tests::SoftHsmToken;
+use fwsign_tests::tsa::LocalTsa;
+use host_signer::image::{
+    HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter, prepare,
+};
+use host_signer::trailer::TrailerLayout;
+use verifier_core::{ImageVersion, Policy, PublicKey, SliceReader, TrustedKey, verify_image};
+
+const LABEL: &str = "fwsign";
+const PIN: &str = "1234";
+
+fn fwsign(token: &SoftHsmToken, args: &[&str]) -> std::process::Output {
+    let output = token
+        .command(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(token.dir())
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "fwsign {args:?}: {}", text(&output));
+    output
+}
+
+/// `fwsign serve` as a child process; killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(token: &SoftHsmToken) -> Served {
+    let mut command = token.command(env!("CARGO_BIN_EXE_fwsign"));
+    command
+        .current_dir(token.dir())
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN);
+    serve_with(command)
+}
+
+/// Starts `fwsign serve --config service.toml` on a free loopback port.
+fn serve_with(mut command: Command) -> Served {
+    let mut child = command
+        .args(["serve", "--config", "service.toml", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "fwsign serve said: {line}");
+    Served { child, url }
+}
+
+/// `fwsign` in `dir` talking to `served` (`FWSIGN_SERVER`) with `token` in `FWSIGN_TOKEN`.
+fn client_command(dir: &std::path::Path, served: &Served, token: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir).env("FWSIGN_SERVER", &served.url).env("FWSIGN_TOKEN", token);
+    command
+}
+
+fn options(counter: u32) -> ImageOptions {
+    ImageOptions {
+        version: ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 },
+        header_size: 0x200,
+        slot_size: 0x10000,
+        trailer: TrailerLayout::for_align(1),
+        security_counter: Some(SecurityCounter::Value(counter)),
+        dependencies: Vec::new(),
+        custom_tlvs: Vec::new(),
+        load: LoadAddress::InPlace,
+        non_bootable: false,
+        hash: HashChoice::Auto,
+        pure: false,
+        public_key_format: PublicKeyFormat::Hash,
+    }
+}
+
+#[test]
+fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    let mut keys = String::new();
+    for (name, kind) in [("ed", "ed25519"), ("p256", "ecdsa-p256")] {
+        let uri = format!("pkcs11:token={LABEL};object={name}-svc");
+        fwsign(&token, &["keygen", "-k", &uri, "-t", kind]);
+        keys.push_str(&format!("[keys.{name}]\nkey = \"{uri};type=private\"\n"));
+    }
+    std::fs::write(
+        token.dir().join("policy.cedar"),
+        "@id(\"ci-signs\")\npermit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n\
+         @id(\"no-rollback\")\nforbid (principal, action, resource)\n\
+         when { context.security_counter < context.highest_security_counter };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        token.dir().join("service.toml"),
+        format!(
+            "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n{keys}[groups.ci]\nmembers = [\"builder\"]\n"
+        ),
+    )
+    .unwrap();
+    let created = fwsign(
+        &token,
+        &[
+            "token",
+            "create",
+            "--config",
+            "service.toml",
+            "--name",
+            "builder",
+            "--role",
+            "submitter",
+        ],
+    );
+    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let served = serve(&token);
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+
+    for (name, algorithm) in [("ed", Algorithm::Ed25519), ("p256", Algorithm::EcdsaP256)] {
+        let mut body = vec![0u8; 0x200];
+        body.extend(pseudo_random_bytes(3000, 71));
+        let unsigned = prepare(&options(9), body, false, Some(algorithm)).unwrap();
+        let request = serde_json::json!({
+            "key": name,
+            "images": [base64::engine::general_purpose::STANDARD.encode(unsigned.hashed_region())],
+        });
+        let mut response = agent
+            .post(format!("{}/v1/sign", served.url))
+            .header("authorization", &format!("Bearer {api_token}"))
+            .send(request.to_string())
+            .unwrap();
+        let reply = response.body_mut().read_to_string().unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(reply["signatures"][0]["signature"].as_str().unwrap())
+            .unwrap();
+        let uri = format!("pkcs11:token={LABEL};object={name}-svc");
+        let der = fwsign(&token, &["getpub", "-k", &uri, "-e", "raw"]).stdout;
+        let public = PublicKey::from_spki_der(&der).unwrap();
+        let signed = unsigned.attach_signature(public, signature).unwrap();
+        let image = format!("{name}.bin");
+        std::fs::write(token.dir().join(&image), &signed.bytes).unwrap();
+
+        let pem = fwsign(&token, &["getpub", "-k", &uri, "-e", "pem"]).stdout;
+        std::fs::write(token.dir().join(format!("{name}.pem")), pem).unwrap();
+        let output = imgtool(token.dir(), &["verify", "-k", &format!("{name}.pem"), &image]);
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Image was correctly validated"),
+            "{}",
+            text(&output)
+        );
+        verify_image(
+            &mut SliceReader::new(&signed.bytes),
+            &[TrustedKey::new(public)],
+            &Policy { min_security_counter: Some(9) },
+        )
+        .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
+    }
+    sign_through_the_cli(&token, &served, &api_token);
+    read_the_trail(&token, &served);
+}
+
+/// `fwsign sign --server` writes exactly the image `fwsign sign -k <token key>` writes
+/// (Ed25519 is deterministic), and a refusal leaves no output.
+fn sign_through_the_cli(token: &SoftHsmToken, served: &Served, api_token: &str) {
+    std::fs::write(token.dir().join("app.bin"), pseudo_random_bytes(5000, 83)).unwrap();
+    let image_args = ["-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "9"];
+    let run = |args: &[&str]| {
+        token
+            .command(env!("CARGO_BIN_EXE_fwsign"))
+            .current_dir(token.dir())
+            .env("FWSIGN_PKCS11_MODULE", &token.module)
+            .env("FWSIGN_PKCS11_PIN", PIN)
+            .env("FWSIGN_API_TOKEN", api_token)
+            .env("FWSIGN_SERVER", &served.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mut remote = vec!["sign", "-k", "ed", "--api-token-env", "FWSIGN_API_TOKEN"];
+    remote.extend(image_args);
+    remote.extend(["app.bin", "remote.bin"]);
+    let output = run(&remote);
+    assert!(output.status.success(), "{}", text(&output));
+    let uri = format!("pkcs11:token={LABEL};object=ed-svc");
+    let mut local = vec!["sign", "-k", &uri];
+    local.extend(image_args);
+    local.extend(["app.bin", "local.bin"]);
+    let output = fwsign(token, &local);
+    assert!(output.status.success());
+    let remote = std::fs::read(token.dir().join("remote.bin")).unwrap();
+    assert_eq!(remote, std::fs::read(token.dir().join("local.bin")).unwrap());
+    imgtool(token.dir(), &["verify", "-k", "ed.pem", "remote.bin"]);
+
+    let mut rollback = vec!["sign", "-k", "p256", "--api-token-env", "FWSIGN_API_TOKEN"];
+    rollback.extend(["-v", "1.2.3", "-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "3"]);
+    rollback.extend(["app.bin", "rollback.bin"]);
+    let output = run(&rollback);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("policy denied: images[0]: no-rollback"), "{}", text(&output));
+    assert!(!token.dir().join("rollback.bin").exists());
+
+    let output = run(&[
+        "sign",
+        "-k",
+        "ed",
+        "-v",
+        "1",
+        "-H",
+        "0x200",
+        "--pad-header",
+        "-S",
+        "0x10000",
+        "app.bin",
+        "x.bin",
+    ]);
+    assert!(text(&output).contains("no identity"), "{}", text(&output));
+}
+
+/// `fwsign audit` reads the whole trail, checks its chain and shows each decision.
+fn read_the_trail(token: &SoftHsmToken, served: &Served) {
+    let created = fwsign(
+        token,
+        &["token", "create", "--config", "service.toml", "--name", "carol", "--role", "auditor"],
+    );
+    let auditor = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "--server", &served.url, "--api-token-env", "AUDITOR"];
+        args.extend(extra);
+        token
+            .command(env!("CARGO_BIN_EXE_fwsign"))
+            .env("AUDITOR", &auditor)
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let output = audit(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect();
+    let decisions: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(2).unwrap_or("")).collect();
+    assert_eq!(decisions, ["signed", "signed", "signed", "denied"], "{lines:?}");
+    assert!(
+        lines[3].contains("p256 builder policy denied: images[0]: no-rollback"),
+        "{}",
+        lines[3]
+    );
+    let output = audit(&["--json", "--after", "3"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["seq"], 4);
+    assert_eq!(json["record"]["images"][0]["security_counter"], 3);
+}
+
+#[test]
+fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let tsa = LocalTsa::start();
+    fwsign_in(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        format!(
+            "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+             timestamp_url = \"{}\"\n[keys.dev]\nkey = \"dev.pem\"\n[groups.ci]\nmembers = [\"builder\"]\n",
+            tsa.url
+        ),
+    )
+    .unwrap();
+    let create =
+        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "admin"];
+    let api_token = String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(1500, 3)).unwrap();
+    let output = client_command(dir, &served, &api_token)
+        .args(["sign", "--api-token-env", "FWSIGN_TOKEN", "-k", "dev"])
+        .args([
+            "-v",
+            "2.0.0",
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x10000",
+            "app.bin",
+            "app-signed.bin",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(tsa.requests(), 1);
+    let ca = tsa.ca_cert().display().to_string();
+    fwsign_in(dir, &["verify", "-k", "dev.pem", "--tsa-ca", &ca, "app-signed.bin"]);
+    imgtool(dir, &["verify", "-k", "dev.pem", "app-signed.bin"]);
+    let output = client_command(dir, &served, &api_token)
+        .args(["audit", "--api-token-env", "FWSIGN_TOKEN", "--json"])
+        .output()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(record["record"]["images"][0]["timestamp"].is_string(), "{record}");
+}
+
+#[test]
+fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.release]\nkey = \"release.pem\"\napprovals = 2\napprovers = \"managers\"\n\
+         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [\"alice\", \"bob\"]\n",
+    )
+    .unwrap();
+    let token = |name: &str, role: &str| {
+        let create =
+            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
+        String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
+    };
+    let (builder, alice, bob) =
+        (token("builder", "submitter"), token("alice", "approver"), token("bob", "approver"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2500, 9)).unwrap();
+    let fwsign_as =
+        |who: &str, args: &[&str]| client_command(dir, &served, who).args(args).output().unwrap();
+    let sign: Vec<&str> = vec![
+        "sign",
+        "--api-token-env",
+        "FWSIGN_TOKEN",
+        "-k",
+        "release",
+        "-v",
+        "3.0.0",
+        "-s",
+        "3",
+        "-H",
+        "0x200",
+        "--pad-header",
+        "-S",
+        "0x10000",
+        "app.bin",
+        "app-signed.bin",
+    ];
+    let output = fwsign_as(&builder, &[&sign[..], &["--no-wait"]].concat());
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("key `release` needs 2 approvals: request"),
+        "{}",
+        text(&output)
+    );
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(!dir.join("app-signed.bin").exists());
+
+    // The requester waits (polling) while two approvers approve with the CLI.
+    let mut waiting = client_command(dir, &served, &builder)
+        .args([&sign[..], &["--wait", "60"]].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let approve = ["approve", "--api-token-env", "FWSIGN_TOKEN", &id];
+    let output = fwsign_as(&builder, &approve);
+    assert!(
+        !output.status.success() && text(&output).contains("approver role"),
+        "{}",
+        text(&output)
+    );
+    let output = fwsign_as(&alice, &approve);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("pending: 1 of 2 approvals from managers (client:alice)"));
+    let output = fwsign_as(&bob, &approve);
+    assert!(text(&output).contains("signed: 2 of 2"), "{}", text(&output));
+    let status = waiting.wait().unwrap();
+    assert!(status.success());
+    imgtool(dir, &["verify", "-k", "release.pem", "app-signed.bin"]);
+    let output = fwsign_as(&alice, &["request", "show", "--api-token-env", "FWSIGN_TOKEN", &id]);
+    assert!(
+        text(&output).contains(&format!("request {id} key release signed")),
+        "{}",
+        text(&output)
+    );
+
+    // A deny ends the wait of a requester attached to the request.
+    let other: Vec<&str> = sign.iter().map(|a| if *a == "3" { "4" } else { a }).collect();
+    let output = fwsign_as(&builder, &[&other[..], &["--no-wait"]].concat());
+    let other_id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let waiting = client_command(dir, &served, &builder)
+        .args([&other[..], &["--wait", "60"]].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let output = fwsign_as(&bob, &["deny", "--api-token-env", "FWSIGN_TOKEN", &other_id]);
+    assert!(
+        text(&output).contains(&format!("request {other_id} key release denied")),
+        "{}",
+        text(&output)
+    );
+    let output = waiting.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains(&format!("request {other_id} was denied")), "{}", text(&output));
+}

@@ -1,0 +1,297 @@
+//! The client side of the API, blocking: what `fwsign sign --server` and `fwsign audit` use.
+//!
+//! It speaks the same request and reply types the server defines ([`crate::http::sign`]), so
+//! the wire format is written down once.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use verifier_core::PublicKey;
+
+use crate::approvals::RequestStatus;
+use crate::audit::AuditRecord;
+use crate::http::keys::KeyInfo;
+use crate::http::requests::RequestView;
+use crate::http::sign::SignResponse;
+use crate::request::SignRequest;
+
+/// The longest the client waits for one reply.
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// The largest reply read.
+const MAX_REPLY: u64 = 64 * 1024 * 1024;
+
+/// Why the service did not give what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service could not be reached.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The service refused, with its reason.
+    #[error("the signing service refused (HTTP {status}): {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The service's reason.
+        reason: String,
+    },
+    /// The reply is not what the API promises.
+    #[error("{url}: unexpected reply: {reason}")]
+    BadReply {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The reply to a signing request.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum SignReply {
+    Signed(SignResponse),
+    Pending(RequestView),
+}
+
+/// What a signing request came to.
+#[derive(Debug)]
+pub enum SignOutcome {
+    /// Signed.
+    Signed(Vec<RemoteSignature>),
+    /// Waiting for approvals.
+    Pending(RequestView),
+}
+
+/// A signature made by the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSignature {
+    /// The signature, in the image TLV's encoding.
+    pub signature: Vec<u8>,
+    /// The RFC 3161 token over it, if the service stamps.
+    pub timestamp: Option<Vec<u8>>,
+}
+
+/// A connection to one service with one credential.
+#[derive(Debug)]
+pub struct ServiceClient {
+    base: String,
+    credential: String,
+    agent: ureq::Agent,
+}
+
+impl ServiceClient {
+    /// A client for the service at `base` (`http://127.0.0.1:8443`) presenting `credential`
+    /// (an API token or an OIDC ID token).
+    pub fn new(base: &str, credential: String) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .into();
+        Self { base: base.trim_end_matches('/').to_owned(), credential, agent }
+    }
+
+    fn exchange<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let transport =
+            |e: ureq::Error| ClientError::Transport { url: url.clone(), reason: e.to_string() };
+        let bearer = format!("Bearer {}", self.credential);
+        let mut response = match body {
+            Some(body) => self
+                .agent
+                .post(&url)
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .send(body),
+            None => self.agent.get(&url).header("authorization", &bearer).call(),
+        }
+        .map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_REPLY)
+            .read_to_string()
+            .map_err(transport)?;
+        if status != 200 && status != 202 {
+            let reason = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))
+                .unwrap_or(text);
+            return Err(ClientError::Refused { status, reason });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadReply { url: url.clone(), reason: e.to_string() })
+    }
+
+    /// The public key of the service's key `name`.
+    ///
+    /// # Errors
+    /// [`ClientError`]; an unknown key is [`ClientError::Refused`] with 404.
+    pub fn public_key(&self, name: &str) -> Result<PublicKey, ClientError> {
+        let info: KeyInfo = self.exchange(&format!("/v1/keys/{name}"), None)?;
+        let der = base64::engine::general_purpose::STANDARD.decode(&info.public_key).ok();
+        der.and_then(|der| PublicKey::from_spki_der(&der)).ok_or_else(|| ClientError::BadReply {
+            url: format!("{}/v1/keys/{name}", self.base),
+            reason: "public_key is not a base64 Ed25519 or P-256 SubjectPublicKeyInfo".into(),
+        })
+    }
+
+    /// Has the service sign to-be-signed regions with key `name`, all or none; per region the
+    /// signature and, when the service has a TSA, the RFC 3161 token over it. A key that needs
+    /// approvals answers with the waiting request instead.
+    ///
+    /// # Errors
+    /// [`ClientError`], [`ClientError::Refused`] carrying the service's reason.
+    pub fn sign(
+        &self,
+        name: &str,
+        regions: &[&[u8]],
+        hash: &str,
+        pure: bool,
+    ) -> Result<SignOutcome, ClientError> {
+        let request = SignRequest {
+            key: name.to_owned(),
+            images: regions
+                .iter()
+                .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
+                .collect(),
+            hash: Some(hash.to_owned()),
+            pure,
+        };
+        let body = serde_json::to_string(&request)
+            .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
+        match self.exchange("/v1/sign", Some(body))? {
+            SignReply::Signed(reply) => self.signatures(&reply).map(SignOutcome::Signed),
+            SignReply::Pending(view) => Ok(SignOutcome::Pending(view)),
+        }
+    }
+
+    /// The signatures of a reply, decoded.
+    ///
+    /// # Errors
+    /// [`ClientError::BadReply`] for bad base64.
+    pub fn signatures(&self, reply: &SignResponse) -> Result<Vec<RemoteSignature>, ClientError> {
+        let decode = |text: &str| {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| {
+                ClientError::BadReply {
+                    url: format!("{}/v1/sign", self.base),
+                    reason: e.to_string(),
+                }
+            })
+        };
+        reply
+            .signatures
+            .iter()
+            .map(|s| {
+                Ok(RemoteSignature {
+                    signature: decode(&s.signature)?,
+                    timestamp: s.timestamp.as_deref().map(decode).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// A request waiting for approval (or done with it).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn request(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}"), None)
+    }
+
+    /// Approves a request (approver role).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn approve(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}/approve"), Some(String::new()))
+    }
+
+    /// Denies a request (approver role).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn deny(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}/deny"), Some(String::new()))
+    }
+
+    /// Polls a waiting request with back-off until it is signed, ended, or `patience` is over.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] if it was denied, expired or is still waiting.
+    pub fn wait_for(
+        &self,
+        id: &str,
+        patience: Duration,
+    ) -> Result<Vec<RemoteSignature>, ClientError> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let view = self.request(id)?;
+            match (view.status, &view.result) {
+                (RequestStatus::Signed, Some(reply)) => return self.signatures(reply),
+                (RequestStatus::Pending, _) => {}
+                (status, _) => {
+                    return Err(ClientError::Refused {
+                        status: 409,
+                        reason: format!("request {id} was {}", status.name()),
+                    });
+                }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Refused {
+                    status: 202,
+                    reason: format!(
+                        "request {id} still waits for approval ({} of {} from {}); run the same command again later to fetch the signature",
+                        view.approvals.len(),
+                        view.needed,
+                        view.approvers
+                    ),
+                });
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 3 / 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// The audit records after `after`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn audit(&self, after: u64) -> Result<Vec<AuditRecord>, ClientError> {
+        self.exchange(&format!("/v1/audit?after={after}"), None)
+    }
+}
+
+/// The GitHub Actions identity token for `audience`, when running in a job that may have one
+/// (`permissions: id-token: write` sets `ACTIONS_ID_TOKEN_REQUEST_URL` and `…_TOKEN`).
+///
+/// # Errors
+/// [`ClientError`] if the variables are set but no token can be had.
+pub fn github_actions_token(audience: &str) -> Result<Option<String>, ClientError> {
+    let (Ok(url), Ok(bearer)) = (
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    ) else {
+        return Ok(None);
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let client = ServiceClient::new(&format!("{url}{separator}audience={audience}"), bearer);
+    let reply: serde_json::Value = client.exchange("", None)?;
+    reply["value"].as_str().map(|token| Some(token.to_owned())).ok_or_else(|| {
+        ClientError::BadReply {
+            url: "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            reason: "no value".into(),
+        }
+    })
+}

@@ -1,0 +1,220 @@
+//! The HTTP API (axum): routes, shared state, and the audit record every request leaves.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /healthz` | anyone | `ok` |
+//! | `GET /metrics` | anyone | Prometheus counters of request outcomes |
+//! | `GET /openapi.json` | anyone | the OpenAPI 3.1 description of the API ([`OPENAPI`]) |
+//! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
+//! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
+//! | `GET /v1/requests/ID` | requester, approver, auditor | a request waiting for approval ([`requests`]) |
+//! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
+//! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
+//!
+//! Request bodies are read up to the configured `body_limit` (default
+//! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
+//! base64); a larger body is refused with 413 and recorded like every other refusal.
+
+mod auth;
+mod error;
+pub mod keys;
+pub mod requests;
+pub mod sign;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+pub use error::ApiError;
+use serde::Deserialize;
+
+use crate::audit::{AuditEntry, AuditRecord, Decision, ImageRecord};
+use crate::config::ServiceConfig;
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use crate::oidc::IssuerSet;
+use crate::policy::PolicyEngine;
+use crate::storage::Storage;
+use crate::tokens::Role;
+use fwsign_keys::timestamp::client::TsaClient;
+
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Everything a handler needs.
+#[derive(Debug)]
+pub struct AppState<S> {
+    /// The checked configuration.
+    pub config: ServiceConfig,
+    /// Tokens and audit trail.
+    pub storage: S,
+    /// The Cedar policies.
+    pub policy: PolicyEngine,
+    /// The signing keys.
+    pub keys: Keyring,
+    /// One lock per key: decisions and signatures with one key happen one at a time.
+    pub key_locks: BTreeMap<String, tokio::sync::Mutex<()>>,
+    /// Request counters.
+    pub metrics: Metrics,
+    /// The trusted OIDC issuers.
+    pub issuers: Arc<IssuerSet>,
+    /// The time-stamping authority, if one is configured.
+    pub tsa: Option<TsaClient>,
+}
+
+/// What is known about a request so far, for its audit record.
+#[derive(Debug)]
+pub(crate) struct RequestContext {
+    headers: HeaderMap,
+    source: SocketAddr,
+    identity: serde_json::Value,
+    key: Option<String>,
+    images: Vec<ImageRecord>,
+    reason: String,
+}
+
+impl<S: Storage> AppState<S> {
+    /// Appends the request's audit record (durably) and counts it.
+    async fn record(
+        &self,
+        context: &RequestContext,
+        decision: Decision,
+        reason: String,
+    ) -> Result<AuditRecord, ApiError> {
+        let entry = AuditEntry {
+            time: unix_now(),
+            identity: context.identity.clone(),
+            source: context.source.to_string(),
+            key: context.key.clone(),
+            images: context.images.clone(),
+            decision,
+            reason,
+        };
+        let record = self
+            .storage
+            .append_audit(&entry)
+            .await
+            .map_err(|e| ApiError::Internal(format!("audit trail unavailable: {e}")))?;
+        self.metrics.count(decision);
+        Ok(record)
+    }
+
+    /// Authenticates the request and notes who it is for the audit record.
+    async fn caller(&self, context: &mut RequestContext) -> Result<auth::Caller, ApiError> {
+        let caller = auth::authenticate(&context.headers, self).await?;
+        context.identity = caller.identity.clone();
+        Ok(caller)
+    }
+
+    /// Records a refusal and turns it into the reply.
+    async fn refuse(&self, context: &RequestContext, error: ApiError) -> Response {
+        match self.record(context, error.decision(), error.to_string()).await {
+            Ok(_) => error.into_response(),
+            Err(audit_failure) => audit_failure.into_response(),
+        }
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
+}
+
+/// The router over `state`.
+pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::<S>))
+        .route("/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
+        .route("/v1/sign", post(sign_handler::<S>))
+        .route("/v1/audit", get(audit_handler::<S>))
+        .route("/v1/keys/{name}", get(keys::key_info::<S>))
+        .route(
+            "/v1/requests/{id}",
+            get(|s, c, p, h, b| requests::handler::<S>(requests::Action::Show, s, c, p, h, b)),
+        )
+        .route(
+            "/v1/requests/{id}/approve",
+            post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Approve, s, c, p, h, b)),
+        )
+        .route(
+            "/v1/requests/{id}/deny",
+            post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Deny, s, c, p, h, b)),
+        )
+        .with_state(state)
+}
+
+async fn metrics<S: Storage>(State(state): State<Arc<AppState<S>>>) -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+pub(crate) fn context(headers: HeaderMap, source: SocketAddr) -> RequestContext {
+    RequestContext {
+        headers,
+        source,
+        identity: serde_json::json!({ "kind": "unauthenticated" }),
+        key: None,
+        images: Vec::new(),
+        reason: String::new(),
+    }
+}
+
+async fn sign_handler<S: Storage>(
+    State(state): State<Arc<AppState<S>>>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut context = context(headers, source);
+    let limit = state.config.body_limit;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => return state.refuse(&context, ApiError::TooLarge(limit)).await,
+    };
+    match sign::sign(&state, &mut context, &body).await {
+        Ok(sign::Outcome::Signed(reply)) => Json(reply).into_response(),
+        Ok(sign::Outcome::Pending(view)) => {
+            (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
+        }
+        Err(error) => state.refuse(&context, error).await,
+    }
+}
+
+/// The audit query.
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// The most records one audit reply carries.
+const AUDIT_PAGE: u32 = 1000;
+
+async fn audit_handler<S: Storage>(
+    State(state): State<Arc<AppState<S>>>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let mut context = context(headers, source);
+    let caller = match state.caller(&mut context).await {
+        Ok(caller) => caller,
+        Err(error) => return state.refuse(&context, error).await,
+    };
+    if let Err(error) = caller.require(Role::Auditor) {
+        return state.refuse(&context, error).await;
+    }
+    let limit = query.limit.unwrap_or(AUDIT_PAGE).min(AUDIT_PAGE);
+    match state.storage.audit_records(query.after, limit).await {
+        Ok(records) => Json(records).into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,213 @@
+//! `POST /v1/sign`: parse, decide, sign, record, reply — in that order.
+//!
+//! The body is JSON: `{"key": NAME, "images": [base64 to-be-signed region, …], "hash":
+//! "sha256"|"sha512" (optional), "pure": bool (optional)}`. Several images are decided
+//! and signed together: if any is refused, none is signed. The reply is sent only after the
+//! audit record holding the signatures is durable.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::requests::RequestView;
+use super::{AppState, RequestContext};
+use crate::audit::{Decision, ImageRecord};
+use crate::keyring::SignInput;
+use crate::policy::{ImageFacts, Principal};
+use crate::request::{self, SignRequest, SubmittedImage};
+use crate::storage::Storage;
+use crate::tbs::ParsedImage;
+use crate::tokens::Role;
+
+/// One signature in the reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImageSignature {
+    /// The digest the service computed, hex.
+    pub digest: String,
+    /// The signature in the image's TLV encoding, base64.
+    pub signature: String,
+    /// The RFC 3161 token over the signature (base64 DER) when the service has a TSA; it
+    /// goes into the image's unprotected TLV 0x00a1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// The reply to a granted request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignResponse {
+    /// The key's name.
+    pub key: String,
+    /// SHA-256 of the key's SubjectPublicKeyInfo, hex.
+    pub key_id: String,
+    /// The audit record holding this signature.
+    pub audit_seq: u64,
+    /// One per image, in request order.
+    pub signatures: Vec<ImageSignature>,
+}
+
+/// Decodes the JSON body and parses every image.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] naming the field or the image.
+pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiError> {
+    request::decode(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// What the trail records of an image before it is signed.
+pub(super) fn image_record(parsed: &ParsedImage) -> ImageRecord {
+    ImageRecord {
+        digest: fwsign_keys::hex(&parsed.digest),
+        version: parsed.header.version.to_string(),
+        security_counter: parsed.security_counter,
+        image_size: parsed.header.img_size,
+        signature: None,
+        timestamp: None,
+    }
+}
+
+/// What a signing request came to.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Signed now (200).
+    Signed(SignResponse),
+    /// Waiting for approvals (202).
+    Pending(RequestView),
+}
+
+/// Handles a signing request whose body has been read.
+pub(super) async fn sign<S: Storage>(
+    state: &AppState<S>,
+    context: &mut RequestContext,
+    body: &[u8],
+) -> Result<Outcome, ApiError> {
+    let caller = state.caller(context).await?;
+    caller.require(Role::Submitter)?;
+    let (request, images) = decode(body)?;
+    context.key = Some(request.key.clone());
+    context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
+    let key =
+        state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    if key.approvals > 0 {
+        // Decided as if approved; decided again with the real count when it is.
+        context.reason =
+            decide(state, &caller.principal, &request.key, &images, key.approvals).await?;
+        let body = String::from_utf8_lossy(body).into_owned();
+        return super::requests::submit(state, context, &caller, &request, &images, body).await;
+    }
+    let lock = state
+        .key_locks
+        .get(&request.key)
+        .ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    // One decision-and-signing at a time per key: the highest security counter a policy sees
+    // cannot change under it.
+    let _serialised = lock.lock().await;
+    context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
+    sign_and_record(state, context, &request, images).await.map(Outcome::Signed)
+}
+
+/// Asks the policy about every image; the deciding policies, or the first refusal.
+pub(super) async fn decide<S: Storage>(
+    state: &AppState<S>,
+    principal: &Principal,
+    key: &str,
+    images: &[SubmittedImage],
+    approvals: u32,
+) -> Result<String, ApiError> {
+    let highest = state
+        .storage
+        .highest_security_counter(key)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut reasons = Vec::new();
+    for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
+        let facts = ImageFacts {
+            version: parsed.header.version,
+            security_counter: parsed.security_counter.unwrap_or(0),
+            highest_security_counter: highest,
+            image_size: parsed.header.img_size,
+            approvals,
+            non_bootable: parsed.header.is_non_bootable(),
+        };
+        let verdict = state.policy.decide(principal, key, &facts);
+        if !verdict.allowed {
+            return Err(ApiError::PolicyDenied(format!("images[{index}]: {}", verdict.reason)));
+        }
+        reasons.push(verdict.reason);
+    }
+    Ok(reasons.join("; "))
+}
+
+/// Signs every image (and stamps it), records the signatures durably, then returns them.
+pub(super) async fn sign_and_record<S: Storage>(
+    state: &AppState<S>,
+    context: &mut RequestContext,
+    request: &SignRequest,
+    images: Vec<SubmittedImage>,
+) -> Result<SignResponse, ApiError> {
+    let key =
+        state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
+    let key = key.clone();
+    let pure = request.pure;
+    let tsa = state.tsa.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        images
+            .into_iter()
+            .map(|SubmittedImage { region, parsed }| {
+                let input = if pure {
+                    SignInput::Message(&region)
+                } else {
+                    SignInput::Digest(&parsed.digest)
+                };
+                let signature = key.sign(input).map_err(|e| format!("signing failed: {e}"))?;
+                let timestamp = match &tsa {
+                    Some(tsa) => Some(
+                        tsa.stamp(&signature).map_err(|e| format!("time-stamping failed: {e}"))?,
+                    ),
+                    None => None,
+                };
+                Ok(Signed { parsed, signature, timestamp })
+            })
+            .collect::<Result<Vec<_>, String>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
+    .map_err(ApiError::Internal)?;
+    context.images = made.iter().map(Signed::record).collect();
+    let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
+    let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
+    Ok(SignResponse {
+        key: request.key.clone(),
+        key_id,
+        audit_seq: record.seq,
+        signatures: made.iter().map(Signed::reply).collect(),
+    })
+}
+
+/// One image signed (and stamped), not yet recorded.
+struct Signed {
+    parsed: ParsedImage,
+    signature: Vec<u8>,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl Signed {
+    fn record(&self) -> ImageRecord {
+        ImageRecord {
+            signature: Some(fwsign_keys::hex(&self.signature)),
+            timestamp: self
+                .timestamp
+                .as_deref()
+                .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+            ..image_record(&self.parsed)
+        }
+    }
+
+    fn reply(&self) -> ImageSignature {
+        let base64 = &base64::engine::general_purpose::STANDARD;
+        ImageSignature {
+            digest: fwsign_keys::hex(&self.parsed.digest),
+            signature: base64.encode(&self.signature),
+            timestamp: self.timestamp.as_deref().map(|t| base64.encode(t)),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The fwsign signing service: firmware keys behind one server, a central policy, an audit trail.
+//!
+//! `fwsign serve --config service.toml` runs it. Clients (CI jobs, people, factory stations)
+//! send the to-be-signed region of an MCUboot image; the service parses it with
+//! verifier-core, computes the digest itself, asks the Cedar policy whether this caller may sign
+//! this image with this key, signs with a key that never leaves its PKCS#11 token, and appends
+//! a hash-chained audit record, durable before the signature is sent. It is not an image
+//! builder (the client builds and writes images, as `fwsign sign` always has), not a key
+//! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
+//!
+//! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
+//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`] (the sign request format), [`tbs`] (parsing what is
+//! to be signed), [`approvals`]
+//! (requests that wait for people),
+//! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
+//! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
+//! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
+
+//!
+//! # Features
+//! - `service` (default): everything but [`request`] and [`tbs`], the request decoder, which
+//!   build without it (for the fuzzer).
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "service")]
+pub mod approvals;
+#[cfg(feature = "service")]
+pub mod audit;
+#[cfg(feature = "service")]
+pub mod check;
+#[cfg(feature = "service")]
+pub mod client;
+#[cfg(feature = "service")]
+pub mod config;
+#[cfg(feature = "service")]
+pub mod http;
+#[cfg(feature = "service")]
+pub mod keyring;
+#[cfg(feature = "service")]
+pub mod metrics;
+#[cfg(feature = "service")]
+pub mod oidc;
+#[cfg(feature = "service")]
+pub mod policy;
+pub mod request;
+#[cfg(feature = "service")]
+pub mod server;
+#[cfg(feature = "service")]
+pub mod storage;
+pub mod tbs;
+#[cfg(feature = "service")]
+pub mod tokens;

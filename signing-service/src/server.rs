@@ -1,0 +1,235 @@
+//! Starting the service, and the administrative commands that work on its storage.
+//!
+//! Start-up checks everything before listening: the configuration, the policy against the
+//! schema and the configured keys, every key (opened once, so a wrong PIN is a start-up
+//! error), and the database. Plain HTTP is served only on loopback addresses; TLS is not
+//! built into this version, so a non-loopback `listen` is refused.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{ConfigError, ServiceConfig};
+use crate::http::{AppState, router};
+use crate::keyring::{self, KeyringError};
+use crate::metrics::Metrics;
+use crate::oidc::IssuerSet;
+use crate::policy::{PolicyEngine, PolicyError};
+use crate::storage::Storage as _;
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStorage;
+use crate::tokens::{self, Role, TokenRecord};
+use fwsign_keys::timestamp::client::TsaClient;
+
+/// Why the service did not start, or an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy file.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A key.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// The database.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Plain HTTP on a non-loopback address.
+    #[error(
+        "{0}: plain HTTP is served only on loopback addresses and this version has no TLS; listen on 127.0.0.1 or [::1] behind a TLS-terminating proxy"
+    )]
+    NotLoopback(SocketAddr),
+    /// Binding or serving failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The random number generator failed.
+    #[error("random number generator: {0}")]
+    Random(String),
+}
+
+/// How long one time-stamping attempt may take.
+const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Retries of an unreachable or failing time-stamping authority.
+const TSA_RETRIES: u32 = 2;
+
+fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Io { what: "starting the runtime".into(), source })
+}
+
+/// Builds the state: policy, keys, storage.
+async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerError> {
+    if !config.listen.ip().is_loopback() {
+        return Err(ServerError::NotLoopback(config.listen));
+    }
+    let names: Vec<&str> = config.keys.keys().map(String::as_str).collect();
+    let policy = PolicyEngine::load(&config.policy, &names)?;
+    let keys = keyring::open(&config.keys)?;
+    let storage = SqliteStorage::open(&config.database).await?;
+    let key_locks = config.keys.keys().map(|name| (name.clone(), Default::default())).collect();
+    let issuers = Arc::new(IssuerSet::new(&config.issuers));
+    let tsa =
+        config.timestamp_url.as_deref().map(|url| TsaClient::new(url, TSA_TIMEOUT, TSA_RETRIES));
+    Ok(AppState {
+        config,
+        storage,
+        policy,
+        keys,
+        key_locks,
+        metrics: Metrics::default(),
+        issuers,
+        tsa,
+    })
+}
+
+/// Checks everything, binds, and serves until `shutdown` completes; `bound` learns the address.
+async fn serve_until(
+    config: ServiceConfig,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listen = config.listen;
+    let state = Arc::new(state(config).await?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
+    bound(address);
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ServerError::Io { what: format!("serving on {address}"), source })
+}
+
+/// Runs the service until Ctrl-C or SIGTERM (`fwsign serve`).
+///
+/// # Errors
+/// [`ServerError`] if it cannot start or stops with an error.
+pub fn run(config: ServiceConfig) -> Result<(), ServerError> {
+    runtime()?.block_on(serve_until(
+        config,
+        |address| eprintln!("fwsign service listening on http://{address}"),
+        shutdown_signal(),
+    ))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminated => {}
+    }
+}
+
+/// A service running on its own thread (tests, embedding); stopped when dropped.
+#[derive(Debug)]
+pub struct RunningService {
+    /// The bound address.
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
+}
+
+impl RunningService {
+    /// Starts the service and returns once it listens (`listen` port 0 picks a free port).
+    ///
+    /// # Errors
+    /// [`ServerError`] if it cannot start.
+    pub fn start(config: ServiceConfig) -> Result<Self, ServerError> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tell, listening) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            runtime()?.block_on(serve_until(
+                config,
+                |a| {
+                    let _ = tell.send(a);
+                },
+                shutdown,
+            ))
+        });
+        match listening.recv() {
+            Ok(address) => Ok(Self { address, stop: Some(stop), thread: Some(thread) }),
+            Err(_) => Err(match thread.join() {
+                Ok(Err(error)) => error,
+                _ => ServerError::Io {
+                    what: "starting the service".into(),
+                    source: std::io::Error::other("the service thread ended"),
+                },
+            }),
+        }
+    }
+
+    /// The base URL, `http://ADDRESS`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Creates an API token (`fwsign token create`) and returns it: the only time it is shown.
+///
+/// # Errors
+/// [`ServerError`] for the configuration, the database or a duplicate name.
+pub fn create_token(
+    config_path: &Path,
+    name: &str,
+    role: Role,
+    group: Option<&str>,
+) -> Result<String, ServerError> {
+    let config = ServiceConfig::load(config_path)?;
+    let token = tokens::generate().map_err(|e| ServerError::Random(e.to_string()))?;
+    let record = TokenRecord { name: name.to_owned(), role, group: group.map(ToOwned::to_owned) };
+    runtime()?.block_on(async {
+        let storage = SqliteStorage::open(&config.database).await?;
+        storage.insert_token(&record, &tokens::hash(&token)).await?;
+        Ok::<_, ServerError>(())
+    })?;
+    Ok(token)
+}
+
+/// Revokes the API token named `name` (`fwsign token revoke`); whether one was live.
+///
+/// # Errors
+/// [`ServerError`] for the configuration or the database.
+pub fn revoke_token(config_path: &Path, name: &str) -> Result<bool, ServerError> {
+    let config = ServiceConfig::load(config_path)?;
+    runtime()?.block_on(async {
+        let storage = SqliteStorage::open(&config.database).await?;
+        Ok(storage.revoke_token(name).await?)
+    })
+}

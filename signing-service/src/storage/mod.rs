@@ -1,0 +1,104 @@
+//! Where the service keeps API tokens and the audit trail, behind one trait.
+//!
+//! [`Storage`] is all the service asks of a database; [`sqlite::SqliteStorage`] is the
+//! embedded default (`database = "sqlite:PATH"`). Another backend (PostgreSQL) implements the
+//! same trait. An append returns only once the record is durable (SQLite: WAL with
+//! `synchronous=FULL`), because the service replies with a signature only after that.
+
+pub mod sqlite;
+
+use std::future::Future;
+
+use crate::approvals::{PendingRequest, RequestStatus};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::tokens::{Role, TokenRecord};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// A token with this name exists already.
+    #[error("an API token named \"{0}\" exists already (revoke it first)")]
+    DuplicateToken(String),
+    /// A stored row could not be read back.
+    #[error("database holds an unreadable row: {0}")]
+    Corrupt(String),
+}
+
+/// What the service stores.
+pub trait Storage: Send + Sync + 'static {
+    /// Stores a new token (its hash only).
+    fn insert_token(
+        &self,
+        token: &TokenRecord,
+        hash: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The live (not revoked) token with this hash.
+    fn find_token(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StorageError>> + Send;
+
+    /// Revokes the token named `name`; whether there was one.
+    fn revoke_token(&self, name: &str) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// Appends a record to the audit chain, durably, and returns it.
+    fn append_audit(
+        &self,
+        entry: &AuditEntry,
+    ) -> impl Future<Output = Result<AuditRecord, StorageError>> + Send;
+
+    /// The records with `seq > after`, oldest first, at most `limit`.
+    fn audit_records(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StorageError>> + Send;
+
+    /// Stores a new request that waits for approval.
+    fn create_request(
+        &self,
+        request: &PendingRequest,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The request with this id.
+    fn find_request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PendingRequest>, StorageError>> + Send;
+
+    /// The newest pending or signed request with this fingerprint.
+    fn find_request_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<PendingRequest>, StorageError>> + Send;
+
+    /// Records `approver`'s approval (once, however often given); returns every approver.
+    fn add_approval(
+        &self,
+        id: &str,
+        approver: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+
+    /// Ends a pending request: signed (with its reply), denied or expired.
+    fn finish_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        result: Option<&str>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The highest security counter of any image signed with `key` (0 if none).
+    fn highest_security_counter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<u32, StorageError>> + Send;
+}
+
+/// A role name as stored.
+pub(crate) fn role_from_name(name: &str) -> Result<Role, StorageError> {
+    name.parse().map_err(|_| StorageError::Corrupt(format!("unknown role \"{name}\"")))
+}

@@ -1,0 +1,70 @@
+//! What the service tests share: to-be-signed regions, request bodies, HTTP calls, the trail.
+
+#![allow(dead_code, unreachable_pub)]
+
+use base64::Engine as _;
+use fwsign_service::audit::AuditRecord;
+use fwsign_service::server::RunningService;
+
+/// A to-be-signed region: 32-byte header, `payload` bytes, a protected security counter.
+pub fn region(payload: u32, counter: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0x96f3_b83d_u32.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&32u16.to_le_bytes());
+    bytes.extend_from_slice(&12u16.to_le_bytes());
+    bytes.extend_from_slice(&payload.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&[1, 2, 3, 0, 4, 0, 0, 0]);
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.resize(32 + payload as usize, 0x5a);
+    bytes.extend_from_slice(&[0x08, 0x69, 12, 0, 0x50, 0, 4, 0]);
+    bytes.extend_from_slice(&counter.to_le_bytes());
+    bytes
+}
+
+/// Standard base64.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A sign request body for `key` and `images`.
+pub fn sign_body(key: &str, images: &[Vec<u8>]) -> String {
+    let images: Vec<String> = images.iter().map(|image| b64(image)).collect();
+    serde_json::json!({ "key": key, "images": images }).to_string()
+}
+
+/// Sends a request; returns the status and the body.
+pub fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = match (method, body) {
+        ("POST", Some(body)) => {
+            let mut request = agent.post(url).header("content-type", "application/json");
+            if let Some(token) = token {
+                request = request.header("authorization", &format!("Bearer {token}"));
+            }
+            request.send(body)
+        }
+        _ => {
+            let mut request = agent.get(url);
+            if let Some(token) = token {
+                request = request.header("authorization", &format!("Bearer {token}"));
+            }
+            request.call()
+        }
+    }
+    .expect("HTTP exchange");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap_or_default())
+}
+
+pub fn audit(service: &RunningService, auditor: &str) -> Vec<AuditRecord> {
+    let (status, body) = call("GET", &format!("{}/v1/audit", service.url()), Some(auditor), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("audit JSON")
+}
+
+pub fn body_of(record: &AuditRecord) -> serde_json::Value {
+    serde_json::from_str(&record.body).expect("record body JSON")
+}

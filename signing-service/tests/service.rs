@@ -1,0 +1,427 @@
+//! The service end to end over loopback HTTP: a real server, real SQLite, real Cedar, real keys.
+//!
+//! Every refusal is tested from the attacker's side: the status and reason, an audit record
+//! for it, and no signature anywhere in the reply or the trail.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::{audit, body_of, call, region, sign_body};
+use fwsign_keys::keys::{Algorithm, PrivateKey};
+use fwsign_service::audit::verify_chain;
+use fwsign_service::config::ServiceConfig;
+use fwsign_service::http::sign::SignResponse;
+use fwsign_service::server::{RunningService, create_token, revoke_token};
+use fwsign_service::tokens::Role;
+use verifier_core::{HashAlgorithm, PublicKey};
+
+const POLICY: &str = r#"
+@id("factory-signs-dev")
+permit (principal in Group::"factory", action == Action::"sign", resource == Key::"dev");
+
+@id("no-rollback")
+forbid (principal, action, resource)
+when { context.security_counter < context.highest_security_counter };
+
+@id("station-7-signs-nothing")
+forbid (principal == Client::"station-7", action, resource);
+
+@id("release-managers-sign-release")
+permit (principal in Group::"release-managers", action == Action::"sign", resource == Key::"release");
+"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    dev_key: PublicKey,
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write test file");
+}
+
+fn setup_with(policy: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = PrivateKey::generate(Algorithm::Ed25519).expect("key");
+    write(&dir.path().join("dev.pem"), &key.to_pkcs8_pem(None).expect("pem"));
+    let release = PrivateKey::generate(Algorithm::EcdsaP256).expect("key");
+    write(&dir.path().join("release.pem"), &release.to_pkcs8_pem(None).expect("pem"));
+    write(&dir.path().join("policy.cedar"), policy);
+    let config = dir.path().join("service.toml");
+    write(
+        &config,
+        r#"listen = "127.0.0.1:0"
+database = "sqlite:service.db"
+policy = "policy.cedar"
+body_limit = 65536
+
+[keys.dev]
+key = "dev.pem"
+
+[keys.release]
+key = "release.pem"
+approvals = 2
+approvers = "release-managers"
+
+[groups.factory]
+members = ["station-1", "station-7"]
+
+[groups.release-managers]
+members = ["alice", "bob"]
+"#,
+    );
+    Setup { dir, config, dev_key: key.public_key() }
+}
+
+impl Setup {
+    fn start(&self) -> RunningService {
+        RunningService::start(ServiceConfig::load(&self.config).expect("config")).expect("start")
+    }
+
+    fn token(&self, name: &str, role: Role) -> String {
+        create_token(&self.config, name, role, None).expect("token")
+    }
+}
+
+#[test]
+fn a_permitted_request_is_signed_recorded_and_verifiable() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let (status, health) = call("GET", &format!("{}/healthz", service.url()), None, None);
+    assert_eq!((status, health.as_str()), (200, "ok\n"));
+
+    let image = region(1000, 3);
+    let url = format!("{}/v1/sign", service.url());
+    let (status, body) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", std::slice::from_ref(&image))));
+    assert_eq!(status, 200, "{body}");
+    let reply: SignResponse = serde_json::from_str(&body).expect("reply");
+    let digest = HashAlgorithm::Sha256.digest(&image);
+    assert_eq!(reply.signatures[0].digest, fwsign_keys::hex(&digest));
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&reply.signatures[0].signature)
+        .expect("base64");
+    assert!(fwsign_keys::signer::signature_verifies(&setup.dev_key, &digest, &signature));
+    assert_eq!(reply.key_id, fwsign_keys::hex(&setup.dev_key.key_hash(HashAlgorithm::Sha256)));
+
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    let last = body_of(records.last().expect("a record"));
+    assert_eq!(last["decision"], "signed");
+    assert_eq!(last["reason"], "factory-signs-dev");
+    assert_eq!(last["identity"]["name"], "station-1");
+    assert_eq!(last["images"][0]["security_counter"], 3);
+    assert_eq!(last["images"][0]["signature"], fwsign_keys::hex(&signature));
+    assert_eq!(reply.audit_seq, records.last().map(|r| r.seq).unwrap_or(0));
+    let (_, metrics) = call("GET", &format!("{}/metrics", service.url()), None, None);
+    assert!(metrics.contains("fwsign_requests_total{decision=\"signed\"} 1"), "{metrics}");
+}
+
+#[test]
+fn every_refusal_is_a_4xx_with_a_reason_an_audit_record_and_no_signature() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let station7 = setup.token("station-7", Role::Submitter);
+    let alice = setup.token("alice", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let revoked = setup.token("mallory", Role::Submitter);
+    assert!(revoke_token(&setup.config, "mallory").expect("revoke"));
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let good = sign_body("dev", &[region(100, 5)]);
+    let mut lying = region(100, 5);
+    lying[12] = 0xff; // img_size claims more payload than was sent
+    let mut overrun = region(100, 5);
+    overrun[32 + 100 + 6] = 40; // the security counter TLV runs past its area
+    let oversized = sign_body("dev", &[vec![0u8; 70_000]]);
+    let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
+        ("no credential", None, good.clone(), 401, "no Authorization"),
+        ("unknown token", Some("fwst_forged"), good.clone(), 401, "unknown or revoked"),
+        ("revoked token", Some(&revoked), good.clone(), 401, "unknown or revoked"),
+        ("an unsigned JWT", Some("eyJhbGciOiJub25lIn0.e30."), good.clone(), 401, "algorithm none"),
+        ("wrong role", Some(&auditor), good.clone(), 403, "submitter role"),
+        ("not JSON", Some(&submitter), "{\"key\":".into(), 400, "request body"),
+        ("missing field", Some(&submitter), "{\"images\":[]}".into(), 400, "missing field `key`"),
+        (
+            "unknown field",
+            Some(&submitter),
+            "{\"key\":\"dev\",\"images\":[],\"digest\":\"00\"}".into(),
+            400,
+            "unknown field `digest`",
+        ),
+        ("no images", Some(&submitter), sign_body("dev", &[]), 400, "at least one image"),
+        (
+            "not base64",
+            Some(&submitter),
+            "{\"key\":\"dev\",\"images\":[\"!!\"]}".into(),
+            400,
+            "images[0]: not base64",
+        ),
+        ("random bytes", Some(&submitter), sign_body("dev", &[vec![0x13; 300]]), 400, "images[0]"),
+        (
+            "truncated",
+            Some(&submitter),
+            sign_body("dev", &[region(100, 5)[..90].to_vec()]),
+            400,
+            "images[0]",
+        ),
+        ("header lies", Some(&submitter), sign_body("dev", &[lying]), 400, "images[0]"),
+        ("TLV past the end", Some(&submitter), sign_body("dev", &[overrun]), 400, "images[0]"),
+        ("oversized", Some(&submitter), oversized, 413, "exceeds the limit of 65536 bytes"),
+        (
+            "unknown key",
+            Some(&submitter),
+            sign_body("nope", &[region(100, 5)]),
+            404,
+            "no key named \"nope\"",
+        ),
+        (
+            "forbidden station",
+            Some(&station7),
+            good.clone(),
+            403,
+            "policy denied: images[0]: station-7-signs-nothing",
+        ),
+        ("no permit", Some(&alice), good.clone(), 403, "no policy permits"),
+    ];
+    for (what, token, body, status, reason) in &cases {
+        let (got, reply) = call("POST", &url, *token, Some(body));
+        assert_eq!(got, *status, "{what}: {reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).expect("JSON error reply");
+        assert!(reply["error"].as_str().is_some_and(|e| e.contains(reason)), "{what}: {reply}");
+        assert!(reply.get("signatures").is_none(), "{what}: {reply}");
+    }
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    assert_eq!(records.len(), cases.len(), "one record per request");
+    for (record, (what, _, _, status, reason)) in records.iter().zip(&cases) {
+        let body = body_of(record);
+        let expected = if *status == 403 && reason.starts_with("policy") || what == &"no permit" {
+            "denied"
+        } else {
+            "refused"
+        };
+        assert_eq!(body["decision"], expected, "{what}: {body}");
+        assert!(body["reason"].as_str().is_some_and(|r| r.contains(reason)), "{what}: {body}");
+        assert!(
+            body["images"]
+                .as_array()
+                .is_none_or(|images| images.iter().all(|i| i["signature"].is_null()))
+        );
+    }
+}
+
+#[test]
+fn rollback_and_deep_signing_are_all_or_nothing() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let (status, body) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 5)])));
+    assert_eq!(status, 200, "{body}");
+    // Below the highest counter signed so far: refused, whoever asks.
+    let (status, body) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 4)])));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no-rollback"), "{body}");
+    // Two images, the second refused: neither is signed.
+    let both = sign_body("dev", &[region(80, 6), region(80, 2)]);
+    let (status, body) = call("POST", &url, Some(&submitter), Some(&both));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("images[1]: no-rollback"), "{body}");
+    // Both allowed: both signed, in order.
+    let both = sign_body("dev", &[region(80, 6), region(96, 7)]);
+    let (status, body) = call("POST", &url, Some(&submitter), Some(&both));
+    assert_eq!(status, 200, "{body}");
+    let reply: SignResponse = serde_json::from_str(&body).expect("reply");
+    assert_eq!(reply.signatures.len(), 2);
+    assert_eq!(
+        reply.signatures[1].digest,
+        fwsign_keys::hex(&HashAlgorithm::Sha256.digest(&region(96, 7)))
+    );
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    let decisions: Vec<String> =
+        records.iter().map(|r| body_of(r)["decision"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(decisions, ["signed", "denied", "denied", "signed"]);
+    let refused = body_of(&records[2]);
+    assert!(refused["images"].as_array().expect("images").iter().all(|i| i["signature"].is_null()));
+}
+
+#[test]
+fn the_trail_survives_a_restart_and_stays_chained() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    for counter in [1, 2] {
+        let service = setup.start();
+        let url = format!("{}/v1/sign", service.url());
+        let (status, body) =
+            call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, counter)])));
+        assert_eq!(status, 200, "{body}");
+    }
+    let service = setup.start();
+    let records = audit(&service, &auditor);
+    assert_eq!(records.len(), 2);
+    verify_chain(&records).expect("chain across restarts");
+    assert!(setup.dir.path().join("service.db").is_file());
+}
+
+fn config_error(setup: &Setup, config: &str) -> String {
+    write(&setup.config, config);
+    match ServiceConfig::load(&setup.config) {
+        Ok(config) => {
+            RunningService::start(config).map(|_| ()).expect_err("must not start").to_string()
+        }
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
+    let setup = setup_with(POLICY);
+    let base = "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n";
+    let keys = "[keys.dev]\nkey = \"dev.pem\"\n[keys.release]\nkey = \"release.pem\"\n[groups.factory]\nmembers = []\n[groups.release-managers]\nmembers = []\n";
+    let cases = [
+        (format!("{base}{keys}colour = \"blue\"\n"), ":12", "unknown field `colour`"),
+        (format!("{base}[keys.dev]\nkey = \"missing.pem\"\n"), ":5: keys.dev.key", "no such file"),
+        (
+            format!(
+                "{base}{keys}[keys.x]\nkey = \"dev.pem\"\napprovals = 1\napprovers = \"nobody\"\n"
+            ),
+            ":15: keys.x.approvers",
+            "no group \"nobody\"",
+        ),
+        (
+            format!(
+                "{base}{keys}[issuers.gh]\nissuer = \"http://issuer.example\"\naudience = \"fwsign\"\n"
+            ),
+            ":13: issuers.gh.issuer",
+            "must be https://",
+        ),
+        (
+            format!(
+                "{base}{keys}[issuers.gh]\nissuer = \"https://i\"\naudience = \"a\"\njwks = \"no.json\"\n"
+            ),
+            ":15: issuers.gh.jwks",
+            "no such file",
+        ),
+        (
+            format!(
+                "listen = \"0.0.0.0:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n{keys}"
+            ),
+            "0.0.0.0:0",
+            "only on loopback",
+        ),
+        (
+            format!("{base}[keys.dev]\nkey = \"dev.pem\"\n"),
+            "policy.cedar:",
+            "Key::\"release\", which is not a key",
+        ),
+    ];
+    for (config, place, message) in &cases {
+        let error = config_error(&setup, config);
+        assert!(error.contains(place) && error.contains(message), "{place} {message}: {error}");
+        assert!(
+            error.contains("service.toml")
+                || error.contains("policy.cedar")
+                || error.contains("0.0.0.0"),
+            "{error}"
+        );
+    }
+    let config = format!("{base}{keys}");
+    write(
+        &setup.dir.path().join("policy.cedar"),
+        "permit (principal, action, resource)\nwhen { principal.repositroy == \"acme/fw\" };\n",
+    );
+    let error = config_error(&setup, &config);
+    assert!(error.contains("policy.cedar:2") && error.contains("repositroy"), "{error}");
+    write(&setup.dir.path().join("policy.cedar"), "permit (principal, action, resource\n");
+    let error = config_error(&setup, &config);
+    assert!(error.contains("policy.cedar:"), "{error}");
+}
+
+#[test]
+fn concurrent_requests_keep_one_unbroken_chain() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16u32)
+            .map(|i| {
+                let (url, submitter) = (&url, &submitter);
+                scope.spawn(move || {
+                    // Every other request carries no credential: refusals interleave with grants.
+                    let token = (i % 2 == 0).then_some(submitter.as_str());
+                    call("POST", url, token, Some(&sign_body("dev", &[region(64 + i, 1)]))).0
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 8, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 8, "{statuses:?}");
+    let records = audit(&service, &auditor);
+    assert_eq!(records.len(), 16);
+    verify_chain(&records).expect("one chain, no fork, no gap");
+}
+
+#[test]
+fn the_openapi_document_describes_the_routes_and_the_wire_types() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let service = setup.start();
+    let (status, text) = call("GET", &format!("{}/openapi.json", service.url()), None, None);
+    assert_eq!(status, 200);
+    let document: serde_json::Value = serde_json::from_str(&text).expect("OpenAPI JSON");
+    let paths = document["paths"].as_object().expect("paths");
+    for path in
+        ["/healthz", "/metrics", "/openapi.json", "/v1/sign", "/v1/audit", "/v1/keys/{name}"]
+    {
+        assert!(paths.contains_key(path), "{path} undocumented");
+        let probe = format!("{}{}", service.url(), path.replace("{name}", "dev"));
+        let method = if paths[path].get("post").is_some() { "POST" } else { "GET" };
+        let (status, reply) = call(method, &probe, Some(&submitter), Some("{}"));
+        // A missing route answers 404 with an empty body; a served one names what is missing.
+        assert!(status != 404 || reply.contains("no request"), "{path} documented but not served");
+    }
+    // The documented properties are exactly what the server reads and writes.
+    let properties = |schema: &str| -> Vec<String> {
+        let mut names: Vec<String> = document["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let (_, reply) = call(
+        "POST",
+        &format!("{}/v1/sign", service.url()),
+        Some(&submitter),
+        Some(&sign_body("dev", &[region(64, 1)])),
+    );
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("reply");
+    let mut keys: Vec<String> = reply.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, properties("SignResponse"));
+    let request = serde_json::to_value(fwsign_service::request::SignRequest {
+        key: "dev".into(),
+        images: vec![],
+        hash: None,
+        pure: false,
+    })
+    .expect("request");
+    let mut keys: Vec<String> = request.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, properties("SignRequest"));
+}
