@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod entry;
 mod error;
+pub mod local;
 pub mod note;
 pub mod proof;
 pub mod tiles;
