@@ -10,6 +10,7 @@ mod completions;
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod log;
 mod sign;
 mod verify;
 
@@ -38,6 +39,7 @@ enum Command {
     Sign(Box<sign::Args>),
     Verify(verify::Args),
     Dumpinfo(dumpinfo::Args),
+    Log(log::Args),
     Completions(completions::Args),
 }
 
@@ -50,6 +52,7 @@ impl Cli {
             Command::Sign(args) => sign::run(&args),
             Command::Verify(args) => verify::run(&args),
             Command::Dumpinfo(args) => dumpinfo::run(&args),
+            Command::Log(args) => log::run(&args),
             Command::Completions(args) => completions::run(&args),
         }
     }
