@@ -87,6 +87,12 @@ pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '+')
 }
 
+/// The position of a `\n\n` found by a byte search (no substring searcher, whose bounds
+/// checks the no-panic check would have to trust).
+pub(crate) fn blank_line(position: Option<usize>) -> Result<usize, LogError> {
+    position.ok_or(LogError::BadNote)
+}
+
 fn parse_hex_u32(text: &str) -> Option<u32> {
     let digits = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (text.len() == 8 && digits).then(|| u32::from_str_radix(text, 16).ok()).flatten()
@@ -106,7 +112,7 @@ impl<'a> SignedNote<'a> {
     /// [`LogError::BadNote`] if there is no empty line, the text is empty, or the signature
     /// block is empty or not newline-terminated.
     pub fn parse(note: &'a str) -> Result<Self, LogError> {
-        let split = note.rfind("\n\n").ok_or(LogError::BadNote)?;
+        let split = blank_line(note.as_bytes().windows(2).rposition(|pair| pair == b"\n\n"))?;
         let text = note.get(..=split).ok_or(LogError::BadNote)?;
         let signatures = note.get(split.saturating_add(2)..).ok_or(LogError::BadNote)?;
         if text.len() < 2 || signatures.is_empty() || !signatures.ends_with('\n') {

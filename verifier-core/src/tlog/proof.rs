@@ -15,6 +15,7 @@ use super::base64;
 use super::checkpoint::parse_decimal;
 use super::error::LogError;
 use super::merkle::TreeHash;
+use super::note::blank_line;
 use super::{MAX_ENTRY_LEN, MAX_TREE_HEIGHT};
 
 /// The first line of a proof.
@@ -101,7 +102,7 @@ fn split_hashes(rest: &str) -> Result<(&str, &str), LogError> {
     if let Some(checkpoint) = rest.strip_prefix('\n') {
         return Ok(("", checkpoint));
     }
-    let end = rest.find("\n\n").ok_or(LogError::BadNote)?;
+    let end = blank_line(rest.as_bytes().windows(2).position(|pair| pair == b"\n\n"))?;
     let hashes = rest.get(..end).ok_or(LogError::BadNote)?;
     let checkpoint = rest.get(end.saturating_add(2)..).ok_or(LogError::BadNote)?;
     Ok((hashes, checkpoint))
