@@ -85,6 +85,10 @@ impl Fixture {
     }
 }
 
+/// A vector: what it attacks, the proof, log keys listed besides the log's, the verdict (the
+/// tree size on success).
+type Case<'k> = (&'static str, String, Vec<LogKey<'k>>, Result<u64, LogError>);
+
 /// Replaces the `n`th line (0-based) of `text`.
 fn with_line(text: &str, n: usize, line: &str) -> String {
     let mut lines: Vec<&str> = text.split('\n').collect();
@@ -128,9 +132,9 @@ fn negative_vectors_get_their_exact_refusal() {
     let also_signed_by_other = format!("{good}{other_prefix} {}\n", flip_base64(other_base64, 20));
     let too_many_signatures =
         format!("{good}{}", format!("\u{2014} witness.example {sig_base64}\n").repeat(8));
-    let long_entry = format!("{good_entry}").replacen("release", &"r".repeat(MAX_ENTRY_LEN), 1);
+    let long_entry = good_entry.replacen("release", &"r".repeat(MAX_ENTRY_LEN), 1);
 
-    let cases: Vec<(&str, String, Vec<LogKey<'_>>, Result<u64, LogError>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("valid proof", good.clone(), vec![], Ok(SIZE)),
         (
             "valid proof, unknown witness signature added",
@@ -194,7 +198,7 @@ fn negative_vectors_get_their_exact_refusal() {
         ),
         (
             "64 hashes",
-            with_line(&good, 6, &format!("{}\n", lines[6]).repeat(61).trim_end().to_string()),
+            with_line(&good, 6, &format!("{}\n", lines[6]).repeat(61).trim_end()),
             vec![],
             Err(LogError::TooManyHashes),
         ),
