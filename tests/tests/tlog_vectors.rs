@@ -198,7 +198,7 @@ fn negative_vectors_get_their_exact_refusal() {
         ),
         (
             "64 hashes",
-            with_line(&good, 6, &format!("{}\n", lines[6]).repeat(61).trim_end()),
+            with_line(&good, 6, format!("{}\n", lines[6]).repeat(61).trim_end()),
             vec![],
             Err(LogError::TooManyHashes),
         ),
