@@ -33,7 +33,7 @@
 //! SIG_PURE, and the vendor ranges `0xXXa0..=0xXXfe` (where fwsign keeps its RFC 3161
 //! timestamp token, 0x00a1, and its transparency-log proof, 0x00a2: both must sit outside the
 //! signed region because they exist only once the signature does). The log proof is checked by
-//! [`crate::tlog::check_log_proof`] (feature `tlog`) after the image is accepted, when the
+//! `tlog::check_log_proof` (feature `tlog`) after the image is accepted, when the
 //! device or `fwsign verify --log-key` requires one.
 //! Anything else unprotected, in particular SEC_CNT, DEPENDENCY, BOOT_RECORD or an encryption
 //! key, is refused rather than ignored: honouring it would let an attacker steer the device, and
