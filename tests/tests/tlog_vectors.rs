@@ -6,7 +6,7 @@
 
 use fwsign_tests::tlog_go;
 use fwsign_tlog::checkpoint::CheckpointBody;
-use fwsign_tlog::entry::Entry;
+use fwsign_tlog::entry::{Entry, entry_text};
 use fwsign_tlog::note::{Ed25519NoteSigner, sign_note};
 use fwsign_tlog::proof::proof_text;
 use fwsign_tlog::tree::{MemoryStore, inclusion_proof, tree_hash};
@@ -105,7 +105,7 @@ fn without_line(text: &str, n: usize) -> String {
 #[test]
 fn negative_vectors_get_their_exact_refusal() {
     let fixture = Fixture::new();
-    let good_entry = entry(&DIGEST, &KEY_HASH).to_text().unwrap();
+    let good_entry = entry_text(&entry(&DIGEST, &KEY_HASH)).unwrap();
     let good = fixture.proof(&good_entry);
     let lines: Vec<&str> = good.split('\n').collect();
     // Line layout: 0 header, 1 extra, 2 index, 3..=6 four hashes, 7 empty,
@@ -287,13 +287,13 @@ fn negative_vectors_get_their_exact_refusal() {
         ),
         (
             "entry for another image",
-            fixture.proof(&entry(&[0xd2; 32], &KEY_HASH).to_text().unwrap()),
+            fixture.proof(&entry_text(&entry(&[0xd2; 32], &KEY_HASH)).unwrap()),
             vec![],
             Err(LogError::WrongImage),
         ),
         (
             "entry for another key",
-            fixture.proof(&entry(&DIGEST, &[0x4c; 32]).to_text().unwrap()),
+            fixture.proof(&entry_text(&entry(&DIGEST, &[0x4c; 32])).unwrap()),
             vec![],
             Err(LogError::WrongKey),
         ),

@@ -1,104 +1,34 @@
 //! Building `fwsign-entry/v1` entries; the format itself is defined (once) by
 //! `verifier-core`'s [`LogEntry`], which both writes and reads it.
 
-use verifier_core::tlog::LogEntry;
+use verifier_core::tlog::{LogEntry, LogError, MAX_ENTRY_LEN};
 
 use crate::TlogError;
 
-/// An entry's field values, owned, in the order of the format.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Entry {
-    /// Lowercase hex image digest (the hash TLV).
-    pub image_digest: String,
-    /// Lowercase hex SHA-256 of the signing key's SubjectPublicKeyInfo.
-    pub key_hash: String,
-    /// The signing key's name.
-    pub key_name: String,
-    /// The image version.
-    pub version: String,
-    /// The security counter in decimal, or `none`.
-    pub security_counter: String,
-    /// Identity issuer, or the API client kind; `-` if none.
-    pub issuer: String,
-    /// Identity subject; `-` if none.
-    pub subject: String,
-    /// Source repository; `-` if none.
-    pub repository: String,
-    /// Git ref; `-` if none.
-    pub git_ref: String,
-    /// Git commit; `-` if none.
-    pub commit: String,
-    /// RFC 3339 UTC time, `YYYY-MM-DDTHH:MM:SSZ`.
-    pub time: String,
+/// An entry with owned values; build it, then write it with [`entry_text`].
+pub type Entry = LogEntry<String>;
+
+/// The canonical text of `entry`, checked by the verifier's own parser.
+///
+/// # Errors
+/// [`TlogError::Format`] naming the field that is empty or malformed, or the entry being
+/// longer than the verifier accepts.
+pub fn entry_text(entry: &Entry) -> Result<String, TlogError> {
+    let text = entry.to_string();
+    if text.len() > MAX_ENTRY_LEN {
+        return Err(LogError::TooLong { what: "entry", max: MAX_ENTRY_LEN }.into());
+    }
+    LogEntry::parse(text.as_bytes())?;
+    Ok(text)
 }
 
-impl Entry {
-    fn view(&self) -> LogEntry<'_> {
-        LogEntry {
-            image_digest: &self.image_digest,
-            key_hash: &self.key_hash,
-            key_name: &self.key_name,
-            version: &self.version,
-            security_counter: &self.security_counter,
-            issuer: &self.issuer,
-            subject: &self.subject,
-            repository: &self.repository,
-            git_ref: &self.git_ref,
-            commit: &self.commit,
-            time: &self.time,
-        }
-    }
-
-    /// The canonical entry text, checked by the verifier's own parser.
-    ///
-    /// # Errors
-    /// [`TlogError::Format`] naming the field that is empty or malformed.
-    pub fn to_text(&self) -> Result<String, TlogError> {
-        let text = self.view().to_string();
-        if text.len() > verifier_core::tlog::MAX_ENTRY_LEN {
-            return Err(verifier_core::tlog::LogError::TooLong {
-                what: "entry",
-                max: verifier_core::tlog::MAX_ENTRY_LEN,
-            }
-            .into());
-        }
-        LogEntry::parse(text.as_bytes())?;
-        Ok(text)
-    }
-
-    /// Parses an entry text.
-    ///
-    /// # Errors
-    /// [`TlogError::Format`] naming the malformed field.
-    pub fn parse(text: &[u8]) -> Result<Self, TlogError> {
-        let entry = LogEntry::parse(text)?;
-        let [
-            image_digest,
-            key_hash,
-            key_name,
-            version,
-            security_counter,
-            issuer,
-            subject,
-            repository,
-            git_ref,
-            commit,
-            time,
-        ] = entry.values().map(str::to_owned);
-        Ok(Self {
-            image_digest,
-            key_hash,
-            key_name,
-            version,
-            security_counter,
-            issuer,
-            subject,
-            repository,
-            git_ref,
-            commit,
-            time,
-        })
-    }
+/// Parses an entry's text into owned values.
+///
+/// # Errors
+/// [`TlogError::Format`] naming the malformed field.
+pub fn parse_entry(text: &[u8]) -> Result<Entry, TlogError> {
+    let values = LogEntry::parse(text)?.values().map(str::to_owned);
+    Ok(LogEntry::from_values(values))
 }
 
 /// `seconds` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -143,7 +73,7 @@ mod tests {
     fn empty_fields_are_refused_by_name() {
         let entry =
             Entry { image_digest: "ab".repeat(32), key_hash: "cd".repeat(32), ..Entry::default() };
-        let error = entry.to_text().unwrap_err().to_string();
+        let error = entry_text(&entry).unwrap_err().to_string();
         assert!(error.contains("key-name"), "{error}");
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use fwsign_tlog::entry::{Entry, rfc3339_utc};
+use fwsign_tlog::entry::{Entry, entry_text, rfc3339_utc};
 use fwsign_tlog::local::LocalLog;
 use fwsign_tlog::note::Ed25519NoteSigner;
 use host_signer::image::append_unprotected_tlv;
@@ -164,7 +164,7 @@ fn append(args: &AppendArgs) -> anyhow::Result<()> {
     let mut log = LocalLog::open(&args.dir)?;
     let signer = log_signer(&args.key, log.origin(), &args.password)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let entry = Entry {
+    let entry = entry_text(&Entry {
         image_digest: hex(&verified.digest),
         key_hash: hex(&keys[0].spki_sha256()),
         key_name: args.key_name.clone().unwrap_or_else(|| default_key_name(&args.signing_key)),
@@ -178,8 +178,7 @@ fn append(args: &AppendArgs) -> anyhow::Result<()> {
         git_ref: args.git_ref.clone(),
         commit: args.commit.clone(),
         time: rfc3339_utc(now),
-    }
-    .to_text()?;
+    })?;
     // Check that a proof of the largest size fits before the log grows.
     append_unprotected_tlv(&mut image.clone(), tlv::LOG_PROOF, &[0; MAX_PROOF_LEN])?;
     let appended = log.append(entry.as_bytes(), &signer)?;

@@ -53,34 +53,36 @@ pub const ENTRY_FIELDS: [&str; 11] = [
     "time",
 ];
 
-/// A parsed `fwsign-entry/v1` entry; see the module documentation for each field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogEntry<'a> {
+/// A `fwsign-entry/v1` entry; see the module documentation for each field. Parsed entries
+/// borrow the text (`LogEntry<&str>`); a signer builds one with owned values
+/// (`LogEntry<String>`) and writes it with `Display`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogEntry<S> {
     /// Lowercase hex image digest.
-    pub image_digest: &'a str,
+    pub image_digest: S,
     /// Lowercase hex SHA-256 of the signing key's SubjectPublicKeyInfo.
-    pub key_hash: &'a str,
+    pub key_hash: S,
     /// The signing key's name.
-    pub key_name: &'a str,
+    pub key_name: S,
     /// The image version.
-    pub version: &'a str,
+    pub version: S,
     /// The security counter, or `none`.
-    pub security_counter: &'a str,
+    pub security_counter: S,
     /// Identity issuer (OIDC `iss`), or the API client kind.
-    pub issuer: &'a str,
+    pub issuer: S,
     /// Identity subject.
-    pub subject: &'a str,
+    pub subject: S,
     /// Source repository.
-    pub repository: &'a str,
+    pub repository: S,
     /// Git ref.
-    pub git_ref: &'a str,
+    pub git_ref: S,
     /// Git commit.
-    pub commit: &'a str,
+    pub commit: S,
     /// RFC 3339 UTC time of the entry.
-    pub time: &'a str,
+    pub time: S,
 }
 
-impl<'a> LogEntry<'a> {
+impl<'a> LogEntry<&'a str> {
     /// Parses and checks an entry's text.
     ///
     /// # Errors
@@ -99,6 +101,15 @@ impl<'a> LogEntry<'a> {
         if !rest.is_empty() {
             return Err(bad("end"));
         }
+        let entry = Self::from_values(values);
+        entry.check_formats()?;
+        Ok(entry)
+    }
+}
+
+impl<S> LogEntry<S> {
+    /// The entry with `values` in [`ENTRY_FIELDS`] order.
+    pub fn from_values(values: [S; ENTRY_FIELDS.len()]) -> Self {
         let [
             image_digest,
             key_hash,
@@ -112,7 +123,7 @@ impl<'a> LogEntry<'a> {
             commit,
             time,
         ] = values;
-        let entry = Self {
+        Self {
             image_digest,
             key_hash,
             key_name,
@@ -124,25 +135,43 @@ impl<'a> LogEntry<'a> {
             git_ref,
             commit,
             time,
-        };
-        entry.check_formats()?;
-        Ok(entry)
+        }
+    }
+}
+
+impl<S: AsRef<str>> LogEntry<S> {
+    /// The field values in [`ENTRY_FIELDS`] order.
+    pub fn values(&self) -> [&str; ENTRY_FIELDS.len()] {
+        [
+            &self.image_digest,
+            &self.key_hash,
+            &self.key_name,
+            &self.version,
+            &self.security_counter,
+            &self.issuer,
+            &self.subject,
+            &self.repository,
+            &self.git_ref,
+            &self.commit,
+            &self.time,
+        ]
+        .map(AsRef::as_ref)
     }
 
     fn check_formats(&self) -> Result<(), LogError> {
-        if !matches!(self.image_digest.len(), 64 | 128) || !is_lower_hex(self.image_digest) {
+        let (digest, key_hash) = (self.image_digest.as_ref(), self.key_hash.as_ref());
+        if !matches!(digest.len(), 64 | 128) || !is_lower_hex(digest) {
             return Err(bad("image-digest"));
         }
-        if self.key_hash.len() != 64 || !is_lower_hex(self.key_hash) {
+        if key_hash.len() != 64 || !is_lower_hex(key_hash) {
             return Err(bad("key-hash"));
         }
-        let counter = self.security_counter;
-        if counter != "none"
-            && super::checkpoint::parse_decimal(counter).is_none_or(|c| c > u64::from(u32::MAX))
-        {
+        let counter = self.security_counter.as_ref();
+        let too_large = |c: u64| c > u64::from(u32::MAX);
+        if counter != "none" && super::checkpoint::parse_decimal(counter).is_none_or(too_large) {
             return Err(bad("security-counter"));
         }
-        if !is_rfc3339_utc(self.time) {
+        if !is_rfc3339_utc(self.time.as_ref()) {
             return Err(bad("time"));
         }
         Ok(())
@@ -150,34 +179,17 @@ impl<'a> LogEntry<'a> {
 
     /// Whether the entry names `digest` as the image digest.
     pub fn names_digest(&self, digest: &[u8]) -> bool {
-        hex_equals(self.image_digest, digest)
+        hex_equals(self.image_digest.as_ref(), digest)
     }
 
     /// Whether the entry names the key whose SubjectPublicKeyInfo has SHA-256 `key_hash`.
     pub fn names_key(&self, key_hash: &[u8; 32]) -> bool {
-        hex_equals(self.key_hash, key_hash)
-    }
-
-    /// The field values in [`ENTRY_FIELDS`] order.
-    pub fn values(&self) -> [&'a str; ENTRY_FIELDS.len()] {
-        [
-            self.image_digest,
-            self.key_hash,
-            self.key_name,
-            self.version,
-            self.security_counter,
-            self.issuer,
-            self.subject,
-            self.repository,
-            self.git_ref,
-            self.commit,
-            self.time,
-        ]
+        hex_equals(self.key_hash.as_ref(), key_hash)
     }
 }
 
 /// Writes the canonical text of the entry (what [`LogEntry::parse`] reads back).
-impl fmt::Display for LogEntry<'_> {
+impl<S: AsRef<str>> fmt::Display for LogEntry<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{ENTRY_HEADER}")?;
         for (name, value) in ENTRY_FIELDS.iter().zip(self.values()) {
@@ -237,7 +249,7 @@ mod tests {
     const DIGEST: &str = "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d";
     const KEY_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
-    fn entry() -> LogEntry<'static> {
+    fn entry() -> LogEntry<&'static str> {
         LogEntry {
             image_digest: DIGEST,
             key_hash: KEY_HASH,
