@@ -254,7 +254,7 @@ fn make_device_inputs(fwsign: &Path, keys: &Keys, work: &Path) -> Result<()> {
     make_logged_image(fwsign, keys, work)
 }
 
-/// Entries in the benchmark log before the measured image: its proof has 9 hashes.
+/// Entries in the benchmark log before the measured image (entry 299 of 300: 5 proof hashes).
 const LOG_ENTRIES_BEFORE: usize = 299;
 
 /// The 256 KiB Ed25519 image with a LOG_PROOF, logged as entry 299 of a log of 300
