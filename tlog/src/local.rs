@@ -264,6 +264,13 @@ mod tests {
             verify_inclusion(proof.index, checkpoint.size, &leaf, proof.hashes(), &checkpoint.root)
                 .unwrap();
         }
+        // The published tiles alone give the checkpoint's root, as a monitor would compute it.
+        let checkpoint = log.checkpoint().unwrap();
+        let body = CheckpointBody::parse(SignedNote::parse(&checkpoint).unwrap().text()).unwrap();
+        let tiles = crate::tiles::TileStore::new(body.size, |tile: &Tile| {
+            fs::read(dir.path().join(tile.path())).map_err(|e| TlogError::Store(e.to_string()))
+        });
+        assert_eq!(tree_hash(body.size, &tiles).unwrap(), body.root);
         assert!(LocalLog::create(dir.path(), "test.example/log", &signer).is_err());
     }
 }

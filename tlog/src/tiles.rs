@@ -5,6 +5,11 @@
 //! suffix; a full tile never changes once written. Entry bundles (`tile/entries/<N>`) hold the
 //! leaves' data, each prefixed with its length as a big-endian `u16`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use verifier_core::tlog::{TreeHash, node_hash};
+
 use crate::TlogError;
 use crate::tree::{HashStore, stored_hash_index};
 
@@ -157,6 +162,95 @@ pub fn tile_data(tile: &Tile, store: &impl HashStore) -> Result<Vec<u8>, TlogErr
     Ok(store.read_hashes(&indexes)?.concat())
 }
 
+/// Splits a stored hash index into the subtree it stores: (level, number within the level).
+pub fn split_stored_hash_index(index: u64) -> (u32, u64) {
+    // Leaf n is stored at stored_hash_index(0, n), which lies in [2n - log2(n) - 1, 2n]: find
+    // the last leaf stored at or before `index`; the hash is one that leaf's append completed.
+    let mut n = index / 2;
+    while n > 0 && stored_hash_index(0, n) > index {
+        n -= 1;
+    }
+    while stored_hash_index(0, n + 1) <= index {
+        n += 1;
+    }
+    let level = u32::try_from(index - stored_hash_index(0, n)).unwrap_or(u32::MAX);
+    (level, n >> level)
+}
+
+/// A [`HashStore`] over the tiles of a tree of known size, fetched by path: what a monitor
+/// uses to compute consistency proofs from a log it only reads. Tiles are fetched once each.
+pub struct TileStore<F> {
+    size: u64,
+    fetch: F,
+    cache: RefCell<HashMap<Tile, Vec<u8>>>,
+}
+
+impl<F: Fn(&Tile) -> Result<Vec<u8>, TlogError>> TileStore<F> {
+    /// Reads the tree of `size` leaves through `fetch`, which returns a tile's contents.
+    pub fn new(size: u64, fetch: F) -> Self {
+        Self { size, fetch, cache: RefCell::new(HashMap::new()) }
+    }
+
+    /// The hashes of tree level `8·tile_level`, positions `first..first + count`.
+    fn level_hashes(
+        &self,
+        tile_level: u8,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<TreeHash>, TlogError> {
+        let index = first / TILE_WIDTH;
+        let available = self.size >> (u32::from(tile_level) * TILE_HEIGHT);
+        let width = (available - index * TILE_WIDTH).min(TILE_WIDTH);
+        let tile = Tile {
+            kind: TileKind::Hashes { level: tile_level },
+            index,
+            width: u16::try_from(width).unwrap_or(256),
+        };
+        let missing = || {
+            TlogError::Store(format!(
+                "{} does not hold hashes {first}..{}",
+                tile.path(),
+                first + count
+            ))
+        };
+        let mut cache = self.cache.borrow_mut();
+        let data = match cache.get(&tile) {
+            Some(data) => data,
+            None => {
+                let data = (self.fetch)(&tile)?;
+                if data.len() != usize::from(tile.width) * 32 {
+                    return Err(TlogError::Store(format!(
+                        "{} is {} bytes, expected {}",
+                        tile.path(),
+                        data.len(),
+                        usize::from(tile.width) * 32
+                    )));
+                }
+                cache.entry(tile).or_insert(data)
+            }
+        };
+        let start = usize::try_from(first % TILE_WIDTH).map_err(|_| missing())? * 32;
+        let end = start + usize::try_from(count).map_err(|_| missing())? * 32;
+        let bytes = data.get(start..end).ok_or_else(missing)?;
+        Ok(bytes.chunks_exact(32).map(|c| TreeHash::try_from(c).unwrap_or_default()).collect())
+    }
+}
+
+impl<F: Fn(&Tile) -> Result<Vec<u8>, TlogError>> HashStore for TileStore<F> {
+    fn read_hash(&self, index: u64) -> Result<TreeHash, TlogError> {
+        let (level, n) = split_stored_hash_index(index);
+        let tile_level = u8::try_from(level / TILE_HEIGHT)
+            .map_err(|_| TlogError::Range(format!("stored hash {index} is above the tiles")))?;
+        let depth = level % TILE_HEIGHT;
+        // The subtree's hashes at the tile's level, folded pairwise up `depth` levels.
+        let mut hashes = self.level_hashes(tile_level, n << depth, 1 << depth)?;
+        while hashes.len() > 1 {
+            hashes = hashes.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+        }
+        hashes.pop().ok_or_else(|| TlogError::Store(format!("no hash for stored index {index}")))
+    }
+}
+
 /// An entry bundle: each entry prefixed with its big-endian `u16` length.
 ///
 /// # Errors
@@ -260,6 +354,40 @@ mod tests {
             tiles_between(256, 257),
             vec![Tile { kind: TileKind::Hashes { level: 0 }, index: 1, width: 1 }]
         );
+    }
+
+    #[test]
+    fn a_tile_store_reads_the_same_tree_as_the_hash_store() {
+        use crate::tree::{consistency_proof, inclusion_proof, stored_hash_count};
+        let mut store = MemoryStore::new();
+        for i in 0..1000u32 {
+            store.append(&i.to_be_bytes()).unwrap();
+        }
+        for index in 0..stored_hash_count(1000) {
+            let (level, n) = split_stored_hash_index(index);
+            assert_eq!(stored_hash_index(level, n), index);
+        }
+        let fetches = std::cell::Cell::new(0);
+        let tiles = TileStore::new(1000, |tile: &Tile| {
+            fetches.set(fetches.get() + 1);
+            tile_data(tile, &store)
+        });
+        for size in [1, 255, 256, 257, 999, 1000] {
+            assert_eq!(tree_hash(size, &tiles).unwrap(), tree_hash(size, &store).unwrap());
+            assert_eq!(
+                inclusion_proof(size / 2, size, &tiles).unwrap(),
+                inclusion_proof(size / 2, size, &store).unwrap()
+            );
+            assert_eq!(
+                consistency_proof(size / 3, size, &tiles).unwrap(),
+                consistency_proof(size / 3, size, &store).unwrap()
+            );
+        }
+        // Each tile is fetched once: 1000 leaves have 5 (level 0: 000..002, 003.p/232; level 1:
+        // 000.p/3), and these proofs need no more than those.
+        assert!(fetches.get() <= hash_tiles(1000).len(), "{} fetches", fetches.get());
+        let short = TileStore::new(1000, |tile: &Tile| Ok(tile_data(tile, &store)?[..32].to_vec()));
+        assert!(tree_hash(1000, &short).is_err());
     }
 
     #[test]
