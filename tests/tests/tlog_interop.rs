@@ -7,9 +7,10 @@
 
 use base64::Engine as _;
 use fwsign_tests::tlog_go;
+use fwsign_tlog::TlogError;
 use fwsign_tlog::checkpoint::CheckpointBody;
 use fwsign_tlog::note::{Ed25519NoteSigner, open_note, verifier_key};
-use fwsign_tlog::tiles::{Tile, hash_tiles, tile_data};
+use fwsign_tlog::tiles::{Tile, TileStore, hash_tiles, tile_data};
 use fwsign_tlog::tree::{
     MemoryStore, consistency_proof, inclusion_proof, tree_hash, verify_consistency,
 };
@@ -124,6 +125,27 @@ fn stored_hashes_roots_proofs_and_tiles_are_identical_to_go() {
         }
     }
     assert_eq!(hash_tiles(LEAVES), widest);
+
+    // Go's tiles alone, read as a monitor reads them, give Go's roots and proofs.
+    let go_tile_data: std::collections::HashMap<String, Vec<u8>> = answer["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["path"].as_str().unwrap().replacen("tile/8/", "tile/", 1), unb64(&t["data"])))
+        .collect();
+    let from_go_tiles = TileStore::new(LEAVES, |tile: &Tile| {
+        go_tile_data.get(&tile.path()).cloned().ok_or_else(|| TlogError::Store(tile.path()))
+    });
+    for (size, go_root) in SIZES.iter().zip(&go_roots) {
+        assert_eq!(
+            tree_hash(*size, &from_go_tiles).unwrap(),
+            *go_root,
+            "root of size {size} from Go's tiles"
+        );
+    }
+    let go_proof = hashes(&answer["consistencies"][0]);
+    let [old, new] = sample_consistencies()[0];
+    assert_eq!(consistency_proof(old, new, &from_go_tiles).unwrap(), go_proof);
 }
 
 fn same_position(a: &Tile, b: &Tile) -> bool {
