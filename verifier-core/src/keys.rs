@@ -176,5 +176,8 @@ mod tests {
         assert_eq!(find_by_spki(&keys, &PublicKey::Ed25519([6; 32]).spki_der()), None);
         // A KEYHASH cannot select it: the key itself is not held.
         assert_eq!(find_by_hash(&keys, &hash), None);
+        // Both forms name the key by the same SPKI hash (the log entry's `key-hash`).
+        assert_eq!(keys[0].spki_sha256()[..], hash[..]);
+        assert_eq!(TrustedKey::new(key).spki_sha256()[..], hash[..]);
     }
 }
