@@ -38,7 +38,10 @@ pub fn tlog_go() -> &'static Path {
             .unwrap_or_else(|| crate::workspace_root().join("target"));
         let dir = target.join("tlog-go");
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let binary = dir.join(format!("tlog-go-{}", std::process::id()));
+        // Built under a name of its own, then renamed: test binaries running side by side
+        // never see a half-written program.
+        let building = dir.join(format!("tlog-go.{}", std::process::id()));
+        let binary = dir.join("tlog-go");
         let source = crate::workspace_root().join("tests/tlog-go/main.go");
         let output = Command::new(go())
             .env("GOPATH", format!("{}:{GOCODE}", dir.join("gopath").display()))
@@ -47,7 +50,7 @@ pub fn tlog_go() -> &'static Path {
             .env("GOFLAGS", "")
             .arg("build")
             .arg("-o")
-            .arg(&binary)
+            .arg(&building)
             .arg(&source)
             .output()
             .unwrap_or_else(|e| panic!("cannot run go ({e}): install it with `{GO_INSTALL}`"));
@@ -57,6 +60,7 @@ pub fn tlog_go() -> &'static Path {
             source.display(),
             String::from_utf8_lossy(&output.stderr)
         );
+        std::fs::rename(&building, &binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
         binary
     })
 }
