@@ -3,8 +3,9 @@
 //! A signing service appends one [`entry`] per signature to an RFC 6962 Merkle tree, signs
 //! [`checkpoint`]s of it as C2SP signed [`note`]s, serves it as C2SP [`tiles`], and hands each
 //! signer a [`proof`] text (`tlog-proof@v1`) that goes into the image's LOG_PROOF TLV. A
-//! monitor reads the tiles ([`tiles::TileStore`]), computes a consistency proof between the last
-//! checkpoint it saw and the newest, and checks it ([`tree::verify_consistency`]).
+//! [`monitor`] reads the tiles ([`tiles::TileStore`]), computes a consistency proof between the
+//! last checkpoint it recorded and the newest, and checks it ([`tree::verify_consistency`]), so
+//! a forked or truncated log is caught.
 //!
 //! The crate is storage-agnostic: the [`tree`] reads and writes hashes by their stored index
 //! (the layout of Go's `golang.org/x/mod/sumdb/tlog`) through the [`tree::HashStore`] trait, so
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod entry;
 mod error;
 pub mod local;
+pub mod monitor;
 pub mod note;
 pub mod proof;
 pub mod tiles;
