@@ -122,6 +122,8 @@ mod firmware {
                 }
             }
         }
+        #[cfg(feature = "tlog")]
+        log_proof(counter, image, &keys)?;
         if let Some(algorithm) = ALGORITHMS.first() {
             let loaded = host::read(algorithm.images[2].1, image)?;
             let data = loaded.get(..SHA256_BYTES).unwrap_or(loaded);
@@ -180,6 +182,32 @@ mod firmware {
         }
         cortex_m_semihosting::hprintln!("{}_verify_instr={}", name, instructions);
         cortex_m_semihosting::hprintln!("{}_verify_stack_bytes={}", name, stack);
+        Ok(())
+    }
+
+    /// The transparency-log proof check of a 256 KiB Ed25519 image logged as entry 299 of 300,
+    /// after `verify_image` accepted it.
+    #[cfg(feature = "tlog")]
+    fn log_proof(counter: &Counter, image: &mut [u8], keys: &[TrustedKey]) -> Result<(), Failure> {
+        use verifier_core::tlog::{LogKey, ProofBuffer, check_log_proof};
+        static mut PROOF_BUFFER: ProofBuffer = ProofBuffer::new();
+        let mut key_text = [0u8; 128];
+        let key_text = host::read("log.vkey", &mut key_text)?;
+        let key_text = core::str::from_utf8(key_text).map_err(|_| Failure::BadKey("log.vkey"))?;
+        let log_key = LogKey::parse(key_text.trim()).map_err(|_| Failure::BadKey("log.vkey"))?;
+        let loaded = host::read("ed25519-256k-logged.img", image)?;
+        let verified = verify_image(&mut MemoryReader(loaded), keys, &Policy::default())
+            .map_err(|error| Failure::Refused("ed25519-256k-logged", error))?;
+        // SAFETY: the only reference ever taken to PROOF_BUFFER.
+        let buffer = unsafe { &mut *core::ptr::addr_of_mut!(PROOF_BUFFER) };
+        let (stack, (instructions, verdict)) = stack::peak(|| {
+            counter.measure(|| {
+                check_log_proof(&mut MemoryReader(loaded), &verified, keys, &[log_key], buffer)
+            })
+        });
+        verdict.map_err(|error| Failure::Refused("ed25519-256k-logged", error))?;
+        report("log_proof_256k_ed25519_instr", instructions);
+        report("log_proof_256k_ed25519_stack_bytes", stack as u64);
         Ok(())
     }
 

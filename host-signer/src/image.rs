@@ -144,6 +144,9 @@ pub enum ImageError {
         /// Why.
         reason: &'static str,
     },
+    /// The bytes given are not a finished image ending with its TLV areas.
+    #[error("not a finished image: {0}")]
+    NotAnImage(String),
     /// A TLV value exceeds 65535 bytes.
     #[error("TLV 0x{tag:04x} value is {len} bytes, more than 65535")]
     TlvTooLong {
@@ -317,24 +320,59 @@ impl SignedImage {
     /// # Errors
     /// [`ImageError::TlvTooLong`] or [`ImageError::TooLarge`]; the image is then unchanged.
     pub fn append_unprotected(&mut self, tag: u16, value: &[u8]) -> Result<(), ImageError> {
-        let too_long = || ImageError::TlvTooLong { tag, len: value.len() };
-        let len = u16::try_from(value.len()).map_err(|_| too_long())?;
-        let total_at = self.unprotected_start + 2;
-        let total = self
-            .bytes
-            .get(total_at..total_at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .unwrap_or(0);
-        let new_total =
-            total.checked_add(4).and_then(|t| t.checked_add(len)).ok_or_else(too_long)?;
+        if value.len() > usize::from(u16::MAX) {
+            return Err(ImageError::TlvTooLong { tag, len: value.len() });
+        }
         let new_len = self.bytes.len() + 4 + value.len();
         check_fits(new_len, self.trailer_size, self.slot_size)?;
-        self.bytes[total_at..total_at + 2].copy_from_slice(&new_total.to_le_bytes());
-        self.bytes.extend_from_slice(&tag.to_le_bytes());
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(value);
-        Ok(())
+        push_unprotected(&mut self.bytes, self.unprotected_start, tag, value)
     }
+}
+
+/// Appends an entry to the unprotected TLV area of a finished image held in `image` (header
+/// to the end of the unprotected TLVs, nothing after), updating the area's total. The hash and
+/// signature still hold.
+///
+/// # Errors
+/// [`ImageError::NotAnImage`] if `image` is not a well-formed image ending with its TLVs;
+/// [`ImageError::TlvTooLong`]. The image is unchanged on error.
+pub fn append_unprotected_tlv(
+    image: &mut Vec<u8>,
+    tag: u16,
+    value: &[u8],
+) -> Result<(), ImageError> {
+    let mut reader = verifier_core::SliceReader::new(image);
+    let layout = verifier_core::read_header(&mut reader)
+        .and_then(|header| verifier_core::tlv::TlvLayout::locate(&mut reader, &header))
+        .map_err(|e| ImageError::NotAnImage(e.to_string()))?;
+    if layout.end as usize != image.len() {
+        return Err(ImageError::NotAnImage(format!(
+            "{} bytes follow the TLVs (padding or a trailer): add TLVs before padding",
+            image.len() - layout.end as usize
+        )));
+    }
+    push_unprotected(image, layout.unprotected_start as usize, tag, value)
+}
+
+/// Appends a TLV at the end of `bytes`, whose unprotected area starts at `unprotected_start`
+/// and ends at the end of `bytes`.
+fn push_unprotected(
+    bytes: &mut Vec<u8>,
+    unprotected_start: usize,
+    tag: u16,
+    value: &[u8],
+) -> Result<(), ImageError> {
+    let too_long = || ImageError::TlvTooLong { tag, len: value.len() };
+    let len = u16::try_from(value.len()).map_err(|_| too_long())?;
+    let total_at = unprotected_start + 2;
+    let total =
+        bytes.get(total_at..total_at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).unwrap_or(0);
+    let new_total = total.checked_add(4).and_then(|t| t.checked_add(len)).ok_or_else(too_long)?;
+    bytes[total_at..total_at + 2].copy_from_slice(&new_total.to_le_bytes());
+    bytes.extend_from_slice(&tag.to_le_bytes());
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(value);
+    Ok(())
 }
 
 /// Checks that an image of `len` bytes leaves room for the trailer in the slot.

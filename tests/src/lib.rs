@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod tlog_go;
 pub mod tsa;
 
 /// The version of imgtool the compatibility contract is written against.

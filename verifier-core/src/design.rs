@@ -31,7 +31,10 @@
 //! by an attacker. Only entries the verification itself needs are allowed there: the hash,
 //! KEYHASH, PUBKEY, signature entries (including RSA ones, which are skipped as unknown keys),
 //! SIG_PURE, and the vendor ranges `0xXXa0..=0xXXfe` (where fwsign keeps its RFC 3161
-//! timestamp token, which must sit outside the signed region because it covers the signature).
+//! timestamp token, 0x00a1, and its transparency-log proof, 0x00a2: both must sit outside the
+//! signed region because they exist only once the signature does). The log proof is checked by
+//! `tlog::check_log_proof` (feature `tlog`) after the image is accepted, when the
+//! device or `fwsign verify --log-key` requires one.
 //! Anything else unprotected, in particular SEC_CNT, DEPENDENCY, BOOT_RECORD or an encryption
 //! key, is refused rather than ignored: honouring it would let an attacker steer the device, and
 //! silently ignoring it hides a malformed image.

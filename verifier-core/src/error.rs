@@ -147,6 +147,16 @@ pub enum VerifyError {
         /// The device's minimum.
         minimum: u32,
     },
+    /// The transparency-log proof is missing or does not prove the image was logged.
+    #[cfg(feature = "tlog")]
+    Log(crate::tlog::LogError),
+}
+
+#[cfg(feature = "tlog")]
+impl From<crate::tlog::LogError> for VerifyError {
+    fn from(e: crate::tlog::LogError) -> Self {
+        Self::Log(e)
+    }
 }
 
 impl From<ReadError> for VerifyError {
@@ -262,6 +272,8 @@ impl fmt::Display for VerifyError {
                 f,
                 "anti-rollback: security counter {image} is below the device minimum {minimum}"
             ),
+            #[cfg(feature = "tlog")]
+            Self::Log(e) => e.fmt(f),
         }
     }
 }

@@ -111,6 +111,8 @@ pub mod tlv {
     pub const UUID_CID: u16 = 0x75;
     /// RFC 3161 timestamp token over the signature (fwsign vendor TLV, unprotected).
     pub const TIMESTAMP_TOKEN: u16 = 0x00a1;
+    /// C2SP `tlog-proof@v1` text proving the signature was logged (fwsign vendor TLV, unprotected).
+    pub const LOG_PROOF: u16 = 0x00a2;
 
     /// Whether `tag` lies in a vendor-reserved range (`0xXXa0..=0xXXff`, never `0xffff`).
     pub const fn is_vendor(tag: u16) -> bool {

@@ -86,6 +86,17 @@ impl TrustedKey {
         Self { revoked: true, ..self }
     }
 
+    /// SHA-256 of the key's DER SubjectPublicKeyInfo (`fwsign getpub -e hash`).
+    pub fn spki_sha256(&self) -> [u8; 32] {
+        match &self.material {
+            KeyMaterial::Key(key) => {
+                let hash = key.key_hash(HashAlgorithm::Sha256);
+                <[u8; 32]>::try_from(&*hash).unwrap_or([0; 32])
+            }
+            KeyMaterial::SpkiSha256(hash) => *hash,
+        }
+    }
+
     /// The public key, when it is held rather than only its hash.
     pub fn public_key(&self) -> Option<&PublicKey> {
         match &self.material {
@@ -165,5 +176,8 @@ mod tests {
         assert_eq!(find_by_spki(&keys, &PublicKey::Ed25519([6; 32]).spki_der()), None);
         // A KEYHASH cannot select it: the key itself is not held.
         assert_eq!(find_by_hash(&keys, &hash), None);
+        // Both forms name the key by the same SPKI hash (the log entry's `key-hash`).
+        assert_eq!(keys[0].spki_sha256()[..], hash[..]);
+        assert_eq!(TrustedKey::new(key).spki_sha256()[..], hash[..]);
     }
 }

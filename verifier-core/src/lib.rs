@@ -28,6 +28,7 @@
 //! - `sha512`: SHA-512 image digests (`--sha 512`, `--pure`).
 //! - `opt-size`: smaller, slower Ed25519.
 //! - `embedded-storage`: [`FlashReader`] over a `ReadNorFlash`.
+//! - `tlog`: `tlog::check_log_proof`, transparency-log proofs carried in the image.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -57,6 +58,8 @@ mod header;
 mod keys;
 mod reader;
 pub mod signature;
+#[cfg(feature = "tlog")]
+pub mod tlog;
 pub mod tlv;
 mod verify;
 

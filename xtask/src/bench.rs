@@ -252,7 +252,48 @@ fn make_device_inputs(fwsign: &Path, keys: &Keys, work: &Path) -> Result<()> {
             run_quiet(&mut sign_command(fwsign, key, &payload, &image))?;
         }
     }
-    Ok(())
+    make_logged_image(fwsign, keys, work)
+}
+
+/// Entries in the benchmark log before the measured image (entry 299 of 300: 5 proof hashes).
+const LOG_ENTRIES_BEFORE: usize = 299;
+
+/// The 256 KiB Ed25519 image with a LOG_PROOF, logged as entry 299 of a log of 300
+/// (`fwsign log`), and the log's verifier key (`log.vkey`).
+fn make_logged_image(fwsign: &Path, keys: &Keys, work: &Path) -> Result<()> {
+    let log = work.join("bench-log");
+    if log.exists() {
+        std::fs::remove_dir_all(&log)
+            .with_context(|| format!("cannot remove {}", log.display()))?;
+    }
+    let log_key = work.join("log.pem");
+    if !log_key.exists() {
+        run_quiet(
+            Command::new(fwsign).arg("keygen").arg("-k").arg(&log_key).args(["-t", "ed25519"]),
+        )?;
+    }
+    let init = Command::new(fwsign)
+        .args(["log", "init", "--origin", "bench.example/log", "--dir"])
+        .arg(&log)
+        .arg("-k")
+        .arg(&log_key)
+        .output()
+        .context("cannot run fwsign log init")?;
+    if !init.status.success() {
+        bail!("fwsign log init failed: {}", String::from_utf8_lossy(&init.stderr).trim());
+    }
+    crate::write_atomically(&work.join("log.vkey"), &init.stdout)?;
+    let append = |image: &str, output: &Path| {
+        let mut command = Command::new(fwsign);
+        command.args(["log", "append", "--dir"]).arg(&log).arg("-k").arg(&log_key);
+        command.arg("--signing-key").arg(&keys.ed25519).arg(work.join(image)).arg(output);
+        run_quiet(&mut command)
+    };
+    let scratch = work.join("log-filler.img");
+    for _ in 0..LOG_ENTRIES_BEFORE {
+        append("ed25519-16k.img", &scratch)?;
+    }
+    append("ed25519-256k.img", &work.join("ed25519-256k-logged.img"))
 }
 
 /// A reproducible pseudo-random payload of `len` bytes.

@@ -12,7 +12,7 @@ use crate::root;
 
 /// The fuzz targets, each with its seed directory under `fuzz/seeds/`.
 pub(crate) const TARGETS: &[&str] =
-    &["verify_image", "boot_state", "update_protocol", "service_request"];
+    &["verify_image", "boot_state", "update_protocol", "service_request", "log_proof"];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.
 pub(crate) fn run(seconds: u32) -> Result<()> {

@@ -11,6 +11,10 @@ use fwsign_keys::timestamp::{Token, find_in_image};
 use host_signer::input::{self, InputFormat};
 use serde_json::{Value, json};
 use verifier_core::format::{flags, tlv};
+use verifier_core::tlog::{
+    Checkpoint, ENTRY_FIELDS, LogEntry, LogError, LogProof, MAX_ENTRY_LEN, MAX_PROOF_LEN,
+    SignedNote, read_log_proof,
+};
 use verifier_core::tlv::{TlvArea, TlvLayout};
 use verifier_core::{ImageHeader, ImageVersion, PublicKey, SliceReader, VerifyError, read_header};
 
@@ -99,6 +103,9 @@ fn describe(bytes: &[u8]) -> (Value, Option<VerifyError>) {
     if let Some(timestamp) = timestamp_json(bytes) {
         info["timestamp"] = timestamp;
     }
+    if let Some(log_proof) = log_proof_json(bytes) {
+        info["log_proof"] = log_proof;
+    }
     info["image_len"] = json!(layout.end);
     info["file_len"] = json!(bytes.len());
     if let Some(trailer) = trailer_json(bytes, layout.end as usize) {
@@ -122,6 +129,39 @@ fn timestamp_json(bytes: &[u8]) -> Option<Value> {
         }),
         Err(error) => json!({ "error": error, "token_der_base64": token_der_base64 }),
     })
+}
+
+/// The log proof: entry, index and checkpoint, parsed but not verified (that takes
+/// `verify --log-key`).
+fn log_proof_json(bytes: &[u8]) -> Option<Value> {
+    let mut buffer = [0u8; MAX_PROOF_LEN];
+    let proof = match read_log_proof(&mut SliceReader::new(bytes), &mut buffer) {
+        Ok(proof) => proof?,
+        Err(error) => return Some(json!({ "error": error.to_string() })),
+    };
+    let parsed = match LogProof::parse(proof) {
+        Ok(parsed) => parsed,
+        Err(error) => return Some(json!({ "error": error.to_string() })),
+    };
+    let mut entry_buffer = [0u8; MAX_ENTRY_LEN];
+    let entry = parsed.entry(&mut entry_buffer).and_then(LogEntry::parse).map(|entry| {
+        let fields = ENTRY_FIELDS.iter().zip(entry.values());
+        fields
+            .map(|(name, value)| (name.to_string(), json!(value)))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    let checkpoint = SignedNote::parse(parsed.checkpoint())
+        .and_then(|note| Checkpoint::parse(note.text()))
+        .map(|c| json!({ "origin": c.origin, "tree_size": c.size }));
+    let text = |result: Result<Value, LogError>| {
+        result.unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    };
+    Some(json!({
+        "index": parsed.index,
+        "proof_hashes": parsed.hash_count(),
+        "checkpoint": text(checkpoint),
+        "entry": text(entry.map(Value::Object)),
+    }))
 }
 
 fn header_json(header: &ImageHeader) -> Value {
@@ -182,6 +222,7 @@ fn tlv_name(tag: u16) -> &'static str {
         tlv::UUID_VID => "UUID_VID",
         tlv::UUID_CID => "UUID_CID",
         tlv::TIMESTAMP_TOKEN => "TIMESTAMP_TOKEN",
+        tlv::LOG_PROOF => "LOG_PROOF",
         tag if tlv::is_vendor(tag) => "vendor",
         _ => "unknown",
     }
@@ -197,6 +238,7 @@ fn decode_tlv(tag: u16, value: &[u8]) -> Value {
             Err(_) => json!(hex(value)),
         },
         (tlv::SIG_PURE, [flag]) => json!(*flag == 1),
+        (tlv::LOG_PROOF, _) => json!(format!("tlog-proof, {} bytes (see log_proof)", value.len())),
         (tlv::PUBKEY, der) => match PublicKey::from_spki_der(der) {
             Some(PublicKey::Ed25519(_)) => json!({ "algorithm": "ed25519", "der": hex(der) }),
             Some(PublicKey::P256(_)) => json!({ "algorithm": "ecdsa-p256", "der": hex(der) }),
@@ -277,6 +319,10 @@ fn print_human(info: &Value) {
             }
         }
     }
+    if let Some(log_proof) = info.get("log_proof") {
+        println!("log_proof:");
+        print_nested(log_proof, 2);
+    }
     for key in ["image_len", "file_len"] {
         if let Some(value) = info.get(key) {
             println!("{key}: {}", plain(value));
@@ -286,6 +332,19 @@ fn print_human(info: &Value) {
         println!("trailer:");
         for (name, value) in trailer {
             println!("  {name:<10} {}", plain(value));
+        }
+    }
+}
+
+/// Prints an object as indented `name value` lines.
+fn print_nested(value: &Value, indent: usize) {
+    let Some(object) = value.as_object() else { return };
+    for (name, value) in object {
+        if value.is_object() {
+            println!("{:indent$}{name}:", "");
+            print_nested(value, indent + 2);
+        } else {
+            println!("{:indent$}{name:<17} {}", "", plain(value));
         }
     }
 }

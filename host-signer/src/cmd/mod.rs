@@ -11,6 +11,7 @@ mod completions;
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod log;
 mod policy;
 mod request;
 mod serve;
@@ -44,6 +45,7 @@ enum Command {
     Sign(Box<sign::Args>),
     Verify(verify::Args),
     Dumpinfo(dumpinfo::Args),
+    Log(log::Args),
     Completions(completions::Args),
     Serve(serve::Args),
     Token(token::Args),
@@ -65,6 +67,7 @@ impl Cli {
             Command::Sign(args) => sign::run(&args),
             Command::Verify(args) => verify::run(&args),
             Command::Dumpinfo(args) => dumpinfo::run(&args),
+            Command::Log(args) => log::run(&args),
             Command::Completions(args) => completions::run(&args),
             Command::Serve(args) => serve::run(&args),
             Command::Token(args) => token::run(&args),

@@ -8,7 +8,9 @@ use fwsign_keys::hex;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::timestamp::find_in_image;
 use fwsign_keys::timestamp::verify::{VerifiedTimestamp, read_anchors, verify as verify_timestamp};
+use fwsign_tlog::note::parse_verifier_keys;
 use serde_json::json;
+use verifier_core::tlog::{ProofBuffer, check_log_proof};
 use verifier_core::{HashAlgorithm, Policy, SliceReader, TrustedKey, VerifiedImage, verify_image};
 use x509_cert::Certificate;
 
@@ -30,6 +32,10 @@ pub(crate) struct Args {
     /// timeStamping key usage.
     #[arg(long, value_name = "CERT")]
     tsa_ca: Option<PathBuf>,
+    /// Also require a transparency-log proof (LOG_PROOF TLV 0x00a2) by a log whose verifier
+    /// key (`<name>+<key id>+<base64 key>`, one per line) is in FILE; repeat for several files.
+    #[arg(long, value_name = "FILE")]
+    log_key: Vec<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -56,6 +62,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let log_key_text = read_log_keys(&args.log_key)?;
+    let log_keys = log_key_text
+        .iter()
+        .map(|(path, text)| {
+            let keys = parse_verifier_keys(text)
+                .map_err(|e| anyhow::anyhow!("--log-key {}: {e}", path.display()))?;
+            anyhow::ensure!(
+                !keys.is_empty(),
+                "--log-key {}: holds no verifier key",
+                path.display()
+            );
+            Ok(keys)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .concat();
     let bytes = super::dumpinfo::read_image(&args.image)?;
     let policy = Policy { min_security_counter: args.min_security_counter };
     let result = verify_image(&mut SliceReader::new(&bytes), &keys, &policy)
@@ -65,11 +86,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 Some(anchors) => Some(check_timestamp(&bytes, anchors)?),
                 None => None,
             };
-            Ok((verified, timestamp))
+            let logged = if args.log_key.is_empty() {
+                None
+            } else {
+                let mut buffer = Box::new(ProofBuffer::new());
+                let reader = &mut SliceReader::new(&bytes);
+                Some(
+                    check_log_proof(reader, &verified, &keys, &log_keys, &mut buffer)
+                        .map_err(|e| e.to_string())?,
+                )
+            };
+            Ok((verified, timestamp, logged))
         });
     let image = args.image.display();
     match result {
-        Ok((verified, timestamp)) => {
+        Ok((verified, timestamp, logged)) => {
             let key = args.key.get(verified.key_index).map(ToString::to_string).unwrap_or_default();
             if args.json {
                 let mut report = report(&verified, &key);
@@ -79,6 +110,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                         "tsa": stamp.tsa_subject,
                     });
                 }
+                if let Some(logged) = &logged {
+                    report["log"] = json!({
+                        "index": logged.index,
+                        "tree_size": logged.tree_size,
+                        "log": log_keys.get(logged.log_key_index).map(|k| k.name()),
+                    });
+                }
                 println!("{report}");
             } else {
                 let stamp = timestamp
@@ -86,8 +124,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                         format!(", timestamped {} by {}", s.token.gen_time_text(), s.tsa_subject)
                     })
                     .unwrap_or_default();
+                let logged = logged
+                    .map(|l| {
+                        let log = log_keys.get(l.log_key_index).map_or("?", |k| k.name());
+                        format!(
+                            ", logged as entry {} of {log} (tree size {})",
+                            l.index, l.tree_size
+                        )
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "{image}: valid, version {}, signed by {key}{stamp}",
+                    "{image}: valid, version {}, signed by {key}{stamp}{logged}",
                     verified.header.version
                 );
             }
@@ -102,6 +149,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
+}
+
+/// Reads each `--log-key` file.
+fn read_log_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<(&PathBuf, String)>> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--log-key {}", path.display()))?;
+            Ok((path, text))
+        })
+        .collect()
 }
 
 /// Finds the image's timestamp token and verifies it over the signature it follows.
