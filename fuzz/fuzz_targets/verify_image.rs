@@ -14,7 +14,7 @@ use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, read_header, ver
 const KEYS: [TrustedKey; 3] =
     [SEED_KEYS[0], SEED_KEYS[1], TrustedKey::revoked(PublicKey::Ed25519([0x11; 32]))];
 
-const POLICY: Policy = Policy { min_security_counter: Some(1) };
+const POLICY: Policy = Policy { min_security_counter: Some(1), require_security_counter: true, ..Policy::PERMISSIVE };
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = SliceReader::new(data);

@@ -259,12 +259,20 @@ fn untrusted_revoked_and_rolled_back_images_are_refused() {
         Err(VerifyError::KeyRevoked { key_index: 0 })
     );
 
-    let strict = Policy { min_security_counter: Some(4) };
+    let strict = Policy {
+        min_security_counter: Some(4),
+        require_security_counter: true,
+        ..Policy::PERMISSIVE
+    };
     assert_eq!(
         verify_image(&mut reader, &trusted(), &strict),
         Err(VerifyError::Rollback { image: 3, minimum: 4 })
     );
-    let equal = Policy { min_security_counter: Some(3) };
+    let equal = Policy {
+        min_security_counter: Some(3),
+        require_security_counter: true,
+        ..Policy::PERMISSIVE
+    };
     assert_eq!(verify_image(&mut reader, &trusted(), &equal).unwrap().security_counter, Some(3));
 
     let unversioned = imgtool_sign("ed25519", 64, BASIC);

@@ -55,6 +55,22 @@ pub mod flags {
         | COMPRESSED_LZMA1
         | COMPRESSED_LZMA2
         | COMPRESSED_ARM_THUMB;
+
+    /// The flag's name as imgtool spells it, for messages and profiles.
+    pub const fn name(flag: u32) -> &'static str {
+        match flag {
+            PIC => "PIC",
+            ENCRYPTED_AES128 => "ENCRYPTED_AES128",
+            ENCRYPTED_AES256 => "ENCRYPTED_AES256",
+            NON_BOOTABLE => "NON_BOOTABLE",
+            RAM_LOAD => "RAM_LOAD",
+            ROM_FIXED => "ROM_FIXED",
+            COMPRESSED_LZMA1 => "COMPRESSED_LZMA1",
+            COMPRESSED_LZMA2 => "COMPRESSED_LZMA2",
+            COMPRESSED_ARM_THUMB => "COMPRESSED_ARM_THUMB",
+            _ => "unknown",
+        }
+    }
 }
 
 /// TLV type numbers (`it_type`).

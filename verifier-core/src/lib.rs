@@ -55,6 +55,7 @@ pub mod format;
 mod hash;
 mod header;
 mod keys;
+mod policy;
 mod reader;
 pub mod signature;
 pub mod tlv;
@@ -65,9 +66,10 @@ pub use error::{HeaderError, ReadError, TlvError, VerifyError};
 pub use hash::{Digest, HashAlgorithm, Hasher};
 pub use header::{ImageHeader, ImageVersion};
 pub use keys::{PublicKey, SpkiDer, TrustedKey};
+pub use policy::{DeviceRules, Policy, max_image_len};
 #[cfg(feature = "embedded-storage")]
 pub use reader::FlashReader;
 pub use reader::{ImageReader, SliceReader};
 pub use verify::{
-    Dependency, MAX_DEPENDENCIES, Policy, VerifiedImage, read_header, reverify_image, verify_image,
+    Dependency, MAX_DEPENDENCIES, VerifiedImage, read_header, reverify_image, verify_image,
 };

@@ -5,6 +5,7 @@ use crate::format::{DEPENDENCY_LEN, HEADER_SIZE, SEC_CNT_LEN, tlv};
 use crate::hash::{Digest, HashAlgorithm, Hasher};
 use crate::header::{ImageHeader, ImageVersion};
 use crate::keys::{self, PublicKey, TrustedKey};
+use crate::policy::Policy;
 use crate::reader::ImageReader;
 use crate::signature;
 use crate::tlv::{TlvArea, TlvEntry, TlvIter, TlvLayout};
@@ -17,14 +18,6 @@ const CHUNK_SIZE: usize = 1024;
 
 /// The longest signature value read: a DER ECDSA P-256 signature.
 const MAX_SIGNATURE_LEN: usize = 72;
-
-/// What the device requires of an image beyond a valid signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Policy {
-    /// Anti-rollback: when set, the image must carry a protected security counter at least this
-    /// large. When `None`, a security counter is reported but not enforced.
-    pub min_security_counter: Option<u32>,
-}
 
 /// A DEPENDENCY TLV: this image needs image `image_id` at `min_version` or later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +92,11 @@ fn verify<R: ImageReader>(
 ) -> Result<VerifiedImage, VerifyError> {
     let header = read_header(reader)?;
     header.check_supported()?;
+    policy.check_flags(&header)?;
     let layout = TlvLayout::locate(reader, &header)?;
+    policy.check_fits(layout.end)?;
     let summary = TlvSummary::scan(reader, &layout, keys)?;
-    let security_counter = check_rollback(summary.security_counter, policy)?;
+    let security_counter = policy.check_rollback(summary.security_counter)?;
     let (hash, expected_digest) = summary.hash.ok_or(VerifyError::MissingHash)?;
     let candidate = summary.signatures.into_candidate()?;
     let mut check = SignatureCheck::start(&candidate, summary.pure)?;
@@ -135,17 +130,6 @@ pub fn read_header<R: ImageReader>(reader: &mut R) -> Result<ImageHeader, Verify
     let mut bytes = [0u8; HEADER_SIZE];
     reader.read(0, &mut bytes)?;
     Ok(ImageHeader::parse(&bytes)?)
-}
-
-fn check_rollback(counter: Option<u32>, policy: &Policy) -> Result<Option<u32>, VerifyError> {
-    match (policy.min_security_counter, counter) {
-        (None, counter) => Ok(counter),
-        (Some(_), None) => Err(VerifyError::MissingSecurityCounter),
-        (Some(minimum), Some(image)) if image < minimum => {
-            Err(VerifyError::Rollback { image, minimum })
-        }
-        (Some(_), Some(image)) => Ok(Some(image)),
-    }
 }
 
 /// Streams the hashed region through the hasher (and, in pure mode, the signature check).
