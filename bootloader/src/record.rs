@@ -35,16 +35,23 @@ pub enum Outcome {
     Reverted = 3,
     /// A requested update was refused; the previous image booted.
     UpdateRefused = 4,
+    /// The test image was not confirmed, but the previous image failed validation: the test
+    /// image booted again.
+    RevertRefused = 5,
+    /// Nothing may boot; the bootloader stays in its safe state (for a recovery application).
+    NothingBootable = 6,
 }
 
 impl Outcome {
     fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Outcome; 5] = [
+        const ALL: [Outcome; 7] = [
             Outcome::Normal,
             Outcome::TestBoot,
             Outcome::Upgraded,
             Outcome::Reverted,
             Outcome::UpdateRefused,
+            Outcome::RevertRefused,
+            Outcome::NothingBootable,
         ];
         ALL.into_iter().find(|o| *o as u8 == byte)
     }
@@ -57,6 +64,8 @@ impl Outcome {
             Outcome::Upgraded => "upgraded",
             Outcome::Reverted => "reverted",
             Outcome::UpdateRefused => "update-refused",
+            Outcome::RevertRefused => "revert-refused",
+            Outcome::NothingBootable => "nothing-bootable",
         }
     }
 }
@@ -68,7 +77,8 @@ pub struct BootRecord {
     pub slot: u8,
     /// What happened.
     pub outcome: Outcome,
-    /// Why an update was refused, with [`Outcome::UpdateRefused`].
+    /// Why an update, a revert or the primary was refused ([`Outcome::UpdateRefused`],
+    /// [`Outcome::RevertRefused`], [`Outcome::NothingBootable`]).
     pub refusal: Option<Refusal>,
     /// Version of the booted image.
     pub version: ImageVersion,
@@ -83,6 +93,19 @@ pub struct BootRecord {
 impl BootRecord {
     /// Size of the encoded record.
     pub const SIZE: usize = 32;
+
+    /// The record left when nothing may boot: why, for a recovery application.
+    pub const fn nothing_bootable(refusal: Refusal, slot_offset: u32) -> Self {
+        Self {
+            slot: 0,
+            outcome: Outcome::NothingBootable,
+            refusal: Some(refusal),
+            version: ImageVersion { major: 0, minor: 0, revision: 0, build_num: 0 },
+            image_security_counter: 0,
+            device_security_counter: 0,
+            slot_offset,
+        }
+    }
 
     /// Encodes the record.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {

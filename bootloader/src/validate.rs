@@ -8,8 +8,8 @@
 use embedded_storage::nor_flash::ReadNorFlash;
 use verifier_core::tlv::TlvLayout;
 use verifier_core::{
-    Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format, read_header,
-    reverify_image, verify_image,
+    DeviceRules, Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format,
+    read_header, reverify_image, verify_image,
 };
 
 use crate::layout::Region;
@@ -45,7 +45,7 @@ pub enum Refusal {
     BadSignature = 4,
     /// The image is unsigned or signed only by unknown or revoked keys.
     UntrustedKey = 5,
-    /// The security counter is missing or below the device's counter.
+    /// The security counter is below the device's counter.
     Rollback = 6,
     /// The image does not fit in the slot next to the trailer.
     TooLarge = 7,
@@ -54,12 +54,19 @@ pub enum Refusal {
     /// The two independent checks of the image disagreed: a fault was injected or the
     /// flash changed between them.
     FaultDetected = 9,
+    /// The image has no security counter and the device requires one.
+    NoSecurityCounter = 10,
+    /// The image is marked `NON_BOOTABLE`.
+    NotBootable = 11,
+    /// A header flag the device does not allow, or a `ROM_FIXED` image linked for another
+    /// address.
+    FlagNotAllowed = 12,
 }
 
 impl Refusal {
     /// Decodes the byte stored in a boot record.
     pub fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Refusal; 9] = [
+        const ALL: [Refusal; 12] = [
             Refusal::NoImage,
             Refusal::Malformed,
             Refusal::HashMismatch,
@@ -69,6 +76,9 @@ impl Refusal {
             Refusal::TooLarge,
             Refusal::Unreadable,
             Refusal::FaultDetected,
+            Refusal::NoSecurityCounter,
+            Refusal::NotBootable,
+            Refusal::FlagNotAllowed,
         ];
         ALL.into_iter().find(|r| *r as u8 == byte)
     }
@@ -85,6 +95,9 @@ impl Refusal {
             Refusal::TooLarge => "image too large for the slot",
             Refusal::Unreadable => "slot unreadable",
             Refusal::FaultDetected => "the two checks of the image disagree (fault injection?)",
+            Refusal::NoSecurityCounter => "no security counter; this device requires one (-s N)",
+            Refusal::NotBootable => "image marked non-bootable",
+            Refusal::FlagNotAllowed => "header flag not allowed (RAM_LOAD, or ROM_FIXED elsewhere)",
         }
     }
 }
@@ -93,7 +106,8 @@ impl From<VerifyError> for Refusal {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Header(verifier_core::HeaderError::BadMagic { .. }) => Refusal::NoImage,
-            VerifyError::Read(verifier_core::ReadError::OutOfBounds { .. }) => Refusal::TooLarge,
+            VerifyError::Read(verifier_core::ReadError::OutOfBounds { .. })
+            | VerifyError::TooLarge { .. } => Refusal::TooLarge,
             VerifyError::Read(_) => Refusal::Unreadable,
             VerifyError::HashMismatch => Refusal::HashMismatch,
             VerifyError::SignatureInvalid { .. } | VerifyError::AlgorithmMismatch { .. } => {
@@ -103,7 +117,12 @@ impl From<VerifyError> for Refusal {
             | VerifyError::SignatureWithoutKey
             | VerifyError::UnknownKey
             | VerifyError::KeyRevoked { .. } => Refusal::UntrustedKey,
-            VerifyError::MissingSecurityCounter | VerifyError::Rollback { .. } => Refusal::Rollback,
+            VerifyError::MissingSecurityCounter => Refusal::NoSecurityCounter,
+            VerifyError::Rollback { .. } => Refusal::Rollback,
+            VerifyError::NotBootable => Refusal::NotBootable,
+            VerifyError::FlagNotAllowed { .. } | VerifyError::WrongLoadAddress { .. } => {
+                Refusal::FlagNotAllowed
+            }
             _ => Refusal::Malformed,
         }
     }
@@ -111,8 +130,8 @@ impl From<VerifyError> for Refusal {
 
 /// Judges the image in a slot.
 pub trait ImageValidator<F: ReadNorFlash> {
-    /// Fully validates the image in `slot` (at most `max_len` bytes long): integrity,
-    /// signature and a security counter of at least `min_security_counter`.
+    /// Fully validates the image in `slot` (at most `max_len` bytes long): the device's rules,
+    /// integrity, signature and a security counter of at least `min_security_counter`.
     ///
     /// # Errors
     /// The [`Refusal`] naming the failed check.
@@ -141,23 +160,30 @@ pub trait ImageValidator<F: ReadNorFlash> {
         self.validate(flash, slot, max_len, min_security_counter)
     }
 
-    /// Reads the header and TLV layout without any cryptography: enough to jump into an
-    /// image that was validated before, and to size a swap.
+    /// Reads the header and TLV layout without any cryptography, applying the device's
+    /// flag and size rules: enough to jump into an image that was validated before, and to
+    /// size a swap. Its security counter is unverified and must not be trusted.
     ///
     /// # Errors
     /// The [`Refusal`] naming what is malformed.
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal>;
 }
 
-/// Signature validation against a set of trusted keys, with anti-rollback enforced.
+/// Signature validation against a set of trusted keys, under the device's rules.
 pub struct SignatureValidator<'k> {
     keys: &'k [TrustedKey],
+    rules: DeviceRules,
 }
 
 impl<'k> SignatureValidator<'k> {
-    /// Accepts images signed by one of `keys`.
-    pub const fn new(keys: &'k [TrustedKey]) -> Self {
-        Self { keys }
+    /// Accepts images signed by one of `keys` that keep the device's `rules`.
+    pub const fn new(keys: &'k [TrustedKey], rules: DeviceRules) -> Self {
+        Self { keys, rules }
+    }
+
+    /// The policy for a slot: the image may take `max_len` bytes of it.
+    fn policy(&self, max_len: u32, min_security_counter: u32) -> Policy {
+        self.rules.policy(min_security_counter, max_len)
     }
 }
 
@@ -169,8 +195,8 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         max_len: u32,
         min: u32,
     ) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
-        let image = verify_image(&mut reader, self.keys, &rollback_policy(min))?;
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
+        let image = verify_image(&mut reader, self.keys, &self.policy(max_len, min))?;
         Ok(info(&image))
     }
 
@@ -184,17 +210,20 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         min: u32,
         first: &ImageInfo,
     ) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
-        let policy = rollback_policy(min);
+        let policy = self.policy(max_len, min);
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = reverify_image(&mut reader, self.keys, &policy, &first.digest)?;
         Ok(info(&image))
     }
 
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
+        let policy = self.policy(max_len, 0);
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let header = read_header(&mut reader)?;
         header.check_supported().map_err(VerifyError::from)?;
+        policy.check_flags(&header)?;
         let layout = TlvLayout::locate(&mut reader, &header)?;
+        policy.check_fits(layout.end)?;
         Ok(ImageInfo {
             version: header.version,
             security_counter: security_counter(&mut reader, &layout)?.unwrap_or(0),
@@ -203,10 +232,6 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
             digest: Digest::from_slice(&[]),
         })
     }
-}
-
-fn rollback_policy(min_security_counter: u32) -> Policy {
-    Policy { min_security_counter: Some(min_security_counter) }
 }
 
 fn info(image: &VerifiedImage) -> ImageInfo {

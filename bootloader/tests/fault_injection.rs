@@ -71,7 +71,10 @@ fn boot_forced(
     keys: &[TrustedKey],
 ) -> Result<bootloader::BootDecision, BootError> {
     let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
-    loader.boot(&mut ForcedFirstCheck { honest: SignatureValidator::new(keys), forced: false })
+    loader.boot(&mut ForcedFirstCheck {
+        honest: SignatureValidator::new(keys, bootloader::sim::device_rules(&layout())),
+        forced: false,
+    })
 }
 
 #[test]

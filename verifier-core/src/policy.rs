@@ -113,18 +113,13 @@ pub struct DeviceRules {
 }
 
 impl DeviceRules {
-    /// The policy for an image in a slot of `slot_size` bytes with sectors of `sector_size`,
-    /// on a device whose security counter is `device_security_counter`.
-    pub const fn policy(
-        &self,
-        device_security_counter: u32,
-        slot_size: u32,
-        sector_size: u32,
-    ) -> Policy {
+    /// The policy for an image of at most `max_image_len` bytes (see [`max_image_len`]) on a
+    /// device whose security counter is `device_security_counter`.
+    pub const fn policy(&self, device_security_counter: u32, max_image_len: u32) -> Policy {
         Policy {
             min_security_counter: Some(device_security_counter),
             require_security_counter: self.require_security_counter,
-            max_image_len: Some(max_image_len(slot_size, sector_size)),
+            max_image_len: Some(max_image_len),
             allowed_flags: self.allowed_flags,
             run_address: Some(self.run_address),
         }
@@ -153,6 +148,8 @@ mod tests {
         }
     }
 
+    const SLOT_FIT: u32 = max_image_len(0x2_0000, 0x1000);
+
     const DEVICE: DeviceRules = DeviceRules {
         require_security_counter: true,
         allowed_flags: flags::ROM_FIXED,
@@ -161,7 +158,7 @@ mod tests {
 
     #[test]
     fn device_refuses_non_bootable_ram_load_and_foreign_rom_fixed() {
-        let policy = DEVICE.policy(0, 0x2_0000, 0x1000);
+        let policy = DEVICE.policy(0, SLOT_FIT);
         assert_eq!(policy.check_flags(&header(0, 0)), Ok(()));
         assert_eq!(
             policy.check_flags(&header(flags::NON_BOOTABLE, 0)),
@@ -176,7 +173,7 @@ mod tests {
             policy.check_flags(&header(flags::ROM_FIXED, 0x4_0000)),
             Err(VerifyError::WrongLoadAddress { load_addr: 0x4_0000, run_address: 0x2_0000 })
         );
-        let no_rom_fixed = DeviceRules { allowed_flags: 0, ..DEVICE }.policy(0, 0x2_0000, 0x1000);
+        let no_rom_fixed = DeviceRules { allowed_flags: 0, ..DEVICE }.policy(0, SLOT_FIT);
         assert_eq!(
             no_rom_fixed.check_flags(&header(flags::ROM_FIXED, 0x2_0000)),
             Err(VerifyError::FlagNotAllowed { flag: flags::ROM_FIXED })
@@ -186,7 +183,7 @@ mod tests {
 
     #[test]
     fn slot_fit_is_the_slot_minus_one_sector() {
-        let policy = DEVICE.policy(0, 0x2_0000, 0x1000);
+        let policy = DEVICE.policy(0, SLOT_FIT);
         assert_eq!(policy.check_fits(0x1_f000), Ok(()));
         assert_eq!(
             policy.check_fits(0x1_f001),
@@ -198,14 +195,14 @@ mod tests {
 
     #[test]
     fn security_counter_required_only_when_the_device_says_so() {
-        let required = DEVICE.policy(0, 0x2_0000, 0x1000);
+        let required = DEVICE.policy(0, SLOT_FIT);
         assert_eq!(required.check_rollback(None), Err(VerifyError::MissingSecurityCounter));
         assert_eq!(required.check_rollback(Some(0)), Ok(Some(0)));
         let optional = DeviceRules { require_security_counter: false, ..DEVICE };
-        assert_eq!(optional.policy(0, 0x2_0000, 0x1000).check_rollback(None), Ok(None));
+        assert_eq!(optional.policy(0, SLOT_FIT).check_rollback(None), Ok(None));
         // Without a counter an image counts as 0: it cannot pass a raised device counter.
         assert_eq!(
-            optional.policy(2, 0x2_0000, 0x1000).check_rollback(None),
+            optional.policy(2, SLOT_FIT).check_rollback(None),
             Err(VerifyError::Rollback { image: 0, minimum: 2 })
         );
         assert_eq!(

@@ -2,7 +2,7 @@
 #![allow(clippy::cast_possible_truncation)]
 #![allow(dead_code, unreachable_pub)]
 
-use bootloader::sim::SimFlash;
+use bootloader::sim::{SimFlash, device_rules};
 use bootloader::{
     BootDecision, BootError, BootLoader, Config, FirmwareUpdater, Layout, PublicKey, Region,
     SignatureValidator, TrustedKey,
@@ -97,7 +97,7 @@ impl Device {
     /// One power-on: runs the bootloader.
     pub fn boot(&mut self) -> Result<BootDecision, BootError> {
         let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
-        loader.boot(&mut SignatureValidator::new(&self.keys))
+        loader.boot(&mut SignatureValidator::new(&self.keys, device_rules(&layout())))
     }
 
     pub fn updater(&mut self) -> FirmwareUpdater<&mut Flash> {
