@@ -19,8 +19,10 @@
 //!
 //! # Example
 //! ```no_run
-//! # use bootloader::{BootLoader, Config, Layout, Region, SignatureValidator};
+//! # use bootloader::{BootLoader, Config, DeviceRules, Layout, Region, SignatureValidator};
 //! # fn run<F: embedded_storage::nor_flash::NorFlash>(flash: F, keys: &[verifier_core::TrustedKey]) {
+//! // From the device profile (the firmware build generates it).
+//! let rules = DeviceRules { require_security_counter: true, allowed_flags: 0, run_address: 0x2_0000 };
 //! let layout = Layout {
 //!     primary: Region::new(0x2_0000, 0x2_0000),
 //!     secondary: Region::new(0x4_0000, 0x2_0000),
@@ -29,7 +31,7 @@
 //!     sector_size: 0x1000,
 //! };
 //! let mut loader = BootLoader::new(flash, layout, Config::default()).expect("layout fits");
-//! match loader.boot(&mut SignatureValidator::new(keys)) {
+//! match loader.boot(&mut SignatureValidator::new(keys, rules)) {
 //!     Ok(decision) => { /* store decision.record, jump to decision.vector_table_offset */ }
 //!     Err(error) => { /* stay in a safe state and report `error` */ }
 //! }
@@ -64,4 +66,4 @@ pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};
 pub use updater::{FirmwareUpdater, UpdateError};
 pub use validate::{ImageInfo, ImageValidator, Refusal, SignatureValidator};
-pub use verifier_core::{ImageVersion, PublicKey, TrustedKey};
+pub use verifier_core::{DeviceRules, ImageVersion, PublicKey, TrustedKey};

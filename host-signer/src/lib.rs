@@ -12,13 +12,15 @@
 //! - [`signer`]: the [`Signer`](signer::Signer) trait that key files, tokens and external
 //!   commands ([`command_signer`]) implement, so the image writer never touches key material;
 //! - [`image`]: header, TLVs, hashing and signing;
-//! - [`trailer`] and [`output`]: padding, the swap trailer and the output file.
+//! - [`trailer`] and [`output`]: padding, the swap trailer and the output file;
+//! - [`device`]: the keys of a device profile (`--device`).
 //!
 //! Verification is [`verifier_core`]'s, the same code the bootloader runs.
 
 #![forbid(unsafe_code)]
 
 pub mod command_signer;
+pub mod device;
 pub mod image;
 pub mod input;
 pub mod key_ref;
