@@ -177,6 +177,10 @@ mod tests {
     #[test]
     fn round_trips() {
         assert_eq!(BootRecord::from_bytes(&record().to_bytes()), Some(record()));
+        let refused = BootRecord::nothing_bootable(Refusal::NoSecurityCounter, 0x2_0000);
+        let decoded = BootRecord::from_bytes(&refused.to_bytes()).unwrap();
+        assert_eq!(decoded.outcome, Outcome::NothingBootable);
+        assert_eq!(decoded.refusal, Some(Refusal::NoSecurityCounter));
     }
 
     #[test]
