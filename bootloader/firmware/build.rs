@@ -3,7 +3,7 @@
 //!
 //! The profile is `FWSIGN_DEVICE_PROFILE`, by default the board's `boards/profiles/<board>.toml`;
 //! its slot geometry must match the board's memory map. Its trusted keys (PEM files or SPKI
-//! hashes; a PKCS#11 key must be exported to PEM first) are embedded, unless
+//! hashes; a PKCS#11 key must be exported to PEM first) are embedded, unless a non-empty
 //! `FWSIGN_TRUSTED_KEYS` lists PEM files (separated by `,`) to trust instead, for tests with
 //! other keys. A key whose algorithm is not enabled is an error. Private (PKCS#8, SEC1) and
 //! public (SubjectPublicKeyInfo) PEM files are accepted; only the public key is embedded.
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use device_profile::{KeySpec, Profile};
+use device_profile::{KeySpec, MemoryMap, Profile};
 use pkcs8::der::{Decode, asn1::OctetStringRef};
 use verifier_core::PublicKey;
 
@@ -61,27 +61,21 @@ fn device_profile(board: &boards::Board) -> Profile {
         .map_or_else(|| device_profile::shipped(board.name), PathBuf::from);
     println!("cargo:rerun-if-changed={}", path.display());
     let profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let expected = [
-        ("slot.size", profile.slot.size, board.slot_size()),
-        ("slot.sector_size", profile.slot.sector_size, board.layout.sector_size),
-        ("slot.address", profile.slot.address, board.primary_address()),
-        ("slot.header_size", u32::from(profile.slot.header_size), board.header_size),
-    ];
-    for (field, found, map) in expected {
-        if found != map {
-            panic!(
-                "device profile {}: {field} is {found:#x} but the {} memory map says {map:#x}",
-                path.display(),
-                board.name
-            );
-        }
-    }
+    let map = MemoryMap {
+        slot_size: board.slot_size(),
+        sector_size: board.layout.sector_size,
+        primary_address: board.primary_address(),
+        header_size: board.header_size,
+    };
+    profile.check_memory_map(board.name, &map).unwrap_or_else(|e| panic!("{e}"));
     profile
 }
 
 /// `FWSIGN_TRUSTED_KEYS`, or the profile's trusted keys.
 fn trusted_keys(profile: &Profile, algorithms: &Algorithms) -> Vec<Embedded> {
-    if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS") {
+    if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS")
+        && !list.is_empty()
+    {
         let paths = list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from);
         return paths.map(|path| Embedded::Key(algorithms.check(&path, load(&path)))).collect();
     }

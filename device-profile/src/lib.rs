@@ -93,6 +93,33 @@ pub enum ProfileError {
         /// What is wrong and what is expected.
         problem: String,
     },
+    /// The profile and the board's memory map disagree.
+    #[error("device profile {}: {field} is {profile:#x} but the {board} memory map says {map:#x}", path.display())]
+    MemoryMap {
+        /// The profile.
+        path: PathBuf,
+        /// The board.
+        board: String,
+        /// The field, `table.key`.
+        field: &'static str,
+        /// The profile's value.
+        profile: u32,
+        /// The memory map's value.
+        map: u32,
+    },
+}
+
+/// What a board's memory map says about the primary slot, to check a profile against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// Slot size.
+    pub slot_size: u32,
+    /// Erase-sector size of the slots.
+    pub sector_size: u32,
+    /// Absolute address of the primary slot.
+    pub primary_address: u32,
+    /// Header size the application is linked after.
+    pub header_size: u32,
 }
 
 impl Profile {
@@ -113,6 +140,29 @@ impl Profile {
     /// [`ProfileError`] naming the file, line and field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
         file::parse(text, path)
+    }
+
+    /// Checks that the profile describes `board`'s memory map.
+    ///
+    /// # Errors
+    /// [`ProfileError::MemoryMap`] naming the first field that disagrees.
+    pub fn check_memory_map(&self, board: &str, map: &MemoryMap) -> Result<(), ProfileError> {
+        let fields = [
+            ("slot.size", self.slot.size, map.slot_size),
+            ("slot.sector_size", self.slot.sector_size, map.sector_size),
+            ("slot.address", self.slot.address, map.primary_address),
+            ("slot.header_size", u32::from(self.slot.header_size), map.header_size),
+        ];
+        match fields.into_iter().find(|(_, profile, map)| profile != map) {
+            Some((field, profile, map)) => Err(ProfileError::MemoryMap {
+                path: self.path.clone(),
+                board: board.to_owned(),
+                field,
+                profile,
+                map,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The rules the device applies to every image.

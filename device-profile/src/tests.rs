@@ -96,3 +96,23 @@ fn every_shipped_profile_is_valid() {
         assert!(profile.require_security_counter, "{board}");
     }
 }
+
+#[test]
+fn a_profile_must_match_the_memory_map() {
+    let profile = parse(GOOD).unwrap();
+    let map = MemoryMap {
+        slot_size: 0x20000,
+        sector_size: 0x1000,
+        primary_address: 0x20000,
+        header_size: 0x200,
+    };
+    profile.check_memory_map("test", &map).unwrap();
+    let error = profile
+        .check_memory_map("test", &MemoryMap { primary_address: 0x10020000, ..map })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("slot.address is 0x20000 but the test memory map says 0x10020000"),
+        "{error}"
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use boards::Board;
+use device_profile::Profile;
 
 use crate::device_log::{BOOTLOADER_TAG, LogDecoder};
 use crate::firmware::{self, App};
@@ -34,6 +35,8 @@ pub(crate) enum Signer {
 pub(crate) struct Kit {
     /// The board.
     pub(crate) board: Board,
+    /// The device profile the bootloader is built with and images are signed for.
+    profile: PathBuf,
     bootloader: PathBuf,
     apps: HashMap<(String, bool), App>,
     fwsign: PathBuf,
@@ -42,19 +45,31 @@ pub(crate) struct Kit {
 }
 
 impl Kit {
-    /// Builds the bootloader and the application versions (`version`, healthy) for `board`.
+    /// Builds the bootloader with `board`'s own device profile and the application versions
+    /// (`version`, healthy).
     pub(crate) fn build(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
+        let profile = crate::cmd::device::load(&board, None)?;
+        Self::build_for(board, &profile, versions)
+    }
+
+    /// As [`Kit::build`], with the device profile `profile`.
+    pub(crate) fn build_for(
+        board: Board,
+        profile: &Profile,
+        versions: &[(&str, bool)],
+    ) -> Result<Self> {
         crate::qemu::ensure_installed()?;
         let fwsign = sign::fwsign()?;
         let keys = sign::dev_keys(&fwsign)?;
         let untrusted = crate::root().join("target").join("xtask").join("untrusted-ed25519.pem");
         sign::ensure_key(&fwsign, &untrusted, "ed25519")?;
-        let bootloader = firmware::bootloader(&board, &keys.trusted())?;
+        let bootloader = firmware::bootloader(&board, &profile.path, &keys.trusted())?;
         let mut apps = HashMap::new();
         for (version, healthy) in versions {
             apps.insert((version.to_string(), *healthy), firmware::app(&board, version, *healthy)?);
         }
-        Ok(Self { board, bootloader, apps, fwsign, keys, untrusted })
+        let profile = profile.path.clone();
+        Ok(Self { board, profile, bootloader, apps, fwsign, keys, untrusted })
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -85,7 +100,7 @@ impl Kit {
             SignRequest { input: &app.bin, output: &output, key, version, security_counter };
         match signer {
             Signer::Imgtool => sign::with_imgtool(&self.board, &request),
-            _ => sign::with_fwsign(&self.fwsign, &self.board, &request),
+            _ => sign::with_fwsign(&self.fwsign, &self.profile, &request),
         }
     }
 

@@ -1,0 +1,40 @@
+//! `--device FILE`, shared by the tasks that build for, sign for or program a board.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use boards::Board;
+use device_profile::{MemoryMap, Profile};
+
+/// The device profile option.
+#[derive(clap::Args)]
+pub(crate) struct DeviceArg {
+    /// Device profile: the rules and keys the bootloader is built with and images are judged
+    /// by (default: the board's boards/profiles/<board>.toml).
+    #[arg(long, value_name = "FILE")]
+    device: Option<PathBuf>,
+}
+
+impl DeviceArg {
+    /// The profile for `board`, which it must describe.
+    pub(crate) fn profile(&self, board: &Board) -> Result<Profile> {
+        load(board, self.device.clone())
+    }
+}
+
+/// The profile at `path` (by default the board's shipped one), checked against `board`.
+pub(crate) fn load(board: &Board, path: Option<PathBuf>) -> Result<Profile> {
+    let path = path.unwrap_or_else(|| device_profile::shipped(board.name));
+    let profile = Profile::load(&path)?;
+    if profile.board != board.name {
+        bail!("device profile {} is for {}, not {}", path.display(), profile.board, board.name);
+    }
+    let map = MemoryMap {
+        slot_size: board.slot_size(),
+        sector_size: board.layout.sector_size,
+        primary_address: board.primary_address(),
+        header_size: board.header_size,
+    };
+    profile.check_memory_map(board.name, &map)?;
+    Ok(profile)
+}
