@@ -124,7 +124,8 @@ pub(crate) fn imgtool() -> Result<PathBuf> {
     Ok(if venv.is_file() { venv } else { PathBuf::from("imgtool") })
 }
 
-fn run(command: &mut Command) -> Result<()> {
+/// Runs `command`; its output in the error if it fails.
+pub(crate) fn run(command: &mut Command) -> Result<()> {
     let output =
         command.output().with_context(|| format!("cannot run {:?}", command.get_program()))?;
     if !output.status.success() {
