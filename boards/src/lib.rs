@@ -176,6 +176,17 @@ impl Board {
         self.ram_base
     }
 
+    /// Protects the bootloader and its state pages from the application, until the next
+    /// reset: called by the bootloader right before the jump. On the nRF52840-DK the flash
+    /// ACL write-protects them; the QEMU boards' flash is a RAM model with no protection
+    /// unit, so there this does nothing (the threat model in the bootloader's docs says what
+    /// that leaves open).
+    #[cfg(target_os = "none")]
+    pub fn lock(&self) {
+        #[cfg(feature = "nrf52840dk")]
+        nrf52840dk::lock();
+    }
+
     /// The linker script memory regions (`memory.x`) for the bootloader.
     #[cfg(not(target_os = "none"))]
     pub fn bootloader_memory_x(&self) -> String {

@@ -70,6 +70,7 @@ mod device {
                 if !decision.verdict.is_accepted() {
                     boards::safe_state(NOTHING_BOOTABLE)
                 }
+                BOARD.lock();
                 // SAFETY: the image at this address passed validation twice just now.
                 unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
             }
