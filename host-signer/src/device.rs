@@ -43,7 +43,7 @@ fn load(
     let error = |source| DeviceKeyError::Load {
         profile: profile.path.display().to_string(),
         key: spec.to_string(),
-        source,
+        source: Box::new(source),
     };
     let key_ref = match spec {
         KeySpec::SpkiSha256(hash) if !revoked => {
@@ -60,7 +60,7 @@ fn load(
         KeySpec::Pkcs11(uri) => uri.parse().map_err(|source| DeviceKeyError::Uri {
             profile: profile.path.display().to_string(),
             key: spec.to_string(),
-            source,
+            source: Box::new(source),
         })?,
     };
     let public_key = key_ref.public_key(passwords).map_err(error)?;
@@ -90,7 +90,7 @@ pub enum DeviceKeyError {
         /// The key entry.
         key: String,
         /// Why.
-        source: KeyRefError,
+        source: Box<KeyRefError>,
     },
     /// A PKCS#11 URI is malformed.
     #[error("device profile {profile}: key {key}: {source}")]
@@ -100,7 +100,7 @@ pub enum DeviceKeyError {
         /// The key entry.
         key: String,
         /// Why.
-        source: crate::pkcs11_uri::UriError,
+        source: Box<crate::pkcs11_uri::UriError>,
     },
     /// A revoked key given only by its hash cannot be recognised in an image's KEYHASH.
     #[error("device profile {profile}: revoked key {key}: give revoked keys as PEM files")]

@@ -180,12 +180,12 @@ fn verify_device_and_the_bootloader_agree_on_generated_images() {
             for (f, flag) in flags.iter().enumerate() {
                 for (k, signer) in signers.iter().enumerate() {
                     let options = [&["-v", "1.2.3"][..], counter, flag, signer].concat();
-                    let sizes: &[i64] = if k < 2 { &[-1, 0, 1] } else { &[0] };
+                    let sizes: &[isize] = if k < 2 { &[-1, 0, 1] } else { &[0] };
                     for delta in sizes {
                         let len = if *delta == 0 && (c + f + k) % 2 == 0 {
                             600 + 37 * (c + f + k)
                         } else {
-                            (payload_for(&setup, &options, LIMIT) as i64 + delta) as usize
+                            payload_for(&setup, &options, LIMIT).saturating_add_signed(*delta)
                         };
                         let name = format!("{rule}-{c}-{f}-{k}-{delta}");
                         let input = setup.payload(&format!("{name}.bin"), len);

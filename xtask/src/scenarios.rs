@@ -228,7 +228,7 @@ fn slot_limit(kit: &Kit, echo: bool) -> Result<()> {
         None,
         &[kit.device_options(), counter.clone()].concat(),
     )?;
-    let overhead = image_len(&probe)? - u32::try_from(probe_payload(&probe)?)?;
+    let overhead = image_len(&probe)? - probe_payload(&probe)?;
     let over = usize::try_from(limit + 1 - overhead)?;
     let named = format!("at most {limit:#x}");
     match kit.image_signed_with(
