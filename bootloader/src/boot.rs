@@ -200,7 +200,7 @@ impl<F: NorFlash> BootLoader<F> {
     ) -> Result<Settled, BootError> {
         let stored = self.counter().read(&mut self.flash)?;
         let max = self.layout.max_image_size();
-        match validator.validate(&mut self.flash, self.layout.secondary, max, stored) {
+        match verified(validator.validate(&mut self.flash, self.layout.secondary, max, stored)) {
             Ok(update) => {
                 log::info!(
                     "update {}.{}.{} is valid: installing ({})",
@@ -267,7 +267,7 @@ impl<F: NorFlash> BootLoader<F> {
     ) -> Result<ImageInfo, Refusal> {
         let (slot, max) = (self.layout.primary, self.layout.max_image_size());
         if validate {
-            validator.validate(&mut self.flash, slot, max, stored)
+            verified(validator.validate(&mut self.flash, slot, max, stored))
         } else {
             validator.inspect(&mut self.flash, slot, max)
         }
@@ -282,7 +282,7 @@ impl<F: NorFlash> BootLoader<F> {
     ) -> Verdict {
         let (slot, max) = (self.layout.primary, self.layout.max_image_size());
         let second = if self.config.validate_primary {
-            validator.revalidate(&mut self.flash, slot, max, stored, first)
+            verified(validator.revalidate(&mut self.flash, slot, max, stored, first))
         } else {
             validator.inspect(&mut self.flash, slot, max)
         };
@@ -327,6 +327,11 @@ fn outcome_of(operation: Operation) -> Outcome {
             Outcome::Upgraded
         }
     }
+}
+
+/// A validation's result, refused unless the image was really verified.
+fn verified(result: Result<ImageInfo, Refusal>) -> Result<ImageInfo, Refusal> {
+    result.and_then(|info| if info.verified { Ok(info) } else { Err(Refusal::FaultDetected) })
 }
 
 /// Flash geometry beyond 4 GiB is clamped; such a layout fails the capacity checks anyway.

@@ -15,19 +15,61 @@ use verifier_core::{
 use crate::layout::Region;
 pub use verifier_core::ImageVersion;
 
-/// What the bootloader needs to know about an image that passed validation.
+/// What the bootloader knows about an image: verified by [`SignatureValidator::validate`], or
+/// only inspected ([`ImageValidator::inspect`]).
+///
+/// Built only inside this crate, from verifier-core's results: an [`ImageValidator`] written
+/// elsewhere can hand out only what [`SignatureValidator`] produced, and the boot logic
+/// refuses an inspected image where a verified one is required, so it cannot be made to boot
+/// through an always-accept validator (the `sim-flash` test support aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageInfo {
+    pub(crate) version: ImageVersion,
+    pub(crate) security_counter: u32,
+    pub(crate) header_size: u16,
+    pub(crate) image_len: u32,
+    pub(crate) digest: Digest,
+    pub(crate) verified: bool,
+}
+
+impl ImageInfo {
     /// Header version.
-    pub version: ImageVersion,
-    /// Protected security counter (0 when the image has none and none was required).
-    pub security_counter: u32,
+    pub fn version(&self) -> ImageVersion {
+        self.version
+    }
+
+    /// Protected security counter (0 when the image has none and none was required);
+    /// unverified unless [`ImageInfo::is_verified`].
+    pub fn security_counter(&self) -> u32 {
+        self.security_counter
+    }
+
     /// Offset of the payload (the vector table) from the start of the slot.
-    pub header_size: u16,
+    pub fn header_size(&self) -> u16 {
+        self.header_size
+    }
+
     /// Bytes the image occupies: header, payload and TLVs.
-    pub image_len: u32,
+    pub fn image_len(&self) -> u32 {
+        self.image_len
+    }
+
     /// Digest of the hashed region computed by validation; empty when only inspected.
-    pub digest: Digest,
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Whether the image passed full validation (not only inspection).
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+
+    /// Test support: `info` as a first check would report it had its digest comparison been
+    /// skipped by a fault (`digest` the one it computed), to test the second check.
+    #[cfg(feature = "sim-flash")]
+    pub fn skipped_comparison(info: &Self, digest: Digest) -> Self {
+        Self { digest, verified: true, ..*info }
+    }
 }
 
 /// Why a slot's image may not boot. Recorded as one byte in the boot record.
@@ -51,8 +93,8 @@ pub enum Refusal {
     TooLarge = 7,
     /// The slot could not be read.
     Unreadable = 8,
-    /// The two independent checks of the image disagreed: a fault was injected or the
-    /// flash changed between them.
+    /// The two independent checks of the image disagreed (a fault was injected or the flash
+    /// changed between them), or a validator reported an image it had not verified.
     FaultDetected = 9,
     /// The image has no security counter and the device requires one.
     NoSecurityCounter = 10,
@@ -230,17 +272,19 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
             header_size: header.hdr_size,
             image_len: layout.end,
             digest: Digest::from_slice(&[]),
+            verified: false,
         })
     }
 }
 
 fn info(image: &VerifiedImage) -> ImageInfo {
     ImageInfo {
-        version: image.header.version,
-        security_counter: image.security_counter.unwrap_or(0),
-        header_size: image.header.hdr_size,
-        image_len: image.image_len,
-        digest: image.digest,
+        version: image.header().version,
+        security_counter: image.security_counter().unwrap_or(0),
+        header_size: image.header().hdr_size,
+        image_len: image.image_len(),
+        digest: *image.digest(),
+        verified: true,
     }
 }
 

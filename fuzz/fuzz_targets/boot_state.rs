@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
             .expect("the bootloader only boots a valid image");
         assert_eq!(
             decision.vector_table_offset,
-            LAYOUT.primary.offset + u32::from(image.header_size)
+            LAYOUT.primary.offset + u32::from(image.header_size())
         );
     }
 });

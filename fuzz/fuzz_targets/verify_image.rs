@@ -19,8 +19,8 @@ const POLICY: Policy = Policy { min_security_counter: Some(1), require_security_
 fuzz_target!(|data: &[u8]| {
     let mut reader = SliceReader::new(data);
     if let Ok(verified) = verify_image(&mut reader, &KEYS, &POLICY) {
-        assert!(verified.image_len as usize <= data.len());
-        assert!(verified.security_counter.is_some_and(|counter| counter >= 1));
+        assert!(verified.image_len() as usize <= data.len());
+        assert!(verified.security_counter().is_some_and(|counter| counter >= 1));
         assert!(!KEYS[verified.key_index].revoked);
     }
     // Walking the TLVs directly must stay in bounds too, whatever the verdict.

@@ -271,7 +271,7 @@ fn check_settled<const W: usize, const E: usize>(
     let info = device
         .validate_primary(&images.keys)
         .map_err(|r| format!("the booted primary does not validate: {}", r.describe()))?;
-    if info.version.major != promise.major
+    if info.version().major != promise.major
         || !device.holds(device.shape.layout.primary, images.by_major(promise.major))
     {
         return Err(format!("primary does not hold image {}", promise.major));

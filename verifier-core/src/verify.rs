@@ -29,24 +29,61 @@ pub struct Dependency {
 }
 
 /// An image that passed every check, and what was verified.
+///
+/// Only [`verify_image`] and [`reverify_image`] build one: its fields are private, so holding
+/// a `VerifiedImage` proves the checks ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedImage {
+    header: ImageHeader,
+    hash: HashAlgorithm,
+    digest: Digest,
+    key_index: usize,
+    pure: bool,
+    security_counter: Option<u32>,
+    dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    image_len: u32,
+}
+
+impl VerifiedImage {
     /// The image header.
-    pub header: ImageHeader,
+    pub fn header(&self) -> &ImageHeader {
+        &self.header
+    }
+
     /// The image hash algorithm.
-    pub hash: HashAlgorithm,
+    pub fn hash(&self) -> HashAlgorithm {
+        self.hash
+    }
+
     /// The digest of the hashed region, equal to the hash TLV.
-    pub digest: Digest,
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
     /// Index, in the trusted key set, of the key whose signature verified.
-    pub key_index: usize,
+    pub fn key_index(&self) -> usize {
+        self.key_index
+    }
+
     /// Whether the signature covers the image itself (Ed25519 pure) rather than its digest.
-    pub pure: bool,
+    pub fn pure(&self) -> bool {
+        self.pure
+    }
+
     /// The protected security counter, if the image has one.
-    pub security_counter: Option<u32>,
+    pub fn security_counter(&self) -> Option<u32> {
+        self.security_counter
+    }
+
     /// The image's dependencies on other images.
-    pub dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    pub fn dependencies(&self) -> &[Dependency] {
+        &self.dependencies
+    }
+
     /// Length of the image proper: header, payload and both TLV areas.
-    pub image_len: u32,
+    pub fn image_len(&self) -> u32 {
+        self.image_len
+    }
 }
 
 /// Decides whether the image behind `reader` may boot.

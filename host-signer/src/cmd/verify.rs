@@ -114,7 +114,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let image = args.image.display();
     match result {
         Ok((verified, timestamp)) => {
-            let key = names.get(verified.key_index).cloned().unwrap_or_default();
+            let key = names.get(verified.key_index()).cloned().unwrap_or_default();
             if args.json {
                 let mut report = report(&verified, &key);
                 if let Some(stamp) = &timestamp {
@@ -132,7 +132,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default();
                 println!(
                     "{image}: valid, version {}, signed by {key}{stamp}",
-                    verified.header.version
+                    verified.header().version
                 );
             }
             Ok(super::EXIT_OK)
@@ -158,23 +158,23 @@ fn check_timestamp(image: &[u8], anchors: &[Certificate]) -> Result<VerifiedTime
 
 fn report(verified: &VerifiedImage, key: &str) -> serde_json::Value {
     let dependencies: Vec<_> = verified
-        .dependencies
+        .dependencies()
         .iter()
         .map(|d| json!({ "image_id": d.image_id, "min_version": d.min_version.to_string() }))
         .collect();
     json!({
         "valid": true,
-        "version": verified.header.version.to_string(),
-        "hash": match verified.hash {
+        "version": verified.header().version.to_string(),
+        "hash": match verified.hash() {
             HashAlgorithm::Sha256 => "sha256",
             HashAlgorithm::Sha512 => "sha512",
         },
-        "digest": hex(&verified.digest),
-        "pure": verified.pure,
+        "digest": hex(&verified.digest()),
+        "pure": verified.pure(),
         "key": key,
-        "key_index": verified.key_index,
-        "security_counter": verified.security_counter,
+        "key_index": verified.key_index(),
+        "security_counter": verified.security_counter(),
         "dependencies": dependencies,
-        "image_len": verified.image_len,
+        "image_len": verified.image_len(),
     })
 }

@@ -92,8 +92,8 @@ fn check_image(image: &[u8], profile: &Profile, key_paths: &[PathBuf], path: &Pa
     };
     let verified = verify_image(&mut SliceReader::new(image), &keys, &profile.policy(0))
         .map_err(|e| anyhow!("refusing to flash {}: {e}", path.display()))?;
-    let signer = names.get(verified.key_index).map_or("?", String::as_str);
-    println!("{}: v{}, signature by {signer} verified", path.display(), verified.header.version);
+    let signer = names.get(verified.key_index()).map_or("?", String::as_str);
+    println!("{}: v{}, signature by {signer} verified", path.display(), verified.header().version);
     Ok(())
 }
 
