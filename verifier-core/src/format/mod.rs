@@ -11,6 +11,10 @@
 //! ```
 //!
 //! The hashed (and signed) region is `[0, hdr_size + img_size + protect_tlv_size)`.
+//!
+//! The layouts the bootloader keeps beside the images are defined here too, once, for the
+//! bootloader, `fwsign` and the test tools: the MCUboot slot [`trailer`], the bootloader's
+//! swap [`journal`] and the [`boot_record`] it hands to the application.
 
 /// Magic of a current (V2) image header: `3d b8 f3 96` on flash.
 pub const IMAGE_MAGIC: u32 = 0x96f3_b83d;
@@ -149,3 +153,7 @@ pub const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
+
+pub mod boot_record;
+pub mod journal;
+pub mod trailer;
