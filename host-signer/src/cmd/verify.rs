@@ -169,7 +169,7 @@ fn report(verified: &VerifiedImage, key: &str) -> serde_json::Value {
             HashAlgorithm::Sha256 => "sha256",
             HashAlgorithm::Sha512 => "sha512",
         },
-        "digest": hex(&verified.digest()),
+        "digest": hex(verified.digest()),
         "pure": verified.pure(),
         "key": key,
         "key_index": verified.key_index(),
