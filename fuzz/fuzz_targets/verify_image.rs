@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(verified) = verify_image(&mut reader, &KEYS, &POLICY) {
         assert!(verified.image_len() as usize <= data.len());
         assert!(verified.security_counter().is_some_and(|counter| counter >= 1));
-        assert!(!KEYS[verified.key_index].revoked);
+        assert!(!KEYS[verified.key_index()].revoked);
     }
     // Walking the TLVs directly must stay in bounds too, whatever the verdict.
     if let Ok(header) = read_header(&mut reader) {

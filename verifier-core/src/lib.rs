@@ -10,7 +10,8 @@
 //! Anything it cannot prove valid is refused with a [`VerifyError`] naming the failed check.
 //!
 //! What it does not do: decrypt or decompress images, RSA or P-384 signatures, or touch flash
-//! trailers and swap state (the bootloader's job).
+//! trailers and swap state (the bootloader's job; their layouts are defined once in
+//! [`format`] so that the bootloader and the host tools read them alike).
 //!
 //! ```
 //! use verifier_core::{verify_image, Policy, PublicKey, SliceReader, TrustedKey, VerifyError};
