@@ -121,9 +121,10 @@ impl<F: NorFlash> BootLoader<F> {
         let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
         if confirmed && image.security_counter > stored {
             // Never from unverified data: an image only inspected is validated first.
-            let verified = match self.config.validate_primary {
-                true => image,
-                false => self.primary_image(validator, stored, true)?,
+            let verified = if self.config.validate_primary {
+                image
+            } else {
+                self.primary_image(validator, stored, true)?
             };
             log::info!(
                 "raising the security counter from {} to {}",
@@ -180,9 +181,8 @@ impl<F: NorFlash> BootLoader<F> {
     fn revert<V: ImageValidator<F>>(&mut self, validator: &mut V) -> Result<Settled, BootError> {
         let stored = self.counter().read(&mut self.flash)?;
         let max = self.layout.max_image_size();
-        if let Err(refusal) =
-            validator.validate(&mut self.flash, self.layout.secondary, max, stored)
-        {
+        let previous = validator.validate(&mut self.flash, self.layout.secondary, max, stored);
+        if let Err(refusal) = verified(previous) {
             log::error!("not reverting: the previous image is invalid: {}", refusal.describe());
             return Ok(Settled::untouched(Outcome::RevertRefused, Some(refusal)));
         }
