@@ -1,7 +1,8 @@
 //! Generates the linker memory map for the selected board and embeds its device profile: the
 //! boot rules and the trusted and revoked keys.
 //!
-//! The profile is `FWSIGN_DEVICE_PROFILE`, by default the board's `boards/profiles/<board>.toml`;
+//! The profile is `FWSIGN_DEVICE_PROFILE` (relative to the workspace root), by default the
+//! board's `boards/profiles/<board>.toml`;
 //! its slot geometry must match the board's memory map. Its trusted keys (PEM files or SPKI
 //! hashes; a PKCS#11 key must be exported to PEM first) are embedded, unless a non-empty
 //! `FWSIGN_TRUSTED_KEYS` lists PEM files (separated by `,`) to trust instead, for tests with
@@ -57,10 +58,16 @@ fn main() {
 
 /// The device profile, checked against the board's memory map.
 fn device_profile(board: &boards::Board) -> Profile {
+    // A relative path is taken from the workspace root, where `cargo` is usually run.
+    let workspace =
+        Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../..");
     let path = env::var_os("FWSIGN_DEVICE_PROFILE")
-        .map_or_else(|| device_profile::shipped(board.name), PathBuf::from);
+        .map_or_else(|| device_profile::shipped(board.name), |p| workspace.join(p));
     println!("cargo:rerun-if-changed={}", path.display());
     let profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    if profile.board != board.name {
+        panic!("device profile {} is for {}, not {}", path.display(), profile.board, board.name);
+    }
     let map = MemoryMap {
         slot_size: board.slot_size(),
         sector_size: board.layout.sector_size,

@@ -66,12 +66,12 @@ pub struct Slot {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file cannot be read.
-    #[error("device profile {}: {source}", path.display())]
+    #[error("device profile {}: {io}", path.display())]
     Read {
         /// The profile.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`).
+        io: std::io::Error,
     },
     /// Not TOML, or a field is missing, unknown or of the wrong type.
     #[error("device profile {}: {message}", path.display())]
@@ -129,7 +129,7 @@ impl Profile {
     /// [`ProfileError`] naming the file, line and field.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ProfileError::Read { path: path.to_owned(), source })?;
+            .map_err(|io| ProfileError::Read { path: path.to_owned(), io })?;
         Self::parse(&text, path)
     }
 

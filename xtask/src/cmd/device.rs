@@ -25,6 +25,8 @@ impl DeviceArg {
 /// The profile at `path` (by default the board's shipped one), checked against `board`.
 pub(crate) fn load(board: &Board, path: Option<PathBuf>) -> Result<Profile> {
     let path = path.unwrap_or_else(|| device_profile::shipped(board.name));
+    // Absolute: the firmware build script runs in another directory.
+    let path = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path))?;
     let profile = Profile::load(&path)?;
     if profile.board != board.name {
         bail!("device profile {} is for {}, not {}", path.display(), profile.board, board.name);
