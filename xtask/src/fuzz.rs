@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use crate::root;
 
 /// The fuzz targets, each with its seed directory under `fuzz/seeds/`.
-pub(crate) const TARGETS: &[&str] = &["verify_image", "boot_state", "update_protocol"];
+pub(crate) const TARGETS: &[&str] =
+    &["verify_image", "boot_state", "update_protocol", "device_profile"];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.
 pub(crate) fn run(seconds: u32) -> Result<()> {
