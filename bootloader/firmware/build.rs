@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use device_profile::{KeySpec, MemoryMap, Profile};
+use device_profile::{KeySpec, Profile};
 use pkcs8::der::{Decode, asn1::OctetStringRef};
 use verifier_core::PublicKey;
 
@@ -65,16 +65,7 @@ fn device_profile(board: &boards::Board) -> Profile {
         .map_or_else(|| device_profile::shipped(board.name), |p| workspace.join(p));
     println!("cargo:rerun-if-changed={}", path.display());
     let profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    if profile.board != board.name {
-        panic!("device profile {} is for {}, not {}", path.display(), profile.board, board.name);
-    }
-    let map = MemoryMap {
-        slot_size: board.slot_size(),
-        sector_size: board.layout.sector_size,
-        primary_address: board.primary_address(),
-        header_size: board.header_size,
-    };
-    profile.check_memory_map(board.name, &map).unwrap_or_else(|e| panic!("{e}"));
+    board.check_profile(&profile).unwrap_or_else(|e| panic!("{e}"));
     profile
 }
 

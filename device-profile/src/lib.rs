@@ -93,6 +93,16 @@ pub enum ProfileError {
         /// What is wrong and what is expected.
         problem: String,
     },
+    /// The profile is for another board.
+    #[error("device profile {} is for {profile}, not {board}", path.display())]
+    Board {
+        /// The profile.
+        path: PathBuf,
+        /// The board the profile names.
+        profile: String,
+        /// The board it was used for.
+        board: String,
+    },
     /// The profile and the board's memory map disagree.
     #[error("device profile {}: {field} is {profile:#x} but the {board} memory map says {map:#x}", path.display())]
     MemoryMap {
@@ -142,11 +152,19 @@ impl Profile {
         file::parse(text, path)
     }
 
-    /// Checks that the profile describes `board`'s memory map.
+    /// Checks that the profile is `board`'s and describes its memory map.
     ///
     /// # Errors
-    /// [`ProfileError::MemoryMap`] naming the first field that disagrees.
+    /// [`ProfileError::Board`], or [`ProfileError::MemoryMap`] naming the first field that
+    /// disagrees.
     pub fn check_memory_map(&self, board: &str, map: &MemoryMap) -> Result<(), ProfileError> {
+        if self.board != board {
+            return Err(ProfileError::Board {
+                path: self.path.clone(),
+                profile: self.board.clone(),
+                board: board.to_owned(),
+            });
+        }
         let fields = [
             ("slot.size", self.slot.size, map.slot_size),
             ("slot.sector_size", self.slot.sector_size, map.sector_size),

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use boards::Board;
-use device_profile::{MemoryMap, Profile};
+use device_profile::Profile;
 
 /// The device profile option.
 #[derive(clap::Args)]
@@ -28,15 +28,6 @@ pub(crate) fn load(board: &Board, path: Option<PathBuf>) -> Result<Profile> {
     // Absolute: the firmware build script runs in another directory.
     let path = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path))?;
     let profile = Profile::load(&path)?;
-    if profile.board != board.name {
-        bail!("device profile {} is for {}, not {}", path.display(), profile.board, board.name);
-    }
-    let map = MemoryMap {
-        slot_size: board.slot_size(),
-        sector_size: board.layout.sector_size,
-        primary_address: board.primary_address(),
-        header_size: board.header_size,
-    };
-    profile.check_memory_map(board.name, &map)?;
+    board.check_profile(&profile)?;
     Ok(profile)
 }
