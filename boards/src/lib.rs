@@ -176,6 +176,35 @@ impl Board {
         self.ram_base
     }
 
+    /// Protects the bootloader and its state pages from the application, until the next
+    /// reset: called by the bootloader right before the jump. On the nRF52840-DK the flash
+    /// ACL write-protects them; the QEMU boards' flash is a RAM model with no protection
+    /// unit, so there this does nothing (the threat model in the bootloader's docs says what
+    /// that leaves open).
+    #[cfg(target_os = "none")]
+    pub fn lock(&self) {
+        #[cfg(feature = "nrf52840dk")]
+        nrf52840dk::lock();
+    }
+
+    /// Checks that `profile` is this board's and describes its memory map.
+    ///
+    /// # Errors
+    /// The [`device_profile::ProfileError`] naming what disagrees.
+    #[cfg(not(target_os = "none"))]
+    pub fn check_profile(
+        &self,
+        profile: &device_profile::Profile,
+    ) -> Result<(), device_profile::ProfileError> {
+        let map = device_profile::MemoryMap {
+            slot_size: self.slot_size(),
+            sector_size: self.layout.sector_size,
+            primary_address: self.primary_address(),
+            header_size: self.header_size,
+        };
+        profile.check_memory_map(self.name, &map)
+    }
+
     /// The linker script memory regions (`memory.x`) for the bootloader.
     #[cfg(not(target_os = "none"))]
     pub fn bootloader_memory_x(&self) -> String {
@@ -243,6 +272,8 @@ mod tests {
             );
             assert!(board.header_size >= 32, "{}", board.name);
             assert_eq!(by_name(board.name), Some(board));
+            let profile = device_profile::Profile::load(&device_profile::shipped(board.name));
+            board.check_profile(&profile.unwrap()).unwrap();
         }
     }
 

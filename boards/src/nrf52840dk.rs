@@ -41,7 +41,7 @@ pub const BOARD: Board = Board {
 };
 
 #[cfg(target_os = "none")]
-pub use device::{Nvmc, light_error_led};
+pub use device::{Nvmc, light_error_led, lock};
 
 #[cfg(target_os = "none")]
 mod device {
@@ -64,6 +64,34 @@ mod device {
     const DIRSET: usize = GPIO_P0 + 0x518;
     /// LED1 of the DK, P0.13, lit when driven low.
     const LED1: u32 = 1 << 13;
+
+    /// ACL, the flash access control lists (shares its base address with the NVMC).
+    const ACL: usize = 0x4001_E000;
+    /// `ACL[n].ADDR`; `SIZE` and `PERM` follow, one 16-byte cluster per region.
+    const ACL_REGION: usize = ACL + 0x800;
+    /// `PERM` bit: writes and erases refused.
+    const PERM_NO_WRITE: u32 = 1 << 1;
+
+    /// Write-protects the bootloader and its state pages (journal and security counter) until
+    /// the next reset, so the application cannot rewrite them: ACL regions 0 and 1, which
+    /// cannot be changed again before a reset. Reading stays allowed.
+    pub fn lock() {
+        let state = BOARD.layout.state;
+        let regions = [
+            (BOARD.bootloader_base, BOARD.bootloader_size),
+            (BOARD.flash_base + state.offset, state.size),
+        ];
+        for (n, (address, size)) in regions.into_iter().enumerate() {
+            let cluster = ACL_REGION + 0x10 * n;
+            // SAFETY: ACL[0] and ACL[1] are set once here, before the jump, by the bootloader
+            // that owns the flash; they only restrict writes.
+            unsafe {
+                (cluster as *mut u32).write_volatile(address);
+                ((cluster + 4) as *mut u32).write_volatile(size);
+                ((cluster + 8) as *mut u32).write_volatile(PERM_NO_WRITE);
+            }
+        }
+    }
 
     /// Lights LED1: the bootloader's "nothing bootable" signal.
     pub fn light_error_led() {

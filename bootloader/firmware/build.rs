@@ -1,16 +1,20 @@
-//! Generates the linker memory map for the selected board and embeds the trusted public keys.
+//! Generates the linker memory map for the selected board and embeds its device profile: the
+//! boot rules and the trusted and revoked keys.
 //!
-//! Keys come from the PEM files listed in `FWSIGN_TRUSTED_KEYS` (separated by `,`), by
-//! default `target/dev-keys/ed25519.pem` and `target/dev-keys/p256.pem` of the workspace (the
-//! ones whose algorithm the build enables). A key whose algorithm is not enabled is an error.
-//! Private (PKCS#8, SEC1) and public (SubjectPublicKeyInfo) PEM files are accepted; only the
-//! public key is embedded.
+//! The profile is `FWSIGN_DEVICE_PROFILE` (relative to the workspace root), by default the
+//! board's `boards/profiles/<board>.toml`;
+//! its slot geometry must match the board's memory map. Its trusted keys (PEM files or SPKI
+//! hashes; a PKCS#11 key must be exported to PEM first) are embedded, unless a non-empty
+//! `FWSIGN_TRUSTED_KEYS` lists PEM files (separated by `,`) to trust instead, for tests with
+//! other keys. A key whose algorithm is not enabled is an error. Private (PKCS#8, SEC1) and
+//! public (SubjectPublicKeyInfo) PEM files are accepted; only the public key is embedded.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use device_profile::{KeySpec, Profile};
 use pkcs8::der::{Decode, asn1::OctetStringRef};
 use verifier_core::PublicKey;
 
@@ -18,6 +22,7 @@ const ED25519_OID: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap
 
 fn main() {
     println!("cargo:rerun-if-env-changed=FWSIGN_TRUSTED_KEYS");
+    println!("cargo:rerun-if-env-changed=FWSIGN_DEVICE_PROFILE");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return; // host build: an empty `main`, nothing to link or embed
     }
@@ -36,12 +41,61 @@ fn main() {
     if !algorithms.ed25519 && !algorithms.p256 {
         panic!("enable at least one signature algorithm feature: ed25519, p256");
     }
-    let keys: Vec<PublicKey> =
-        key_paths(&algorithms).iter().map(|path| algorithms.check(path, load(path))).collect();
+    let profile = device_profile(&board);
+    let mut keys: Vec<Embedded> = trusted_keys(&profile, &algorithms);
     if keys.is_empty() {
         panic!("no trusted keys: FWSIGN_TRUSTED_KEYS lists no PEM file");
     }
-    fs::write(out.join("trusted_keys.rs"), render(&keys)).expect("write trusted_keys.rs");
+    for spec in &profile.revoked_keys {
+        let KeySpec::Pem(path) = spec else {
+            panic!("{}: revoked key {spec}: give it as a PEM file", profile.path.display())
+        };
+        keys.push(Embedded::Revoked(load(path)));
+    }
+    let code = render(&keys) + &render_rules(&profile);
+    fs::write(out.join("device_profile.rs"), code).expect("write device_profile.rs");
+}
+
+/// The device profile, checked against the board's memory map.
+fn device_profile(board: &boards::Board) -> Profile {
+    // A relative path is taken from the workspace root, where `cargo` is usually run.
+    let workspace =
+        Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../..");
+    let path = env::var_os("FWSIGN_DEVICE_PROFILE")
+        .map_or_else(|| device_profile::shipped(board.name), |p| workspace.join(p));
+    println!("cargo:rerun-if-changed={}", path.display());
+    let profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    board.check_profile(&profile).unwrap_or_else(|e| panic!("{e}"));
+    profile
+}
+
+/// `FWSIGN_TRUSTED_KEYS`, or the profile's trusted keys.
+fn trusted_keys(profile: &Profile, algorithms: &Algorithms) -> Vec<Embedded> {
+    if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS")
+        && !list.is_empty()
+    {
+        let paths = list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from);
+        return paths.map(|path| Embedded::Key(algorithms.check(&path, load(&path)))).collect();
+    }
+    let origin = profile.path.display();
+    profile
+        .trusted_keys
+        .iter()
+        .map(|spec| match spec {
+            KeySpec::Pem(path) => Embedded::Key(algorithms.check(path, load(path))),
+            KeySpec::SpkiSha256(hash) => Embedded::Hash(*hash),
+            KeySpec::Pkcs11(uri) => panic!(
+                "{origin}: trusted key {uri}: the bootloader embeds public keys: export it with `fwsign getpub -k '{uri}'` and list the PEM file, or its hash (sha256:…)"
+            ),
+        })
+        .collect()
+}
+
+/// A key entry of the generated key table.
+enum Embedded {
+    Key(PublicKey),
+    Revoked(PublicKey),
+    Hash([u8; 32]),
 }
 
 fn selected_board() -> boards::Board {
@@ -88,26 +142,11 @@ impl Algorithms {
     }
 }
 
-/// `FWSIGN_TRUSTED_KEYS`, or the development key of each enabled algorithm.
-fn key_paths(algorithms: &Algorithms) -> Vec<PathBuf> {
-    if let Ok(list) = env::var("FWSIGN_TRUSTED_KEYS") {
-        return list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
-    }
-    let manifest =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let dev_keys = manifest.join("../../target/dev-keys");
-    [(algorithms.ed25519, "ed25519.pem"), (algorithms.p256, "p256.pem")]
-        .into_iter()
-        .filter(|(enabled, _)| *enabled)
-        .map(|(_, name)| dev_keys.join(name))
-        .collect()
-}
-
 fn load(path: &Path) -> PublicKey {
     println!("cargo:rerun-if-changed={}", path.display());
     let text = fs::read_to_string(path).unwrap_or_else(|e| {
         panic!(
-            "trusted key {}: {e}\nCreate development keys with `cargo xtask keys`, or list PEM files in FWSIGN_TRUSTED_KEYS",
+            "trusted key {}: {e}\nCreate development keys with `cargo xtask keys`, or list other keys in the device profile",
             path.display()
         )
     });
@@ -151,18 +190,35 @@ fn p256_public(key: &p256::SecretKey) -> PublicKey {
     PublicKey::P256(bytes)
 }
 
-fn render(keys: &[PublicKey]) -> String {
+fn render(keys: &[Embedded]) -> String {
     let mut out = format!(
-        "/// Keys embedded from PEM files at build time.\nstatic TRUSTED_KEYS: [TrustedKey; {}] = [\n",
+        "/// Keys embedded from the device profile at build time.\nstatic TRUSTED_KEYS: [TrustedKey; {}] = [\n",
         keys.len()
     );
     for key in keys {
-        let (variant, bytes): (&str, &[u8]) = match key {
-            PublicKey::Ed25519(b) => ("Ed25519", b),
-            PublicKey::P256(b) => ("P256", b),
+        let _ = match key {
+            Embedded::Key(key) => writeln!(out, "    TrustedKey::new({}),", public_key_expr(key)),
+            Embedded::Revoked(key) => {
+                writeln!(out, "    TrustedKey::revoked({}),", public_key_expr(key))
+            }
+            Embedded::Hash(hash) => writeln!(out, "    TrustedKey::from_spki_sha256({hash:?}),"),
         };
-        let _ = writeln!(out, "    TrustedKey::new(PublicKey::{variant}({bytes:?})),");
     }
     out.push_str("];\n");
     out
+}
+
+fn public_key_expr(key: &PublicKey) -> String {
+    match key {
+        PublicKey::Ed25519(bytes) => format!("PublicKey::Ed25519({bytes:?})"),
+        PublicKey::P256(bytes) => format!("PublicKey::P256({bytes:?})"),
+    }
+}
+
+fn render_rules(profile: &Profile) -> String {
+    let rules = profile.rules();
+    format!(
+        "/// The device profile's boot rules.\nconst DEVICE_RULES: DeviceRules = DeviceRules {{ require_security_counter: {}, allowed_flags: {:#x}, run_address: {:#x} }};\n",
+        rules.require_security_counter, rules.allowed_flags, rules.run_address
+    )
 }

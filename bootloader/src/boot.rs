@@ -111,7 +111,7 @@ impl<F: NorFlash> BootLoader<F> {
         let counter = self.counter();
         let stored = counter.read(&mut self.flash)?;
         // First check: the validation's result decides whether to go on at all.
-        let image = self.primary_image(validator, stored)?;
+        let image = self.primary_image(validator, stored, self.config.validate_primary)?;
         // Second check, before anything depends on the image: validate it again and compare.
         let verdict = self.second_check(validator, stored, &image);
         if !verdict.is_accepted() {
@@ -120,12 +120,18 @@ impl<F: NorFlash> BootLoader<F> {
         }
         let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
         if confirmed && image.security_counter > stored {
+            // Never from unverified data: an image only inspected is validated first.
+            let verified = if self.config.validate_primary {
+                image
+            } else {
+                self.primary_image(validator, stored, true)?
+            };
             log::info!(
                 "raising the security counter from {} to {}",
                 stored,
-                image.security_counter
+                verified.security_counter
             );
-            counter.raise(&mut self.flash, image.security_counter)?;
+            counter.raise(&mut self.flash, verified.security_counter)?;
         }
         let device_security_counter = counter.read(&mut self.flash)?;
         if let Some(operation) = journaled {
@@ -165,15 +171,26 @@ impl<F: NorFlash> BootLoader<F> {
         }
         let primary = Trailer::read(&mut self.flash, self.layout.primary)?;
         if self.config.mode == Mode::Swap && primary.is_unconfirmed_test() {
-            log::warning!("the test image was not confirmed: reverting");
-            let operation = Operation::Swap {
-                kind: SwapType::Revert,
-                sectors: self.sectors_to_swap(validator),
-            };
-            self.start(operation)?;
-            return Ok(Settled::journaled(operation));
+            return self.revert(validator);
         }
         Ok(Settled::untouched(Outcome::Normal, None))
+    }
+
+    /// Swaps the previous image back in place of an unconfirmed test image, if the previous
+    /// image still validates; otherwise keeps the test image, the only bootable copy.
+    fn revert<V: ImageValidator<F>>(&mut self, validator: &mut V) -> Result<Settled, BootError> {
+        let stored = self.counter().read(&mut self.flash)?;
+        let max = self.layout.max_image_size();
+        let previous = validator.validate(&mut self.flash, self.layout.secondary, max, stored);
+        if let Err(refusal) = verified(previous) {
+            log::error!("not reverting: the previous image is invalid: {}", refusal.describe());
+            return Ok(Settled::untouched(Outcome::RevertRefused, Some(refusal)));
+        }
+        log::warning!("the test image was not confirmed: reverting");
+        let operation =
+            Operation::Swap { kind: SwapType::Revert, sectors: self.sectors_to_swap(validator) };
+        self.start(operation)?;
+        Ok(Settled::journaled(operation))
     }
 
     fn upgrade<V: ImageValidator<F>>(
@@ -183,7 +200,7 @@ impl<F: NorFlash> BootLoader<F> {
     ) -> Result<Settled, BootError> {
         let stored = self.counter().read(&mut self.flash)?;
         let max = self.layout.max_image_size();
-        match validator.validate(&mut self.flash, self.layout.secondary, max, stored) {
+        match verified(validator.validate(&mut self.flash, self.layout.secondary, max, stored)) {
             Ok(update) => {
                 log::info!(
                     "update {}.{}.{} is valid: installing ({})",
@@ -234,8 +251,9 @@ impl<F: NorFlash> BootLoader<F> {
         &mut self,
         validator: &mut V,
         stored: u32,
+        validate: bool,
     ) -> Result<ImageInfo, BootError> {
-        self.judge_primary(validator, stored).map_err(|refusal| {
+        self.judge_primary(validator, stored, validate).map_err(|refusal| {
             log::error!("primary slot not bootable: {}", refusal.describe());
             BootError::NothingBootable(refusal)
         })
@@ -245,10 +263,11 @@ impl<F: NorFlash> BootLoader<F> {
         &mut self,
         validator: &mut V,
         stored: u32,
+        validate: bool,
     ) -> Result<ImageInfo, Refusal> {
         let (slot, max) = (self.layout.primary, self.layout.max_image_size());
-        if self.config.validate_primary {
-            validator.validate(&mut self.flash, slot, max, stored)
+        if validate {
+            verified(validator.validate(&mut self.flash, slot, max, stored))
         } else {
             validator.inspect(&mut self.flash, slot, max)
         }
@@ -263,7 +282,7 @@ impl<F: NorFlash> BootLoader<F> {
     ) -> Verdict {
         let (slot, max) = (self.layout.primary, self.layout.max_image_size());
         let second = if self.config.validate_primary {
-            validator.revalidate(&mut self.flash, slot, max, stored, first)
+            verified(validator.revalidate(&mut self.flash, slot, max, stored, first))
         } else {
             validator.inspect(&mut self.flash, slot, max)
         };
@@ -308,6 +327,11 @@ fn outcome_of(operation: Operation) -> Outcome {
             Outcome::Upgraded
         }
     }
+}
+
+/// A validation's result, refused unless the image was really verified.
+fn verified(result: Result<ImageInfo, Refusal>) -> Result<ImageInfo, Refusal> {
+    result.and_then(|info| if info.verified { Ok(info) } else { Err(Refusal::FaultDetected) })
 }
 
 /// Flash geometry beyond 4 GiB is clamped; such a layout fails the capacity checks anyway.

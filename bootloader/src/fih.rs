@@ -66,6 +66,7 @@ mod tests {
             header_size,
             image_len: 1000,
             digest: verifier_core::Digest::from_slice(&[7; 32]),
+            verified: true,
         }
     }
 

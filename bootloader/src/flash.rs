@@ -8,7 +8,7 @@ use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 
 /// Bytes of content in a bookkeeping unit (a journal entry or a counter record); the rest of
 /// a larger unit is padding.
-pub(crate) const CONTENT: usize = 8;
+pub(crate) const CONTENT: usize = verifier_core::format::journal::CONTENT;
 /// Largest unit: MCUboot's largest `BOOT_MAX_ALIGN`.
 pub(crate) const MAX_UNIT: usize = 32;
 /// Value of an erased byte.

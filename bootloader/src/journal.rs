@@ -1,13 +1,8 @@
 //! The swap journal: power-fail-safe progress of a swap or overwrite.
 //!
 //! The journal is the first state sector, an array of bookkeeping units (8 bytes, or the
-//! flash write size if larger):
-//!
-//! | unit | contents |
-//! |---|---|
-//! | 0 | header: `"FJ"`, operation, `!operation`, sectors (u16), `!sectors` (u16) |
-//! | 1 + k | written once step k has completed; erased while it has not |
-//! | 1 + steps | the boot marker: written once the boot the operation was done for has run |
+//! flash write size if larger), laid out as `verifier_core::format::journal` defines: a
+//! header naming the operation, one unit per completed step, and a boot marker.
 //!
 //! Every step of an [`Operation`] is "erase a destination sector, copy a source into it",
 //! and no step overwrites the source of the step after it. A step whose unit is still
@@ -27,8 +22,8 @@ use crate::flash::{self, CONTENT, FlashError};
 use crate::layout::Layout;
 use crate::trailer::SwapType;
 
-const HEADER_MAGIC: [u8; 2] = *b"FJ";
-const OVERWRITE_CODE: u8 = 0x10;
+use verifier_core::format::journal::{self as format, OVERWRITE as OVERWRITE_CODE};
+
 /// Every bit programmed, whatever the erased value.
 const STEP_DONE: u8 = !flash::ERASED;
 
@@ -55,7 +50,7 @@ impl Operation {
     pub(crate) fn steps(&self) -> u32 {
         match *self {
             Operation::Swap { sectors, .. } => steps_for(u32::from(sectors)),
-            Operation::Overwrite { sectors } => u32::from(sectors) + FINAL_STEPS,
+            Operation::Overwrite { sectors } => format::overwrite_steps(u32::from(sectors)),
         }
     }
 
@@ -69,9 +64,9 @@ impl Operation {
     fn decode(code: u8, sectors: u16) -> Option<Self> {
         let kind = match code {
             OVERWRITE_CODE => return Some(Operation::Overwrite { sectors }),
-            2 => SwapType::Test,
-            3 => SwapType::Permanent,
-            4 => SwapType::Revert,
+            code if code == SwapType::Test as u8 => SwapType::Test,
+            code if code == SwapType::Permanent as u8 => SwapType::Permanent,
+            code if code == SwapType::Revert as u8 => SwapType::Revert,
             _ => return None,
         };
         Some(Operation::Swap { kind, sectors })
@@ -79,27 +74,17 @@ impl Operation {
 
     fn header(&self) -> [u8; CONTENT] {
         let (code, sectors) = self.code();
-        let [s0, s1] = sectors.to_le_bytes();
-        let [n0, n1] = (!sectors).to_le_bytes();
-        [HEADER_MAGIC[0], HEADER_MAGIC[1], code, !code, s0, s1, n0, n1]
+        format::encode_header(code, sectors)
     }
 
     fn parse(unit: [u8; CONTENT]) -> Option<Self> {
-        let [m0, m1, code, not_code, s0, s1, n0, n1] = unit;
-        let sectors = u16::from_le_bytes([s0, s1]);
-        let valid = [m0, m1] == HEADER_MAGIC
-            && code == !not_code
-            && sectors == !u16::from_le_bytes([n0, n1]);
-        valid.then(|| Self::decode(code, sectors)).flatten()
+        format::decode_header(unit).and_then(|(code, sectors)| Self::decode(code, sectors))
     }
 }
 
-/// Steps after the data sectors: primary trailer, secondary trailer, completion marker.
-const FINAL_STEPS: u32 = 3;
-
 /// Steps of a swap of `sectors` data sectors, including the completion marker.
 pub(crate) const fn steps_for(sectors: u32) -> u32 {
-    3 * sectors + FINAL_STEPS
+    format::swap_steps(sectors)
 }
 
 /// What the journal says at boot.

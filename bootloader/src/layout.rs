@@ -81,9 +81,10 @@ impl Layout {
         self.primary.size / self.sector_size
     }
 
-    /// Largest image (header, payload and TLVs) a slot can hold.
+    /// Largest image (header, payload and TLVs) a slot can hold: the slot-fit rule
+    /// [`verifier_core::max_image_len`] that host tools apply too.
     pub const fn max_image_size(&self) -> u32 {
-        self.primary.size - self.sector_size
+        verifier_core::max_image_len(self.primary.size, self.sector_size)
     }
 
     /// Offset of the sector holding `slot`'s trailer.

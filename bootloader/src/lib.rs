@@ -15,12 +15,40 @@
 //!   anti-rollback) before it is installed, and the primary before every jump
 //!   ([`validate`]). Nothing that failed is ever returned as bootable.
 //! - **Anti-rollback.** A monotonic security counter ([`counter`]) is raised only once the
-//!   running image is confirmed, so a test image can always be reverted.
+//!   running image is confirmed and fully verified, so a test image can always be reverted.
+//! - **One rule set.** What an image must satisfy (flags, slot fit, security counter, keys) is
+//!   the device profile's [`DeviceRules`], applied through verifier-core's `Policy`, the same
+//!   code `fwsign verify --device` runs.
+//!
+//! # Threat model
+//! The attacker runs code in the application, with its privileges (these builds use no MPU or
+//! TrustZone isolation), and can send it anything over its update channel. The bootloader runs
+//! first after every reset and trusts nothing it did not verify in that boot.
+//! - **Images**: the application can write any bytes into the secondary slot and request a
+//!   test or permanent swap. Nothing is installed that fails validation (trusted, non-revoked
+//!   key; intact; fits the slot; allowed flags, `NON_BOOTABLE` never; a `ROM_FIXED` address
+//!   equal to the primary slot's; counter at least the device's), and a revert happens only if
+//!   the previous image still validates, so the other copy stays bootable.
+//! - **Counter**: it rises only from a fully verified, confirmed image; the application can
+//!   raise it only by confirming an image signed with a higher counter, and cannot lower it
+//!   where the board locks the state pages.
+//! - **Keys**: the device holds public keys (or their hashes) only, compiled into the
+//!   bootloader; forging an image needs a trusted private key.
+//! - **The bootloader and its state**: right before the jump `Board::lock` (boards crate)
+//!   write-protects the bootloader, its keys and its state pages until the next reset (the
+//!   nRF52840's flash ACL). The QEMU boards have no protection unit: there the application
+//!   could rewrite them, and the lock is a documented no-op.
+//! - **Out of scope**: erasing or corrupting the primary slot (denial of service: the device
+//!   stays in its safe state, reporting why in the boot record), the boot record in RAM
+//!   (informational, unauthenticated), debug-port access (lock it in production), and fault
+//!   injection beyond the double check of [`fih`].
 //!
 //! # Example
 //! ```no_run
-//! # use bootloader::{BootLoader, Config, Layout, Region, SignatureValidator};
+//! # use bootloader::{BootLoader, Config, DeviceRules, Layout, Region, SignatureValidator};
 //! # fn run<F: embedded_storage::nor_flash::NorFlash>(flash: F, keys: &[verifier_core::TrustedKey]) {
+//! // From the device profile (the firmware build generates it).
+//! let rules = DeviceRules { require_security_counter: true, allowed_flags: 0, run_address: 0x2_0000 };
 //! let layout = Layout {
 //!     primary: Region::new(0x2_0000, 0x2_0000),
 //!     secondary: Region::new(0x4_0000, 0x2_0000),
@@ -29,7 +57,7 @@
 //!     sector_size: 0x1000,
 //! };
 //! let mut loader = BootLoader::new(flash, layout, Config::default()).expect("layout fits");
-//! match loader.boot(&mut SignatureValidator::new(keys)) {
+//! match loader.boot(&mut SignatureValidator::new(keys, rules)) {
 //!     Ok(decision) => { /* store decision.record, jump to decision.vector_table_offset */ }
 //!     Err(error) => { /* stay in a safe state and report `error` */ }
 //! }
@@ -64,4 +92,4 @@ pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};
 pub use updater::{FirmwareUpdater, UpdateError};
 pub use validate::{ImageInfo, ImageValidator, Refusal, SignatureValidator};
-pub use verifier_core::{ImageVersion, PublicKey, TrustedKey};
+pub use verifier_core::{DeviceRules, ImageVersion, PublicKey, TrustedKey};

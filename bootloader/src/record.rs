@@ -1,24 +1,15 @@
 //! The boot record the bootloader hands to the application.
 //!
 //! 32 bytes at a RAM address both sides agree on (each board defines it), written just
-//! before the jump:
-//!
-//! | bytes | field |
-//! |---|---|
-//! | 0..4 | magic `"FWBR"` |
-//! | 4 | slot booted (0 = primary) |
-//! | 5 | [`Outcome`] |
-//! | 6 | [`Refusal`] of a refused update, 0 if none |
-//! | 7 | 0 |
-//! | 8..16 | image version (major, minor, revision u16, build u32) |
-//! | 16..20 | the image's security counter |
-//! | 20..24 | the device's security counter |
-//! | 24..28 | offset of the booted slot in flash |
-//! | 28..32 | checksum: `!` of the wrapping sum of the seven words before it |
+//! before the jump, and when nothing may boot; the layout is
+//! `verifier_core::format::boot_record`'s.
+
+use verifier_core::format::boot_record::{
+    CHECKSUM, DEVICE_SECURITY_COUNTER, IMAGE_SECURITY_COUNTER, MAGIC, OUTCOME, REFUSAL, SIZE, SLOT,
+    SLOT_OFFSET, VERSION, checksum,
+};
 
 use crate::validate::{ImageVersion, Refusal};
-
-const MAGIC: [u8; 4] = *b"FWBR";
 
 /// What happened at this boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,16 +26,23 @@ pub enum Outcome {
     Reverted = 3,
     /// A requested update was refused; the previous image booted.
     UpdateRefused = 4,
+    /// The test image was not confirmed, but the previous image failed validation: the test
+    /// image booted again.
+    RevertRefused = 5,
+    /// Nothing may boot; the bootloader stays in its safe state (for a recovery application).
+    NothingBootable = 6,
 }
 
 impl Outcome {
     fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Outcome; 5] = [
+        const ALL: [Outcome; 7] = [
             Outcome::Normal,
             Outcome::TestBoot,
             Outcome::Upgraded,
             Outcome::Reverted,
             Outcome::UpdateRefused,
+            Outcome::RevertRefused,
+            Outcome::NothingBootable,
         ];
         ALL.into_iter().find(|o| *o as u8 == byte)
     }
@@ -57,6 +55,8 @@ impl Outcome {
             Outcome::Upgraded => "upgraded",
             Outcome::Reverted => "reverted",
             Outcome::UpdateRefused => "update-refused",
+            Outcome::RevertRefused => "revert-refused",
+            Outcome::NothingBootable => "nothing-bootable",
         }
     }
 }
@@ -68,7 +68,8 @@ pub struct BootRecord {
     pub slot: u8,
     /// What happened.
     pub outcome: Outcome,
-    /// Why an update was refused, with [`Outcome::UpdateRefused`].
+    /// Why an update, a revert or the primary was refused ([`Outcome::UpdateRefused`],
+    /// [`Outcome::RevertRefused`], [`Outcome::NothingBootable`]).
     pub refusal: Option<Refusal>,
     /// Version of the booted image.
     pub version: ImageVersion,
@@ -82,57 +83,79 @@ pub struct BootRecord {
 
 impl BootRecord {
     /// Size of the encoded record.
-    pub const SIZE: usize = 32;
+    pub const SIZE: usize = SIZE;
+
+    /// The record left when nothing may boot: why, for a recovery application.
+    pub const fn nothing_bootable(refusal: Refusal, slot_offset: u32) -> Self {
+        Self {
+            slot: 0,
+            outcome: Outcome::NothingBootable,
+            refusal: Some(refusal),
+            version: ImageVersion { major: 0, minor: 0, revision: 0, build_num: 0 },
+            image_security_counter: 0,
+            device_security_counter: 0,
+            slot_offset,
+        }
+    }
 
     /// Encodes the record.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut out = [0u8; Self::SIZE];
-        out[0..4].copy_from_slice(&MAGIC);
-        out[4] = self.slot;
-        out[5] = self.outcome as u8;
-        out[6] = self.refusal.map_or(0, |r| r as u8);
-        out[8..16].copy_from_slice(&self.version.to_bytes());
-        out[16..20].copy_from_slice(&self.image_security_counter.to_le_bytes());
-        out[20..24].copy_from_slice(&self.device_security_counter.to_le_bytes());
-        out[24..28].copy_from_slice(&self.slot_offset.to_le_bytes());
-        let checksum = checksum(&out);
-        out[28..32].copy_from_slice(&checksum.to_le_bytes());
+        let version = self.version.to_bytes();
+        let fields: [(usize, &[u8]); 8] = [
+            (0, &MAGIC),
+            (SLOT, &[self.slot]),
+            (OUTCOME, &[self.outcome as u8]),
+            (REFUSAL, &[self.refusal.map_or(0, |r| r as u8)]),
+            (VERSION, &version),
+            (IMAGE_SECURITY_COUNTER, &self.image_security_counter.to_le_bytes()),
+            (DEVICE_SECURITY_COUNTER, &self.device_security_counter.to_le_bytes()),
+            (SLOT_OFFSET, &self.slot_offset.to_le_bytes()),
+        ];
+        for (at, bytes) in fields {
+            put(&mut out, at, bytes);
+        }
+        let sum = checksum(&out).to_le_bytes();
+        put(&mut out, CHECKSUM, &sum);
         out
     }
 
     /// Decodes a record; `None` if the magic, checksum or an enum value is wrong (for
     /// example when the application was started without the bootloader).
     pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Option<Self> {
+        let byte = |at: usize| bytes.get(at).copied().unwrap_or(0);
         let word = |at: usize| {
-            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+            bytes
+                .get(at..)
+                .and_then(|rest| rest.first_chunk::<4>())
+                .map_or(0, |w| u32::from_le_bytes(*w))
         };
-        if bytes[0..4] != MAGIC || word(28) != checksum(bytes) {
+        if bytes.first_chunk::<4>() != Some(&MAGIC) || word(CHECKSUM) != checksum(bytes) {
             return None;
         }
-        let refusal = match bytes[6] {
+        let refusal = match byte(REFUSAL) {
             0 => None,
             code => Some(Refusal::from_u8(code)?),
         };
-        let mut version = [0u8; 8];
-        version.copy_from_slice(&bytes[8..16]);
+        let version = bytes.get(VERSION..).and_then(|rest| rest.first_chunk::<8>())?;
         Some(Self {
-            slot: bytes[4],
-            outcome: Outcome::from_u8(bytes[5])?,
+            slot: byte(SLOT),
+            outcome: Outcome::from_u8(byte(OUTCOME))?,
             refusal,
-            version: ImageVersion::from_bytes(&version),
-            image_security_counter: word(16),
-            device_security_counter: word(20),
-            slot_offset: word(24),
+            version: ImageVersion::from_bytes(version),
+            image_security_counter: word(IMAGE_SECURITY_COUNTER),
+            device_security_counter: word(DEVICE_SECURITY_COUNTER),
+            slot_offset: word(SLOT_OFFSET),
         })
     }
 }
 
-fn checksum(bytes: &[u8; BootRecord::SIZE]) -> u32 {
-    let sum = bytes[..28]
-        .chunks_exact(4)
-        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-        .fold(0u32, u32::wrapping_add);
-    !sum
+/// Copies `bytes` into `out` at `at` (the layout's offsets all fit).
+fn put(out: &mut [u8; SIZE], at: usize, bytes: &[u8]) {
+    let end = at.saturating_add(bytes.len());
+    if let Some(field) = out.get_mut(at..end) {
+        field.copy_from_slice(bytes);
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +177,10 @@ mod tests {
     #[test]
     fn round_trips() {
         assert_eq!(BootRecord::from_bytes(&record().to_bytes()), Some(record()));
+        let refused = BootRecord::nothing_bootable(Refusal::NoSecurityCounter, 0x2_0000);
+        let decoded = BootRecord::from_bytes(&refused.to_bytes()).unwrap();
+        assert_eq!(decoded.outcome, Outcome::NothingBootable);
+        assert_eq!(decoded.refusal, Some(Refusal::NoSecurityCounter));
     }
 
     #[test]

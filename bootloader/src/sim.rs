@@ -22,6 +22,16 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+/// The rules of a simulated device whose flash starts at address 0: a security counter is
+/// required and `ROM_FIXED` images must be linked for the primary slot.
+pub const fn device_rules(layout: &crate::Layout) -> verifier_core::DeviceRules {
+    verifier_core::DeviceRules {
+        require_security_counter: true,
+        allowed_flags: verifier_core::format::flags::ROM_FIXED,
+        run_address: layout.primary.offset,
+    }
+}
+
 /// A simulated operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimError {

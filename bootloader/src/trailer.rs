@@ -3,15 +3,9 @@
 //! Offsets depend on `BOOT_MAX_ALIGN` (MA), the larger of 8 and the flash write size; images
 //! for a flash with 16- or 32-byte writes are signed with `imgtool sign --max-align 16|32`.
 //!
-//! | field | offset from slot end, MA = 8 / 16 / 32 | values |
-//! |---|---|---|
-//! | magic | -16 (16 bytes) | [`magic`]`(MA)` or erased |
-//! | image_ok | -24 / -32 / -64 | `0x01` set, erased unset |
-//! | copy_done | image_ok - MA | `0x01` set, erased unset |
-//! | swap_info | copy_done - MA | low nibble: swap type (2 test, 3 permanent, 4 revert) |
-//!
-//! Each field is written alone, as an MA-byte unit padded with the erased value (`0xFF`, or
-//! `0x00` with the `flash-erase-zero` feature). This is the
+//! The layout is defined in `verifier_core::format::trailer`. Each field is written alone, as
+//! an MA-byte unit padded with the erased value (`0xFF`, or `0x00` with the
+//! `flash-erase-zero` feature). This is the
 //! interface shared with `imgtool sign --pad/--test/--confirm` and with applications
 //! written for MCUboot; the bootloader's own progress bookkeeping lives elsewhere
 //! (see [`journal`](crate::journal)).
@@ -21,26 +15,10 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::flash::{self, FlashError, MAX_UNIT};
 use crate::layout::Region;
 
-/// Boot magic for a maximum write alignment of 8.
-pub const MAGIC: [u8; 16] = [
-    0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
-];
-/// The last 14 bytes of the magic for other alignments (the first two are the alignment).
-const MAGIC_TAIL: [u8; 14] =
-    [0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a];
-const MAGIC_LEN: u32 = 16;
-const FLAG_SET: u8 = 0x01;
-
-/// The boot magic for a maximum write alignment of `max_align` bytes.
-pub fn magic(max_align: u16) -> [u8; 16] {
-    if max_align == 8 {
-        return MAGIC;
-    }
-    let mut magic = [0u8; 16];
-    magic[..2].copy_from_slice(&max_align.to_le_bytes());
-    magic[2..].copy_from_slice(&MAGIC_TAIL);
-    magic
-}
+use verifier_core::format::trailer::{
+    FLAG_SET, MAGIC_LEN, copy_done_from_end, image_ok_from_end, swap_info_from_end, swap_type,
+};
+pub use verifier_core::format::trailer::{MAGIC, magic};
 
 /// Distances of the flags from the slot end on flash `F`.
 struct Offsets {
@@ -52,8 +30,11 @@ struct Offsets {
 impl Offsets {
     fn of<F: NorFlash>() -> Self {
         let align = flash::unit_len::<F>();
-        let image_ok = (MAGIC_LEN + align).next_multiple_of(align);
-        Self { image_ok, copy_done: image_ok + align, swap_info: image_ok + 2 * align }
+        Self {
+            image_ok: image_ok_from_end(align),
+            copy_done: copy_done_from_end(align),
+            swap_info: swap_info_from_end(align),
+        }
     }
 }
 
@@ -67,11 +48,11 @@ fn magic_of<F: NorFlash>() -> [u8; 16] {
 #[repr(u8)]
 pub enum SwapType {
     /// Boot the new image once; revert unless it confirms itself.
-    Test = 2,
+    Test = swap_type::TEST,
     /// Make the new image permanent.
-    Permanent = 3,
+    Permanent = swap_type::PERMANENT,
     /// Put the previous image back.
-    Revert = 4,
+    Revert = swap_type::REVERT,
 }
 
 /// State of the 16-byte magic.
@@ -227,7 +208,7 @@ mod tests {
         }
         let end = trailer_bytes::<16>();
         assert_eq!(end[48..50], [0x10, 0x00]);
-        assert_eq!(end[50..], MAGIC_TAIL);
+        assert_eq!(end[50..], magic(16)[2..]);
         assert_eq!([end[32], end[16], end[0]], [1, 1, 2]);
         let end = trailer_bytes::<32>();
         assert_eq!(end[48..], magic(32));

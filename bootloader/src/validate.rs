@@ -8,26 +8,68 @@
 use embedded_storage::nor_flash::ReadNorFlash;
 use verifier_core::tlv::TlvLayout;
 use verifier_core::{
-    Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format, read_header,
-    reverify_image, verify_image,
+    DeviceRules, Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format,
+    read_header, reverify_image, verify_image,
 };
 
 use crate::layout::Region;
 pub use verifier_core::ImageVersion;
 
-/// What the bootloader needs to know about an image that passed validation.
+/// What the bootloader knows about an image: verified by [`SignatureValidator::validate`], or
+/// only inspected ([`ImageValidator::inspect`]).
+///
+/// Built only inside this crate, from verifier-core's results: an [`ImageValidator`] written
+/// elsewhere can hand out only what [`SignatureValidator`] produced, and the boot logic
+/// refuses an inspected image where a verified one is required, so it cannot be made to boot
+/// through an always-accept validator (the `sim-flash` test support aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageInfo {
+    pub(crate) version: ImageVersion,
+    pub(crate) security_counter: u32,
+    pub(crate) header_size: u16,
+    pub(crate) image_len: u32,
+    pub(crate) digest: Digest,
+    pub(crate) verified: bool,
+}
+
+impl ImageInfo {
     /// Header version.
-    pub version: ImageVersion,
-    /// Protected security counter (0 when the image has none and none was required).
-    pub security_counter: u32,
+    pub fn version(&self) -> ImageVersion {
+        self.version
+    }
+
+    /// Protected security counter (0 when the image has none and none was required);
+    /// unverified unless [`ImageInfo::is_verified`].
+    pub fn security_counter(&self) -> u32 {
+        self.security_counter
+    }
+
     /// Offset of the payload (the vector table) from the start of the slot.
-    pub header_size: u16,
+    pub fn header_size(&self) -> u16 {
+        self.header_size
+    }
+
     /// Bytes the image occupies: header, payload and TLVs.
-    pub image_len: u32,
+    pub fn image_len(&self) -> u32 {
+        self.image_len
+    }
+
     /// Digest of the hashed region computed by validation; empty when only inspected.
-    pub digest: Digest,
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Whether the image passed full validation (not only inspection).
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+
+    /// Test support: `info` as a first check would report it had its digest comparison been
+    /// skipped by a fault (`digest` the one it computed), to test the second check.
+    #[cfg(feature = "sim-flash")]
+    pub fn skipped_comparison(info: &Self, digest: Digest) -> Self {
+        Self { digest, verified: true, ..*info }
+    }
 }
 
 /// Why a slot's image may not boot. Recorded as one byte in the boot record.
@@ -45,21 +87,28 @@ pub enum Refusal {
     BadSignature = 4,
     /// The image is unsigned or signed only by unknown or revoked keys.
     UntrustedKey = 5,
-    /// The security counter is missing or below the device's counter.
+    /// The security counter is below the device's counter.
     Rollback = 6,
     /// The image does not fit in the slot next to the trailer.
     TooLarge = 7,
     /// The slot could not be read.
     Unreadable = 8,
-    /// The two independent checks of the image disagreed: a fault was injected or the
-    /// flash changed between them.
+    /// The two independent checks of the image disagreed (a fault was injected or the flash
+    /// changed between them), or a validator reported an image it had not verified.
     FaultDetected = 9,
+    /// The image has no security counter and the device requires one.
+    NoSecurityCounter = 10,
+    /// The image is marked `NON_BOOTABLE`.
+    NotBootable = 11,
+    /// A header flag the device does not allow, or a `ROM_FIXED` image linked for another
+    /// address.
+    FlagNotAllowed = 12,
 }
 
 impl Refusal {
     /// Decodes the byte stored in a boot record.
     pub fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Refusal; 9] = [
+        const ALL: [Refusal; 12] = [
             Refusal::NoImage,
             Refusal::Malformed,
             Refusal::HashMismatch,
@@ -69,6 +118,9 @@ impl Refusal {
             Refusal::TooLarge,
             Refusal::Unreadable,
             Refusal::FaultDetected,
+            Refusal::NoSecurityCounter,
+            Refusal::NotBootable,
+            Refusal::FlagNotAllowed,
         ];
         ALL.into_iter().find(|r| *r as u8 == byte)
     }
@@ -85,6 +137,9 @@ impl Refusal {
             Refusal::TooLarge => "image too large for the slot",
             Refusal::Unreadable => "slot unreadable",
             Refusal::FaultDetected => "the two checks of the image disagree (fault injection?)",
+            Refusal::NoSecurityCounter => "no security counter; this device requires one (-s N)",
+            Refusal::NotBootable => "image marked non-bootable",
+            Refusal::FlagNotAllowed => "header flag not allowed (RAM_LOAD, or ROM_FIXED elsewhere)",
         }
     }
 }
@@ -93,7 +148,8 @@ impl From<VerifyError> for Refusal {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Header(verifier_core::HeaderError::BadMagic { .. }) => Refusal::NoImage,
-            VerifyError::Read(verifier_core::ReadError::OutOfBounds { .. }) => Refusal::TooLarge,
+            VerifyError::Read(verifier_core::ReadError::OutOfBounds { .. })
+            | VerifyError::TooLarge { .. } => Refusal::TooLarge,
             VerifyError::Read(_) => Refusal::Unreadable,
             VerifyError::HashMismatch => Refusal::HashMismatch,
             VerifyError::SignatureInvalid { .. } | VerifyError::AlgorithmMismatch { .. } => {
@@ -103,7 +159,12 @@ impl From<VerifyError> for Refusal {
             | VerifyError::SignatureWithoutKey
             | VerifyError::UnknownKey
             | VerifyError::KeyRevoked { .. } => Refusal::UntrustedKey,
-            VerifyError::MissingSecurityCounter | VerifyError::Rollback { .. } => Refusal::Rollback,
+            VerifyError::MissingSecurityCounter => Refusal::NoSecurityCounter,
+            VerifyError::Rollback { .. } => Refusal::Rollback,
+            VerifyError::NotBootable => Refusal::NotBootable,
+            VerifyError::FlagNotAllowed { .. } | VerifyError::WrongLoadAddress { .. } => {
+                Refusal::FlagNotAllowed
+            }
             _ => Refusal::Malformed,
         }
     }
@@ -111,8 +172,8 @@ impl From<VerifyError> for Refusal {
 
 /// Judges the image in a slot.
 pub trait ImageValidator<F: ReadNorFlash> {
-    /// Fully validates the image in `slot` (at most `max_len` bytes long): integrity,
-    /// signature and a security counter of at least `min_security_counter`.
+    /// Fully validates the image in `slot` (at most `max_len` bytes long): the device's rules,
+    /// integrity, signature and a security counter of at least `min_security_counter`.
     ///
     /// # Errors
     /// The [`Refusal`] naming the failed check.
@@ -141,23 +202,30 @@ pub trait ImageValidator<F: ReadNorFlash> {
         self.validate(flash, slot, max_len, min_security_counter)
     }
 
-    /// Reads the header and TLV layout without any cryptography: enough to jump into an
-    /// image that was validated before, and to size a swap.
+    /// Reads the header and TLV layout without any cryptography, applying the device's
+    /// flag and size rules: enough to jump into an image that was validated before, and to
+    /// size a swap. Its security counter is unverified and must not be trusted.
     ///
     /// # Errors
     /// The [`Refusal`] naming what is malformed.
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal>;
 }
 
-/// Signature validation against a set of trusted keys, with anti-rollback enforced.
+/// Signature validation against a set of trusted keys, under the device's rules.
 pub struct SignatureValidator<'k> {
     keys: &'k [TrustedKey],
+    rules: DeviceRules,
 }
 
 impl<'k> SignatureValidator<'k> {
-    /// Accepts images signed by one of `keys`.
-    pub const fn new(keys: &'k [TrustedKey]) -> Self {
-        Self { keys }
+    /// Accepts images signed by one of `keys` that keep the device's `rules`.
+    pub const fn new(keys: &'k [TrustedKey], rules: DeviceRules) -> Self {
+        Self { keys, rules }
+    }
+
+    /// The policy for a slot: the image may take `max_len` bytes of it.
+    fn policy(&self, max_len: u32, min_security_counter: u32) -> Policy {
+        self.rules.policy(min_security_counter, max_len)
     }
 }
 
@@ -169,8 +237,8 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         max_len: u32,
         min: u32,
     ) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
-        let image = verify_image(&mut reader, self.keys, &rollback_policy(min))?;
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
+        let image = verify_image(&mut reader, self.keys, &self.policy(max_len, min))?;
         Ok(info(&image))
     }
 
@@ -184,38 +252,39 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         min: u32,
         first: &ImageInfo,
     ) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
-        let policy = rollback_policy(min);
+        let policy = self.policy(max_len, min);
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = reverify_image(&mut reader, self.keys, &policy, &first.digest)?;
         Ok(info(&image))
     }
 
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal> {
-        let mut reader = FlashReader::new(flash, slot.offset, max_len);
+        let policy = self.policy(max_len, 0);
+        let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let header = read_header(&mut reader)?;
         header.check_supported().map_err(VerifyError::from)?;
+        policy.check_flags(&header)?;
         let layout = TlvLayout::locate(&mut reader, &header)?;
+        policy.check_fits(layout.end)?;
         Ok(ImageInfo {
             version: header.version,
             security_counter: security_counter(&mut reader, &layout)?.unwrap_or(0),
             header_size: header.hdr_size,
             image_len: layout.end,
             digest: Digest::from_slice(&[]),
+            verified: false,
         })
     }
 }
 
-fn rollback_policy(min_security_counter: u32) -> Policy {
-    Policy { min_security_counter: Some(min_security_counter) }
-}
-
 fn info(image: &VerifiedImage) -> ImageInfo {
     ImageInfo {
-        version: image.header.version,
-        security_counter: image.security_counter.unwrap_or(0),
-        header_size: image.header.hdr_size,
-        image_len: image.image_len,
-        digest: image.digest,
+        version: image.header().version,
+        security_counter: image.security_counter().unwrap_or(0),
+        header_size: image.header().hdr_size,
+        image_len: image.image_len(),
+        digest: *image.digest(),
+        verified: true,
     }
 }
 

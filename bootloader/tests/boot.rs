@@ -2,8 +2,9 @@
 
 mod support;
 
-use bootloader::{BootError, Mode, Outcome, Refusal};
-use support::{Device, Signer, image, layout};
+use bootloader::{BootError, Mode, Outcome, Refusal, Region};
+use support::{Device, Signer, image, image_with_flags, layout};
+use verifier_core::format::flags;
 
 const LEN: usize = 2500; // three sectors with header and TLVs
 
@@ -166,15 +167,69 @@ fn counter_survives_many_raises_across_sector_rollover() {
 #[test]
 fn without_primary_validation_updates_are_still_verified() {
     let key = Signer::new(1);
-    let mut v1 = image(&key, 1, 1, LEN);
-    v1[0x300] ^= 0xFF; // the primary is only header-checked in this configuration
+    let v1 = image(&key, 1, 1, LEN);
     let mut device = trusted_device(&key, &v1);
     device.config.validate_primary = false;
-    let boot = device.boot().expect("header is well-formed");
+    let boot = device.boot().expect("v1");
     assert_eq!(boot.record.device_security_counter, 1);
+    // The primary is only header-checked in this configuration once its counter is stored.
+    device.flash.program(layout().primary.offset as usize + 0x300, &[v1[0x300] ^ 0xFF]);
+    assert_eq!(device.boot().expect("header is well-formed").record.version.major, 1);
     let mut bad = image(&key, 2, 2, LEN);
     bad[0x300] ^= 0xFF;
     refused(&mut device, &bad, Refusal::HashMismatch, 1);
     device.stage(&image(&key, 2, 2, LEN), false);
     assert_eq!(device.boot().expect("v2").record.outcome, Outcome::TestBoot);
+}
+
+#[test]
+fn the_counter_never_rises_from_an_unverified_image() {
+    let key = Signer::new(1);
+    let mut forged = image(&key, 1, 1, LEN);
+    forged[0x300] ^= 0xFF; // a well-formed header, a counter of 1, a broken signature
+    let mut device = trusted_device(&key, &forged);
+    device.config.validate_primary = false;
+    assert_eq!(device.boot(), Err(BootError::NothingBootable(Refusal::HashMismatch)));
+    let counter_sector = layout().state.offset + layout().sector_size;
+    let counter = device.slot(Region::new(counter_sector, 8), 8);
+    assert!(counter.iter().all(|b| *b == 0xFF), "no counter record written: {counter:02x?}");
+}
+
+#[test]
+fn non_bootable_and_misplaced_rom_fixed_images_are_refused() {
+    let key = Signer::new(1);
+    let v1 = image(&key, 1, 1, LEN);
+    let mut device = trusted_device(&key, &v1);
+    device.boot().expect("v1");
+    let data = image_with_flags(&key, 2, 2, LEN, flags::NON_BOOTABLE, 0);
+    refused(&mut device, &data, Refusal::NotBootable, 1);
+    let elsewhere = image_with_flags(&key, 2, 2, LEN, flags::ROM_FIXED, layout().secondary.offset);
+    refused(&mut device, &elsewhere, Refusal::FlagNotAllowed, 1);
+    let in_ram = image_with_flags(&key, 2, 2, LEN, flags::RAM_LOAD, 0x2000_0000);
+    refused(&mut device, &in_ram, Refusal::FlagNotAllowed, 1);
+    let here = image_with_flags(&key, 2, 2, LEN, flags::ROM_FIXED, layout().primary.offset);
+    device.stage(&here, true);
+    assert_eq!(device.boot().expect("ROM_FIXED for the primary").record.version.major, 2);
+
+    let mut data_primary =
+        trusted_device(&key, &image_with_flags(&key, 1, 1, LEN, flags::NON_BOOTABLE, 0));
+    assert_eq!(data_primary.boot(), Err(BootError::NothingBootable(Refusal::NotBootable)));
+}
+
+#[test]
+fn a_revert_onto_a_damaged_previous_image_keeps_the_test_image() {
+    let key = Signer::new(1);
+    let (v1, v2) = (image(&key, 1, 1, LEN), image(&key, 2, 2, LEN));
+    let mut device = trusted_device(&key, &v1);
+    device.boot().expect("v1");
+    device.stage(&v2, false);
+    assert_eq!(device.boot().expect("test boot").record.outcome, Outcome::TestBoot);
+    // The swap left v1 in the secondary; damage it before the revert.
+    device.flash.program(layout().secondary.offset as usize + 0x300, &[v1[0x300] ^ 0xFF]);
+    let kept = device.boot().expect("the test image stays bootable");
+    assert_eq!(kept.record.outcome, Outcome::RevertRefused);
+    assert_eq!(kept.record.refusal, Some(Refusal::HashMismatch));
+    assert_eq!(kept.record.version.major, 2);
+    assert!(device.primary_holds(&v2));
+    assert_eq!(kept.record.device_security_counter, 1, "still unconfirmed: not raised");
 }

@@ -30,7 +30,7 @@ impl ImageValidator<&mut Flash> for ForcedFirstCheck<'_> {
         if slot == layout().primary && !self.forced {
             self.forced = true;
             let info = self.honest.inspect(flash, slot, max_len)?;
-            return Ok(ImageInfo { digest: computed_digest(flash, slot), ..info });
+            return Ok(ImageInfo::skipped_comparison(&info, computed_digest(flash, slot)));
         }
         self.honest.validate(flash, slot, max_len, min)
     }
@@ -71,7 +71,10 @@ fn boot_forced(
     keys: &[TrustedKey],
 ) -> Result<bootloader::BootDecision, BootError> {
     let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
-    loader.boot(&mut ForcedFirstCheck { honest: SignatureValidator::new(keys), forced: false })
+    loader.boot(&mut ForcedFirstCheck {
+        honest: SignatureValidator::new(keys, bootloader::sim::device_rules(&layout())),
+        forced: false,
+    })
 }
 
 #[test]
@@ -111,4 +114,56 @@ fn a_valid_image_boots_with_an_accepted_verdict() {
     let keys = device.keys.clone();
     let forced = boot_forced(&mut device, &keys).expect("boots");
     assert!(forced.verdict.is_accepted());
+}
+
+/// An "always accept" validator written outside the crate: the only image descriptions it can
+/// hand out are the ones `SignatureValidator` made, so it reports inspected images as valid.
+struct AcceptAll<'k>(SignatureValidator<'k>);
+
+impl ImageValidator<&mut Flash> for AcceptAll<'_> {
+    fn validate(
+        &mut self,
+        flash: &mut &mut Flash,
+        slot: Region,
+        max_len: u32,
+        _min: u32,
+    ) -> Result<ImageInfo, Refusal> {
+        self.0.inspect(flash, slot, max_len)
+    }
+
+    fn inspect(
+        &mut self,
+        flash: &mut &mut Flash,
+        slot: Region,
+        max_len: u32,
+    ) -> Result<ImageInfo, Refusal> {
+        self.0.inspect(flash, slot, max_len)
+    }
+}
+
+/// Whatever it is asked, such a validator makes the bootloader refuse: nothing it reports is
+/// verified.
+#[test]
+fn an_always_accept_validator_cannot_boot_or_install_an_untrusted_image() {
+    let (trusted, attacker) = (Signer::new(1), Signer::new(9));
+    let keys = vec![trusted.trusted()];
+    let mut device = Device::new(keys.clone(), &image(&attacker, 1, 1, 2000));
+    let rules = bootloader::sim::device_rules(&layout());
+    let mut accept_all = AcceptAll(SignatureValidator::new(&keys, rules));
+    let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
+    assert_eq!(
+        loader.boot(&mut accept_all),
+        Err(BootError::NothingBootable(Refusal::FaultDetected))
+    );
+
+    let mut device = Device::new(keys.clone(), &image(&trusted, 1, 1, 2000));
+    let forged = image(&attacker, 2, 2, 2000);
+    device.stage(&forged, true);
+    let mut loader = BootLoader::new(&mut device.flash, layout(), device.config).expect("layout");
+    assert_eq!(
+        loader.boot(&mut accept_all),
+        Err(BootError::NothingBootable(Refusal::FaultDetected))
+    );
+    assert!(!device.primary_holds(&forged), "the forged update was not installed");
+    assert_eq!(device.boot().expect("an honest boot").record.version.major, 1);
 }

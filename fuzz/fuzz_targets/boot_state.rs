@@ -89,16 +89,16 @@ fuzz_target!(|data: &[u8]| {
     let keys = &KEYS[..];
     let result = BootLoader::new(&mut flash, LAYOUT, config)
         .expect("layout fits")
-        .boot(&mut SignatureValidator::new(keys));
+        .boot(&mut SignatureValidator::new(keys, bootloader::sim::device_rules(&LAYOUT)));
     assert!(security_counter(&flash) >= before, "security counter decreased");
     if let Ok(decision) = result {
         let max = LAYOUT.max_image_size();
-        let image = SignatureValidator::new(keys)
+        let image = SignatureValidator::new(keys, bootloader::sim::device_rules(&LAYOUT))
             .validate(&mut flash, LAYOUT.primary, max, before)
             .expect("the bootloader only boots a valid image");
         assert_eq!(
             decision.vector_table_offset,
-            LAYOUT.primary.offset + u32::from(image.header_size)
+            LAYOUT.primary.offset + u32::from(image.header_size())
         );
     }
 });

@@ -14,14 +14,14 @@ use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, read_header, ver
 const KEYS: [TrustedKey; 3] =
     [SEED_KEYS[0], SEED_KEYS[1], TrustedKey::revoked(PublicKey::Ed25519([0x11; 32]))];
 
-const POLICY: Policy = Policy { min_security_counter: Some(1) };
+const POLICY: Policy = Policy { min_security_counter: Some(1), require_security_counter: true, ..Policy::PERMISSIVE };
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = SliceReader::new(data);
     if let Ok(verified) = verify_image(&mut reader, &KEYS, &POLICY) {
-        assert!(verified.image_len as usize <= data.len());
-        assert!(verified.security_counter.is_some_and(|counter| counter >= 1));
-        assert!(!KEYS[verified.key_index].revoked);
+        assert!(verified.image_len() as usize <= data.len());
+        assert!(verified.security_counter().is_some_and(|counter| counter >= 1));
+        assert!(!KEYS[verified.key_index()].revoked);
     }
     // Walking the TLVs directly must stay in bounds too, whatever the verdict.
     if let Ok(header) = read_header(&mut reader) {

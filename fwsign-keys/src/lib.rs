@@ -11,7 +11,8 @@
 //! - [`pkcs11`]: keys in an HSM, named by RFC 7512 URIs ([`pkcs11::uri`]);
 //! - [`key_ref`]: what `-k` names, a key file or a token key;
 //! - [`signer`]: the [`Signer`] trait; [`command_signer`]: an external command as a signer;
-//! - [`timestamp`]: RFC 3161 timestamp requests and token checks.
+//! - [`timestamp`]: RFC 3161 timestamp requests and token checks;
+//! - [`profile_keys`]: the trusted and revoked keys a device profile names, loaded.
 //!
 //! [`Signer`]: signer::Signer
 
@@ -21,6 +22,7 @@ pub mod command_signer;
 pub mod key_ref;
 pub mod keys;
 pub mod pkcs11;
+pub mod profile_keys;
 pub mod signer;
 pub mod timestamp;
 

@@ -5,17 +5,10 @@
 //! follow imgtool's estimate (three status entries per sector, no swap-offset field),
 //! so the "image too large" boundary is where imgtool puts it.
 
-/// Boot magic for `BOOT_MAX_ALIGN` = 8.
-const MAGIC_ALIGN_8: [u8; 16] = [
-    0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
-];
-/// Tail of the boot magic for other maximum alignments; `u16le(max_align)` comes first.
-const MAGIC_TAIL: [u8; 14] =
-    [0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a];
+use verifier_core::format::trailer::{self as format, FLAG_SET};
+
 /// Size of the boot magic.
-pub const MAGIC_SIZE: u32 = 16;
-/// Value of a set flag (`image_ok`).
-const FLAG_SET: u8 = 0x01;
+pub const MAGIC_SIZE: u32 = format::MAGIC_LEN;
 
 /// Flash write sizes `--align` accepts.
 pub const ALIGNMENTS: [u8; 6] = [1, 2, 4, 8, 16, 32];
@@ -74,19 +67,12 @@ impl TrailerLayout {
 
     /// The 16-byte boot magic.
     pub fn magic(&self) -> [u8; 16] {
-        if self.max_align == 8 {
-            return MAGIC_ALIGN_8;
-        }
-        let mut magic = [0u8; 16];
-        let (head, tail) = magic.split_at_mut(2);
-        head.copy_from_slice(&u16::from(self.max_align).to_le_bytes());
-        tail.copy_from_slice(&MAGIC_TAIL);
-        magic
+        format::magic(u16::from(self.max_align))
     }
 
     /// Distance of `image_ok` from the end of the slot.
     pub fn image_ok_from_end(&self) -> u32 {
-        self.magic_area() + self.max_align()
+        format::image_ok_from_end(self.max_align())
     }
 
     /// The writes a mark makes, as (distance from slot end, bytes), lowest address first.

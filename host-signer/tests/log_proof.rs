@@ -208,7 +208,8 @@ fn a_proof_moved_to_another_image_or_key_or_from_another_log_is_refused() {
     let mut entry_buffer = [0u8; MAX_ENTRY_LEN];
     let mut other_key = keys[0].spki_sha256();
     other_key[0] ^= 1;
-    let wrong_key = check_proof(&proof, &verified.digest, &other_key, &log_keys, &mut entry_buffer);
+    let wrong_key =
+        check_proof(&proof, verified.digest(), &other_key, &log_keys, &mut entry_buffer);
     assert_eq!(wrong_key, Err(LogError::WrongKey));
 
     // A checkpoint signed by another log's key (same origin, so only the key differs).

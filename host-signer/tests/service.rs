@@ -176,7 +176,11 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
         verify_image(
             &mut SliceReader::new(&signed.bytes),
             &[TrustedKey::new(public)],
-            &Policy { min_security_counter: Some(9) },
+            &Policy {
+                min_security_counter: Some(9),
+                require_security_counter: true,
+                ..Policy::PERMISSIVE
+            },
         )
         .unwrap_or_else(|e| panic!("verifier-core refused {image}: {e}"));
     }

@@ -1,7 +1,7 @@
 //! A device under test: simulated flash, the bootloader and the application's updater.
 
 use bootloader::journal::{self, JournalState};
-use bootloader::sim::SimFlash;
+use bootloader::sim::{SimFlash, device_rules};
 use bootloader::trailer::Trailer;
 use bootloader::{
     BootDecision, BootError, BootLoader, Config, FirmwareUpdater, ImageInfo, ImageValidator,
@@ -40,7 +40,7 @@ impl<const W: usize, const E: usize> Device<W, E> {
     /// The bootloader's error.
     pub fn boot(&mut self, keys: &[TrustedKey]) -> Result<BootDecision, BootError> {
         let mut loader = BootLoader::new(&mut self.flash, self.shape.layout, self.config)?;
-        loader.boot(&mut SignatureValidator::new(keys))
+        loader.boot(&mut SignatureValidator::new(keys, device_rules(&self.shape.layout)))
     }
 
     /// The application's updater.
@@ -66,7 +66,7 @@ impl<const W: usize, const E: usize> Device<W, E> {
     /// Why the primary's image may not boot.
     pub fn validate_primary(&mut self, keys: &[TrustedKey]) -> Result<ImageInfo, Refusal> {
         let layout = self.shape.layout;
-        SignatureValidator::new(keys).validate(
+        SignatureValidator::new(keys, device_rules(&self.shape.layout)).validate(
             &mut self.flash,
             layout.primary,
             layout.max_image_size(),

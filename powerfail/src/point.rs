@@ -271,7 +271,7 @@ fn check_settled<const W: usize, const E: usize>(
     let info = device
         .validate_primary(&images.keys)
         .map_err(|r| format!("the booted primary does not validate: {}", r.describe()))?;
-    if info.version.major != promise.major
+    if info.version().major != promise.major
         || !device.holds(device.shape.layout.primary, images.by_major(promise.major))
     {
         return Err(format!("primary does not hold image {}", promise.major));
@@ -307,7 +307,8 @@ fn check_trailers<const W: usize, const E: usize>(
     }
     let primary = device.trailer(layout.primary);
     let consistent = match outcome {
-        Outcome::TestBoot => {
+        // A refused revert keeps the unconfirmed test image, as a test boot leaves it.
+        Outcome::TestBoot | Outcome::RevertRefused => {
             primary.magic == Magic::Good
                 && primary.copy_done == Flag::Set
                 && primary.image_ok == Flag::Unset
@@ -320,6 +321,8 @@ fn check_trailers<const W: usize, const E: usize>(
         Outcome::Normal | Outcome::UpdateRefused => {
             primary.magic != Magic::Bad && !primary.is_unconfirmed_test()
         }
+        // Never the outcome of a boot decision.
+        Outcome::NothingBootable => false,
     };
     if consistent {
         Ok(())

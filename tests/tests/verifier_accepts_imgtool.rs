@@ -83,35 +83,35 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
 fn ed25519_image_verifies() {
     let image = imgtool_sign("ed25519", 5000, BASIC);
     let verified = verify(&image).unwrap();
-    assert_eq!(verified.key_index, 0);
-    assert_eq!(verified.hash, HashAlgorithm::Sha256);
+    assert_eq!(verified.key_index(), 0);
+    assert_eq!(verified.hash(), HashAlgorithm::Sha256);
     assert_eq!(
-        verified.header.version,
+        verified.header().version,
         ImageVersion { major: 1, minor: 2, revision: 3, build_num: 4 }
     );
-    assert_eq!(verified.security_counter, None);
-    assert!(!verified.pure);
-    assert_eq!(verified.image_len as usize, image.len());
+    assert_eq!(verified.security_counter(), None);
+    assert!(!verified.pure());
+    assert_eq!(verified.image_len() as usize, image.len());
 }
 
 #[test]
 fn p256_image_verifies() {
     let image = imgtool_sign("p256", 5000, BASIC);
-    assert_eq!(verify(&image).unwrap().key_index, 1);
+    assert_eq!(verify(&image).unwrap().key_index(), 1);
 }
 
 #[test]
 fn ed25519_pure_image_verifies() {
     let image = imgtool_sign("ed25519", 3000, &with(&["--pure"]));
     let verified = verify(&image).unwrap();
-    assert!(verified.pure);
-    assert_eq!(verified.hash, HashAlgorithm::Sha512);
+    assert!(verified.pure());
+    assert_eq!(verified.hash(), HashAlgorithm::Sha512);
 }
 
 #[test]
 fn sha512_image_verifies() {
     let image = imgtool_sign("ed25519", 3000, &with(&["--sha", "512"]));
-    assert_eq!(verify(&image).unwrap().hash, HashAlgorithm::Sha512);
+    assert_eq!(verify(&image).unwrap().hash(), HashAlgorithm::Sha512);
 }
 
 #[test]
@@ -120,9 +120,9 @@ fn protected_tlvs_are_reported() {
         let options =
             with(&["-s", "7", "-d", "(1,2.0.0+0),(2,3.1.4+5)", "--custom-tlv", "0xa0", "0x0102"]);
         let verified = verify(&imgtool_sign(key, 4000, &options)).unwrap();
-        assert_eq!(verified.security_counter, Some(7));
+        assert_eq!(verified.security_counter(), Some(7));
         let deps: Vec<_> =
-            verified.dependencies.iter().map(|d| (d.image_id, d.min_version)).collect();
+            verified.dependencies().iter().map(|d| (d.image_id, d.min_version)).collect();
         assert_eq!(
             deps,
             [
@@ -136,7 +136,7 @@ fn protected_tlvs_are_reported() {
 #[test]
 fn auto_security_counter_follows_the_version() {
     let verified = verify(&imgtool_sign("ed25519", 100, &with(&["-s", "auto"]))).unwrap();
-    assert_eq!(verified.security_counter, Some(0x0102_0003));
+    assert_eq!(verified.security_counter(), Some(0x0102_0003));
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn padded_confirmed_and_test_images_verify() {
             let image = imgtool_sign(key, 2000, &with(extra));
             assert_eq!(image.len(), 0x20000, "{extra:?} image not padded to the slot");
             let verified = verify(&image).unwrap_or_else(|e| panic!("{key} {extra:?}: {e}"));
-            assert!((verified.image_len as usize) < image.len());
+            assert!((verified.image_len() as usize) < image.len());
         }
     }
 }
@@ -161,8 +161,8 @@ fn build_reserved_header_and_load_address_verify() {
         &["-v", "0.0.1", "-H", "0x20", "--pad-header", "-S", "0x1000", "-L", "0x20000000"],
     ))
     .unwrap();
-    assert_eq!(verified.header.load_addr, 0x2000_0000);
-    assert_eq!(verified.header.flags, verifier_core::format::flags::RAM_LOAD);
+    assert_eq!(verified.header().load_addr, 0x2000_0000);
+    assert_eq!(verified.header().flags, verifier_core::format::flags::RAM_LOAD);
 }
 
 /// Options of the small images: a 32-byte header and a 4 KiB slot.
@@ -259,13 +259,21 @@ fn untrusted_revoked_and_rolled_back_images_are_refused() {
         Err(VerifyError::KeyRevoked { key_index: 0 })
     );
 
-    let strict = Policy { min_security_counter: Some(4) };
+    let strict = Policy {
+        min_security_counter: Some(4),
+        require_security_counter: true,
+        ..Policy::PERMISSIVE
+    };
     assert_eq!(
         verify_image(&mut reader, &trusted(), &strict),
         Err(VerifyError::Rollback { image: 3, minimum: 4 })
     );
-    let equal = Policy { min_security_counter: Some(3) };
-    assert_eq!(verify_image(&mut reader, &trusted(), &equal).unwrap().security_counter, Some(3));
+    let equal = Policy {
+        min_security_counter: Some(3),
+        require_security_counter: true,
+        ..Policy::PERMISSIVE
+    };
+    assert_eq!(verify_image(&mut reader, &trusted(), &equal).unwrap().security_counter(), Some(3));
 
     let unversioned = imgtool_sign("ed25519", 64, BASIC);
     assert_eq!(
@@ -294,12 +302,12 @@ fn unsigned_image_is_refused() {
 fn full_public_key_matches_a_provisioned_key_hash() {
     let image = imgtool_sign("p256", 1000, &with(&["--public-key-format", "full"]));
     // Both the held key and a provisioned hash of it (as kept in OTP) accept the PUBKEY entry.
-    assert_eq!(verify(&image).unwrap().key_index, 1);
+    assert_eq!(verify(&image).unwrap().key_index(), 1);
     let spki_hash = HashAlgorithm::Sha256.digest(&keys().p256.spki_der());
     let provisioned = TrustedKey::from_spki_sha256(spki_hash[..].try_into().unwrap());
     let mut reader = SliceReader::new(&image);
     let verified = verify_image(&mut reader, &[provisioned], &Policy::default()).unwrap();
-    assert_eq!(verified.key_index, 0);
+    assert_eq!(verified.key_index(), 0);
 
     let other = HashAlgorithm::Sha256.digest(&keys().ed25519.spki_der());
     let wrong = TrustedKey::from_spki_sha256(other[..].try_into().unwrap());
@@ -315,7 +323,7 @@ fn reverification_compares_the_first_digest_and_checks_the_signature_again() {
     let image = small_image("ed25519");
     let first = verify(&image).unwrap();
     let mut reader = SliceReader::new(&image);
-    let again = reverify_image(&mut reader, &trusted(), &policy, &first.digest).unwrap();
+    let again = reverify_image(&mut reader, &trusted(), &policy, first.digest()).unwrap();
     assert_eq!(again, first);
 
     // A digest other than the hash TLV (as a skipped comparison would leave) is refused.
@@ -325,7 +333,7 @@ fn reverification_compares_the_first_digest_and_checks_the_signature_again() {
 
     // The signature is checked again: a trusted key's bad signature is refused.
     let mut bad_signature = small_image("p256");
-    let digest = verify(&bad_signature).unwrap().digest;
+    let digest = *verify(&bad_signature).unwrap().digest();
     *bad_signature.last_mut().unwrap() ^= 1;
     let mut reader = SliceReader::new(&bad_signature);
     let result = reverify_image(&mut reader, &trusted(), &policy, &digest);
@@ -334,5 +342,5 @@ fn reverification_compares_the_first_digest_and_checks_the_signature_again() {
     // A pure image is signed over its bytes: it is read again whatever digest is given.
     let pure = imgtool_sign("ed25519", 300, &with(&["--pure"]));
     let mut reader = SliceReader::new(&pure);
-    assert!(reverify_image(&mut reader, &trusted(), &policy, &other).unwrap().pure);
+    assert!(reverify_image(&mut reader, &trusted(), &policy, &other).unwrap().pure());
 }

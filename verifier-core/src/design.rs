@@ -9,9 +9,12 @@
 //!    `0x6907`) follows it and ends inside the slot. Every entry ends inside its own area.
 //! 3. **Entries**: known entries have their exact lengths; SEC_CNT, the hash TLV and SIG_PURE
 //!    appear at most once; at most [`crate::MAX_DEPENDENCIES`] DEPENDENCY entries.
-//! 4. **Anti-rollback**: with [`crate::Policy::min_security_counter`] set, the protected
-//!    SEC_CNT must exist and be at least that minimum. Checked before any hashing, so a
-//!    downgrade is refused cheaply.
+//! 4. **Device rules** ([`crate::Policy`], the same for the bootloader and `fwsign verify
+//!    --device`): header flags the device does not allow are refused (`NON_BOOTABLE` always at
+//!    boot; a `ROM_FIXED` image must be linked for the slot it runs from); the image must fit
+//!    its slot minus the trailer sector ([`crate::max_image_len`]); the protected SEC_CNT must
+//!    exist when the device requires one, and (missing counting as 0) be at least the device's
+//!    counter. Checked before any hashing, so a downgrade is refused cheaply.
 //! 5. **Signature selection**: each signature entry is paired with the KEYHASH or PUBKEY entry
 //!    before it (imgtool's order). Signatures by keys the device does not know are skipped, as
 //!    MCUboot skips them. Signatures by revoked keys are skipped too. The *first* signature by a

@@ -138,7 +138,7 @@ pub enum VerifyError {
         /// Index of the key in the trusted key set.
         key_index: usize,
     },
-    /// Anti-rollback is enforced and the image has no protected SEC_CNT TLV.
+    /// The device requires a protected SEC_CNT TLV and the image has none.
     MissingSecurityCounter,
     /// The image's security counter is below the device's minimum.
     Rollback {
@@ -146,6 +146,27 @@ pub enum VerifyError {
         image: u32,
         /// The device's minimum.
         minimum: u32,
+    },
+    /// The image does not fit its slot next to the trailer.
+    TooLarge {
+        /// Header, payload and TLVs.
+        image_len: u32,
+        /// The most the device allows: the slot minus its trailer sector.
+        max_len: u32,
+    },
+    /// The image is marked `NON_BOOTABLE` (data only).
+    NotBootable,
+    /// A header flag the device does not allow (`RAM_LOAD`, `ROM_FIXED`).
+    FlagNotAllowed {
+        /// The flag.
+        flag: u32,
+    },
+    /// A `ROM_FIXED` image is linked for another address than the slot it runs from.
+    WrongLoadAddress {
+        /// `ih_load_addr`.
+        load_addr: u32,
+        /// The primary slot's address.
+        run_address: u32,
     },
     /// The transparency-log proof is missing or does not prove the image was logged.
     #[cfg(feature = "tlog")]
@@ -265,12 +286,28 @@ impl fmt::Display for VerifyError {
             Self::SignatureInvalid { key_index } => {
                 write!(f, "signature by trusted key #{key_index} is invalid")
             }
-            Self::MissingSecurityCounter => {
-                f.write_str("anti-rollback: image has no protected security counter")
-            }
+            Self::MissingSecurityCounter => f.write_str(
+                "image has no security counter; this device requires one: sign with -s N",
+            ),
             Self::Rollback { image, minimum } => write!(
                 f,
-                "anti-rollback: security counter {image} is below the device minimum {minimum}"
+                "anti-rollback: security counter {image} is below the device's {minimum} (a downgrade): sign with -s {minimum} or higher"
+            ),
+            Self::TooLarge { image_len, max_len } => write!(
+                f,
+                "image is {image_len:#x} bytes; the slot holds at most {max_len:#x} (slot size minus its trailer sector)"
+            ),
+            Self::NotBootable => f.write_str(
+                "image is marked NON_BOOTABLE; this device boots only images signed without --non-bootable",
+            ),
+            Self::FlagNotAllowed { flag } => write!(
+                f,
+                "header flag {} ({flag:#x}) is not allowed on this device (its profile's allowed_flags)",
+                crate::format::flags::name(*flag)
+            ),
+            Self::WrongLoadAddress { load_addr, run_address } => write!(
+                f,
+                "ROM_FIXED image is linked for {load_addr:#010x} but runs from the slot at {run_address:#010x}: sign with -F {run_address:#x} (and link for it)"
             ),
             #[cfg(feature = "tlog")]
             Self::Log(e) => e.fmt(f),

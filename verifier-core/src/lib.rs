@@ -10,7 +10,8 @@
 //! Anything it cannot prove valid is refused with a [`VerifyError`] naming the failed check.
 //!
 //! What it does not do: decrypt or decompress images, RSA or P-384 signatures, or touch flash
-//! trailers and swap state (the bootloader's job).
+//! trailers and swap state (the bootloader's job; their layouts are defined once in
+//! [`format`] so that the bootloader and the host tools read them alike).
 //!
 //! ```
 //! use verifier_core::{verify_image, Policy, PublicKey, SliceReader, TrustedKey, VerifyError};
@@ -56,6 +57,7 @@ pub mod format;
 mod hash;
 mod header;
 mod keys;
+mod policy;
 mod reader;
 pub mod signature;
 #[cfg(feature = "tlog")]
@@ -68,9 +70,10 @@ pub use error::{HeaderError, ReadError, TlvError, VerifyError};
 pub use hash::{Digest, HashAlgorithm, Hasher};
 pub use header::{ImageHeader, ImageVersion};
 pub use keys::{PublicKey, SpkiDer, TrustedKey};
+pub use policy::{DeviceRules, Policy, max_image_len};
 #[cfg(feature = "embedded-storage")]
 pub use reader::FlashReader;
 pub use reader::{ImageReader, SliceReader};
 pub use verify::{
-    Dependency, MAX_DEPENDENCIES, Policy, VerifiedImage, read_header, reverify_image, verify_image,
+    Dependency, MAX_DEPENDENCIES, VerifiedImage, read_header, reverify_image, verify_image,
 };

@@ -50,7 +50,8 @@ impl ImageReader for SliceReader<'_> {
 /// An image in a region of an `embedded-storage` flash.
 ///
 /// The flash's `READ_SIZE` must divide the verifier's reads: it reads headers and TLV entries
-/// at arbitrary offsets, so use a flash (or wrapper) with `READ_SIZE == 1`.
+/// at arbitrary offsets, so use a flash (or wrapper) with `READ_SIZE == 1`: any other fails to
+/// compile.
 #[cfg(feature = "embedded-storage")]
 #[derive(Debug)]
 pub struct FlashReader<'f, F> {
@@ -63,6 +64,12 @@ pub struct FlashReader<'f, F> {
 impl<'f, F: embedded_storage::nor_flash::ReadNorFlash> FlashReader<'f, F> {
     /// Reads the `size` bytes of `flash` starting at `base`.
     pub fn new(flash: &'f mut F, base: u32, size: u32) -> Self {
+        const {
+            assert!(
+                F::READ_SIZE == 1,
+                "FlashReader reads at any offset: wrap this flash so that READ_SIZE is 1"
+            );
+        }
         Self { flash, base, size }
     }
 }

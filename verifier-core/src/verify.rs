@@ -5,6 +5,7 @@ use crate::format::{DEPENDENCY_LEN, HEADER_SIZE, SEC_CNT_LEN, tlv};
 use crate::hash::{Digest, HashAlgorithm, Hasher};
 use crate::header::{ImageHeader, ImageVersion};
 use crate::keys::{self, PublicKey, TrustedKey};
+use crate::policy::Policy;
 use crate::reader::ImageReader;
 use crate::signature;
 use crate::tlv::{TlvArea, TlvEntry, TlvIter, TlvLayout};
@@ -18,14 +19,6 @@ const CHUNK_SIZE: usize = 1024;
 /// The longest signature value read: a DER ECDSA P-256 signature.
 const MAX_SIGNATURE_LEN: usize = 72;
 
-/// What the device requires of an image beyond a valid signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Policy {
-    /// Anti-rollback: when set, the image must carry a protected security counter at least this
-    /// large. When `None`, a security counter is reported but not enforced.
-    pub min_security_counter: Option<u32>,
-}
-
 /// A DEPENDENCY TLV: this image needs image `image_id` at `min_version` or later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dependency {
@@ -36,24 +29,61 @@ pub struct Dependency {
 }
 
 /// An image that passed every check, and what was verified.
+///
+/// Only [`verify_image`] and [`reverify_image`] build one: its fields are private, so holding
+/// a `VerifiedImage` proves the checks ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedImage {
+    header: ImageHeader,
+    hash: HashAlgorithm,
+    digest: Digest,
+    key_index: usize,
+    pure: bool,
+    security_counter: Option<u32>,
+    dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    image_len: u32,
+}
+
+impl VerifiedImage {
     /// The image header.
-    pub header: ImageHeader,
+    pub fn header(&self) -> &ImageHeader {
+        &self.header
+    }
+
     /// The image hash algorithm.
-    pub hash: HashAlgorithm,
+    pub fn hash(&self) -> HashAlgorithm {
+        self.hash
+    }
+
     /// The digest of the hashed region, equal to the hash TLV.
-    pub digest: Digest,
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
     /// Index, in the trusted key set, of the key whose signature verified.
-    pub key_index: usize,
+    pub fn key_index(&self) -> usize {
+        self.key_index
+    }
+
     /// Whether the signature covers the image itself (Ed25519 pure) rather than its digest.
-    pub pure: bool,
+    pub fn pure(&self) -> bool {
+        self.pure
+    }
+
     /// The protected security counter, if the image has one.
-    pub security_counter: Option<u32>,
+    pub fn security_counter(&self) -> Option<u32> {
+        self.security_counter
+    }
+
     /// The image's dependencies on other images.
-    pub dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    pub fn dependencies(&self) -> &[Dependency] {
+        &self.dependencies
+    }
+
     /// Length of the image proper: header, payload and both TLV areas.
-    pub image_len: u32,
+    pub fn image_len(&self) -> u32 {
+        self.image_len
+    }
 }
 
 /// Decides whether the image behind `reader` may boot.
@@ -99,9 +129,11 @@ fn verify<R: ImageReader>(
 ) -> Result<VerifiedImage, VerifyError> {
     let header = read_header(reader)?;
     header.check_supported()?;
+    policy.check_flags(&header)?;
     let layout = TlvLayout::locate(reader, &header)?;
+    policy.check_fits(layout.end)?;
     let summary = TlvSummary::scan(reader, &layout, keys)?;
-    let security_counter = check_rollback(summary.security_counter, policy)?;
+    let security_counter = policy.check_rollback(summary.security_counter)?;
     let (hash, expected_digest) = summary.hash.ok_or(VerifyError::MissingHash)?;
     let candidate = summary.signatures.into_candidate()?;
     let mut check = SignatureCheck::start(&candidate, summary.pure)?;
@@ -135,17 +167,6 @@ pub fn read_header<R: ImageReader>(reader: &mut R) -> Result<ImageHeader, Verify
     let mut bytes = [0u8; HEADER_SIZE];
     reader.read(0, &mut bytes)?;
     Ok(ImageHeader::parse(&bytes)?)
-}
-
-fn check_rollback(counter: Option<u32>, policy: &Policy) -> Result<Option<u32>, VerifyError> {
-    match (policy.min_security_counter, counter) {
-        (None, counter) => Ok(counter),
-        (Some(_), None) => Err(VerifyError::MissingSecurityCounter),
-        (Some(minimum), Some(image)) if image < minimum => {
-            Err(VerifyError::Rollback { image, minimum })
-        }
-        (Some(_), Some(image)) => Ok(Some(image)),
-    }
 }
 
 /// Streams the hashed region through the hasher (and, in pure mode, the signature check).

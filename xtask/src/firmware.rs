@@ -33,15 +33,17 @@ pub(crate) fn out_dir(board: &Board) -> PathBuf {
     root().join("target").join("xtask").join(board.name)
 }
 
-/// Builds the bootloader for `board`, trusting the public keys of `keys`.
-pub(crate) fn bootloader(board: &Board, keys: &[PathBuf]) -> Result<PathBuf> {
+/// Builds the bootloader for `board` with the rules of the device profile `profile`,
+/// trusting the public keys of `keys`.
+pub(crate) fn bootloader(board: &Board, profile: &Path, keys: &[PathBuf]) -> Result<PathBuf> {
     let list: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
+    let profile = profile.display().to_string();
     let elf = build(
         board,
         "fwsign-bootloader-firmware",
         "fwsign-bootloader",
         &["standard"],
-        &[("FWSIGN_TRUSTED_KEYS", &list.join(","))],
+        &[("FWSIGN_TRUSTED_KEYS", &list.join(",")), ("FWSIGN_DEVICE_PROFILE", &profile)],
     )?;
     copy_out(&elf, &out_dir(board).join("fwsign-bootloader.elf"))
 }

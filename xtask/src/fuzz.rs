@@ -11,8 +11,14 @@ use anyhow::{Context, Result, bail};
 use crate::root;
 
 /// The fuzz targets, each with its seed directory under `fuzz/seeds/`.
-pub(crate) const TARGETS: &[&str] =
-    &["verify_image", "boot_state", "update_protocol", "service_request", "log_proof"];
+pub(crate) const TARGETS: &[&str] = &[
+    "verify_image",
+    "boot_state",
+    "update_protocol",
+    "service_request",
+    "log_proof",
+    "device_profile",
+];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.
 pub(crate) fn run(seconds: u32) -> Result<()> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use boards::Board;
+use device_profile::Profile;
 
 use crate::device_log::{BOOTLOADER_TAG, LogDecoder};
 use crate::firmware::{self, App};
@@ -34,6 +35,8 @@ pub(crate) enum Signer {
 pub(crate) struct Kit {
     /// The board.
     pub(crate) board: Board,
+    /// The device profile the bootloader is built with and images are signed for.
+    profile: PathBuf,
     bootloader: PathBuf,
     apps: HashMap<(String, bool), App>,
     fwsign: PathBuf,
@@ -42,19 +45,31 @@ pub(crate) struct Kit {
 }
 
 impl Kit {
-    /// Builds the bootloader and the application versions (`version`, healthy) for `board`.
+    /// Builds the bootloader with `board`'s own device profile and the application versions
+    /// (`version`, healthy).
     pub(crate) fn build(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
+        let profile = crate::cmd::device::load(&board, None)?;
+        Self::build_for(board, &profile, versions)
+    }
+
+    /// As [`Kit::build`], with the device profile `profile`.
+    pub(crate) fn build_for(
+        board: Board,
+        profile: &Profile,
+        versions: &[(&str, bool)],
+    ) -> Result<Self> {
         crate::qemu::ensure_installed()?;
         let fwsign = sign::fwsign()?;
         let keys = sign::dev_keys(&fwsign)?;
         let untrusted = crate::root().join("target").join("xtask").join("untrusted-ed25519.pem");
         sign::ensure_key(&fwsign, &untrusted, "ed25519")?;
-        let bootloader = firmware::bootloader(&board, &keys.trusted())?;
+        let bootloader = firmware::bootloader(&board, &profile.path, &keys.trusted())?;
         let mut apps = HashMap::new();
         for (version, healthy) in versions {
             apps.insert((version.to_string(), *healthy), firmware::app(&board, version, *healthy)?);
         }
-        Ok(Self { board, bootloader, apps, fwsign, keys, untrusted })
+        let profile = profile.path.clone();
+        Ok(Self { board, profile, bootloader, apps, fwsign, keys, untrusted })
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -85,8 +100,90 @@ impl Kit {
             SignRequest { input: &app.bin, output: &output, key, version, security_counter };
         match signer {
             Signer::Imgtool => sign::with_imgtool(&self.board, &request),
-            _ => sign::with_fwsign(&self.fwsign, &self.board, &request),
+            _ => sign::with_fwsign(&self.fwsign, &self.profile, &request),
         }
+    }
+
+    /// The application `version` (`healthy`), its binary padded with zeros to `payload_len`
+    /// bytes if given, signed by the trusted Ed25519 key with exactly `options` (sizes
+    /// included, see [`Kit::device_options`] and [`Kit::size_options`]): also the images the
+    /// normal signing path refuses to make. Fails with fwsign's message if fwsign refuses.
+    pub(crate) fn image_signed_with(
+        &self,
+        version: &str,
+        healthy: bool,
+        payload_len: Option<usize>,
+        options: &[String],
+    ) -> Result<Vec<u8>> {
+        let app = self.app(version, healthy)?;
+        let dir = firmware::out_dir(&self.board).join("custom");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut input = std::fs::read(&app.bin)?;
+        if let Some(len) = payload_len {
+            input.resize(len, 0);
+        }
+        let tag = format!("{version}-{healthy}-{}-{}", input.len(), options.join("_"));
+        let tag: String =
+            tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let (bin, output) = (dir.join(format!("{tag}.bin")), dir.join(format!("{tag}.img")));
+        crate::write_atomically(&bin, &input)?;
+        let mut command = std::process::Command::new(&self.fwsign);
+        command.arg("sign").arg("-k").arg(&self.keys.ed25519).args(["-v", version, "--pad-header"]);
+        command.args(options).arg(&bin).arg(&output);
+        sign::run(&mut command)?;
+        std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
+    }
+
+    /// `--device PROFILE`: sizes and rules from the board's device profile.
+    pub(crate) fn device_options(&self) -> Vec<String> {
+        vec!["--device".into(), self.profile.display().to_string()]
+    }
+
+    /// `-H … -S …`: the board's sizes given explicitly, so no device rule is applied.
+    pub(crate) fn size_options(&self) -> Vec<String> {
+        let header = format!("{:#x}", self.board.header_size);
+        vec!["-H".into(), header, "-S".into(), format!("{:#x}", self.board.slot_size())]
+    }
+
+    /// Runs `fwsign verify --device PROFILE` on `image`: Ok, or its refusal.
+    pub(crate) fn verify_for_device(
+        &self,
+        image: &[u8],
+    ) -> Result<std::result::Result<(), String>> {
+        let dir = firmware::out_dir(&self.board).join("custom");
+        let path = dir.join("verify.img");
+        crate::write_atomically(&path, image)?;
+        let output = std::process::Command::new(&self.fwsign)
+            .arg("verify")
+            .arg("--device")
+            .arg(&self.profile)
+            .arg(&path)
+            .output()
+            .context("cannot run fwsign verify")?;
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        Ok(if output.status.success() { Ok(()) } else { Err(text) })
+    }
+
+    /// A device whose primary slot holds `primary` and whose secondary slot holds
+    /// `secondary` (an image padded to the slot with its trailer: `--pad --test`).
+    pub(crate) fn device_with_slots(
+        &self,
+        name: &str,
+        primary: &[u8],
+        secondary: &[u8],
+    ) -> Result<Device<'_>> {
+        let mut flash = vec![0xFF; self.board.flash_size as usize];
+        for (slot, bytes) in
+            [(self.board.layout.primary, primary), (self.board.layout.secondary, secondary)]
+        {
+            let at = slot.offset as usize;
+            flash
+                .get_mut(at..at + bytes.len())
+                .ok_or_else(|| anyhow!("{name}: {} bytes do not fit the slot", bytes.len()))?
+                .copy_from_slice(bytes);
+        }
+        self.device_with_flash(name, &flash)
     }
 
     /// A device named `name` whose primary slot was programmed with `factory` at the

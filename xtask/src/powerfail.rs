@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use verifier_core::format::journal;
+
 use crate::kit::{BOOT_TIMEOUT, Kit, expect};
 use crate::root;
 use crate::scenarios;
@@ -29,8 +31,8 @@ use crate::scenarios;
 /// Journal steps after which QEMU is killed (it is killed as soon as the host sees at least
 /// that many steps done in the flash file, so it may land a little later).
 const KILL_AFTER_STEPS: [u32; 8] = [0, 1, 2, 4, 6, 8, 10, 12];
-/// Size of a journal unit.
-const UNIT: usize = 8;
+/// Size of a journal unit on the QEMU boards (4-byte writes).
+const UNIT: usize = journal::CONTENT;
 
 /// Runs the matrix on flash erased to `0xFF`, then (a second build of the bootloader) to `0x00`;
 /// `Ok(false)` when a failure was found (the matrix has printed it).
@@ -148,19 +150,12 @@ fn wait_for_progress(device: &crate::kit::Device<'_>, steps: u32) -> Result<()> 
 }
 
 /// Steps done and steps in all, from the swap journal in a flash image (`None` without a
-/// valid journal header). Format: `bootloader::journal`.
+/// valid journal header). Format: `verifier_core::format::journal`.
 fn journal_progress(flash: &[u8]) -> Option<(u32, u32)> {
-    let journal = flash.get(boards::mps2::LAYOUT.state.offset as usize..)?;
-    let header = journal.get(..UNIT)?;
-    let (code, sectors) = (header[2], u16::from_le_bytes([header[4], header[5]]));
-    let valid = header[..2] == *b"FJ"
-        && code == !header[3]
-        && sectors == !u16::from_le_bytes([header[6], header[7]]);
-    let steps = match code {
-        2..=4 if valid => 3 * u32::from(sectors) + 3,
-        _ => return None,
-    };
-    let done = journal
+    let units = flash.get(boards::mps2::LAYOUT.state.offset as usize..)?;
+    let (code, sectors) = journal::decode_header(*units.first_chunk::<UNIT>()?)?;
+    let steps = journal::steps(code, sectors).filter(|_| code != journal::OVERWRITE)?;
+    let done = units
         .chunks_exact(UNIT)
         .skip(1)
         .take(steps as usize)

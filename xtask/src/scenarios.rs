@@ -42,6 +42,16 @@ pub(crate) const FULL: &[Scenario] = &[
         run: power_cut_resumes,
     },
     Scenario { name: "corrupted primary, no valid secondary: safe state", run: corrupted_primary },
+    Scenario { name: "NON_BOOTABLE update refused", run: non_bootable_refused },
+    Scenario { name: "update without a security counter refused", run: no_counter_refused },
+    Scenario {
+        name: "unconfirmed update, damaged previous image: no revert, the update keeps running",
+        run: revert_onto_damaged_refused,
+    },
+    Scenario {
+        name: "one byte over the slot limit: refused by sign, verify and device",
+        run: slot_limit,
+    },
 ];
 
 /// The scenarios for the other emulated boards.
@@ -50,6 +60,10 @@ pub(crate) const BASIC: &[Scenario] = &[
     Scenario {
         name: "v2 over UART: test boot, confirmed, kept after power cycle",
         run: test_upgrade_confirmed,
+    },
+    Scenario {
+        name: "one byte over the slot limit: refused by sign, verify and device",
+        run: slot_limit,
     },
 ];
 
@@ -172,6 +186,94 @@ fn corrupted_primary(kit: &Kit, echo: bool) -> Result<()> {
     }
     session.expect_log("nothing bootable", BOOT_TIMEOUT)?;
     Ok(())
+}
+
+fn non_bootable_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let options = [kit.size_options(), vec!["-s".into(), "3".into(), "--non-bootable".into()]];
+    let image = kit.image_signed_with("3.0.0", true, None, &options.concat())?;
+    refused(kit, echo, "non-bootable", ("1.0.0", 1), image, "non-bootable")
+}
+
+fn no_counter_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let image = kit.image_signed_with("3.0.0", true, None, &kit.size_options())?;
+    refused(kit, echo, "no-counter", ("1.0.0", 1), image, "no security counter")
+}
+
+/// The previous image is damaged in the primary before the install, so the swap leaves it
+/// damaged in the secondary: the revert must not put it back.
+fn revert_onto_damaged_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let previous = tampered(kit.image("2.0.0", true, 2, Signer::Ed25519)?);
+    let test = [kit.device_options(), ["-s", "3", "--pad", "--test"].map(String::from).to_vec()];
+    let update = kit.image_signed_with("3.0.0", false, None, &test.concat())?;
+    let device = kit.device_with_slots("revert-onto-damaged", &previous, &update)?;
+    let mut session = device.power_on(echo)?;
+    let status = session.expect_status(BOOT_TIMEOUT)?;
+    expect(&status, "3.0.0", "test-boot")?;
+    let status = session.expect_status(BOOT_TIMEOUT)?;
+    expect(&status, "3.0.0", "revert-refused")?;
+    if !status.refusal.contains("hash mismatch") {
+        bail!("revert refused for the wrong reason: {status}");
+    }
+    Ok(())
+}
+
+/// An image one byte longer than the slot allows: `fwsign sign --device` and `fwsign verify
+/// --device` refuse it naming the limit, and so does the device when it is staged anyway.
+fn slot_limit(kit: &Kit, echo: bool) -> Result<()> {
+    let limit = verifier_core::max_image_len(kit.board.slot_size(), kit.board.layout.sector_size);
+    let counter = ["-s", "2"].map(String::from).to_vec();
+    let probe = kit.image_signed_with(
+        "2.0.0",
+        true,
+        None,
+        &[kit.device_options(), counter.clone()].concat(),
+    )?;
+    let overhead = image_len(&probe)? - probe_payload(&probe)?;
+    let over = usize::try_from(limit + 1 - overhead)?;
+    let named = format!("at most {limit:#x}");
+    match kit.image_signed_with(
+        "2.0.0",
+        true,
+        Some(over),
+        &[kit.device_options(), counter.clone()].concat(),
+    ) {
+        Ok(_) => bail!("fwsign sign --device signed an image one byte over the limit"),
+        Err(e) if format!("{e:#}").contains(&named) => {}
+        Err(e) => bail!("fwsign sign --device refused for the wrong reason: {e:#}"),
+    }
+    let padded = ["--pad", "--test"].map(String::from).to_vec();
+    let image = kit.image_signed_with(
+        "2.0.0",
+        true,
+        Some(over),
+        &[kit.size_options(), counter, padded].concat(),
+    )?;
+    match kit.verify_for_device(&image)? {
+        Ok(()) => bail!("fwsign verify --device accepted an image one byte over the limit"),
+        Err(message) if message.contains(&named) => {}
+        Err(message) => bail!("fwsign verify --device refused for the wrong reason: {message}"),
+    }
+    let v1 = kit.image("1.0.0", true, 1, Signer::Ed25519)?;
+    let device = kit.device_with_slots("slot-limit", &v1, &image)?;
+    let (_session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "update-refused")?;
+    if !status.refusal.contains("too large") {
+        bail!("refused for the wrong reason: {status}");
+    }
+    Ok(())
+}
+
+/// Header, payload and TLVs of a signed image.
+fn image_len(image: &[u8]) -> Result<u32> {
+    let mut reader = verifier_core::SliceReader::new(image);
+    let header = verifier_core::read_header(&mut reader)?;
+    Ok(verifier_core::tlv::TlvLayout::locate(&mut reader, &header)?.end)
+}
+
+/// The payload length of a signed image.
+fn probe_payload(image: &[u8]) -> Result<u32> {
+    let mut reader = verifier_core::SliceReader::new(image);
+    Ok(verifier_core::read_header(&mut reader)?.img_size)
 }
 
 /// Sends `image` to the running application and returns the status after the reset.

@@ -71,18 +71,21 @@ pub(crate) struct SignRequest<'a> {
     pub(crate) security_counter: u32,
 }
 
-/// Signs with `fwsign sign`; returns the image.
+/// Signs with `fwsign sign --device PROFILE`: sizes from the device profile; returns the image.
 pub(crate) fn with_fwsign(
     fwsign: &Path,
-    board: &Board,
+    profile: &Path,
     request: &SignRequest<'_>,
 ) -> Result<Vec<u8>> {
     let mut command = Command::new(fwsign);
-    command.arg("sign");
+    command.arg("sign").arg("--device").arg(profile).arg("--pad-header");
     if let Some(key) = request.key {
         command.arg("-k").arg(key);
     }
-    add_image_options(&mut command, board, request);
+    command
+        .args(["-v", request.version, "-s", &request.security_counter.to_string()])
+        .arg(request.input)
+        .arg(request.output);
     run(&mut command)?;
     std::fs::read(request.output)
         .with_context(|| format!("cannot read {}", request.output.display()))
@@ -121,7 +124,8 @@ pub(crate) fn imgtool() -> Result<PathBuf> {
     Ok(if venv.is_file() { venv } else { PathBuf::from("imgtool") })
 }
 
-fn run(command: &mut Command) -> Result<()> {
+/// Runs `command`; its output in the error if it fails.
+pub(crate) fn run(command: &mut Command) -> Result<()> {
     let output =
         command.output().with_context(|| format!("cannot run {:?}", command.get_program()))?;
     if !output.status.success() {

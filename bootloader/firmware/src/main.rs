@@ -18,9 +18,12 @@ mod bench;
 #[cfg(target_os = "none")]
 mod device {
     use boards::CURRENT as BOARD;
-    use bootloader::{BootLoader, Config, Mode, PublicKey, SignatureValidator, TrustedKey};
+    use bootloader::{
+        BootLoader, BootRecord, Config, DeviceRules, Mode, PublicKey, SignatureValidator,
+        TrustedKey,
+    };
 
-    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
+    include!(concat!(env!("OUT_DIR"), "/device_profile.rs"));
 
     const CONFIG: Config = Config {
         mode: if cfg!(feature = "overwrite-only") { Mode::OverwriteOnly } else { Mode::Swap },
@@ -47,7 +50,7 @@ mod device {
             Ok(loader) => loader,
             Err(error) => halt("bad layout", error),
         };
-        match loader.boot(&mut SignatureValidator::new(keys)) {
+        match loader.boot(&mut SignatureValidator::new(keys, DEVICE_RULES)) {
             Ok(decision) => {
                 let r = &decision.record;
                 #[cfg(feature = "defmt")]
@@ -67,6 +70,7 @@ mod device {
                 if !decision.verdict.is_accepted() {
                     boards::safe_state(NOTHING_BOOTABLE)
                 }
+                BOARD.lock();
                 // SAFETY: the image at this address passed validation twice just now.
                 unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
             }
@@ -75,6 +79,10 @@ mod device {
     }
 
     fn halt(what: &str, error: bootloader::BootError) -> ! {
+        if let bootloader::BootError::NothingBootable(refusal) = error {
+            let record = BootRecord::nothing_bootable(refusal, BOARD.layout.primary.offset);
+            boards::boot::write_record(BOARD.boot_record_address(), &record);
+        }
         #[cfg(feature = "defmt")]
         defmt::error!("{=str}: {}; staying in the safe state", what, error);
         #[cfg(not(feature = "defmt"))]

@@ -2,7 +2,7 @@
 #![allow(clippy::cast_possible_truncation)]
 #![allow(dead_code, unreachable_pub)]
 
-use bootloader::sim::SimFlash;
+use bootloader::sim::{SimFlash, device_rules};
 use bootloader::{
     BootDecision, BootError, BootLoader, Config, FirmwareUpdater, Layout, PublicKey, Region,
     SignatureValidator, TrustedKey,
@@ -53,6 +53,18 @@ impl Signer {
 /// A signed image: version `major.0.0`, security counter `counter`, a payload of
 /// `payload_len` bytes derived from `major`.
 pub fn image(signer: &Signer, major: u8, counter: u32, payload_len: usize) -> Vec<u8> {
+    image_with_flags(signer, major, counter, payload_len, 0, 0)
+}
+
+/// As [`image`], with header `flags` and load address.
+pub fn image_with_flags(
+    signer: &Signer,
+    major: u8,
+    counter: u32,
+    payload_len: usize,
+    flags: u32,
+    load_addr: u32,
+) -> Vec<u8> {
     const HDR: usize = 0x40;
     let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(31) ^ major).collect();
     let protected = [&[0x08, 0x69, 12, 0][..], &[0x50, 0, 4, 0], &counter.to_le_bytes()].concat();
@@ -60,7 +72,9 @@ pub fn image(signer: &Signer, major: u8, counter: u32, payload_len: usize) -> Ve
     out[0..4].copy_from_slice(&0x96f3_b83du32.to_le_bytes());
     out[8..10].copy_from_slice(&(HDR as u16).to_le_bytes());
     out[10..12].copy_from_slice(&(protected.len() as u16).to_le_bytes());
+    out[4..8].copy_from_slice(&load_addr.to_le_bytes());
     out[12..16].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[16..20].copy_from_slice(&flags.to_le_bytes());
     out[20] = major;
     out.extend_from_slice(&payload);
     out.extend_from_slice(&protected);
@@ -97,7 +111,7 @@ impl Device {
     /// One power-on: runs the bootloader.
     pub fn boot(&mut self) -> Result<BootDecision, BootError> {
         let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
-        loader.boot(&mut SignatureValidator::new(&self.keys))
+        loader.boot(&mut SignatureValidator::new(&self.keys, device_rules(&layout())))
     }
 
     pub fn updater(&mut self) -> FirmwareUpdater<&mut Flash> {

@@ -10,7 +10,7 @@ use fwsign_keys::timestamp::verify::signer_subject;
 use fwsign_keys::timestamp::{Token, find_in_image};
 use host_signer::input::{self, InputFormat};
 use serde_json::{Value, json};
-use verifier_core::format::{flags, tlv};
+use verifier_core::format::{flags, tlv, trailer};
 use verifier_core::tlog::{
     Checkpoint, ENTRY_FIELDS, LogEntry, LogError, LogProof, MAX_ENTRY_LEN, MAX_PROOF_LEN,
     SignedNote, read_log_proof,
@@ -256,10 +256,12 @@ fn trailer_json(bytes: &[u8], image_end: usize) -> Option<Value> {
         return None;
     }
     let max_align = trailer_max_align(magic)?;
-    let image_ok = end - (16usize.next_multiple_of(max_align) + max_align);
-    let copy_done = image_ok - max_align;
-    let swap_info = copy_done - max_align;
-    let swap_size = swap_info - max_align;
+    let from_end = |distance: u32| end.checked_sub(usize::try_from(distance).ok()?);
+    let align = u32::try_from(max_align).ok()?;
+    let image_ok = from_end(trailer::image_ok_from_end(align))?;
+    let copy_done = from_end(trailer::copy_done_from_end(align))?;
+    let swap_info = from_end(trailer::swap_info_from_end(align))?;
+    let swap_size = swap_info.checked_sub(max_align)?;
     let flag = |offset: usize| {
         let byte = bytes.get(offset).copied().unwrap_or(0);
         let meaning = match byte {
@@ -281,14 +283,7 @@ fn trailer_json(bytes: &[u8], image_end: usize) -> Option<Value> {
 }
 
 fn trailer_max_align(magic: &[u8]) -> Option<usize> {
-    let default = host_signer::trailer::TrailerLayout::for_align(8);
-    if magic == default.magic() {
-        return Some(8);
-    }
-    [16u8, 32]
-        .into_iter()
-        .find(|align| magic == host_signer::trailer::TrailerLayout::for_align(*align).magic())
-        .map(usize::from)
+    [8u16, 16, 32].into_iter().find(|align| magic == trailer::magic(*align)).map(usize::from)
 }
 
 fn print_human(info: &Value) {

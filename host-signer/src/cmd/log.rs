@@ -165,12 +165,12 @@ fn append(args: &AppendArgs) -> anyhow::Result<()> {
     let signer = log_signer(&args.key, log.origin(), &args.password)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let entry = entry_text(&Entry {
-        image_digest: hex(&verified.digest),
+        image_digest: hex(verified.digest()),
         key_hash: hex(&keys[0].spki_sha256()),
         key_name: args.key_name.clone().unwrap_or_else(|| default_key_name(&args.signing_key)),
-        version: verified.header.version.to_string(),
+        version: verified.header().version.to_string(),
         security_counter: verified
-            .security_counter
+            .security_counter()
             .map_or_else(|| "none".into(), |c| c.to_string()),
         issuer: args.issuer.clone(),
         subject: args.subject.clone(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use device_profile::Profile;
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::load_key;
@@ -23,7 +24,7 @@ use host_signer::output::{
 use host_signer::parse;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use verifier_core::format::tlv;
-use verifier_core::{HashAlgorithm, ImageVersion, PublicKey};
+use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey};
 
 use super::PasswordArgs;
 use super::service_args::ServiceArgs;
@@ -63,16 +64,22 @@ pub(crate) struct Args {
     /// Image version, major[.minor[.revision[+build]]].
     #[arg(short, long, value_parser = parse::version, help_heading = "Image")]
     version: ImageVersion,
+    /// Take the header size, slot size, write alignment and erased value from this device
+    /// profile, and refuse an image its bootloader would refuse (too large, no security
+    /// counter where one is required, a flag it does not allow). Options given as well must
+    /// agree with the profile.
+    #[arg(long, value_name = "FILE", help_heading = "Image")]
+    device: Option<PathBuf>,
     /// Header size; the payload starts here (at least 32; e.g. 0x200).
-    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, help_heading = "Image")]
-    header_size: u16,
+    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, required_unless_present = "device", help_heading = "Image")]
+    header_size: Option<u16>,
     /// Add the header area in front of the input (filled with the erased value) instead of
     /// expecting the input to start with that many zero bytes.
     #[arg(long, help_heading = "Image")]
     pad_header: bool,
     /// Slot size; image plus trailer must fit.
-    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, help_heading = "Image")]
-    slot_size: u32,
+    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, required_unless_present = "device", help_heading = "Image")]
+    slot_size: Option<u32>,
     /// Security counter (protected SEC_CNT TLV): a number, or `auto` to derive it from
     /// the version (major<<24 | minor<<16 | revision).
     #[arg(short, long, value_name = "N|auto", value_parser = security_counter, help_heading = "Image")]
@@ -149,9 +156,9 @@ pub(crate) struct Args {
     /// Mark the image as confirmed, image_ok set (implies --pad).
     #[arg(long, help_heading = "Trailer")]
     confirm: bool,
-    /// Flash write size.
-    #[arg(long, value_name = "BYTES", default_value = "1", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
-    align: String,
+    /// Flash write size (default 1).
+    #[arg(long, value_name = "BYTES", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
+    align: Option<String>,
     /// BOOT_MAX_ALIGN of the bootloader (default: max(8, --align)).
     #[arg(long, value_name = "BYTES", value_parser = ["8", "16", "32"], help_heading = "Trailer")]
     max_align: Option<String>,
@@ -339,14 +346,13 @@ impl KeySource {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     args.unsupported.check()?;
-    let erased = match args.erased_val.as_deref() {
-        Some("0") => 0x00,
-        _ => 0xff,
-    };
+    let profile = args.device.as_deref().map(Profile::load).transpose()?;
+    let geometry = Geometry::resolve(args, profile.as_ref())?;
+    let erased = geometry.erased;
     let key = key_source(args)?;
-    let options = image_options(args)?;
+    let options = image_options(args, &geometry)?;
     image::choose_hash(key.algorithm(), options.hash, options.pure)?;
-    let prefix = if args.pad_header { usize::from(args.header_size) } else { 0 };
+    let prefix = if args.pad_header { usize::from(geometry.header_size) } else { 0 };
     let input = input::load(&args.infile, args.input_format.map(input_format), prefix, erased)?;
     report_segments(&args.infile, &input);
 
@@ -388,7 +394,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     let padding = (args.pad || args.test || args.confirm).then_some(Padding {
-        slot_size: args.slot_size,
+        slot_size: geometry.slot_size,
         layout: options.trailer,
         mark: if args.confirm {
             SlotMark::Confirm
@@ -399,6 +405,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         },
         erased,
     });
+    if let Some(profile) = &profile {
+        check_device(profile, args, &signed.bytes)?;
+    }
     let format = match args.format {
         Some(OutFormat::Hex) => OutputFormat::Hex,
         Some(OutFormat::Bin) => OutputFormat::Bin,
@@ -514,19 +523,78 @@ fn key_source(args: &Args) -> anyhow::Result<KeySource> {
     Ok(KeySource::Unsigned)
 }
 
-fn image_options(args: &Args) -> anyhow::Result<ImageOptions> {
-    let align: u8 = args.align.parse()?;
-    let max_align = match &args.max_align {
-        Some(text) => text.parse()?,
-        None => align.max(8),
-    };
+/// Sizes and trailer geometry: from the options, or from the device profile, which options
+/// given as well must agree with.
+struct Geometry {
+    header_size: u16,
+    slot_size: u32,
+    align: u8,
+    max_align: u8,
+    erased: u8,
+}
+
+impl Geometry {
+    fn resolve(args: &Args, profile: Option<&Profile>) -> anyhow::Result<Self> {
+        let align = args.align.as_deref().map(str::parse::<u8>).transpose()?;
+        let max_align = args.max_align.as_deref().map(str::parse::<u8>).transpose()?;
+        let erased = args.erased_val.as_deref().map(|v| if v == "0" { 0x00 } else { 0xff });
+        let Some(profile) = profile else {
+            let align = align.unwrap_or(1);
+            return Ok(Self {
+                header_size: args.header_size.context("-H is required without --device")?,
+                slot_size: args.slot_size.context("-S is required without --device")?,
+                align,
+                max_align: max_align.unwrap_or(align.max(8)),
+                erased: erased.unwrap_or(0xff),
+            });
+        };
+        let slot = &profile.slot;
+        let agree = |option: &str, given: Option<u32>, field: &str, value: u32| match given {
+            Some(given) if given != value => Err(anyhow::anyhow!(
+                "{option} {given:#x} disagrees with device profile {}: {field} is {value:#x}",
+                profile.path.display()
+            )),
+            _ => Ok(()),
+        };
+        agree("-H", args.header_size.map(u32::from), "slot.header_size", slot.header_size.into())?;
+        agree("-S", args.slot_size, "slot.size", slot.size)?;
+        agree("--align", align.map(u32::from), "slot.align", slot.align.into())?;
+        agree("--max-align", max_align.map(u32::from), "slot.max_align", slot.max_align.into())?;
+        agree("-R", erased.map(u32::from), "slot.erased_value", slot.erased_value.into())?;
+        Ok(Self {
+            header_size: slot.header_size,
+            slot_size: slot.size,
+            align: slot.align,
+            max_align: slot.max_align,
+            erased: slot.erased_value,
+        })
+    }
+}
+
+/// Refuses, before anything is written, an image the device's bootloader would refuse.
+fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<()> {
+    let origin = format!("--device {}", profile.path.display());
+    if profile.require_security_counter && args.security_counter.is_none() {
+        anyhow::bail!(
+            "{origin}: image has no security counter; this device requires one: sign with -s N"
+        );
+    }
+    let policy = profile.policy(0);
+    let header = image.first_chunk().map(ImageHeader::parse).transpose()?;
+    let header = header.context("the image is shorter than its header")?;
+    policy.check_flags(&header).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let len = u32::try_from(image.len()).unwrap_or(u32::MAX);
+    policy.check_fits(len).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+}
+
+fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOptions> {
     Ok(ImageOptions {
         version: args.version,
-        header_size: args.header_size,
-        slot_size: args.slot_size,
+        header_size: geometry.header_size,
+        slot_size: geometry.slot_size,
         trailer: TrailerLayout {
-            align,
-            max_align,
+            align: geometry.align,
+            max_align: geometry.max_align,
             max_sectors: args.max_sectors,
             overwrite_only: args.overwrite_only,
         },

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use device_profile::Profile;
 use fwsign_keys::hex;
 use fwsign_keys::key_ref::KeyRef;
+use fwsign_keys::profile_keys;
 use fwsign_keys::timestamp::find_in_image;
 use fwsign_keys::timestamp::verify::{VerifiedTimestamp, read_anchors, verify as verify_timestamp};
 use fwsign_tlog::note::parse_verifier_keys;
@@ -21,10 +23,16 @@ use super::{EXIT_INVALID, PasswordArgs};
 /// Exit status: 0 valid, 1 invalid image, 2 usage or I/O error.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A trusted key (private or public PEM, or a PKCS#11 URI); repeat for several.
-    #[arg(short, long, value_name = "FILE|URI", required = true)]
+    /// A trusted key (private or public PEM, or a PKCS#11 URI); repeat for several. With
+    /// --device, each must be one of the profile's trusted keys.
+    #[arg(short, long, value_name = "FILE|URI", required_unless_present = "device")]
     key: Vec<KeyRef>,
-    /// Refuse images whose security counter is below N (or missing).
+    /// Judge the image exactly as this device's bootloader does: its profile's keys, slot
+    /// size, header flags and security-counter rule (a new device's counter 0, or
+    /// --min-security-counter).
+    #[arg(long, value_name = "FILE")]
+    device: Option<PathBuf>,
+    /// Refuse images whose security counter is below N (or missing, without --device).
     #[arg(long, value_name = "N", value_parser = host_signer::parse::u32_value)]
     min_security_counter: Option<u32>,
     /// Also require an RFC 3161 timestamp and check it against the CA certificate(s) in
@@ -45,12 +53,50 @@ pub(crate) struct Args {
     image: PathBuf,
 }
 
+/// The keys to trust, their names for the report, and the policy.
+struct Judge {
+    keys: Vec<TrustedKey>,
+    names: Vec<String>,
+    policy: Policy,
+}
+
+impl Judge {
+    fn from_args(args: &Args) -> anyhow::Result<Self> {
+        let given = args
+            .key
+            .iter()
+            .map(|key| Ok((key.public_key(&args.password)?, key.to_string())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let Some(path) = &args.device else {
+            return Ok(Self {
+                keys: given.iter().map(|(key, _)| TrustedKey::new(*key)).collect(),
+                names: given.into_iter().map(|(_, name)| name).collect(),
+                policy: Policy {
+                    min_security_counter: args.min_security_counter,
+                    require_security_counter: args.min_security_counter.is_some(),
+                    ..Policy::PERMISSIVE
+                },
+            });
+        };
+        let profile = Profile::load(path)?;
+        let keys = profile_keys::keys(&profile, &args.password)?;
+        if let Some((_, name)) = given.iter().find(|(key, _)| !profile_keys::is_trusted(&keys, key))
+        {
+            anyhow::bail!(
+                "-k {name} is not one of the trusted keys of device profile {}",
+                path.display()
+            );
+        }
+        Ok(Self {
+            names: keys.iter().map(|k| k.spec.to_string()).collect(),
+            keys: keys.into_iter().map(|k| k.trusted).collect(),
+            policy: profile.policy(args.min_security_counter.unwrap_or(0)),
+        })
+    }
+}
+
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let keys = args
-        .key
-        .iter()
-        .map(|key| Ok(TrustedKey::new(key.public_key(&args.password)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Judge { keys, names, policy } = Judge::from_args(args)?;
     let anchors = match &args.tsa_ca {
         Some(path) => {
             let bytes =
@@ -78,7 +124,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?
         .concat();
     let bytes = super::dumpinfo::read_image(&args.image)?;
-    let policy = Policy { min_security_counter: args.min_security_counter };
     let result = verify_image(&mut SliceReader::new(&bytes), &keys, &policy)
         .map_err(|e| e.to_string())
         .and_then(|verified| {
@@ -101,7 +146,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let image = args.image.display();
     match result {
         Ok((verified, timestamp, logged)) => {
-            let key = args.key.get(verified.key_index).map(ToString::to_string).unwrap_or_default();
+            let key = names.get(verified.key_index()).cloned().unwrap_or_default();
             if args.json {
                 let mut report = report(&verified, &key);
                 if let Some(stamp) = &timestamp {
@@ -135,7 +180,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default();
                 println!(
                     "{image}: valid, version {}, signed by {key}{stamp}{logged}",
-                    verified.header.version
+                    verified.header().version
                 );
             }
             Ok(super::EXIT_OK)
@@ -173,23 +218,23 @@ fn check_timestamp(image: &[u8], anchors: &[Certificate]) -> Result<VerifiedTime
 
 fn report(verified: &VerifiedImage, key: &str) -> serde_json::Value {
     let dependencies: Vec<_> = verified
-        .dependencies
+        .dependencies()
         .iter()
         .map(|d| json!({ "image_id": d.image_id, "min_version": d.min_version.to_string() }))
         .collect();
     json!({
         "valid": true,
-        "version": verified.header.version.to_string(),
-        "hash": match verified.hash {
+        "version": verified.header().version.to_string(),
+        "hash": match verified.hash() {
             HashAlgorithm::Sha256 => "sha256",
             HashAlgorithm::Sha512 => "sha512",
         },
-        "digest": hex(&verified.digest),
-        "pure": verified.pure,
+        "digest": hex(verified.digest()),
+        "pure": verified.pure(),
         "key": key,
-        "key_index": verified.key_index,
-        "security_counter": verified.security_counter,
+        "key_index": verified.key_index(),
+        "security_counter": verified.security_counter(),
         "dependencies": dependencies,
-        "image_len": verified.image_len,
+        "image_len": verified.image_len(),
     })
 }

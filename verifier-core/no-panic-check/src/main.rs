@@ -27,7 +27,13 @@ mod firmware {
 
     #[cortex_m_rt::entry]
     fn main() -> ! {
-        let policy = Policy { min_security_counter: black_box(Some(1)) };
+        let policy = Policy {
+            min_security_counter: black_box(Some(1)),
+            require_security_counter: black_box(true),
+            max_image_len: black_box(Some(0x1_f000)),
+            allowed_flags: black_box(verifier_core::format::flags::ROM_FIXED),
+            run_address: black_box(Some(0x2_0000)),
+        };
         let slot: &[u8] = black_box(&SLOT);
         let keys: &[TrustedKey] = black_box(&KEYS);
         let log_keys = [LogKey::parse(black_box(LOG_KEY))];

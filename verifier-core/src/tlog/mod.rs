@@ -101,10 +101,10 @@ pub fn check_log_proof<R: ImageReader>(
     log_keys: &[LogKey<'_>],
     buffer: &mut ProofBuffer,
 ) -> Result<LogInclusion, VerifyError> {
-    let key = keys.get(verified.key_index).ok_or(VerifyError::UnknownKey)?;
+    let key = keys.get(verified.key_index()).ok_or(VerifyError::UnknownKey)?;
     let proof = read_log_proof(reader, &mut buffer.proof)?.ok_or(LogError::Missing)?;
     let inclusion =
-        check_proof(proof, &verified.digest, &key.spki_sha256(), log_keys, &mut buffer.entry)?;
+        check_proof(proof, verified.digest(), &key.spki_sha256(), log_keys, &mut buffer.entry)?;
     Ok(inclusion)
 }
 

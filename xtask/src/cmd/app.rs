@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 
+use crate::cmd::device::DeviceArg;
 use crate::firmware;
 
 /// Build the demo application as a raw binary (the payload, linked to run after the image
-/// header) for `fwsign sign`/`imgtool sign -H 0x200 --pad-header -S SLOT_SIZE`.
+/// header) for `fwsign sign --device PROFILE --pad-header`.
 #[derive(clap::Parser)]
 pub(crate) struct Cmd {
     /// Board: mps2-an386, mps2-an385, mps2-an505 or nrf52840dk.
@@ -22,23 +23,26 @@ pub(crate) struct Cmd {
     /// Output file.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 impl Cmd {
     pub(crate) fn run(self) -> Result<()> {
         let board = boards::by_name(&self.board)
             .ok_or_else(|| anyhow!("unknown board {:?}", self.board))?;
+        let profile = self.device.profile(&board)?;
         let app = firmware::app(&board, &self.version, !self.unhealthy)?;
         let bytes = std::fs::read(&app.bin)?;
         crate::write_atomically(&self.out, &bytes)?;
+        let counter = if profile.require_security_counter { " -s COUNTER" } else { "" };
         println!(
-            "{}: {} bytes, linked at {:#x}. Sign it with:\n  fwsign sign -k KEY -v {} -s COUNTER -H {:#x} --pad-header -S {:#x} {} signed.bin",
+            "{}: {} bytes, linked at {:#x}. Sign it with:\n  fwsign sign --device {} -k KEY -v {}{counter} --pad-header {} signed.bin",
             self.out.display(),
             bytes.len(),
             board.primary_address() + board.header_size,
+            profile.path.display(),
             self.version,
-            board.header_size,
-            board.slot_size(),
             self.out.display()
         );
         Ok(())

@@ -1,18 +1,22 @@
 //! `cargo xtask flash`: the bootloader and a signed image onto a real board.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use device_profile::Profile;
 use fwsign_keys::keys::{NoPassword, load_key};
+use fwsign_keys::profile_keys;
 use probe_rs::Permissions;
 use probe_rs::flashing::{DownloadOptions, FlashProgress, ProgressEvent, ProgressOperation};
 use probe_rs::probe::list::Lister;
-use verifier_core::{Policy, SliceReader, TrustedKey, verify_image};
+use verifier_core::{SliceReader, TrustedKey, verify_image};
 
-use crate::{elf, firmware, root};
+use crate::cmd::device::DeviceArg;
+use crate::{elf, firmware};
 
-/// Verify a signed image against the bootloader's trusted keys, then program the
-/// bootloader and the image through a debug probe (probe-rs) and reset the board.
+/// Verify a signed image by the device's rules and keys (its profile), then program the
+/// bootloader built with that profile and the image through a debug probe (probe-rs) and
+/// reset the board.
 #[derive(clap::Parser)]
 pub(crate) struct Cmd {
     /// Board with a debug probe: nrf52840dk.
@@ -21,9 +25,11 @@ pub(crate) struct Cmd {
     /// Signed image for the primary slot.
     #[arg(long)]
     image: PathBuf,
-    /// Trusted key PEM files, built into the bootloader (default: target/dev-keys/{ed25519,p256}.pem).
+    /// Trusted key PEM files, built into the bootloader instead of the profile's keys.
     #[arg(long = "key")]
     keys: Vec<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 impl Cmd {
@@ -33,14 +39,14 @@ impl Cmd {
         let chip = board.probe_chip.ok_or_else(|| {
             anyhow!("{} is emulated: use `cargo xtask ota` or `cargo xtask demo`", board.name)
         })?;
-        let key_paths = if self.keys.is_empty() { default_keys() } else { self.keys };
+        let profile = self.device.profile(&board)?;
         let image = std::fs::read(&self.image)
             .with_context(|| format!("cannot read {}", self.image.display()))?;
-        check_image(&image, &key_paths, board.slot_size(), &self.image)?;
+        check_image(&image, &profile, &self.keys, &self.image)?;
 
-        println!("building the bootloader for {}", board.name);
+        println!("building the bootloader for {} ({})", board.name, profile.path.display());
         let (boot_address, bootloader) =
-            elf::to_binary(&firmware::bootloader(&board, &key_paths)?)?;
+            elf::to_binary(&firmware::bootloader(&board, &profile.path, &self.keys)?)?;
         let mut session = attach(chip)?;
         let mut loader = session.target().flash_loader();
         loader
@@ -63,37 +69,31 @@ impl Cmd {
     }
 }
 
-fn default_keys() -> Vec<PathBuf> {
-    let dir = root().join("target").join("dev-keys");
-    vec![dir.join("ed25519.pem"), dir.join("p256.pem")]
-}
-
-/// Refuses to flash anything the bootloader would refuse.
-fn check_image(
-    image: &[u8],
-    key_paths: &[PathBuf],
-    slot_size: u32,
-    path: &std::path::Path,
-) -> Result<()> {
-    let keys = key_paths
-        .iter()
-        .map(|p| Ok(TrustedKey::new(load_key(p, &NoPassword)?.public_key())))
-        .collect::<Result<Vec<_>>>()?;
-    let verified = verify_image(&mut SliceReader::new(image), &keys, &Policy::default())
+/// Refuses to flash anything the bootloader would refuse: the profile's policy on a new
+/// device, with the keys the bootloader is built with (`key_paths`, or the profile's).
+fn check_image(image: &[u8], profile: &Profile, key_paths: &[PathBuf], path: &Path) -> Result<()> {
+    let (keys, names): (Vec<TrustedKey>, Vec<String>) = if key_paths.is_empty() {
+        profile_keys::keys(profile, &NoPassword)?
+            .into_iter()
+            .map(|k| (k.trusted, k.spec.to_string()))
+            .unzip()
+    } else {
+        key_paths
+            .iter()
+            .map(|p| {
+                Ok((
+                    TrustedKey::new(load_key(p, &NoPassword)?.public_key()),
+                    p.display().to_string(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip()
+    };
+    let verified = verify_image(&mut SliceReader::new(image), &keys, &profile.policy(0))
         .map_err(|e| anyhow!("refusing to flash {}: {e}", path.display()))?;
-    if verified.image_len > slot_size {
-        bail!(
-            "refusing to flash {}: {} bytes do not fit the {slot_size:#x}-byte slot",
-            path.display(),
-            verified.image_len
-        );
-    }
-    println!(
-        "{}: v{}, signature by {} verified",
-        path.display(),
-        verified.header.version,
-        key_paths[verified.key_index].display()
-    );
+    let signer = names.get(verified.key_index()).map_or("?", String::as_str);
+    println!("{}: v{}, signature by {signer} verified", path.display(), verified.header().version);
     Ok(())
 }
 

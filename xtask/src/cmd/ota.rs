@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use verifier_core::{ImageHeader, format};
 
+use crate::cmd::device::DeviceArg;
 use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
 
 /// Boot the bootloader and the signed demo v1 (security counter 1) on QEMU, send FILE over
@@ -22,6 +23,8 @@ pub(crate) struct Cmd {
     /// Print the decoded device logs.
     #[arg(long)]
     verbose: bool,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 impl Cmd {
@@ -31,7 +34,7 @@ impl Cmd {
         let file = std::fs::read(&self.update)
             .with_context(|| format!("cannot read {}", self.update.display()))?;
         let update = image_part(&file);
-        let kit = Kit::build(board, &[("1.0.0", true)])?;
+        let kit = Kit::build_for(board, &self.device.profile(&board)?, &[("1.0.0", true)])?;
         let device = kit.device("ota", &kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
         let (mut session, status) = device.boot(self.verbose)?;
         expect(&status, "1.0.0", "normal")?;

@@ -11,6 +11,10 @@
 //! ```
 //!
 //! The hashed (and signed) region is `[0, hdr_size + img_size + protect_tlv_size)`.
+//!
+//! The layouts the bootloader keeps beside the images are defined here too, once, for the
+//! bootloader, `fwsign` and the test tools: the MCUboot slot [`trailer`], the bootloader's
+//! swap [`journal`] and the [`boot_record`] it hands to the application.
 
 /// Magic of a current (V2) image header: `3d b8 f3 96` on flash.
 pub const IMAGE_MAGIC: u32 = 0x96f3_b83d;
@@ -55,6 +59,22 @@ pub mod flags {
         | COMPRESSED_LZMA1
         | COMPRESSED_LZMA2
         | COMPRESSED_ARM_THUMB;
+
+    /// The flag's name as imgtool spells it, for messages and profiles.
+    pub const fn name(flag: u32) -> &'static str {
+        match flag {
+            PIC => "PIC",
+            ENCRYPTED_AES128 => "ENCRYPTED_AES128",
+            ENCRYPTED_AES256 => "ENCRYPTED_AES256",
+            NON_BOOTABLE => "NON_BOOTABLE",
+            RAM_LOAD => "RAM_LOAD",
+            ROM_FIXED => "ROM_FIXED",
+            COMPRESSED_LZMA1 => "COMPRESSED_LZMA1",
+            COMPRESSED_LZMA2 => "COMPRESSED_LZMA2",
+            COMPRESSED_ARM_THUMB => "COMPRESSED_ARM_THUMB",
+            _ => "unknown",
+        }
+    }
 }
 
 /// TLV type numbers (`it_type`).
@@ -135,3 +155,7 @@ pub const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
+
+pub mod boot_record;
+pub mod journal;
+pub mod trailer;
