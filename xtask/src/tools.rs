@@ -16,7 +16,7 @@ const IMGTOOL_VERSION: &str = "2.5.0";
 
 /// A program from a Debian package.
 pub(crate) struct AptTool {
-    /// The program looked for on `PATH`.
+    /// The program looked for on `PATH`, or an absolute path of a file the package installs.
     pub(crate) program: &'static str,
     /// The package that provides it.
     pub(crate) package: &'static str,
@@ -28,6 +28,11 @@ pub(crate) const TEST_TOOLS: &[AptTool] = &[
     AptTool { program: "openssl", package: "openssl" },
     AptTool { program: "softhsm2-util", package: "softhsm2" },
     AptTool { program: "pkcs11-tool", package: "opensc" },
+    AptTool { program: "/usr/lib/go-1.19/bin/go", package: "golang-1.19-go" },
+    AptTool {
+        program: "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go",
+        package: "golang-golang-x-mod-dev",
+    },
 ];
 
 /// Makes sure every tool in `tools` is on `PATH`, installing the missing ones with apt as root.
