@@ -10,7 +10,7 @@ use crate::layout::{Layout, LayoutError};
 use crate::log;
 use crate::record::{BootRecord, Outcome};
 use crate::swap;
-use crate::trailer::{SwapType, Trailer};
+use crate::trailer::{self, SwapType, Trailer};
 use crate::validate::{ImageInfo, ImageValidator, Refusal};
 
 /// How updates are installed.
@@ -108,7 +108,7 @@ impl<F: NorFlash> BootLoader<F> {
         validator: &mut V,
     ) -> Result<BootDecision, BootError> {
         let Settled { outcome, refusal, journaled } = self.settle(validator)?;
-        let counter = self.counter();
+        let counter = self.counter()?;
         let stored = counter.read(&mut self.flash)?;
         // First check: the validation's result decides whether to go on at all.
         let image = self.primary_image(validator, stored, self.config.validate_primary)?;
@@ -118,6 +118,9 @@ impl<F: NorFlash> BootLoader<F> {
             log::error!("the second check of the primary image disagrees: refusing to boot");
             return Err(BootError::NothingBootable(Refusal::FaultDetected));
         }
+        // Before any write: a decision whose jump target cannot be computed is no decision.
+        let vector_table_offset =
+            flash::add(self.layout.primary.offset, u32::from(image.header_size))?;
         let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
         if confirmed && image.security_counter > stored {
             // Never from unverified data: an image only inspected is validated first.
@@ -147,7 +150,6 @@ impl<F: NorFlash> BootLoader<F> {
             device_security_counter,
             slot_offset: self.layout.primary.offset,
         };
-        let vector_table_offset = self.layout.primary.offset + u32::from(image.header_size);
         Ok(BootDecision { vector_table_offset, record, verdict })
     }
 
@@ -179,7 +181,7 @@ impl<F: NorFlash> BootLoader<F> {
     /// Swaps the previous image back in place of an unconfirmed test image, if the previous
     /// image still validates; otherwise keeps the test image, the only bootable copy.
     fn revert<V: ImageValidator<F>>(&mut self, validator: &mut V) -> Result<Settled, BootError> {
-        let stored = self.counter().read(&mut self.flash)?;
+        let stored = self.counter()?.read(&mut self.flash)?;
         let max = self.layout.max_image_size();
         let previous = validator.validate(&mut self.flash, self.layout.secondary, max, stored);
         if let Err(refusal) = verified(previous) {
@@ -198,7 +200,7 @@ impl<F: NorFlash> BootLoader<F> {
         validator: &mut V,
         kind: SwapType,
     ) -> Result<Settled, BootError> {
-        let stored = self.counter().read(&mut self.flash)?;
+        let stored = self.counter()?.read(&mut self.flash)?;
         let max = self.layout.max_image_size();
         match verified(validator.validate(&mut self.flash, self.layout.secondary, max, stored)) {
             Ok(update) => {
@@ -219,8 +221,7 @@ impl<F: NorFlash> BootLoader<F> {
             }
             Err(refusal) => {
                 log::error!("update refused: {}", refusal.describe());
-                let sector = self.layout.trailer_sector(self.layout.secondary);
-                flash::erase(&mut self.flash, sector, self.layout.sector_size)?;
+                trailer::erase(&mut self.flash, &self.layout, self.layout.secondary)?;
                 Ok(Settled::untouched(Outcome::UpdateRefused, Some(refusal)))
             }
         }
@@ -293,11 +294,10 @@ impl<F: NorFlash> BootLoader<F> {
         Journal::new(self.layout.state.offset, self.layout.sector_size)
     }
 
-    fn counter(&self) -> SecurityCounter {
-        SecurityCounter::new(
-            self.layout.state.offset + self.layout.sector_size,
-            self.layout.sector_size,
-        )
+    /// The counter log in state sectors 1 and 2.
+    fn counter(&self) -> Result<SecurityCounter, FlashError> {
+        let size = self.layout.sector_size;
+        SecurityCounter::new(flash::add(self.layout.state.offset, size)?, size)
     }
 }
 

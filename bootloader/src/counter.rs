@@ -21,16 +21,28 @@ pub(crate) struct SecurityCounter {
     sector_size: u32,
 }
 
-/// Where the maximum was found and where the next record of that sector would go.
+/// Where the maximum was found, where the next record of that sector would go, and the
+/// other sector.
 struct Scan {
     value: u32,
-    sector: usize,
+    next_free: Option<u32>,
+    other: u32,
+}
+
+/// The largest record of one sector and where its next record would go.
+struct SectorScan {
+    max: Option<u32>,
     next_free: Option<u32>,
 }
 
 impl SecurityCounter {
-    pub(crate) fn new(first_sector: u32, sector_size: u32) -> Self {
-        Self { sectors: [first_sector, first_sector + sector_size], sector_size }
+    /// The log in the two sectors starting at `first_sector`.
+    ///
+    /// # Errors
+    /// Out of bounds if the second sector lies beyond the address space.
+    pub(crate) fn new(first_sector: u32, sector_size: u32) -> Result<Self, FlashError> {
+        let second_sector = flash::add(first_sector, sector_size)?;
+        Ok(Self { sectors: [first_sector, second_sector], sector_size })
     }
 
     /// The current value (0 on a blank device).
@@ -44,44 +56,50 @@ impl SecurityCounter {
         if value <= scan.value {
             return Ok(());
         }
-        let mut record = [0u8; CONTENT];
-        record[..4].copy_from_slice(&value.to_le_bytes());
-        record[4..].copy_from_slice(&(!value).to_le_bytes());
+        let record = encode(value);
         match scan.next_free {
             Some(offset) => flash::write_unit(flash, offset, &record),
             None => {
-                let other = self.sectors[1 - scan.sector];
-                flash::erase(flash, other, self.sector_size)?;
-                flash::write_unit(flash, other, &record)
+                flash::erase(flash, scan.other, self.sector_size)?;
+                flash::write_unit(flash, scan.other, &record)
             }
         }
     }
 
     fn scan<F: NorFlash>(&self, flash: &mut F) -> Result<Scan, FlashError> {
-        let mut best = Scan { value: 0, sector: 0, next_free: None };
-        let mut free = [None; 2];
-        let unit_len = flash::unit_len::<F>();
-        let units = self.sector_size / unit_len;
-        for (index, base) in self.sectors.iter().enumerate() {
-            let mut last_used = None;
-            for unit in 0..units {
-                let offset = base + unit * unit_len;
-                let bytes = flash::read_unit(flash, offset)?;
-                if flash::is_erased(&bytes) {
-                    continue;
-                }
-                last_used = Some(unit);
-                if let Some(value) = decode(flash::content(&bytes)).filter(|v| *v >= best.value) {
-                    best.value = value;
-                    best.sector = index;
-                }
-            }
-            let next = last_used.map_or(0, |u| u + 1);
-            free[index] = (next < units).then(|| base + next * unit_len);
-        }
-        best.next_free = free[best.sector];
-        Ok(best)
+        let [first, second] = self.sectors;
+        let (in_first, in_second) =
+            (self.scan_sector(flash, first)?, self.scan_sector(flash, second)?);
+        let value = in_first.max.max(in_second.max).unwrap_or(0);
+        Ok(if in_second.max.is_some_and(|max| max >= in_first.max.unwrap_or(0)) {
+            Scan { value, next_free: in_second.next_free, other: first }
+        } else {
+            Scan { value, next_free: in_first.next_free, other: second }
+        })
     }
+
+    fn scan_sector<F: NorFlash>(&self, flash: &mut F, base: u32) -> Result<SectorScan, FlashError> {
+        let unit_len = flash::unit_len::<F>();
+        let units = flash::units_in::<F>(self.sector_size);
+        let (mut max, mut used) = (None, 0);
+        for unit in 0..units {
+            let bytes = flash::read_unit(flash, flash::at(base, unit, unit_len)?)?;
+            if flash::is_erased(&bytes) {
+                continue;
+            }
+            // `unit < units`: cannot saturate.
+            used = unit.saturating_add(1);
+            max = max.max(decode(flash::content(&bytes)));
+        }
+        let next_free = if used < units { Some(flash::at(base, used, unit_len)?) } else { None };
+        Ok(SectorScan { max, next_free })
+    }
+}
+
+fn encode(value: u32) -> [u8; CONTENT] {
+    let [a, b, c, d] = value.to_le_bytes();
+    let [e, f, g, h] = (!value).to_le_bytes();
+    [a, b, c, d, e, f, g, h]
 }
 
 fn decode(record: [u8; CONTENT]) -> Option<u32> {

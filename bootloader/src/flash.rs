@@ -22,6 +22,21 @@ const COPY_CHUNK_LEN: u32 = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlashError(pub NorFlashErrorKind);
 
+/// An offset computed past the 32-bit address space (or a unit past its buffer): it cannot be
+/// on the flash either, so it is refused as out of bounds, never wrapped.
+pub(crate) const OUT_OF_BOUNDS: FlashError = FlashError(NorFlashErrorKind::OutOfBounds);
+
+/// `base + offset`, or [`OUT_OF_BOUNDS`].
+pub(crate) fn add(base: u32, offset: u32) -> Result<u32, FlashError> {
+    base.checked_add(offset).ok_or(OUT_OF_BOUNDS)
+}
+
+/// The start of element `index` of an array of `stride`-byte elements at `base`, or
+/// [`OUT_OF_BOUNDS`].
+pub(crate) fn at(base: u32, index: u32, stride: u32) -> Result<u32, FlashError> {
+    add(base, index.checked_mul(stride).ok_or(OUT_OF_BOUNDS)?)
+}
+
 #[cfg(feature = "defmt")]
 impl defmt::Format for FlashError {
     fn format(&self, f: defmt::Formatter<'_>) {
@@ -52,6 +67,15 @@ pub(crate) const fn unit_len<F: NorFlash>() -> u32 {
     unit::<F>() as u32
 }
 
+/// Whole units in `len` bytes on flash `F`.
+pub(crate) const fn units_in<F: NorFlash>(len: u32) -> u32 {
+    // A unit is at least CONTENT bytes: the division never fails.
+    match len.checked_div(unit_len::<F>()) {
+        Some(units) => units,
+        None => 0,
+    }
+}
+
 /// Fails to compile for a flash whose write size is not a power of two up to 32.
 pub(crate) const fn assert_unit_writable<F: NorFlash>() {
     assert!(
@@ -60,21 +84,27 @@ pub(crate) const fn assert_unit_writable<F: NorFlash>() {
     );
 }
 
+/// The first [`unit`] bytes of `buffer`: all of a unit on flash `F`. The write size check
+/// makes the unit fit, so the error is never returned.
+fn unit_of<F: NorFlash>(buffer: &mut [u8; MAX_UNIT]) -> Result<&mut [u8], FlashError> {
+    const { assert_unit_writable::<F>() };
+    buffer.get_mut(..unit::<F>()).ok_or(OUT_OF_BOUNDS)
+}
+
 /// Reads one unit; bytes beyond the unit read as erased.
 pub(crate) fn read_unit<F: NorFlash>(
     flash: &mut F,
     offset: u32,
 ) -> Result<[u8; MAX_UNIT], FlashError> {
     let mut buffer = [ERASED; MAX_UNIT];
-    flash.read(offset, &mut buffer[..unit::<F>()])?;
+    flash.read(offset, unit_of::<F>(&mut buffer)?)?;
     Ok(buffer)
 }
 
 /// The content bytes of a unit read with [`read_unit`].
 pub(crate) fn content(unit: &[u8; MAX_UNIT]) -> [u8; CONTENT] {
-    let mut content = [0u8; CONTENT];
-    content.copy_from_slice(&unit[..CONTENT]);
-    content
+    let [a, b, c, d, e, f, g, h, ..] = *unit;
+    [a, b, c, d, e, f, g, h]
 }
 
 /// Writes `bytes` (at most one unit) padded with the erased value.
@@ -83,16 +113,15 @@ pub(crate) fn write_unit<F: NorFlash>(
     offset: u32,
     bytes: &[u8],
 ) -> Result<(), FlashError> {
-    const { assert_unit_writable::<F>() };
     let mut buffer = [ERASED; MAX_UNIT];
     buffer.iter_mut().zip(bytes).for_each(|(dst, src)| *dst = *src);
-    flash.write(offset, &buffer[..unit::<F>()])?;
+    flash.write(offset, unit_of::<F>(&mut buffer)?)?;
     Ok(())
 }
 
 /// Erases `size` bytes at `offset` (both sector-aligned).
 pub(crate) fn erase<F: NorFlash>(flash: &mut F, offset: u32, size: u32) -> Result<(), FlashError> {
-    flash.erase(offset, offset + size)?;
+    flash.erase(offset, add(offset, size)?)?;
     Ok(())
 }
 
@@ -105,15 +134,14 @@ pub(crate) fn erase_and_copy<F: NorFlash>(
 ) -> Result<(), FlashError> {
     erase(flash, dst, size)?;
     let mut chunk = [0u8; COPY_CHUNK];
-    let mut done = 0;
-    while done < size {
-        let len = COPY_CHUNK_LEN.min(size - done);
-        let buf = &mut chunk[..len as usize];
-        flash.read(src + done, buf)?;
+    for done in (0..size).step_by(COPY_CHUNK) {
+        // `done < size`: the subtraction cannot saturate.
+        let len = COPY_CHUNK_LEN.min(size.saturating_sub(done));
+        let buf = chunk.get_mut(..len as usize).ok_or(OUT_OF_BOUNDS)?;
+        flash.read(add(src, done)?, buf)?;
         if buf.iter().any(|b| *b != ERASED) {
-            flash.write(dst + done, buf)?;
+            flash.write(add(dst, done)?, buf)?;
         }
-        done += len;
     }
     Ok(())
 }

@@ -128,11 +128,14 @@ impl Journal {
 
     /// Units available in the sector on flash `F`.
     pub(crate) fn units<F: NorFlash>(sector_size: u32) -> u32 {
-        sector_size / flash::unit_len::<F>()
+        flash::units_in::<F>(sector_size)
     }
 
-    fn unit_offset<F: NorFlash>(&self, unit: u32) -> u32 {
-        self.offset + unit * flash::unit_len::<F>()
+    /// Where the unit recording `step` lies: right after the header. Step `steps()` is the
+    /// boot marker.
+    fn step_offset<F: NorFlash>(&self, step: u32) -> Result<u32, FlashError> {
+        let unit = step.checked_add(1).ok_or(flash::OUT_OF_BOUNDS)?;
+        flash::at(self.offset, unit, flash::unit_len::<F>())
     }
 
     pub(crate) fn read<F: NorFlash>(&self, flash: &mut F) -> Result<JournalState, FlashError> {
@@ -144,16 +147,17 @@ impl Journal {
             return Ok(JournalState::Corrupt);
         };
         let steps = operation.steps();
-        if steps + 1 >= Self::units::<F>(self.sector_size) {
+        let units = Self::units::<F>(self.sector_size);
+        if steps.checked_add(1).is_none_or(|used| used >= units) {
             return Ok(JournalState::Corrupt);
         }
         for step in 0..steps {
             // A torn marker still means its step had completed: any non-erased unit counts.
-            if flash::is_erased(&flash::read_unit(flash, self.unit_offset::<F>(1 + step))?) {
+            if flash::is_erased(&flash::read_unit(flash, self.step_offset::<F>(step)?)?) {
                 return Ok(JournalState::Interrupted { operation, next_step: step });
             }
         }
-        let marker = flash::read_unit(flash, self.unit_offset::<F>(1 + steps))?;
+        let marker = flash::read_unit(flash, self.step_offset::<F>(steps)?)?;
         if flash::is_erased(&marker) {
             Ok(JournalState::Finished { operation })
         } else {
@@ -172,7 +176,7 @@ impl Journal {
     }
 
     pub(crate) fn complete<F: NorFlash>(&self, flash: &mut F, step: u32) -> Result<(), FlashError> {
-        flash::write_unit(flash, self.unit_offset::<F>(1 + step), &[STEP_DONE; CONTENT])
+        flash::write_unit(flash, self.step_offset::<F>(step)?, &[STEP_DONE; CONTENT])
     }
 
     /// Records that the boot `operation` was done for has run.
@@ -181,7 +185,7 @@ impl Journal {
         flash: &mut F,
         operation: Operation,
     ) -> Result<(), FlashError> {
-        let unit = self.unit_offset::<F>(1 + operation.steps());
+        let unit = self.step_offset::<F>(operation.steps())?;
         flash::write_unit(flash, unit, &[STEP_DONE; CONTENT])
     }
 }

@@ -21,13 +21,17 @@ impl Region {
         Self { offset, size }
     }
 
-    /// One past the last byte.
-    pub const fn end(&self) -> u32 {
-        self.offset + self.size
+    /// One past the last byte, or `None` if that lies beyond the 32-bit address space.
+    pub const fn end(&self) -> Option<u32> {
+        self.offset.checked_add(self.size)
     }
 
+    /// Whether the regions share a byte; a region without an end overlaps everything.
     fn overlaps(&self, other: &Region) -> bool {
-        self.offset < other.end() && other.offset < self.end()
+        match (self.end(), other.end()) {
+            (Some(end), Some(other_end)) => self.offset < other_end && other.offset < end,
+            _ => true,
+        }
     }
 }
 
@@ -76,9 +80,12 @@ pub enum LayoutError {
 pub const STATE_SECTORS: u32 = 3;
 
 impl Layout {
-    /// Sectors per slot, including the trailer sector.
+    /// Sectors per slot, including the trailer sector (0 if the sector size is 0).
     pub const fn slot_sectors(&self) -> u32 {
-        self.primary.size / self.sector_size
+        match self.primary.size.checked_div(self.sector_size) {
+            Some(sectors) => sectors,
+            None => 0,
+        }
     }
 
     /// Largest image (header, payload and TLVs) a slot can hold: the slot-fit rule
@@ -87,9 +94,13 @@ impl Layout {
         verifier_core::max_image_len(self.primary.size, self.sector_size)
     }
 
-    /// Offset of the sector holding `slot`'s trailer.
-    pub const fn trailer_sector(&self, slot: Region) -> u32 {
-        slot.end() - self.sector_size
+    /// Offset of the sector holding `slot`'s trailer, or `None` if `slot` ends beyond the
+    /// address space or is smaller than a sector.
+    pub const fn trailer_sector(&self, slot: Region) -> Option<u32> {
+        match slot.end() {
+            Some(end) => end.checked_sub(self.sector_size),
+            None => None,
+        }
     }
 
     /// Checks the layout against a flash device's geometry.
@@ -113,7 +124,7 @@ impl Layout {
             {
                 return Err(LayoutError::Misaligned);
             }
-            if region.end() > capacity {
+            if region.end().is_none_or(|end| end > capacity) {
                 return Err(LayoutError::OutOfFlash);
             }
         }
@@ -123,16 +134,22 @@ impl Layout {
         if self.slot_sectors() < 2 || self.scratch.size < self.sector_size {
             return Err(LayoutError::Misaligned);
         }
-        if self.state.size < STATE_SECTORS * self.sector_size {
+        let state_size = STATE_SECTORS.checked_mul(self.sector_size);
+        if state_size.is_none_or(|needed| self.state.size < needed) {
             return Err(LayoutError::Misaligned);
         }
-        for (i, a) in regions.iter().enumerate() {
-            if regions.iter().skip(i + 1).any(|b| a.overlaps(b)) {
+        let mut rest = regions.as_slice();
+        while let Some((region, others)) = rest.split_first() {
+            if others.iter().any(|other| region.overlaps(other)) {
                 return Err(LayoutError::Overlap);
             }
+            rest = others;
         }
-        // Header, one unit per step, boot marker.
-        if crate::journal::steps_for(self.slot_sectors() - 1) + 2 > journal_units {
+        // All sectors but the trailer's are swapped (at least 1: checked above). The journal
+        // holds a header, one unit per step and the boot marker.
+        let swapped = self.slot_sectors().saturating_sub(1);
+        let units = crate::journal::steps_for(swapped).checked_add(2);
+        if units.is_none_or(|units| units > journal_units) {
             return Err(LayoutError::SlotTooLarge);
         }
         Ok(())
@@ -175,5 +192,14 @@ mod tests {
         assert_eq!(layout().check(0x3000, 0x14000, 512), Err(LayoutError::SectorSize));
         assert_eq!(layout().check(SECTOR, 0x12000, 512), Err(LayoutError::OutOfFlash));
         assert_eq!(layout().check(SECTOR, 0x14000, 8), Err(LayoutError::SlotTooLarge));
+    }
+
+    #[test]
+    fn a_region_ending_beyond_the_address_space_is_out_of_flash() {
+        let mut l = layout();
+        l.state = Region::new(0xFFFF_F000, 3 * SECTOR);
+        assert_eq!(l.state.end(), None);
+        assert_eq!(l.check(SECTOR, u32::MAX, 512), Err(LayoutError::OutOfFlash));
+        assert_eq!(l.trailer_sector(l.state), None);
     }
 }

@@ -42,16 +42,16 @@ fn perform<F: NorFlash>(
     step: u32,
 ) -> Result<(), FlashError> {
     let (data_steps, image_ok) = match operation {
-        Operation::Swap { kind, sectors } => (3 * u32::from(sectors), kind != SwapType::Test),
+        // Three times a u16 fits a u32: cannot saturate.
+        Operation::Swap { kind, sectors } => {
+            (u32::from(sectors).saturating_mul(3), kind != SwapType::Test)
+        }
         Operation::Overwrite { sectors } => (u32::from(sectors), true),
     };
     match step.checked_sub(data_steps) {
         None => copy_step(flash, layout, operation, step),
         Some(0) => finish_primary_trailer(flash, layout, operation, image_ok),
-        Some(1) => {
-            let sector = layout.trailer_sector(layout.secondary);
-            flash::erase(flash, sector, layout.sector_size)
-        }
+        Some(1) => trailer::erase(flash, layout, layout.secondary),
         // The completion marker: the journal entry is the whole step.
         Some(_) => Ok(()),
     }
@@ -63,18 +63,26 @@ fn copy_step<F: NorFlash>(
     operation: Operation,
     step: u32,
 ) -> Result<(), FlashError> {
-    let size = layout.sector_size;
-    let (primary, secondary, scratch) =
-        (layout.primary.offset, layout.secondary.offset, layout.scratch.offset);
+    let (size, scratch) = (layout.sector_size, layout.scratch.offset);
     if let Operation::Overwrite { .. } = operation {
-        return flash::erase_and_copy(flash, secondary + step * size, primary + step * size, size);
+        let (primary, secondary) = sector_pair(layout, step)?;
+        return flash::erase_and_copy(flash, secondary, primary, size);
     }
-    let at = (step / 3) * size;
+    let (primary, secondary) = sector_pair(layout, step / 3)?;
     match step % 3 {
-        0 => flash::erase_and_copy(flash, secondary + at, scratch, size),
-        1 => flash::erase_and_copy(flash, primary + at, secondary + at, size),
-        _ => flash::erase_and_copy(flash, scratch, primary + at, size),
+        0 => flash::erase_and_copy(flash, secondary, scratch, size),
+        1 => flash::erase_and_copy(flash, primary, secondary, size),
+        _ => flash::erase_and_copy(flash, scratch, primary, size),
     }
+}
+
+/// Offsets of sector `index` in the primary and in the secondary slot.
+fn sector_pair(layout: &Layout, index: u32) -> Result<(u32, u32), FlashError> {
+    let size = layout.sector_size;
+    Ok((
+        flash::at(layout.primary.offset, index, size)?,
+        flash::at(layout.secondary.offset, index, size)?,
+    ))
 }
 
 fn finish_primary_trailer<F: NorFlash>(
@@ -84,7 +92,7 @@ fn finish_primary_trailer<F: NorFlash>(
     image_ok: bool,
 ) -> Result<(), FlashError> {
     let slot = layout.primary;
-    flash::erase(flash, layout.trailer_sector(slot), layout.sector_size)?;
+    trailer::erase(flash, layout, slot)?;
     let kind = match operation {
         Operation::Swap { kind, .. } => kind,
         Operation::Overwrite { .. } => SwapType::Permanent,

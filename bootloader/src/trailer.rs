@@ -13,7 +13,7 @@
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::flash::{self, FlashError, MAX_UNIT};
-use crate::layout::Region;
+use crate::layout::{Layout, Region};
 
 use verifier_core::format::trailer::{
     FLAG_SET, MAGIC_LEN, copy_done_from_end, image_ok_from_end, swap_info_from_end, swap_type,
@@ -36,6 +36,11 @@ impl Offsets {
             swap_info: swap_info_from_end(align),
         }
     }
+}
+
+/// Where the field `from_end` bytes before the end of `slot` starts.
+fn field_at(slot: Region, from_end: u32) -> Result<u32, FlashError> {
+    slot.end().and_then(|end| end.checked_sub(from_end)).ok_or(flash::OUT_OF_BOUNDS)
 }
 
 fn magic_of<F: NorFlash>() -> [u8; 16] {
@@ -109,9 +114,9 @@ impl Trailer {
     /// # Errors
     /// A flash read error.
     pub fn read<F: NorFlash>(flash: &mut F, slot: Region) -> Result<Self, FlashError> {
-        let (end, at) = (slot.end(), Offsets::of::<F>());
+        let at = Offsets::of::<F>();
         let mut magic = [0u8; 16];
-        flash.read(end - MAGIC_LEN, &mut magic)?;
+        flash.read(field_at(slot, MAGIC_LEN)?, &mut magic)?;
         let magic = match magic {
             m if m == magic_of::<F>() => Magic::Good,
             m if flash::is_erased(&m) => Magic::Unset,
@@ -119,9 +124,9 @@ impl Trailer {
         };
         Ok(Self {
             magic,
-            image_ok: Flag::decode(flash::read_unit(flash, end - at.image_ok)?[0]),
-            copy_done: Flag::decode(flash::read_unit(flash, end - at.copy_done)?[0]),
-            swap_info: flash::read_unit(flash, end - at.swap_info)?[0],
+            image_ok: Flag::decode(flash::read_unit(flash, field_at(slot, at.image_ok)?)?[0]),
+            copy_done: Flag::decode(flash::read_unit(flash, field_at(slot, at.copy_done)?)?[0]),
+            swap_info: flash::read_unit(flash, field_at(slot, at.swap_info)?)?[0],
         })
     }
 
@@ -146,24 +151,36 @@ pub(crate) fn write_magic<F: NorFlash>(flash: &mut F, slot: Region) -> Result<()
     let magic = magic_of::<F>();
     let unit = flash::unit::<F>();
     if unit < magic.len() {
-        let at = slot.end() - MAGIC_LEN;
-        let (first, second) = magic.split_at(unit);
+        let at = field_at(slot, MAGIC_LEN)?;
+        let (first, second) = magic.split_at_checked(unit).ok_or(flash::OUT_OF_BOUNDS)?;
         flash::write_unit(flash, at, first)?;
-        return flash::write_unit(flash, at + flash::unit_len::<F>(), second);
+        return flash::write_unit(flash, flash::add(at, flash::unit_len::<F>())?, second);
     }
     let mut padded = [flash::ERASED; MAX_UNIT];
-    padded[unit - magic.len()..unit].copy_from_slice(&magic);
-    flash::write_unit(flash, slot.end() - flash::unit_len::<F>(), &padded[..unit])
+    let field = padded.get_mut(..unit).ok_or(flash::OUT_OF_BOUNDS)?;
+    // `unit` is at least the magic's length here: never out of bounds.
+    *field.last_chunk_mut().ok_or(flash::OUT_OF_BOUNDS)? = magic;
+    flash::write_unit(flash, field_at(slot, flash::unit_len::<F>())?, field)
+}
+
+/// Erases the sector holding `slot`'s trailer.
+pub(crate) fn erase<F: NorFlash>(
+    flash: &mut F,
+    layout: &Layout,
+    slot: Region,
+) -> Result<(), FlashError> {
+    let sector = layout.trailer_sector(slot).ok_or(flash::OUT_OF_BOUNDS)?;
+    flash::erase(flash, sector, layout.sector_size)
 }
 
 /// Sets image_ok.
 pub(crate) fn write_image_ok<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - Offsets::of::<F>().image_ok, &[FLAG_SET])
+    flash::write_unit(flash, field_at(slot, Offsets::of::<F>().image_ok)?, &[FLAG_SET])
 }
 
 /// Sets copy_done.
 pub(crate) fn write_copy_done<F: NorFlash>(flash: &mut F, slot: Region) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - Offsets::of::<F>().copy_done, &[FLAG_SET])
+    flash::write_unit(flash, field_at(slot, Offsets::of::<F>().copy_done)?, &[FLAG_SET])
 }
 
 /// Records the swap type (image index 0).
@@ -172,7 +189,7 @@ pub(crate) fn write_swap_info<F: NorFlash>(
     slot: Region,
     swap: SwapType,
 ) -> Result<(), FlashError> {
-    flash::write_unit(flash, slot.end() - Offsets::of::<F>().swap_info, &[swap as u8])
+    flash::write_unit(flash, field_at(slot, Offsets::of::<F>().swap_info)?, &[swap as u8])
 }
 
 #[cfg(test)]
@@ -196,6 +213,15 @@ mod tests {
         let mut end = [0u8; 64];
         end.copy_from_slice(&flash.bytes()[960..]);
         end
+    }
+
+    #[test]
+    fn a_slot_smaller_than_its_trailer_is_out_of_bounds() {
+        let mut sim = SimFlash::<4, 256>::new(1024);
+        let slot = Region::new(0, 8);
+        assert_eq!(Trailer::read(&mut sim, slot), Err(flash::OUT_OF_BOUNDS));
+        assert_eq!(write_magic(&mut sim, slot), Err(flash::OUT_OF_BOUNDS));
+        assert!(flash::is_erased(sim.bytes()), "nothing written");
     }
 
     /// MCUboot's offsets (image_ok at `ALIGN_DOWN(end - 16 - MA, MA)`) and magics, as imgtool

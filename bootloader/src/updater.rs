@@ -62,8 +62,10 @@ impl<F: NorFlash> FirmwareUpdater<F> {
         }
         let slot = self.layout.secondary;
         let size = self.layout.sector_size;
-        flash::erase(&mut self.flash, self.layout.trailer_sector(slot), size)?;
-        flash::erase(&mut self.flash, slot.offset, len.div_ceil(size).max(1) * size)?;
+        // Whole sectors, at least one (an error for a zero sector size).
+        let erase_len = len.max(1).checked_next_multiple_of(size).ok_or(flash::OUT_OF_BOUNDS)?;
+        trailer::erase(&mut self.flash, &self.layout, slot)?;
+        flash::erase(&mut self.flash, slot.offset, erase_len)?;
         self.prepared = len;
         Ok(())
     }
@@ -80,18 +82,22 @@ impl<F: NorFlash> FirmwareUpdater<F> {
         if end > self.prepared || !(offset as usize).is_multiple_of(F::WRITE_SIZE) {
             return Err(bad);
         }
-        let at = self.layout.secondary.offset + offset;
-        let whole = data.len() - data.len() % F::WRITE_SIZE;
-        let tail_at = at + u32::try_from(whole).map_err(|_| bad)?;
-        self.flash.write(at, &data[..whole]).map_err(FlashError::from)?;
-        let tail = &data[whole..];
+        let at = self.layout.secondary.offset.checked_add(offset).ok_or(bad)?;
+        // The remainder is a suffix of `data`: the subtraction cannot saturate.
+        let tail_len = data.chunks_exact(F::WRITE_SIZE).remainder().len();
+        let (whole, tail) =
+            data.split_at_checked(data.len().saturating_sub(tail_len)).ok_or(bad)?;
+        let tail_at =
+            u32::try_from(whole.len()).ok().and_then(|len| at.checked_add(len)).ok_or(bad)?;
+        self.flash.write(at, whole).map_err(FlashError::from)?;
         if !tail.is_empty() {
             if end != self.prepared {
                 return Err(bad);
             }
             let mut unit = [flash::ERASED; flash::MAX_UNIT];
-            unit[..tail.len()].copy_from_slice(tail);
-            self.flash.write(tail_at, &unit[..F::WRITE_SIZE]).map_err(FlashError::from)?;
+            unit.iter_mut().zip(tail).for_each(|(dst, src)| *dst = *src);
+            let unit = unit.get(..F::WRITE_SIZE).ok_or(bad)?;
+            self.flash.write(tail_at, unit).map_err(FlashError::from)?;
         }
         Ok(())
     }

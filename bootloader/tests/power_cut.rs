@@ -1,6 +1,16 @@
 //! Cutting power at every flash operation of an install or a revert: the next boot must
 //! finish the job and leave exactly the state an uninterrupted run leaves.
 
+// Test code: the crate's no-panic lints are for the bootloader, not for its tests.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use bootloader::Outcome;
