@@ -1,14 +1,7 @@
 //! End-to-end boot scenarios on simulated NOR flash with signed images.
 
 // Test code: the crate's no-panic lints are for the bootloader, not for its tests.
-#![allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::expect_used)]
 
 mod support;
 

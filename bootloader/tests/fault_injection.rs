@@ -3,14 +3,7 @@
 //! validation whatever the flash holds, as a skipped branch would; only this test build has it.
 
 // Test code: the crate's no-panic lints are for the bootloader, not for its tests.
-#![allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::expect_used)]
 
 mod support;
 

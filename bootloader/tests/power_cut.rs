@@ -2,14 +2,7 @@
 //! finish the job and leave exactly the state an uninterrupted run leaves.
 
 // Test code: the crate's no-panic lints are for the bootloader, not for its tests.
-#![allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::expect_used, clippy::arithmetic_side_effects)]
 
 mod support;
 

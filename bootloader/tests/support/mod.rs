@@ -1,5 +1,11 @@
 //! Test images in the MCUboot format and a small device model around `SimFlash`.
-#![allow(clippy::cast_possible_truncation)]
+// Test support: the crate's no-panic lints are for the bootloader, not for its tests.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::expect_used
+)]
 #![allow(dead_code, unreachable_pub)]
 
 use bootloader::sim::{SimFlash, device_rules};
