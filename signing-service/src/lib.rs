@@ -9,13 +9,12 @@
 //! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
-//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`] (the sign request format), [`tbs`] (parsing what is
-//! to be signed), [`approvals`]
-//! (requests that wait for people),
-//! [`keyring`] (the named keys), [`audit`] (the chained record format), [`storage`] (the one
-//! storage trait and its SQLite backend), [`http`] (the API), [`server`] (start-up and admin
-//! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
-
+//! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
+//! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
+//! that wait for people), [`keyring`] (the named keys), [`audit`] (the chained record format),
+//! [`storage`] (the one storage trait and its SQLite backend), [`http`] (the API), [`server`]
+//! (start-up and admin commands), [`check`] (offline policy checks), [`client`] (the blocking
+//! client the CLI uses).
 //!
 //! # Features
 //! - `service` (default): everything but [`request`] and [`tbs`], the request decoder, which
