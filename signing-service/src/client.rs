@@ -1,8 +1,11 @@
 //! The client side of the API, blocking: what `fwsign sign --server` and `fwsign audit` use.
 //!
 //! It speaks the same request and reply types the server defines ([`crate::http::sign`]), so
-//! the wire format is written down once.
+//! the wire format is written down once. Over `https://` it trusts the system's root
+//! certificates plus, for a service with a private CA, the one given
+//! ([`ServiceClient::with_ca_cert`]).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -10,10 +13,16 @@ use verifier_core::PublicKey;
 
 use crate::approvals::RequestStatus;
 use crate::audit::AuditRecord;
+use crate::http::info::ServiceInfo;
 use crate::http::keys::KeyInfo;
 use crate::http::requests::RequestView;
 use crate::http::sign::SignResponse;
 use crate::request::SignRequest;
+
+/// The `iss` of GitHub Actions identity tokens.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The audience asked of GitHub Actions when the service names none.
+pub const DEFAULT_AUDIENCE: &str = "fwsign";
 
 /// The longest the client waits for one reply.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,6 +46,14 @@ pub enum ClientError {
         /// The HTTP status.
         status: u16,
         /// The service's reason.
+        reason: String,
+    },
+    /// The certificate authority file to trust cannot be used.
+    #[error("{}: {reason}", file.display())]
+    CaCert {
+        /// The file.
+        file: PathBuf,
+        /// Why.
         reason: String,
     },
     /// The reply is not what the API promises.
@@ -86,10 +103,44 @@ pub struct ServiceClient {
 impl ServiceClient {
     /// A client for the service at `base` (`http://127.0.0.1:8443`) presenting `credential`
     /// (an API token or an OIDC ID token).
+    /// Over `https://` it trusts Mozilla's root certificates.
     pub fn new(base: &str, credential: String) -> Self {
+        Self::with_roots(base, credential, ureq::tls::RootCerts::WebPki)
+    }
+
+    /// A client that trusts the system's root certificates plus, when given, the PEM
+    /// certificates in `ca_cert` (a service with a certificate from a private CA).
+    ///
+    /// # Errors
+    /// [`ClientError::CaCert`] if `ca_cert` cannot be read or holds no certificate.
+    pub fn with_ca_cert(
+        base: &str,
+        credential: String,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        let mut roots: Vec<ureq::tls::Certificate<'static>> =
+            rustls_native_certs::load_native_certs()
+                .certs
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                .collect();
+        if let Some(file) = ca_cert {
+            roots.extend(read_ca_cert(file)?);
+        }
+        let roots = if roots.is_empty() {
+            ureq::tls::RootCerts::WebPki
+        } else {
+            ureq::tls::RootCerts::from(roots)
+        };
+        Ok(Self::with_roots(base, credential, roots))
+    }
+
+    fn with_roots(base: &str, credential: String, roots: ureq::tls::RootCerts) -> Self {
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(TIMEOUT))
+            .tls_config(tls)
             .build()
             .into();
         Self { base: base.trim_end_matches('/').to_owned(), credential, agent }
@@ -264,6 +315,30 @@ impl ServiceClient {
         }
     }
 
+    /// What the service tells anyone about itself (`GET /v1/info`).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn info(&self) -> Result<ServiceInfo, ClientError> {
+        self.exchange("/v1/info", None)
+    }
+
+    /// The audience the service expects of GitHub Actions identity tokens: that of its
+    /// issuer `https://token.actions.githubusercontent.com`, else [`DEFAULT_AUDIENCE`] (also
+    /// for a service without `/v1/info`).
+    ///
+    /// # Errors
+    /// [`ClientError`] if the service cannot be asked.
+    pub fn github_actions_audience(&self) -> Result<String, ClientError> {
+        let info = match self.info() {
+            Ok(info) => info,
+            Err(ClientError::Refused { status: 404, .. }) => return Ok(DEFAULT_AUDIENCE.into()),
+            Err(error) => return Err(error),
+        };
+        let github = info.issuers.into_iter().find(|i| i.issuer == GITHUB_ACTIONS_ISSUER);
+        Ok(github.map_or_else(|| DEFAULT_AUDIENCE.to_owned(), |issuer| issuer.audience))
+    }
+
     /// The audit records after `after`.
     ///
     /// # Errors
@@ -271,6 +346,22 @@ impl ServiceClient {
     pub fn audit(&self, after: u64) -> Result<Vec<AuditRecord>, ClientError> {
         self.exchange(&format!("/v1/audit?after={after}"), None)
     }
+}
+
+/// The certificates of a PEM file.
+fn read_ca_cert(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientError> {
+    let error = |reason: String| ClientError::CaCert { file: file.to_owned(), reason };
+    let pem = std::fs::read(file).map_err(|e| error(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(cert) = item.map_err(|e| error(e.to_string()))? {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(error("expected PEM certificates, found no CERTIFICATE block".into()));
+    }
+    Ok(certs)
 }
 
 /// The GitHub Actions identity token for `audience`, when running in a job that may have one

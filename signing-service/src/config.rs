@@ -1,7 +1,7 @@
 //! `service.toml`: what the service listens on, where it stores, which keys it holds.
 //!
-//! The key names (`listen`, `database`, `policy`, `[keys.NAME] key/approvals/approvers`,
-//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`) are the documented
+//! The key names (`listen`, `database`, `policy`, `[keys.NAME] key/approvals/approvers/sessions`,
+//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
 //! the field, so a typo cannot silently weaken the configuration.
@@ -17,6 +17,11 @@ use toml::Spanned;
 
 /// The largest request body the service reads by default: a few MiB of image, base64-encoded.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Signers a PKCS#11 key opens by default: sessions signing in parallel.
+pub const DEFAULT_TOKEN_SESSIONS: usize = 4;
+/// The most signers one key may open.
+pub const MAX_SESSIONS: usize = 64;
 
 /// How long a pending request waits for approval by default.
 const DEFAULT_PENDING_EXPIRY_SECS: u64 = 24 * 60 * 60;
@@ -54,6 +59,8 @@ struct RawConfig {
     issuers: BTreeMap<String, RawIssuer>,
     #[serde(default)]
     groups: BTreeMap<String, RawGroup>,
+    #[serde(default)]
+    tls: Option<RawTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +71,8 @@ struct RawKey {
     approvals: u32,
     #[serde(default)]
     approvers: Option<Spanned<String>>,
+    #[serde(default)]
+    sessions: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +90,22 @@ struct RawGroup {
     members: Vec<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<PathBuf>,
+    key: Spanned<PathBuf>,
+}
+
+/// The server's TLS certificate chain and private key, both PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (`tls.cert`).
+    pub cert: PathBuf,
+    /// The private key (`tls.key`): PKCS#8, SEC1 or PKCS#1.
+    pub key: PathBuf,
+}
+
 /// A named signing key.
 #[derive(Debug, Clone)]
 pub struct KeyConfig {
@@ -90,6 +115,8 @@ pub struct KeyConfig {
     pub approvals: u32,
     /// The group whose members approve.
     pub approvers: Option<String>,
+    /// How many signers (PKCS#11 sessions) are open at once.
+    pub sessions: usize,
 }
 
 /// A trusted OIDC issuer of CI identity tokens.
@@ -126,6 +153,8 @@ pub struct ServiceConfig {
     pub issuers: BTreeMap<String, IssuerConfig>,
     /// Groups of API clients, by name.
     pub groups: BTreeMap<String, Vec<String>>,
+    /// TLS, when the service serves HTTPS.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServiceConfig {
@@ -224,6 +253,13 @@ impl Checker<'_> {
         for (name, issuer) in raw.issuers {
             issuers.insert(name.clone(), self.issuer(&name, issuer)?);
         }
+        let tls = match &raw.tls {
+            Some(tls) => Some(TlsFiles {
+                cert: self.existing_file("tls.cert", &tls.cert)?,
+                key: self.existing_file("tls.key", &tls.key)?,
+            }),
+            None => None,
+        };
         Ok(ServiceConfig {
             path: self.path.to_owned(),
             listen,
@@ -237,6 +273,7 @@ impl Checker<'_> {
             keys,
             issuers,
             groups,
+            tls,
         })
     }
 
@@ -286,7 +323,33 @@ impl Checker<'_> {
             }
             (group, _) => group.as_ref().map(|g| g.get_ref().clone()),
         };
-        Ok(KeyConfig { key, approvals: raw.approvals, approvers })
+        let sessions = self.sessions(name, &key, raw.sessions.as_ref())?;
+        Ok(KeyConfig { key, approvals: raw.approvals, approvers, sessions })
+    }
+
+    /// `sessions`: 1 to [`MAX_SESSIONS`]; by default 4 for a token key, 1 for a key file.
+    fn sessions(
+        &self,
+        name: &str,
+        key: &KeyRef,
+        value: Option<&Spanned<i64>>,
+    ) -> Result<usize, ConfigError> {
+        let Some(value) = value else {
+            return Ok(match key {
+                KeyRef::Pkcs11(_) => DEFAULT_TOKEN_SESSIONS,
+                KeyRef::File(_) => 1,
+            });
+        };
+        usize::try_from(*value.get_ref())
+            .ok()
+            .filter(|n| (1..=MAX_SESSIONS).contains(n))
+            .ok_or_else(|| {
+                self.error(
+                    &format!("keys.{name}.sessions"),
+                    value,
+                    format!("{}: expected 1 to {MAX_SESSIONS}", value.get_ref()),
+                )
+            })
     }
 
     fn issuer(&self, name: &str, raw: RawIssuer) -> Result<IssuerConfig, ConfigError> {

@@ -1,12 +1,17 @@
 //! The service's named keys, each opened once at start-up.
 //!
 //! A key is whatever `-k` takes: a PKCS#11 URI (the private key stays in the token) or a key
-//! file for development. Signers are blocking and a PKCS#11 session must not be used by two
-//! threads at once, so each key's signer sits behind a mutex and is called from a blocking
-//! worker thread; a dead token session is re-opened by the signer itself, as in the CLI.
+//! file for development. Signers are blocking and are called from blocking worker threads.
+//!
+//! A PKCS#11 session signs one thing at a time, and a token (a network HSM above all) takes
+//! milliseconds per signature; with one session, every request for a key would queue behind
+//! the one signing. So each key holds a small pool of signers, each with its own session
+//! (`sessions = N`, by default 4 for a token key and 1 for a key file): a signature takes a
+//! free signer and gives it back, and waits only when all are busy. A dead token session is
+//! re-opened by its signer, as in the CLI.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use fwsign_keys::keys::NoPassword;
 use fwsign_keys::signer::{SignError, Signer};
@@ -14,9 +19,46 @@ use verifier_core::{HashAlgorithm, PublicKey};
 
 use crate::config::KeyConfig;
 
+type BoxedSigner = Box<dyn Signer + Send>;
+
+/// A key's open signers, each used by one thread at a time.
+struct SignerPool {
+    free: Mutex<Vec<BoxedSigner>>,
+    returned: Condvar,
+}
+
+impl SignerPool {
+    /// Takes a free signer, waiting while all are busy.
+    fn take(&self) -> PooledSigner<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(signer) = free.pop() {
+                return PooledSigner { pool: self, signer: Some(signer) };
+            }
+            free = self.returned.wait(free).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A signer out of its pool; it goes back when dropped.
+struct PooledSigner<'a> {
+    pool: &'a SignerPool,
+    signer: Option<BoxedSigner>,
+}
+
+impl Drop for PooledSigner<'_> {
+    fn drop(&mut self) {
+        if let Some(signer) = self.signer.take() {
+            self.pool.free.lock().unwrap_or_else(PoisonError::into_inner).push(signer);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
 /// One named key.
 pub struct NamedKey {
-    signer: Mutex<Box<dyn Signer + Send>>,
+    signers: SignerPool,
+    sessions: usize,
     public_key: PublicKey,
     /// Approvals needed.
     pub approvals: u32,
@@ -60,12 +102,24 @@ impl NamedKey {
         self.public_key
     }
 
-    /// Signs (blocking: call from a blocking thread).
+    /// How many signers the key has open.
+    pub fn sessions(&self) -> usize {
+        self.sessions
+    }
+
+    /// Signs with a free signer, waiting for one while all are busy (blocking: call from a
+    /// blocking thread).
     ///
     /// # Errors
     /// The signer's [`SignError`].
     pub fn sign(&self, input: SignInput<'_>) -> Result<Vec<u8>, SignError> {
-        let signer = self.signer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pooled = self.signers.take();
+        let Some(signer) = pooled.signer.as_deref() else {
+            return Err(SignError::Backend {
+                key_id: self.key_id(),
+                message: "no signer in the pool".into(),
+            });
+        };
         match input {
             SignInput::Digest(digest) => signer.sign_digest(digest),
             SignInput::Message(message) => signer.sign_message(message),
@@ -76,26 +130,36 @@ impl NamedKey {
 /// Every configured key, by name.
 pub type Keyring = BTreeMap<String, Arc<NamedKey>>;
 
-/// Opens every configured key (keys with a PIN read it from the URI's `pin-source` or the
-/// environment, as the CLI does; encrypted key files are not supported by the service).
+/// Opens every configured key, each with its `sessions` signers (keys with a PIN read it from
+/// the URI's `pin-source` or the environment, as the CLI does; encrypted key files are not
+/// supported by the service).
 ///
 /// # Errors
 /// The first key that cannot be opened, by name.
 pub fn open(keys: &BTreeMap<String, KeyConfig>) -> Result<Keyring, KeyringError> {
     keys.iter()
-        .map(|(name, config)| {
-            let signer = config
-                .key
-                .signer(&NoPassword)
-                .map_err(|source| KeyringError { name: name.clone(), source })?;
-            let public_key = signer.public_key();
-            let key = NamedKey {
-                signer: Mutex::new(signer),
-                public_key,
-                approvals: config.approvals,
-                approvers: config.approvers.clone(),
-            };
-            Ok((name.clone(), Arc::new(key)))
-        })
+        .map(|(name, config)| Ok((name.clone(), Arc::new(open_key(name, config)?))))
         .collect()
+}
+
+fn open_key(name: &str, config: &KeyConfig) -> Result<NamedKey, KeyringError> {
+    let open = || {
+        config
+            .key
+            .signer(&NoPassword)
+            .map_err(|source| KeyringError { name: name.to_owned(), source })
+    };
+    let first = open()?;
+    let public_key = first.public_key();
+    let mut signers = vec![first];
+    for _ in 1..config.sessions {
+        signers.push(open()?);
+    }
+    Ok(NamedKey {
+        sessions: signers.len(),
+        signers: SignerPool { free: Mutex::new(signers), returned: Condvar::new() },
+        public_key,
+        approvals: config.approvals,
+        approvers: config.approvers.clone(),
+    })
 }

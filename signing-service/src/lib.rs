@@ -12,9 +12,9 @@
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
 //! that wait for people), [`keyring`] (the named keys), [`audit`] (the chained record format),
-//! [`storage`] (the one storage trait and its SQLite backend), [`http`] (the API), [`server`]
-//! (start-up and admin commands), [`check`] (offline policy checks), [`client`] (the blocking
-//! client the CLI uses).
+//! [`storage`] (the one storage trait and its SQLite backend), [`http`] (the API), [`tls`]
+//! (HTTPS), [`server`] (start-up and admin commands), [`check`] (offline policy checks),
+//! [`client`] (the blocking client the CLI uses).
 //!
 //! # Features
 //! - `service` (default): everything but [`request`] and [`tbs`], the request decoder, which
@@ -48,5 +48,7 @@ pub mod server;
 #[cfg(feature = "service")]
 pub mod storage;
 pub mod tbs;
+#[cfg(feature = "service")]
+pub mod tls;
 #[cfg(feature = "service")]
 pub mod tokens;

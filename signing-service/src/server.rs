@@ -2,12 +2,15 @@
 //!
 //! Start-up checks everything before listening: the configuration, the policy against the
 //! schema and the configured keys, every key (opened once, so a wrong PIN is a start-up
-//! error), and the database. Plain HTTP is served only on loopback addresses; TLS is not
-//! built into this version, so a non-loopback `listen` is refused.
+//! error), the TLS certificate and key, and the database. With `[tls]` the service serves HTTPS
+//! on any address; without it, plain HTTP only on loopback addresses (behind a TLS-terminating
+//! proxy), so credentials never cross a network in clear.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+
+use axum::serve::ListenerExt as _;
 
 use crate::config::{ConfigError, ServiceConfig};
 use crate::http::{AppState, router};
@@ -18,6 +21,7 @@ use crate::policy::{PolicyEngine, PolicyError};
 use crate::storage::Storage as _;
 use crate::storage::StorageError;
 use crate::storage::sqlite::SqliteStorage;
+use crate::tls::{self, TlsListener};
 use crate::tokens::{self, Role, TokenRecord};
 use fwsign_keys::timestamp::client::TsaClient;
 
@@ -38,7 +42,7 @@ pub enum ServerError {
     Storage(#[from] StorageError),
     /// Plain HTTP on a non-loopback address.
     #[error(
-        "{0}: plain HTTP is served only on loopback addresses and this version has no TLS; listen on 127.0.0.1 or [::1] behind a TLS-terminating proxy"
+        "listen = \"{0}\": plain HTTP is served only on loopback addresses; configure [tls] cert and key, or listen on 127.0.0.1 or [::1] behind a TLS-terminating proxy"
     )]
     NotLoopback(SocketAddr),
     /// Binding or serving failed.
@@ -69,7 +73,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
 
 /// Builds the state: policy, keys, storage.
 async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerError> {
-    if !config.listen.ip().is_loopback() {
+    if config.tls.is_none() && !config.listen.ip().is_loopback() {
         return Err(ServerError::NotLoopback(config.listen));
     }
     let names: Vec<&str> = config.keys.keys().map(String::as_str).collect();
@@ -86,6 +90,7 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
         policy,
         keys,
         key_locks,
+        in_flight: Default::default(),
         metrics: Metrics::default(),
         issuers,
         tsa,
@@ -99,6 +104,10 @@ async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let listen = config.listen;
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(&config, files)?),
+        None => None,
+    };
     let state = Arc::new(state(config).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -107,10 +116,24 @@ async fn serve_until(
         .local_addr()
         .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
     bound(address);
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServerError::Io { what: format!("serving on {address}"), source })
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        // axum gives tapped listeners' peer addresses to `ConnectInfo`; the tap itself turns
+        // off Nagle's algorithm, as axum does not on a TLS stream.
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls)
+                .map_err(|source| ServerError::Io {
+                    what: format!("listening on {listen}"),
+                    source,
+                })?
+                .tap_io(|stream| {
+                    let _ = stream.get_ref().0.set_nodelay(true);
+                });
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+    };
+    served.map_err(|source| ServerError::Io { what: format!("serving on {address}"), source })
 }
 
 /// Runs the service until Ctrl-C or SIGTERM (`fwsign serve`).
@@ -118,11 +141,17 @@ async fn serve_until(
 /// # Errors
 /// [`ServerError`] if it cannot start or stops with an error.
 pub fn run(config: ServiceConfig) -> Result<(), ServerError> {
+    let scheme = scheme(&config);
     runtime()?.block_on(serve_until(
         config,
-        |address| eprintln!("fwsign service listening on http://{address}"),
+        |address| eprintln!("fwsign service listening on {scheme}://{address}"),
         shutdown_signal(),
     ))
+}
+
+/// `https` with `[tls]`, else `http`.
+fn scheme(config: &ServiceConfig) -> &'static str {
+    if config.tls.is_some() { "https" } else { "http" }
 }
 
 async fn shutdown_signal() {
@@ -148,6 +177,7 @@ async fn shutdown_signal() {
 pub struct RunningService {
     /// The bound address.
     pub address: SocketAddr,
+    scheme: &'static str,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -158,6 +188,7 @@ impl RunningService {
     /// # Errors
     /// [`ServerError`] if it cannot start.
     pub fn start(config: ServiceConfig) -> Result<Self, ServerError> {
+        let scheme = scheme(&config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tell, listening) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -173,7 +204,7 @@ impl RunningService {
             ))
         });
         match listening.recv() {
-            Ok(address) => Ok(Self { address, stop: Some(stop), thread: Some(thread) }),
+            Ok(address) => Ok(Self { address, scheme, stop: Some(stop), thread: Some(thread) }),
             Err(_) => Err(match thread.join() {
                 Ok(Err(error)) => error,
                 _ => ServerError::Io {
@@ -184,9 +215,9 @@ impl RunningService {
         }
     }
 
-    /// The base URL, `http://ADDRESS`.
+    /// The base URL, `http://ADDRESS` or, with TLS, `https://ADDRESS`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 }
 

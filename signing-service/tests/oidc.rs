@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use common::{audit, call, region, sign_body};
 use fwsign_keys::keys::{Algorithm as KeyAlgorithm, PrivateKey};
+use fwsign_service::client::{DEFAULT_AUDIENCE, GITHUB_ACTIONS_ISSUER, ServiceClient};
 use fwsign_service::config::ServiceConfig;
 use fwsign_service::server::{RunningService, create_token};
 use fwsign_service::tokens::Role;
@@ -362,4 +363,45 @@ fn ci_identity_tokens_are_checked_exactly() {
         let expected = if *status == 403 { "denied" } else { "refused" };
         assert_eq!(body["decision"], expected, "{what}: {body}");
     }
+}
+
+#[test]
+fn the_service_names_the_audience_a_github_job_asks_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = PrivateKey::generate(KeyAlgorithm::Ed25519).expect("key");
+    std::fs::write(dir.path().join("dev.pem"), dev.to_pkcs8_pem(None).expect("pem"))
+        .expect("write");
+    std::fs::write(dir.path().join("policy.cedar"), POLICY).expect("policy");
+    std::fs::write(dir.path().join("jwks.json"), json!({ "keys": [] }).to_string()).expect("jwks");
+    let base = "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+                [keys.dev]\nkey = \"dev.pem\"\n\
+                [issuers.gitlab]\nissuer = \"https://gitlab.example.com\"\naudience = \"gl\"\njwks = \"jwks.json\"\n";
+    let config = dir.path().join("service.toml");
+    let start = |text: String| {
+        std::fs::write(&config, text).expect("config");
+        RunningService::start(ServiceConfig::load(&config).expect("config")).expect("start")
+    };
+
+    let service = start(format!(
+        "{base}[issuers.github]\nissuer = \"{GITHUB_ACTIONS_ISSUER}\"\naudience = \"acme-signing\"\n"
+    ));
+    let (status, text) = call("GET", &format!("{}/v1/info", service.url()), None, None);
+    assert_eq!(status, 200, "{text}");
+    let info: Value = serde_json::from_str(&text).expect("info JSON");
+    assert_eq!(info["issuers"][0]["name"], "github");
+    assert_eq!(info["issuers"][0]["issuer"], GITHUB_ACTIONS_ISSUER);
+    assert_eq!(info["issuers"][0]["audience"], "acme-signing");
+    assert_eq!(info["issuers"][1]["audience"], "gl");
+    let client = ServiceClient::new(&service.url(), String::new());
+    assert_eq!(client.github_actions_audience().expect("audience"), "acme-signing");
+    drop(service);
+
+    let service = start(base.to_owned());
+    let client = ServiceClient::new(&service.url(), String::new());
+    assert_eq!(client.github_actions_audience().expect("audience"), DEFAULT_AUDIENCE);
+
+    // A server without /v1/info (an older service) leaves the default.
+    let older = start_issuer(json!({ "keys": [] }));
+    let client = ServiceClient::new(&older.base, String::new());
+    assert_eq!(client.github_actions_audience().expect("audience"), DEFAULT_AUDIENCE);
 }

@@ -10,6 +10,7 @@
 //! | `GET /v1/requests/ID` | requester, approver, auditor | a request waiting for approval ([`requests`]) |
 //! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
 //! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
+//! | `GET /v1/info` | anyone | the trusted OIDC issuers and their audiences ([`info`]) |
 //!
 //! Request bodies are read up to the configured `body_limit` (default
 //! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
@@ -17,6 +18,8 @@
 
 mod auth;
 mod error;
+pub mod in_flight;
+pub mod info;
 pub mod keys;
 pub mod requests;
 pub mod sign;
@@ -58,8 +61,10 @@ pub struct AppState<S> {
     pub policy: PolicyEngine,
     /// The signing keys.
     pub keys: Keyring,
-    /// One lock per key: decisions and signatures with one key happen one at a time.
+    /// One lock per key: decisions with one key happen one at a time.
     pub key_locks: BTreeMap<String, tokio::sync::Mutex<()>>,
+    /// The security counters of decided requests still signing.
+    pub in_flight: in_flight::InFlight,
     /// Request counters.
     pub metrics: Metrics,
     /// The trusted OIDC issuers.
@@ -135,6 +140,7 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
         .route("/v1/sign", post(sign_handler::<S>))
         .route("/v1/audit", get(audit_handler::<S>))
         .route("/v1/keys/{name}", get(keys::key_info::<S>))
+        .route("/v1/info", get(info::service_info::<S>))
         .route(
             "/v1/requests/{id}",
             get(|s, c, p, h, b| requests::handler::<S>(requests::Action::Show, s, c, p, h, b)),

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::in_flight::Reservation;
 use super::requests::RequestView;
 use super::{AppState, RequestContext};
 use crate::audit::{Decision, ImageRecord};
@@ -98,11 +99,23 @@ pub(super) async fn sign<S: Storage>(
         .key_locks
         .get(&request.key)
         .ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
-    // One decision-and-signing at a time per key: the highest security counter a policy sees
-    // cannot change under it.
-    let _serialised = lock.lock().await;
-    context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
+    // One decision at a time per key, each seeing the counters of those still signing.
+    let _reserved = {
+        let _serialised = lock.lock().await;
+        context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
+        reserve(state, &request.key, &images)
+    };
     sign_and_record(state, context, &request, images).await.map(Outcome::Signed)
+}
+
+/// Reserves the highest security counter of `images` until they are recorded (or fail).
+pub(super) fn reserve<'a, S>(
+    state: &'a AppState<S>,
+    key: &str,
+    images: &[SubmittedImage],
+) -> Reservation<'a> {
+    let highest = images.iter().filter_map(|i| i.parsed.security_counter).max().unwrap_or(0);
+    state.in_flight.reserve(key, highest)
 }
 
 /// Asks the policy about every image; the deciding policies, or the first refusal.
@@ -113,11 +126,12 @@ pub(super) async fn decide<S: Storage>(
     images: &[SubmittedImage],
     approvals: u32,
 ) -> Result<String, ApiError> {
-    let highest = state
+    let recorded = state
         .storage
         .highest_security_counter(key)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let highest = recorded.max(state.in_flight.highest(key));
     let mut reasons = Vec::new();
     for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
         let facts = ImageFacts {
