@@ -440,3 +440,79 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     assert!(!output.status.success());
     assert!(text(&output).contains(&format!("request {other_id} was denied")), "{}", text(&output));
 }
+
+/// A key with `sessions = 4` serves 32 requests at once: each takes a free token session or
+/// waits for one, and every signature verifies.
+#[test]
+fn thirty_two_concurrent_requests_share_four_token_sessions() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    let uri = format!("pkcs11:token={LABEL};object=pooled");
+    fwsign(&token, &["keygen", "-k", &uri, "-t", "ed25519"]);
+    std::fs::write(
+        token.dir().join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        token.dir().join("service.toml"),
+        format!(
+            "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\
+             [keys.pooled]\nkey = \"{uri};type=private\"\nsessions = 4\n[groups.ci]\nmembers = [\"builder\"]\n"
+        ),
+    )
+    .unwrap();
+    let created = fwsign(
+        &token,
+        &[
+            "token",
+            "create",
+            "--config",
+            "service.toml",
+            "--name",
+            "builder",
+            "--role",
+            "submitter",
+        ],
+    );
+    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let der = fwsign(&token, &["getpub", "-k", &uri, "-e", "raw"]).stdout;
+    let public = PublicKey::from_spki_der(&der).unwrap();
+    let served = serve(&token);
+
+    let signed: Vec<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..32u64)
+            .map(|i| {
+                let (served, api_token) = (&served, &api_token);
+                scope.spawn(move || {
+                    let mut body = vec![0u8; 0x200];
+                    body.extend(pseudo_random_bytes(1000, i));
+                    let unsigned =
+                        prepare(&options(1), body, false, Some(Algorithm::Ed25519)).unwrap();
+                    let region = unsigned.hashed_region();
+                    let agent: ureq::Agent =
+                        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let request = serde_json::json!({
+                        "key": "pooled",
+                        "images": [base64::engine::general_purpose::STANDARD.encode(region)],
+                    });
+                    let mut response = agent
+                        .post(format!("{}/v1/sign", served.url))
+                        .header("authorization", &format!("Bearer {api_token}"))
+                        .send(request.to_string())
+                        .unwrap();
+                    let reply = response.body_mut().read_to_string().unwrap();
+                    assert_eq!(response.status().as_u16(), 200, "request {i}: {reply}");
+                    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+                    let signature = base64::engine::general_purpose::STANDARD
+                        .decode(reply["signatures"][0]["signature"].as_str().unwrap())
+                        .unwrap();
+                    let digest = verifier_core::HashAlgorithm::Sha256.digest(region);
+                    fwsign_keys::signer::signature_verifies(&public, &digest, &signature)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap()).collect()
+    });
+    assert_eq!(signed.len(), 32);
+    assert!(signed.iter().all(|verifies| *verifies), "{signed:?}");
+}

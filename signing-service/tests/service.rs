@@ -292,6 +292,11 @@ fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
         (format!("{base}{keys}colour = \"blue\"\n"), ":12", "unknown field `colour`"),
         (format!("{base}[keys.dev]\nkey = \"missing.pem\"\n"), ":5: keys.dev.key", "no such file"),
         (
+            format!("{base}[keys.dev]\nkey = \"dev.pem\"\nsessions = 0\n"),
+            ":6: keys.dev.sessions",
+            "0: expected 1 to 64",
+        ),
+        (
             format!(
                 "{base}{keys}[keys.x]\nkey = \"dev.pem\"\napprovals = 1\napprovers = \"nobody\"\n"
             ),
