@@ -516,3 +516,96 @@ fn thirty_two_concurrent_requests_share_four_token_sessions() {
     assert_eq!(signed.len(), 32);
     assert!(signed.iter().all(|verifies| *verifies), "{signed:?}");
 }
+
+/// `fwsign sign --server https://…` against `fwsign serve` with `[tls]`: it signs when the
+/// client trusts the service's CA (`--ca-cert` or `FWSIGN_CA_CERT`), and without the CA it
+/// refuses the server and writes nothing.
+#[test]
+fn sign_over_https_trusts_the_given_ca_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let openssl = |args: &[&str]| {
+        let output =
+            Command::new(fwsign_tests::openssl()).args(args).current_dir(dir).output().unwrap();
+        assert!(output.status.success(), "openssl {args:?}: {}", text(&output));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    openssl(
+        &[&["req", "-x509"], &ec[..], &["-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=ca"]]
+            .concat(),
+    );
+    openssl(
+        &[&["req"], &ec[..], &["-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=x"]].concat(),
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "tls.pem",
+    ]);
+    fwsign_in(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(dir.join("policy.cedar"), "permit (principal, action, resource);\n").unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.dev]\nkey = \"dev.pem\"\n[tls]\ncert = \"tls.pem\"\nkey = \"tls.key\"\n",
+    )
+    .unwrap();
+    let created = fwsign_in(
+        dir,
+        &["token", "create", "--config", "service.toml", "--name", "ci", "--role", "submitter"],
+    );
+    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(dir)
+        .args(["serve", "--config", "service.toml"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
+    let served = Served { child, url };
+    assert!(served.url.starts_with("https://127.0.0.1:"), "fwsign serve said: {line}");
+
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(3000, 5)).unwrap();
+    let sign = |ca: Option<(&str, &str)>, out: &str| {
+        let mut command = client_command(dir, &served, &api_token);
+        command.env_remove("FWSIGN_CA_CERT").args(["sign", "--api-token-env", "FWSIGN_TOKEN"]);
+        command.args(["-k", "dev", "-v", "1.0.0", "-s", "1", "-H", "0x200", "--pad-header"]);
+        command.args(["-S", "0x10000", "app.bin", out]);
+        match ca {
+            Some(("option", file)) => command.args(["--ca-cert", file]),
+            Some((_, file)) => command.env("FWSIGN_CA_CERT", file),
+            None => &mut command,
+        };
+        command.output().unwrap()
+    };
+    for (ca, out) in [(("option", "ca.pem"), "by-option.bin"), (("env", "ca.pem"), "by-env.bin")] {
+        let output = sign(Some(ca), out);
+        assert!(output.status.success(), "{}", text(&output));
+        imgtool(dir, &["verify", "-k", "dev.pem", out]);
+    }
+    let output = sign(None, "untrusted.bin");
+    assert!(!output.status.success());
+    assert!(text(&output).to_lowercase().contains("certificate"), "{}", text(&output));
+    assert!(!dir.join("untrusted.bin").exists());
+    let output = sign(Some(("option", "app.bin")), "bad-ca.bin");
+    assert!(
+        text(&output).contains("--ca-cert: app.bin: expected PEM certificates"),
+        "{}",
+        text(&output)
+    );
+    assert!(!dir.join("bad-ca.bin").exists());
+}
