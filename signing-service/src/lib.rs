@@ -7,6 +7,7 @@
 //! a hash-chained audit record, durable before the signature is sent. It is not an image
 //! builder (the client builds and writes images, as `fwsign sign` always has), not a key
 //! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
+//! It serves HTTPS itself (rustls, `[tls]`), or plain HTTP on loopback behind a proxy.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
