@@ -29,6 +29,9 @@ pub(crate) enum Signer {
     Untrusted,
     /// No signature: `fwsign sign` without a key (hash only).
     Unsigned,
+    /// `fwsign sign --server` through a local signing service holding the trusted Ed25519
+    /// development key; the image is also checked with `imgtool verify`.
+    Service,
 }
 
 /// The firmware of one board, built and ready to sign.
@@ -91,7 +94,9 @@ impl Kit {
         let output = firmware::out_dir(&self.board)
             .join(format!("app-{version}{suffix}-{signer:?}-{security_counter}.img"));
         let key = match signer {
-            Signer::Ed25519 | Signer::Imgtool => Some(self.keys.ed25519.as_path()),
+            Signer::Ed25519 | Signer::Imgtool | Signer::Service => {
+                Some(self.keys.ed25519.as_path())
+            }
             Signer::P256 => Some(self.keys.p256.as_path()),
             Signer::Untrusted => Some(self.untrusted.as_path()),
             Signer::Unsigned => None,
@@ -100,6 +105,7 @@ impl Kit {
             SignRequest { input: &app.bin, output: &output, key, version, security_counter };
         match signer {
             Signer::Imgtool => sign::with_imgtool(&self.board, &request),
+            Signer::Service => crate::service::sign(&self.fwsign, &self.profile, &request),
             _ => sign::with_fwsign(&self.fwsign, &self.profile, &request),
         }
     }

@@ -17,6 +17,7 @@ mod no_panic;
 mod powerfail;
 mod qemu;
 mod scenarios;
+mod service;
 mod sign;
 mod test;
 mod toolchain;

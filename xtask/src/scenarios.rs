@@ -38,6 +38,10 @@ pub(crate) const FULL: &[Scenario] = &[
     Scenario { name: "imgtool-signed update accepted", run: imgtool_update },
     Scenario { name: "P-256-signed update accepted", run: p256_update },
     Scenario {
+        name: "update signed through the signing service (imgtool verifies it) accepted",
+        run: service_update,
+    },
+    Scenario {
         name: "power cut during the install, at 16 flash operations: resumed",
         run: power_cut_resumes,
     },
@@ -167,6 +171,10 @@ fn imgtool_update(kit: &Kit, echo: bool) -> Result<()> {
 
 fn p256_update(kit: &Kit, echo: bool) -> Result<()> {
     accepted(kit, echo, "p256", Signer::P256)
+}
+
+fn service_update(kit: &Kit, echo: bool) -> Result<()> {
+    accepted(kit, echo, "service", Signer::Service)
 }
 
 fn accepted(kit: &Kit, echo: bool, name: &str, signer: Signer) -> Result<()> {

@@ -1,0 +1,123 @@
+//! Signing through the signing service, for the QEMU scenarios: `fwsign serve` on a loopback
+//! port holding the trusted Ed25519 development key, one submitter token, and
+//! `fwsign sign --server` as CI runs it. The image must also pass `imgtool verify`, so what
+//! the device accepts is what MCUboot's own tool accepts.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::sign::{SignRequest, imgtool, run};
+
+/// The service's name for the key.
+const KEY_NAME: &str = "dev";
+/// The environment variable the client reads its API token from.
+const TOKEN_VAR: &str = "FWSIGN_API_TOKEN";
+
+/// `fwsign serve` as a child process in its own directory; stopped when dropped.
+struct LocalService {
+    child: Child,
+    /// Kept open, so the service's later messages have somewhere to go.
+    stderr: BufReader<ChildStderr>,
+    url: String,
+    token: String,
+}
+
+impl Drop for LocalService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LocalService {
+    /// Starts a fresh service in `dir` with `key` as its key `dev`.
+    fn start(fwsign: &Path, key: &Path, dir: &Path) -> Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let policy = format!(
+            "permit (principal in Group::\"ci\", action == Action::\"sign\", resource == Key::\"{KEY_NAME}\");\n"
+        );
+        crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\n\
+             [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
+            key.display()
+        );
+        crate::write_atomically(&dir.join("service.toml"), config.as_bytes())?;
+        let created = Command::new(fwsign)
+            .current_dir(dir)
+            .args(["token", "create", "--config", "service.toml", "--name", "qemu-scenario"])
+            .args(["--role", "submitter"])
+            .output()
+            .context("cannot run fwsign token create")?;
+        if !created.status.success() {
+            bail!("fwsign token create: {}", String::from_utf8_lossy(&created.stderr).trim());
+        }
+        let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+        let mut child = Command::new(fwsign)
+            .current_dir(dir)
+            .args(["serve", "--config", "service.toml"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run fwsign serve")?;
+        let stderr = child.stderr.take().context("fwsign serve: no stderr")?;
+        let mut service = Self { child, stderr: BufReader::new(stderr), url: String::new(), token };
+        let mut line = String::new();
+        service.stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
+        match line.trim().rsplit(' ').next() {
+            Some(url) if url.starts_with("http://127.0.0.1:") => service.url = url.to_owned(),
+            _ => bail!("fwsign serve did not start: {}", line.trim()),
+        }
+        Ok(service)
+    }
+}
+
+/// Signs `request` (its key is the one the service holds) with `fwsign sign --server
+/// --device PROFILE` through a fresh local service, checks it with `imgtool verify`, and
+/// returns the image.
+pub(crate) fn sign(fwsign: &Path, profile: &Path, request: &SignRequest<'_>) -> Result<Vec<u8>> {
+    let key = request.key.context("signing through the service needs the service's key")?;
+    let dir = service_dir(request.output);
+    let service = LocalService::start(fwsign, key, &dir)?;
+    let mut command = Command::new(fwsign);
+    command
+        .env(TOKEN_VAR, &service.token)
+        .args(["sign", "--server", &service.url, "--api-token-env", TOKEN_VAR, "-k", KEY_NAME])
+        .arg("--device")
+        .arg(profile)
+        .args(["--pad-header", "-v", request.version])
+        .args(["-s", &request.security_counter.to_string()])
+        .arg(request.input)
+        .arg(request.output);
+    run(&mut command)?;
+    drop(service);
+    let verified = Command::new(imgtool()?)
+        .arg("verify")
+        .arg("-k")
+        .arg(key)
+        .arg(request.output)
+        .output()
+        .context("cannot run imgtool verify")?;
+    let said = String::from_utf8_lossy(&verified.stdout);
+    if !verified.status.success() || !said.contains("Image was correctly validated") {
+        bail!(
+            "imgtool verify refused the service-signed {}: {}{}",
+            request.output.display(),
+            said.trim(),
+            String::from_utf8_lossy(&verified.stderr).trim()
+        );
+    }
+    std::fs::read(request.output)
+        .with_context(|| format!("cannot read {}", request.output.display()))
+}
+
+/// The service's directory beside the image it signs.
+fn service_dir(output: &Path) -> PathBuf {
+    output.with_extension("service")
+}
