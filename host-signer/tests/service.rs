@@ -609,3 +609,45 @@ fn sign_over_https_trusts_the_given_ca_and_nothing_else() {
     );
     assert!(!dir.join("bad-ca.bin").exists());
 }
+
+/// An encrypted service key file opens with the password from the variable `password_env`
+/// names; without it, or with a wrong one, the service does not start and says why.
+#[test]
+fn an_encrypted_key_file_takes_its_password_from_password_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let keygen = Command::new(env!("CARGO_BIN_EXE_fwsign"))
+        .current_dir(dir)
+        .env("NEW_KEY_PASSWORD", "correct horse")
+        .args(["keygen", "-k", "dev.pem", "-t", "ed25519", "--password-env", "NEW_KEY_PASSWORD"])
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", text(&keygen));
+    assert!(std::fs::read_to_string(dir.join("dev.pem")).unwrap().contains("ENCRYPTED"));
+    std::fs::write(dir.join("policy.cedar"), "permit (principal, action, resource);\n").unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.dev]\nkey = \"dev.pem\"\npassword_env = \"DEV_KEY_PASSWORD\"\n",
+    )
+    .unwrap();
+    let serve = |password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+        command.current_dir(dir).env_remove("DEV_KEY_PASSWORD");
+        if let Some(password) = password {
+            command.env("DEV_KEY_PASSWORD", password);
+        }
+        command
+    };
+    for (password, expected) in [
+        (None, "DEV_KEY_PASSWORD (keys.dev.password_env) is not set"),
+        (Some("wrong"), "wrong password"),
+    ] {
+        let output = serve(password).args(["serve", "--config", "service.toml"]).output().unwrap();
+        assert!(!output.status.success());
+        assert!(text(&output).contains(expected), "{}", text(&output));
+    }
+    let served = serve_with(serve(Some("correct horse")));
+    let key = ureq::get(format!("{}/v1/keys/dev", served.url)).call().unwrap();
+    assert_eq!(key.status().as_u16(), 200);
+}

@@ -1,6 +1,7 @@
 //! `service.toml`: what the service listens on, where it stores, which keys it holds.
 //!
-//! The key names (`listen`, `database`, `policy`, `[keys.NAME] key/approvals/approvers/sessions`,
+//! The key names (`listen`, `database`, `policy`,
+//! `[keys.NAME] key/approvals/approvers/sessions/password_env`,
 //! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
@@ -73,6 +74,8 @@ struct RawKey {
     approvers: Option<Spanned<String>>,
     #[serde(default)]
     sessions: Option<Spanned<i64>>,
+    #[serde(default)]
+    password_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +120,8 @@ pub struct KeyConfig {
     pub approvers: Option<String>,
     /// How many signers (PKCS#11 sessions) are open at once.
     pub sessions: usize,
+    /// The environment variable holding an encrypted key file's password.
+    pub password_env: Option<String>,
 }
 
 /// A trusted OIDC issuer of CI identity tokens.
@@ -324,7 +329,18 @@ impl Checker<'_> {
             (group, _) => group.as_ref().map(|g| g.get_ref().clone()),
         };
         let sessions = self.sessions(name, &key, raw.sessions.as_ref())?;
-        Ok(KeyConfig { key, approvals: raw.approvals, approvers, sessions })
+        let password_env = match (&raw.password_env, &key) {
+            (Some(var), KeyRef::Pkcs11(_)) => {
+                return Err(self.error(
+                    &format!("keys.{name}.password_env"),
+                    var,
+                    "applies to key files; a token key's PIN comes from its URI or FWSIGN_PKCS11_PIN"
+                        .into(),
+                ));
+            }
+            (var, _) => var.as_ref().map(|v| v.get_ref().clone()),
+        };
+        Ok(KeyConfig { key, approvals: raw.approvals, approvers, sessions, password_env })
     }
 
     /// `sessions`: 1 to [`MAX_SESSIONS`]; by default 4 for a token key, 1 for a key file.

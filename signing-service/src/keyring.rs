@@ -11,9 +11,10 @@
 //! re-opened by its signer, as in the CLI.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use fwsign_keys::keys::NoPassword;
+use fwsign_keys::keys::{KeyError, NoPassword, PasswordSource};
 use fwsign_keys::signer::{SignError, Signer};
 use verifier_core::{HashAlgorithm, PublicKey};
 
@@ -58,7 +59,6 @@ impl Drop for PooledSigner<'_> {
 /// One named key.
 pub struct NamedKey {
     signers: SignerPool,
-    sessions: usize,
     public_key: PublicKey,
     /// Approvals needed.
     pub approvals: u32,
@@ -102,11 +102,6 @@ impl NamedKey {
         self.public_key
     }
 
-    /// How many signers the key has open.
-    pub fn sessions(&self) -> usize {
-        self.sessions
-    }
-
     /// Signs with a free signer, waiting for one while all are busy (blocking: call from a
     /// blocking thread).
     ///
@@ -131,8 +126,8 @@ impl NamedKey {
 pub type Keyring = BTreeMap<String, Arc<NamedKey>>;
 
 /// Opens every configured key, each with its `sessions` signers (keys with a PIN read it from
-/// the URI's `pin-source` or the environment, as the CLI does; encrypted key files are not
-/// supported by the service).
+/// the URI's `pin-source` or the environment, as the CLI does; an encrypted key file's
+/// password comes from the environment variable its `password_env` names).
 ///
 /// # Errors
 /// The first key that cannot be opened, by name.
@@ -143,10 +138,15 @@ pub fn open(keys: &BTreeMap<String, KeyConfig>) -> Result<Keyring, KeyringError>
 }
 
 fn open_key(name: &str, config: &KeyConfig) -> Result<NamedKey, KeyringError> {
+    let from_env = config.password_env.as_deref().map(|var| PasswordFromEnv { name, var });
+    let passwords: &dyn PasswordSource = match &from_env {
+        Some(source) => source,
+        None => &NoPassword,
+    };
     let open = || {
         config
             .key
-            .signer(&NoPassword)
+            .signer(passwords)
             .map_err(|source| KeyringError { name: name.to_owned(), source })
     };
     let first = open()?;
@@ -156,10 +156,27 @@ fn open_key(name: &str, config: &KeyConfig) -> Result<NamedKey, KeyringError> {
         signers.push(open()?);
     }
     Ok(NamedKey {
-        sessions: signers.len(),
         signers: SignerPool { free: Mutex::new(signers), returned: Condvar::new() },
         public_key,
         approvals: config.approvals,
         approvers: config.approvers.clone(),
     })
+}
+
+/// An encrypted key file's password, from the environment variable `password_env` names.
+struct PasswordFromEnv<'a> {
+    name: &'a str,
+    var: &'a str,
+}
+
+impl PasswordSource for PasswordFromEnv<'_> {
+    fn password(&self, path: &Path) -> Result<Vec<u8>, KeyError> {
+        std::env::var(self.var).map(String::into_bytes).map_err(|_| KeyError::PasswordRequired {
+            path: path.to_owned(),
+            hint: format!(
+                "the environment variable {} (keys.{}.password_env) is not set",
+                self.var, self.name
+            ),
+        })
+    }
 }

@@ -297,6 +297,11 @@ fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
             "0: expected 1 to 64",
         ),
         (
+            format!("{base}[keys.dev]\nkey = \"pkcs11:token=t;object=o\"\npassword_env = \"PW\"\n"),
+            ":6: keys.dev.password_env",
+            "applies to key files",
+        ),
+        (
             format!(
                 "{base}{keys}[keys.x]\nkey = \"dev.pem\"\napprovals = 1\napprovers = \"nobody\"\n"
             ),
