@@ -435,3 +435,73 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     keys.sort();
     assert_eq!(keys, properties("SignRequest"));
 }
+
+/// A time-stamping authority that holds its first request until released, then fails every
+/// request: it keeps a signing request "in flight" for as long as a test needs.
+struct StalledTsa {
+    url: String,
+    reached: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+fn stalled_tsa() -> StalledTsa {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            if n == 0 {
+                let _ = reached_tx.send(());
+                let _ = released.recv();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    StalledTsa { url, reached, release }
+}
+
+/// Signing runs outside the per-key decision lock, so a lower security counter must not slip
+/// in while a higher one is still being signed: the running request's counter counts as
+/// signed until it is recorded, and stops counting when it fails.
+#[test]
+fn a_rollback_cannot_slip_in_while_a_newer_image_is_being_signed() {
+    let setup = setup_with(POLICY);
+    let tsa = stalled_tsa();
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    let config = config.replacen(
+        "body_limit = 65536\n",
+        &format!("body_limit = 65536\ntimestamp_url = \"{}\"\n", tsa.url),
+        1,
+    );
+    write(&setup.config, &config);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+
+    std::thread::scope(|scope| {
+        let newer = scope.spawn(|| {
+            call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 5)])))
+        });
+        tsa.reached.recv_timeout(std::time::Duration::from_secs(30)).expect("signing started");
+        let (status, body) =
+            call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 3)])));
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("no-rollback"), "{body}");
+        tsa.release.send(()).expect("release");
+        let (status, body) = newer.join().expect("newer");
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("time-stamping failed"), "{body}");
+    });
+    // Counter 5 was never signed: 3 passes the policy again (and fails only at the TSA).
+    let (status, body) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 3)])));
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("time-stamping failed"), "{body}");
+}

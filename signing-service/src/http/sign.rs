@@ -109,11 +109,7 @@ pub(super) async fn sign<S: Storage>(
 }
 
 /// Reserves the highest security counter of `images` until they are recorded (or fail).
-pub(super) fn reserve<'a, S>(
-    state: &'a AppState<S>,
-    key: &str,
-    images: &[SubmittedImage],
-) -> Reservation<'a> {
+fn reserve<'a, S>(state: &'a AppState<S>, key: &str, images: &[SubmittedImage]) -> Reservation<'a> {
     let highest = images.iter().filter_map(|i| i.parsed.security_counter).max().unwrap_or(0);
     state.in_flight.reserve(key, highest)
 }
