@@ -1,7 +1,7 @@
 //! `service.toml`: what the service listens on, where it stores, which keys it holds.
 //!
 //! The key names (`listen`, `database`, `policy`, `[keys.NAME] key/approvals/approvers`,
-//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`) are the documented
+//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[log] origin/key`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
 //! the field, so a typo cannot silently weaken the configuration.
@@ -54,6 +54,15 @@ struct RawConfig {
     issuers: BTreeMap<String, RawIssuer>,
     #[serde(default)]
     groups: BTreeMap<String, RawGroup>,
+    #[serde(default)]
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    origin: Spanned<String>,
+    key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +112,15 @@ pub struct IssuerConfig {
     pub jwks: Option<PathBuf>,
 }
 
+/// The transparency log every signature goes into (`[log]`).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// The log's origin: the checkpoints' first line and the log key's name.
+    pub origin: String,
+    /// The log's Ed25519 key: a key file or a PKCS#11 URI, kept apart from image keys.
+    pub key: KeyRef,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -126,6 +144,8 @@ pub struct ServiceConfig {
     pub issuers: BTreeMap<String, IssuerConfig>,
     /// Groups of API clients, by name.
     pub groups: BTreeMap<String, Vec<String>>,
+    /// The transparency log, if signatures are logged.
+    pub log: Option<LogConfig>,
 }
 
 impl ServiceConfig {
@@ -224,6 +244,7 @@ impl Checker<'_> {
         for (name, issuer) in raw.issuers {
             issuers.insert(name.clone(), self.issuer(&name, issuer)?);
         }
+        let log = raw.log.map(|log| self.log(log)).transpose()?;
         Ok(ServiceConfig {
             path: self.path.to_owned(),
             listen,
@@ -237,6 +258,36 @@ impl Checker<'_> {
             keys,
             issuers,
             groups,
+            log,
+        })
+    }
+
+    fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
+        let origin = raw.origin.get_ref();
+        if !verifier_core::tlog::is_valid_name(origin) {
+            return Err(self.error(
+                "log.origin",
+                &raw.origin,
+                format!(
+                    "{origin:?}: expected a log name such as example.com/fw-log (no spaces or +)"
+                ),
+            ));
+        }
+        let key = self.key_ref("log.key", &raw.key)?;
+        Ok(LogConfig { origin: origin.clone(), key })
+    }
+
+    /// A key file (which must exist) or a PKCS#11 URI.
+    fn key_ref(&self, field: &str, value: &Spanned<String>) -> Result<KeyRef, ConfigError> {
+        let key = value.get_ref().parse::<KeyRef>().map_err(|e| {
+            self.error(field, value, format!("expected a key file or a pkcs11: URI ({e})"))
+        })?;
+        Ok(match key {
+            KeyRef::File(file) => {
+                let spanned = Spanned::new(value.span(), file);
+                KeyRef::File(self.existing_file(field, &spanned)?)
+            }
+            token => token,
         })
     }
 
@@ -258,17 +309,7 @@ impl Checker<'_> {
         raw: RawKey,
         groups: &BTreeMap<String, Vec<String>>,
     ) -> Result<KeyConfig, ConfigError> {
-        let field = format!("keys.{name}.key");
-        let key = raw.key.get_ref().parse::<KeyRef>().map_err(|e| {
-            self.error(&field, &raw.key, format!("expected a key file or a pkcs11: URI ({e})"))
-        })?;
-        let key = match key {
-            KeyRef::File(file) => {
-                let spanned = Spanned::new(raw.key.span(), file);
-                KeyRef::File(self.existing_file(&field, &spanned)?)
-            }
-            token => token,
-        };
+        let key = self.key_ref(&format!("keys.{name}.key"), &raw.key)?;
         let approvers = match (&raw.approvers, raw.approvals) {
             (Some(group), _) if !groups.contains_key(group.get_ref()) => {
                 return Err(self.error(
