@@ -24,6 +24,7 @@ use verifier_core::PublicKey;
 use verifier_core::tlog::{TreeHash, leaf_hash};
 
 use crate::config::LogConfig;
+use crate::policy::Principal;
 use crate::tbs::ParsedImage;
 
 /// The log key: an Ed25519 key (file or PKCS#11 token) that signs checkpoints as notes named
@@ -107,18 +108,18 @@ impl NoteSigner for LogSigner {
 }
 
 /// The entry logging the signature of `image` by the key `key_name` (SubjectPublicKeyInfo
-/// SHA-256 `key_hash`, hex) for the caller `identity` (as the audit record holds it), at `time`.
+/// SHA-256 `key_hash`, hex) for `requester` (who asked, not who approved), at `time`.
 ///
 /// # Errors
 /// [`TlogError::Format`] if the entry cannot be written (never for parsed images).
 pub fn entry_for(
-    identity: &serde_json::Value,
+    requester: &Principal,
     key_name: &str,
     key_hash: &str,
     image: &ParsedImage,
     time: u64,
 ) -> Result<String, TlogError> {
-    let who = Who::of(identity);
+    let who = Who::of(requester);
     entry_text(&Entry {
         image_digest: fwsign_keys::hex(&image.digest),
         key_hash: key_hash.to_owned(),
@@ -145,27 +146,23 @@ struct Who<'a> {
 }
 
 impl<'a> Who<'a> {
-    /// From an audit identity: a CI job's OIDC claims (GitHub Actions or GitLab CI names), or an
-    /// API client (issuer `api-token`, subject its name).
-    fn of(identity: &'a serde_json::Value) -> Self {
-        let text = |value: &'a serde_json::Value, name: &str| value.get(name)?.as_str();
-        match text(identity, "kind") {
-            Some("oidc") => {
-                let Some(claims) = identity.get("claims") else { return Self::default() };
+    /// A CI job by its OIDC claims (GitHub Actions or GitLab CI names), or an API client
+    /// (issuer `api-token`, subject its name).
+    fn of(principal: &'a Principal) -> Self {
+        match principal {
+            Principal::Workload { claims, .. } => {
+                let claim = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
                 Self {
-                    issuer: text(claims, "iss"),
-                    subject: text(claims, "sub"),
-                    repository: text(claims, "repository").or(text(claims, "project_path")),
-                    git_ref: text(claims, "ref"),
-                    commit: text(claims, "sha"),
+                    issuer: claim("iss"),
+                    subject: claim("sub"),
+                    repository: claim("repository").or(claim("project_path")),
+                    git_ref: claim("ref"),
+                    commit: claim("sha"),
                 }
             }
-            Some("api-token") => Self {
-                issuer: Some("api-token"),
-                subject: text(identity, "name"),
-                ..Self::default()
-            },
-            _ => Self::default(),
+            Principal::Client { name, .. } => {
+                Self { issuer: Some("api-token"), subject: Some(name), ..Self::default() }
+            }
         }
     }
 }
@@ -320,13 +317,22 @@ mod tests {
 
     #[test]
     fn identities_become_entry_fields() {
-        let oidc = serde_json::json!({"kind": "oidc", "claims": {
-            "iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/fw:ref:refs/heads/main",
-            "repository": "acme/fw", "ref": "refs/heads/main", "sha": "0123abcd"}});
+        let claims = serde_json::json!({
+            "iss": "https://gitlab.example.com", "sub": "project_path:acme/fw:ref_type:branch:ref:main",
+            "project_path": "acme/fw", "ref": "main", "sha": "0123abcd"});
+        let oidc = Principal::Workload {
+            issuer_name: "gitlab".into(),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+        };
         let who = Who::of(&oidc);
+        assert_eq!(who.issuer, Some("https://gitlab.example.com"));
         assert_eq!(who.repository, Some("acme/fw"));
         assert_eq!(who.commit, Some("0123abcd"));
-        let client = serde_json::json!({"kind": "api-token", "name": "station-1"});
+        let client = Principal::Client {
+            name: "station-1".into(),
+            role: "submitter".into(),
+            groups: Vec::new(),
+        };
         assert_eq!(Who::of(&client).subject, Some("station-1"));
         assert_eq!(value(Some("a\nb")), "a?b");
         assert_eq!(value(None), "-");

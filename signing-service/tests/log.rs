@@ -12,6 +12,7 @@ use std::path::Path;
 use common::{call, region, sign_body};
 use fwsign_keys::keys::{Algorithm, PrivateKey};
 use fwsign_service::config::ServiceConfig;
+use fwsign_service::http::requests::RequestView;
 use fwsign_service::http::sign::SignResponse;
 use fwsign_service::server::{RunningService, create_token};
 use fwsign_service::tokens::Role;
@@ -44,7 +45,9 @@ fn setup(log: &str) -> tempfile::TempDir {
         &dir.path().join("service.toml"),
         &format!(
             "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\
-             [keys.dev]\nkey = \"dev.pem\"\n{log}"
+             [keys.dev]\nkey = \"dev.pem\"\n\
+             [keys.release]\nkey = \"dev.pem\"\napprovals = 1\napprovers = \"managers\"\n\
+             [groups.managers]\nmembers = [\"alice\"]\n{log}"
         ),
     );
     dir
@@ -141,6 +144,30 @@ fn signatures_are_logged_with_proofs_and_served_as_tiles_go_reads() {
     let out = fwsign_tests::tlog_go::run(&["fetch", &log, &vkey], b"").unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.starts_with("size 260 root "), "{out}");
+}
+
+#[test]
+fn an_approved_signature_is_logged_for_its_requester() {
+    let dir = setup(&format!("[log]\norigin = \"{ORIGIN}\"\nkey = \"log.pem\"\n"));
+    let config = dir.path().join("service.toml");
+    let builder = create_token(&config, "builder", Role::Submitter, None).unwrap();
+    let alice = create_token(&config, "alice", Role::Approver, None).unwrap();
+    let service = start(dir.path()).unwrap();
+    let body = sign_body("release", &[region(64, 1)]);
+    let (status, reply) =
+        call("POST", &format!("{}/v1/sign", service.url()), Some(&builder), Some(&body));
+    assert_eq!(status, 202, "{reply}");
+    let view: RequestView = serde_json::from_str(&reply).unwrap();
+    let approve = format!("{}/v1/requests/{}/approve", service.url(), view.request);
+    let (status, reply) = call("POST", &approve, Some(&alice), Some(""));
+    assert_eq!(status, 200, "{reply}");
+    let view: RequestView = serde_json::from_str(&reply).unwrap();
+    let signed = &view.result.unwrap().signatures[0];
+    let proof = LogProof::parse(signed.log_proof.as_deref().unwrap().as_bytes()).unwrap();
+    let mut buffer = [0u8; verifier_core::tlog::MAX_ENTRY_LEN];
+    let entry = String::from_utf8(proof.entry(&mut buffer).unwrap().to_vec()).unwrap();
+    assert!(entry.contains("key-name release\n"), "{entry}");
+    assert!(entry.contains("subject builder\n"), "the requester, not the approver: {entry}");
 }
 
 #[test]

@@ -107,7 +107,7 @@ pub(super) async fn sign<S: Storage>(
     // cannot change under it.
     let _serialised = lock.lock().await;
     context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
-    sign_and_record(state, context, &request, images).await.map(Outcome::Signed)
+    sign_and_record(state, context, &caller.principal, &request, images).await.map(Outcome::Signed)
 }
 
 /// Asks the policy about every image; the deciding policies, or the first refusal.
@@ -142,10 +142,12 @@ pub(super) async fn decide<S: Storage>(
     Ok(reasons.join("; "))
 }
 
-/// Signs every image (and stamps it), records the signatures durably, then returns them.
+/// Signs every image (and stamps it), records the signatures durably (and logs them for
+/// `requester`, when the service keeps a log), then returns them.
 pub(super) async fn sign_and_record<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
+    requester: &Principal,
     request: &SignRequest,
     images: Vec<SubmittedImage>,
 ) -> Result<SignResponse, ApiError> {
@@ -184,9 +186,7 @@ pub(super) async fn sign_and_record<S: Storage>(
             let time = super::unix_now();
             let entries = made
                 .iter()
-                .map(|signed| {
-                    entry_for(&context.identity, &request.key, &key_id, &signed.parsed, time)
-                })
+                .map(|signed| entry_for(requester, &request.key, &key_id, &signed.parsed, time))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ApiError::Internal(format!("log entry: {e}")))?;
             let (record, proofs) = state.record_logged(context, log, &entries, time).await?;
