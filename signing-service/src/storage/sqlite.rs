@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use super::{LogAppend, Storage, StorageError, role_from_name};
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
-use crate::log::{HashCache, grow, proofs};
+use crate::log::{Growth, HashCache, grow, proofs};
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
 
@@ -283,43 +283,9 @@ impl Storage for SqliteStorage {
         let _sequencer = self.append.lock().await;
         let mut transaction = self.pool.begin().await.map_err(db)?;
         let record = insert_audit(&mut transaction, entry).await?;
-        let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(db)?;
-        let size = u64::try_from(row.try_get::<i64, _>("size").map_err(db)?)
-            .map_err(|_| StorageError::Corrupt("log size".into()))?;
-        let cache = HashCache::default();
-        let growth = loop {
-            match grow(size, log.entries, &cache) {
-                Ok(growth) => break growth,
-                Err(error) => {
-                    let missing = cache.take_missing();
-                    if missing.is_empty() {
-                        return Err(error.into());
-                    }
-                    let read = read_hashes(&mut transaction, &missing).await?;
-                    cache.insert(read);
-                }
-            }
-        };
-        for ((index, entry), seq) in (size..).zip(log.entries).zip(std::iter::repeat(record.seq)) {
-            sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
-                .bind(to_i64(index))
-                .bind(entry.as_bytes())
-                .bind(to_i64(seq))
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-        }
-        for (index, hash) in &growth.hashes {
-            sqlx::query("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)")
-                .bind(to_i64(*index))
-                .bind(&hash[..])
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-        }
+        let size = log_size(&mut transaction).await?;
+        let growth = grow_from_store(&mut transaction, size, log.entries).await?;
+        insert_growth(&mut transaction, &growth, log.entries, record.seq).await?;
         let checkpoint = crate::log::sign_checkpoint(log.signer, growth.size, growth.root)?;
         insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
         transaction.commit().await.map_err(db)?;
@@ -447,6 +413,66 @@ async fn insert_audit(
     .await
     .map_err(db)?;
     Ok(record)
+}
+
+/// The number of leaves in the log.
+async fn log_size(connection: &mut sqlx::SqliteConnection) -> Result<u64, StorageError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(db)?;
+    let size: i64 = row.try_get("size").map_err(db)?;
+    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("log size {size}")))
+}
+
+/// Appends `entries` to the log of `size` leaves in memory, reading the stored hashes the
+/// computation asks for until it has them all.
+async fn grow_from_store(
+    connection: &mut sqlx::SqliteConnection,
+    size: u64,
+    entries: &[String],
+) -> Result<Growth, StorageError> {
+    let cache = HashCache::default();
+    loop {
+        match grow(size, entries, &cache) {
+            Ok(growth) => return Ok(growth),
+            Err(error) => {
+                let missing = cache.take_missing();
+                if missing.is_empty() {
+                    return Err(error.into());
+                }
+                let read = read_hashes(connection, &missing).await?;
+                cache.insert(read);
+            }
+        }
+    }
+}
+
+/// Inserts the new leaves (recorded by audit record `seq`) and their stored hashes.
+async fn insert_growth(
+    connection: &mut sqlx::SqliteConnection,
+    growth: &Growth,
+    entries: &[String],
+    seq: u64,
+) -> Result<(), StorageError> {
+    for (index, entry) in (growth.first..).zip(entries) {
+        sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
+            .bind(to_i64(index))
+            .bind(entry.as_bytes())
+            .bind(to_i64(seq))
+            .execute(&mut *connection)
+            .await
+            .map_err(db)?;
+    }
+    for (index, hash) in &growth.hashes {
+        sqlx::query("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)")
+            .bind(to_i64(*index))
+            .bind(&hash[..])
+            .execute(&mut *connection)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
 }
 
 /// Reads the stored log hashes at `indexes` (those that exist).
