@@ -144,6 +144,9 @@ pub enum ImageError {
         /// Why.
         reason: &'static str,
     },
+    /// A transparency-log proof that a device would not read.
+    #[error("LOG_PROOF (TLV 0x00a2): {0}")]
+    BadLogProof(String),
     /// The bytes given are not a finished image ending with its TLV areas.
     #[error("not a finished image: {0}")]
     NotAnImage(String),
@@ -327,6 +330,39 @@ impl SignedImage {
         check_fits(new_len, self.trailer_size, self.slot_size)?;
         push_unprotected(&mut self.bytes, self.unprotected_start, tag, value)
     }
+}
+
+impl SignedImage {
+    /// Adds the `tlog-proof@v1` text `proof` as the LOG_PROOF TLV (0x00a2).
+    ///
+    /// # Errors
+    /// [`ImageError::BadLogProof`] if a device would not read it; as
+    /// [`SignedImage::append_unprotected`].
+    pub fn attach_log_proof(&mut self, proof: &[u8]) -> Result<(), ImageError> {
+        self.append_unprotected(tlv::LOG_PROOF, checked_log_proof(proof)?)
+    }
+}
+
+/// Adds the `tlog-proof@v1` text `proof` as the LOG_PROOF TLV (0x00a2) of the finished image
+/// `image`.
+///
+/// # Errors
+/// [`ImageError::BadLogProof`] if a device would not read it; as [`append_unprotected_tlv`].
+pub fn attach_log_proof(image: &mut Vec<u8>, proof: &[u8]) -> Result<(), ImageError> {
+    append_unprotected_tlv(image, tlv::LOG_PROOF, checked_log_proof(proof)?)
+}
+
+/// `proof`, if it parses as a device parses it, within the length a device reads.
+fn checked_log_proof(proof: &[u8]) -> Result<&[u8], ImageError> {
+    use verifier_core::tlog::{LogProof, MAX_PROOF_LEN};
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(ImageError::BadLogProof(format!(
+            "{} bytes, more than the {MAX_PROOF_LEN} a device reads",
+            proof.len()
+        )));
+    }
+    LogProof::parse(proof).map_err(|e| ImageError::BadLogProof(e.to_string()))?;
+    Ok(proof)
 }
 
 /// Appends an entry to the unprotected TLV area of a finished image held in `image` (header

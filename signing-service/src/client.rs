@@ -90,6 +90,8 @@ pub struct RemoteSignature {
     pub signature: Vec<u8>,
     /// The RFC 3161 token over it, if the service stamps.
     pub timestamp: Option<Vec<u8>>,
+    /// The `tlog-proof@v1` text for the LOG_PROOF TLV, if the service keeps a log.
+    pub log_proof: Option<String>,
 }
 
 /// A connection to one service with one credential.
@@ -246,6 +248,7 @@ impl ServiceClient {
                 Ok(RemoteSignature {
                     signature: decode(&s.signature)?,
                     timestamp: s.timestamp.as_deref().map(decode).transpose()?,
+                    log_proof: s.log_proof.clone(),
                 })
             })
             .collect()
@@ -362,6 +365,60 @@ fn read_ca_cert(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, Cli
         return Err(error("expected PEM certificates, found no CERTIFICATE block".into()));
     }
     Ok(certs)
+}
+
+/// A reader of a service's public transparency log (`GET /log/…`, no credential).
+#[derive(Debug)]
+pub struct LogReader {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl LogReader {
+    /// A reader of the log served at `base` (`http://127.0.0.1:8443`).
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .into();
+        Self { base: base.trim_end_matches('/').to_owned(), agent }
+    }
+
+    /// The newest signed checkpoint.
+    ///
+    /// # Errors
+    /// [`ClientError`]; [`ClientError::Refused`] with 404 if the service keeps no log.
+    pub fn checkpoint(&self) -> Result<String, ClientError> {
+        let bytes = self.get("/log/checkpoint")?;
+        String::from_utf8(bytes).map_err(|_| ClientError::BadReply {
+            url: format!("{}/log/checkpoint", self.base),
+            reason: "the checkpoint is not UTF-8".into(),
+        })
+    }
+
+    /// A tile or entry bundle, by its path below the log (`tile/0/000.p/7`).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn tile(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.get(&format!("/log/{path}"))
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let transport =
+            |e: ureq::Error| ClientError::Transport { url: url.clone(), reason: e.to_string() };
+        let mut response = self.agent.get(&url).call().map_err(transport)?;
+        let status = response.status().as_u16();
+        let body =
+            response.body_mut().with_config().limit(MAX_REPLY).read_to_vec().map_err(transport)?;
+        if status != 200 {
+            let reason = format!("{url}: {}", String::from_utf8_lossy(&body).trim());
+            return Err(ClientError::Refused { status, reason });
+        }
+        Ok(body)
+    }
 }
 
 /// The GitHub Actions identity token for `audience`, when running in a job that may have one

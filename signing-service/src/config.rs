@@ -2,7 +2,8 @@
 //!
 //! The key names (`listen`, `database`, `policy`,
 //! `[keys.NAME] key/approvals/approvers/sessions/password_env`,
-//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`) are the documented
+//! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`,
+//! `[log] origin/key`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
 //! the field, so a typo cannot silently weaken the configuration.
@@ -62,6 +63,15 @@ struct RawConfig {
     groups: BTreeMap<String, RawGroup>,
     #[serde(default)]
     tls: Option<RawTls>,
+    #[serde(default)]
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    origin: Spanned<String>,
+    key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +145,15 @@ pub struct IssuerConfig {
     pub jwks: Option<PathBuf>,
 }
 
+/// The transparency log every signature goes into (`[log]`).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// The log's origin: the checkpoints' first line and the log key's name.
+    pub origin: String,
+    /// The log's Ed25519 key: a key file or a PKCS#11 URI, kept apart from image keys.
+    pub key: KeyRef,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -160,6 +179,8 @@ pub struct ServiceConfig {
     pub groups: BTreeMap<String, Vec<String>>,
     /// TLS, when the service serves HTTPS.
     pub tls: Option<TlsFiles>,
+    /// The transparency log, if signatures are logged.
+    pub log: Option<LogConfig>,
 }
 
 impl ServiceConfig {
@@ -265,6 +286,7 @@ impl Checker<'_> {
             }),
             None => None,
         };
+        let log = raw.log.map(|log| self.log(log)).transpose()?;
         Ok(ServiceConfig {
             path: self.path.to_owned(),
             listen,
@@ -279,6 +301,36 @@ impl Checker<'_> {
             issuers,
             groups,
             tls,
+            log,
+        })
+    }
+
+    fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
+        let origin = raw.origin.get_ref();
+        if !verifier_core::tlog::is_valid_name(origin) {
+            return Err(self.error(
+                "log.origin",
+                &raw.origin,
+                format!(
+                    "{origin:?}: expected a log name such as example.com/fw-log (no spaces or +)"
+                ),
+            ));
+        }
+        let key = self.key_ref("log.key", &raw.key)?;
+        Ok(LogConfig { origin: origin.clone(), key })
+    }
+
+    /// A key file (which must exist) or a PKCS#11 URI.
+    fn key_ref(&self, field: &str, value: &Spanned<String>) -> Result<KeyRef, ConfigError> {
+        let key = value.get_ref().parse::<KeyRef>().map_err(|e| {
+            self.error(field, value, format!("expected a key file or a pkcs11: URI ({e})"))
+        })?;
+        Ok(match key {
+            KeyRef::File(file) => {
+                let spanned = Spanned::new(value.span(), file);
+                KeyRef::File(self.existing_file(field, &spanned)?)
+            }
+            token => token,
         })
     }
 
@@ -300,17 +352,7 @@ impl Checker<'_> {
         raw: RawKey,
         groups: &BTreeMap<String, Vec<String>>,
     ) -> Result<KeyConfig, ConfigError> {
-        let field = format!("keys.{name}.key");
-        let key = raw.key.get_ref().parse::<KeyRef>().map_err(|e| {
-            self.error(&field, &raw.key, format!("expected a key file or a pkcs11: URI ({e})"))
-        })?;
-        let key = match key {
-            KeyRef::File(file) => {
-                let spanned = Spanned::new(raw.key.span(), file);
-                KeyRef::File(self.existing_file(&field, &spanned)?)
-            }
-            token => token,
-        };
+        let key = self.key_ref(&format!("keys.{name}.key"), &raw.key)?;
         let approvers = match (&raw.approvers, raw.approvals) {
             (Some(group), _) if !groups.contains_key(group.get_ref()) => {
                 return Err(self.error(

@@ -5,17 +5,18 @@
 //! verifier-core, computes the digest itself, asks the Cedar policy whether this caller may sign
 //! this image with this key, signs with a key that never leaves its PKCS#11 token, and appends
 //! a hash-chained audit record, durable before the signature is sent. It is not an image
-//! builder (the client builds and writes images, as `fwsign sign` always has), not a key
-//! manager (keys are made in the token with `fwsign keygen`), and not a transparency log.
-//! It serves HTTPS itself (rustls, `[tls]`), or plain HTTP on loopback behind a proxy.
+//! builder (the client builds and writes images, as `fwsign sign` always has) and not a key
+//! manager (keys are made in the token with `fwsign keygen`). It serves HTTPS itself (rustls,
+//! `[tls]`), or plain HTTP on loopback behind a proxy. With a `[log]` configured, every
+//! signature is also appended to a transparency log, served as C2SP tiles.
 //!
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
 //! that wait for people), [`keyring`] (the named keys), [`audit`] (the chained record format),
-//! [`storage`] (the one storage trait and its SQLite backend), [`http`] (the API), [`tls`]
-//! (HTTPS), [`server`] (start-up and admin commands), [`check`] (offline policy checks),
-//! [`client`] (the blocking client the CLI uses).
+//! [`log`] (the transparency log's key, entries and growth), [`storage`] (the one storage trait
+//! and its SQLite backend), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
+//! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 //!
 //! # Features
 //! - `service` (default): everything but [`request`] and [`tbs`], the request decoder, which
@@ -37,6 +38,8 @@ pub mod config;
 pub mod http;
 #[cfg(feature = "service")]
 pub mod keyring;
+#[cfg(feature = "service")]
+pub mod log;
 #[cfg(feature = "service")]
 pub mod metrics;
 #[cfg(feature = "service")]

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use axum::serve::ListenerExt as _;
 
-use crate::config::{ConfigError, ServiceConfig};
+use crate::config::{ConfigError, LogConfig, ServiceConfig};
 use crate::http::{AppState, router};
 use crate::keyring::{self, KeyringError};
+use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
 use crate::policy::{PolicyEngine, PolicyError};
@@ -53,6 +54,9 @@ pub enum ServerError {
         /// The error.
         source: std::io::Error,
     },
+    /// The transparency log's key, or its stored state.
+    #[error("[log]: {0}")]
+    Log(#[from] fwsign_tlog::TlogError),
     /// The random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
@@ -80,6 +84,10 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
     let policy = PolicyEngine::load(&config.policy, &names)?;
     let keys = keyring::open(&config.keys)?;
     let storage = SqliteStorage::open(&config.database).await?;
+    let log = match &config.log {
+        Some(log) => Some(open_log(log, &storage).await?),
+        None => None,
+    };
     let key_locks = config.keys.keys().map(|name| (name.clone(), Default::default())).collect();
     let issuers = Arc::new(IssuerSet::new(&config.issuers));
     let tsa =
@@ -94,7 +102,30 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
         metrics: Metrics::default(),
         issuers,
         tsa,
+        log,
     })
+}
+
+/// Opens the log key and checks it against the stored log: a new log gets its empty
+/// checkpoint; an existing one must be this origin's, signed by this key.
+async fn open_log(config: &LogConfig, storage: &SqliteStorage) -> Result<LogSigner, ServerError> {
+    let signer = LogSigner::open(config)?;
+    match storage.log_checkpoint().await? {
+        None => {
+            let empty = fwsign_tlog::tree::empty_tree_hash();
+            let checkpoint = sign_checkpoint(&signer, 0, empty)?;
+            storage.insert_log_checkpoint(0, &checkpoint).await?;
+        }
+        Some(checkpoint) => {
+            signer.check_checkpoint(&checkpoint).map_err(|e| {
+                fwsign_tlog::TlogError::Key(format!(
+                    "the database's log is not the log {} signed by this key: {e}",
+                    signer.origin()
+                ))
+            })?;
+        }
+    }
+    Ok(signer)
 }
 
 /// Checks everything, binds, and serves until `shutdown` completes; `bound` learns the address.

@@ -7,15 +7,22 @@
 //	tlog-go open VKEY < NOTE      verify a signed note; print its text, or fail
 //	tlog-go tree < REQUEST        build a log of the requested leaves; print roots, proofs, tiles
 //	tlog-go check < CLAIMS        check Rust-made roots and proofs; fail on the first bad one
+//	tlog-go fetch URL VKEY        read a log served as C2SP tiles at URL: check its checkpoint's
+//	                              signature, its root from the hash tiles, and every entry
+//	                              bundle's leaves against the tree; print the size and root
 package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -47,9 +54,9 @@ type answer struct {
 // Claims are Rust-made: roots by size, inclusion and consistency proofs, in request order.
 type claims struct {
 	request
-	Roots         []tlog.Hash   `json:"roots"`
-	InclusionsP   [][]tlog.Hash `json:"inclusion_proofs"`
-	ConsistencyP  [][]tlog.Hash `json:"consistency_proofs"`
+	Roots        []tlog.Hash   `json:"roots"`
+	InclusionsP  [][]tlog.Hash `json:"inclusion_proofs"`
+	ConsistencyP [][]tlog.Hash `json:"consistency_proofs"`
 }
 
 type store []tlog.Hash
@@ -148,9 +155,104 @@ func check() {
 		len(c.Sizes), len(c.Inclusions), len(c.Consistencies))
 }
 
+// httpTiles reads hash tiles from a C2SP tlog-tiles URL, whose paths drop Go's height element.
+type httpTiles struct{ base string }
+
+func (h httpTiles) Height() int { return 8 }
+
+// c2spPath is the C2SP path of a Go tile: "tile/8/L/…" becomes "tile/L/…", "tile/8/data/…"
+// becomes "tile/entries/…".
+func c2spPath(t tlog.Tile) string {
+	path := strings.TrimPrefix(t.Path(), "tile/8/")
+	return "tile/" + strings.Replace(path, "data/", "entries/", 1)
+}
+
+func (h httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		data, err := get(h.base + "/" + c2spPath(t))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+func (h httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func get(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+func fetch(base, vkey string) {
+	verifier, err := note.NewVerifier(vkey)
+	must(err)
+	signed, err := get(base + "/checkpoint")
+	must(err)
+	n, err := note.Open(signed, note.VerifierList(verifier))
+	must(err)
+	lines := strings.SplitN(n.Text, "\n", 4)
+	if len(lines) < 4 || lines[0] != verifier.Name() {
+		must(fmt.Errorf("checkpoint origin is not %q", verifier.Name()))
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	must(err)
+	rootBytes, err := base64.StdEncoding.DecodeString(lines[2])
+	must(err)
+	var tree tlog.Tree
+	tree.N = size
+	copy(tree.Hash[:], rootBytes)
+	// TileHashReader checks every tile it reads against the tree's root.
+	hashes := tlog.TileHashReader(tree, httpTiles{base})
+	root, err := tlog.TreeHash(size, hashes)
+	must(err)
+	if root != tree.Hash {
+		must(fmt.Errorf("the tiles hash to %v, the checkpoint says %v", root, tree.Hash))
+	}
+	for first := int64(0); first < size; first += 256 {
+		width := size - first
+		if width > 256 {
+			width = 256
+		}
+		bundle, err := get(base + "/" + c2spPath(tlog.Tile{H: 8, L: -1, N: first / 256, W: int(width)}))
+		must(err)
+		for i := first; i < first+width; i++ {
+			if len(bundle) < 2 {
+				must(fmt.Errorf("entry bundle ends before entry %d", i))
+			}
+			length := int(binary.BigEndian.Uint16(bundle))
+			if len(bundle) < 2+length {
+				must(fmt.Errorf("entry %d runs past its bundle", i))
+			}
+			entry := bundle[2 : 2+length]
+			bundle = bundle[2+length:]
+			proof, err := tlog.ProveRecord(size, i, hashes)
+			must(err)
+			must(tlog.CheckRecord(proof, size, tree.Hash, i, tlog.RecordHash(entry)))
+		}
+		if len(bundle) != 0 {
+			must(fmt.Errorf("entry bundle %d has trailing bytes", first/256))
+		}
+	}
+	fmt.Printf("size %d root %s\n", size, base64.StdEncoding.EncodeToString(root[:]))
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		must(fmt.Errorf("usage: tlog-go gen|sign|open|tree|check"))
+		must(fmt.Errorf("usage: tlog-go gen|sign|open|tree|check|fetch"))
 	}
 	switch os.Args[1] {
 	case "gen":
@@ -173,6 +275,8 @@ func main() {
 		tree()
 	case "check":
 		check()
+	case "fetch":
+		fetch(os.Args[2], os.Args[3])
 	default:
 		must(fmt.Errorf("unknown command %q", os.Args[1]))
 	}

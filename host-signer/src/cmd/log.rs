@@ -1,5 +1,7 @@
 //! `fwsign log`: a transparency log in a local directory, to attach real LOG_PROOFs to images
-//! without a signing service (for tests, demos and small teams), and the log's verifier key.
+//! without a signing service (for tests, demos and small teams), the log's verifier key, and
+//! `monitor`, which watches a signing service's log for forks and truncations and lists what
+//! was signed since it last looked.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use fwsign_keys::keys::{PrivateKey, load_private_key};
 use fwsign_tlog::entry::{Entry, entry_text, rfc3339_utc};
 use fwsign_tlog::local::LocalLog;
 use fwsign_tlog::note::Ed25519NoteSigner;
-use host_signer::image::append_unprotected_tlv;
+use host_signer::image::{append_unprotected_tlv, attach_log_proof};
 use host_signer::output::{Access, write_atomic};
 use verifier_core::format::tlv;
 use verifier_core::tlog::{MAX_PROOF_LEN, read_log_proof};
@@ -32,6 +34,7 @@ enum Command {
     Init(InitArgs),
     Append(Box<AppendArgs>),
     VerifierKey(VerifierKeyArgs),
+    Monitor(super::log_monitor::Args),
 }
 
 /// Create an empty log in DIR, named ORIGIN, whose checkpoints KEY signs.
@@ -93,14 +96,17 @@ struct AppendArgs {
 #[derive(Debug, clap::Args)]
 struct VerifierKeyArgs {
     /// The log's Ed25519 key (PEM).
-    #[arg(short, long, value_name = "FILE")]
-    key: PathBuf,
+    #[arg(short, long, value_name = "FILE", required_unless_present = "config")]
+    key: Option<PathBuf>,
     /// The log's origin.
-    #[arg(long, value_name = "ORIGIN", required_unless_present = "dir")]
+    #[arg(long, value_name = "ORIGIN", required_unless_present_any = ["dir", "config"])]
     origin: Option<String>,
     /// Read the origin from this log directory instead.
     #[arg(long, value_name = "DIR", conflicts_with = "origin")]
     dir: Option<PathBuf>,
+    /// Read the origin and the key from a signing service's configuration (its `[log]`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "origin", "dir"])]
+    config: Option<PathBuf>,
     #[command(flatten)]
     password: PasswordArgs,
 }
@@ -113,16 +119,27 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             println!("{}", signer.verifier_key());
         }
         Command::Append(args) => append(args)?,
-        Command::VerifierKey(args) => {
-            let origin = match (&args.origin, &args.dir) {
-                (Some(origin), _) => origin.clone(),
-                (None, Some(dir)) => LocalLog::open(dir)?.origin().to_owned(),
-                (None, None) => bail!("give --origin or --dir"),
-            };
-            println!("{}", log_signer(&args.key, &origin, &args.password)?.verifier_key());
-        }
+        Command::VerifierKey(args) => println!("{}", verifier_key(args)?),
+        Command::Monitor(args) => return super::log_monitor::run(args),
     }
     Ok(super::EXIT_OK)
+}
+
+fn verifier_key(args: &VerifierKeyArgs) -> anyhow::Result<String> {
+    if let Some(path) = &args.config {
+        let config = fwsign_service::config::ServiceConfig::load(path)?;
+        let log = config.log.with_context(|| {
+            format!("{}: no [log] section: the service keeps no log", path.display())
+        })?;
+        return Ok(fwsign_service::log::LogSigner::open(&log)?.verifier_key());
+    }
+    let origin = match (&args.origin, &args.dir) {
+        (Some(origin), _) => origin.clone(),
+        (None, Some(dir)) => LocalLog::open(dir)?.origin().to_owned(),
+        (None, None) => bail!("give --origin, --dir or --config"),
+    };
+    let key = args.key.as_deref().context("give -k with the log's key")?;
+    Ok(log_signer(key, &origin, &args.password)?.verifier_key())
 }
 
 /// The log key in `path` as a note signer named `origin`.
@@ -182,7 +199,7 @@ fn append(args: &AppendArgs) -> anyhow::Result<()> {
     // Check that a proof of the largest size fits before the log grows.
     append_unprotected_tlv(&mut image.clone(), tlv::LOG_PROOF, &[0; MAX_PROOF_LEN])?;
     let appended = log.append(entry.as_bytes(), &signer)?;
-    append_unprotected_tlv(&mut image, tlv::LOG_PROOF, appended.proof.as_bytes())?;
+    attach_log_proof(&mut image, appended.proof.as_bytes())?;
     write_atomic(&args.output, &image, Access::Shared)?;
     eprintln!("{}: logged as entry {} of {}", args.output.display(), appended.index, log.origin());
     Ok(())

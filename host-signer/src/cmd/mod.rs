@@ -12,6 +12,7 @@ mod dumpinfo;
 mod getpub;
 mod keygen;
 mod log;
+mod log_monitor;
 mod policy;
 mod request;
 mod serve;

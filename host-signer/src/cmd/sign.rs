@@ -483,6 +483,11 @@ fn sign_remotely(
             .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
             .context("adding the signing service's timestamp token")?;
     }
+    if let Some(proof) = made.log_proof {
+        signed
+            .attach_log_proof(proof.as_bytes())
+            .context("adding the signing service's transparency-log proof")?;
+    }
     Ok(Some(signed))
 }
 

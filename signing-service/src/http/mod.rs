@@ -11,6 +11,7 @@
 //! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
 //! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
 //! | `GET /v1/info` | anyone | the trusted OIDC issuers and their audiences ([`info`]) |
+//! | `GET /log/checkpoint`, `GET /log/tile/…` | anyone | the transparency log as C2SP tiles ([`tiles`]) |
 //!
 //! Request bodies are read up to the configured `body_limit` (default
 //! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
@@ -23,6 +24,7 @@ pub mod info;
 pub mod keys;
 pub mod requests;
 pub mod sign;
+pub mod tiles;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ use serde::Deserialize;
 use crate::audit::{AuditEntry, AuditRecord, Decision, ImageRecord};
 use crate::config::ServiceConfig;
 use crate::keyring::Keyring;
+use crate::log::LogSigner;
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
 use crate::policy::PolicyEngine;
@@ -71,6 +74,8 @@ pub struct AppState<S> {
     pub issuers: Arc<IssuerSet>,
     /// The time-stamping authority, if one is configured.
     pub tsa: Option<TsaClient>,
+    /// The transparency log's key, if signatures are logged (`[log]`).
+    pub log: Option<LogSigner>,
 }
 
 /// What is known about a request so far, for its audit record.
@@ -92,15 +97,7 @@ impl<S: Storage> AppState<S> {
         decision: Decision,
         reason: String,
     ) -> Result<AuditRecord, ApiError> {
-        let entry = AuditEntry {
-            time: unix_now(),
-            identity: context.identity.clone(),
-            source: context.source.to_string(),
-            key: context.key.clone(),
-            images: context.images.clone(),
-            decision,
-            reason,
-        };
+        let entry = audit_entry(context, decision, reason, unix_now());
         let record = self
             .storage
             .append_audit(&entry)
@@ -108,6 +105,26 @@ impl<S: Storage> AppState<S> {
             .map_err(|e| ApiError::Internal(format!("audit trail unavailable: {e}")))?;
         self.metrics.count(decision);
         Ok(record)
+    }
+
+    /// Appends a signature's audit record and, in the same transaction, its log `entries`
+    /// (made at `time`); returns the record and each entry's proof.
+    async fn record_logged(
+        &self,
+        context: &RequestContext,
+        log: &LogSigner,
+        entries: &[String],
+        time: u64,
+    ) -> Result<(AuditRecord, Vec<String>), ApiError> {
+        let entry = audit_entry(context, Decision::Signed, context.reason.clone(), time);
+        let append = crate::storage::LogAppend { entries, signer: log };
+        let recorded = self
+            .storage
+            .append_audit_logged(&entry, &append)
+            .await
+            .map_err(|e| ApiError::Internal(format!("audit trail or log unavailable: {e}")))?;
+        self.metrics.count(Decision::Signed);
+        Ok(recorded)
     }
 
     /// Authenticates the request and notes who it is for the audit record.
@@ -126,6 +143,23 @@ impl<S: Storage> AppState<S> {
     }
 }
 
+fn audit_entry(
+    context: &RequestContext,
+    decision: Decision,
+    reason: String,
+    time: u64,
+) -> AuditEntry {
+    AuditEntry {
+        time,
+        identity: context.identity.clone(),
+        source: context.source.to_string(),
+        key: context.key.clone(),
+        images: context.images.clone(),
+        decision,
+        reason,
+    }
+}
+
 pub(crate) fn unix_now() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map_or(0, |d| d.as_secs())
@@ -141,6 +175,8 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
         .route("/v1/audit", get(audit_handler::<S>))
         .route("/v1/keys/{name}", get(keys::key_info::<S>))
         .route("/v1/info", get(info::service_info::<S>))
+        .route("/log/checkpoint", get(tiles::checkpoint::<S>))
+        .route("/log/tile/{*path}", get(tiles::tile::<S>))
         .route(
             "/v1/requests/{id}",
             get(|s, c, p, h, b| requests::handler::<S>(requests::Action::Show, s, c, p, h, b)),

@@ -215,7 +215,7 @@ async fn approve<S: Storage>(
         request.requester,
         request.approvers.join(", ")
     );
-    let reply = sign_and_record(state, context, &sign_request, images).await?;
+    let reply = sign_and_record(state, context, &principal, &sign_request, images).await?;
     let stored = serde_json::to_string(&reply).map_err(internal)?;
     state
         .storage

@@ -14,6 +14,7 @@ use super::requests::RequestView;
 use super::{AppState, RequestContext};
 use crate::audit::{Decision, ImageRecord};
 use crate::keyring::SignInput;
+use crate::log::entry_for;
 use crate::policy::{ImageFacts, Principal};
 use crate::request::{self, SignRequest, SubmittedImage};
 use crate::storage::Storage;
@@ -31,6 +32,10 @@ pub struct ImageSignature {
     /// goes into the image's unprotected TLV 0x00a1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// The `tlog-proof@v1` text proving the signature is in the service's transparency log,
+    /// when it keeps one; it goes into the image's unprotected TLV 0x00a2 (LOG_PROOF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_proof: Option<String>,
 }
 
 /// The reply to a granted request.
@@ -105,7 +110,7 @@ pub(super) async fn sign<S: Storage>(
         context.reason = decide(state, &caller.principal, &request.key, &images, 0).await?;
         reserve(state, &request.key, &images)
     };
-    sign_and_record(state, context, &request, images).await.map(Outcome::Signed)
+    sign_and_record(state, context, &caller.principal, &request, images).await.map(Outcome::Signed)
 }
 
 /// Reserves the highest security counter of `images` until they are recorded (or fail).
@@ -147,10 +152,12 @@ pub(super) async fn decide<S: Storage>(
     Ok(reasons.join("; "))
 }
 
-/// Signs every image (and stamps it), records the signatures durably, then returns them.
+/// Signs every image (and stamps it), records the signatures durably (and logs them for
+/// `requester`, when the service keeps a log), then returns them.
 pub(super) async fn sign_and_record<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
+    requester: &Principal,
     request: &SignRequest,
     images: Vec<SubmittedImage>,
 ) -> Result<SignResponse, ApiError> {
@@ -183,13 +190,28 @@ pub(super) async fn sign_and_record<S: Storage>(
     .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
     .map_err(ApiError::Internal)?;
     context.images = made.iter().map(Signed::record).collect();
-    let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
     let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
+    let (record, proofs) = match &state.log {
+        Some(log) => {
+            let time = super::unix_now();
+            let entries = made
+                .iter()
+                .map(|signed| entry_for(requester, &request.key, &key_id, &signed.parsed, time))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::Internal(format!("log entry: {e}")))?;
+            let (record, proofs) = state.record_logged(context, log, &entries, time).await?;
+            (record, proofs.into_iter().map(Some).collect())
+        }
+        None => {
+            let record = state.record(context, Decision::Signed, context.reason.clone()).await?;
+            (record, vec![None; made.len()])
+        }
+    };
     Ok(SignResponse {
         key: request.key.clone(),
         key_id,
         audit_seq: record.seq,
-        signatures: made.iter().map(Signed::reply).collect(),
+        signatures: made.iter().zip(proofs).map(|(signed, proof)| signed.reply(proof)).collect(),
     })
 }
 
@@ -212,12 +234,13 @@ impl Signed {
         }
     }
 
-    fn reply(&self) -> ImageSignature {
+    fn reply(&self, log_proof: Option<String>) -> ImageSignature {
         let base64 = &base64::engine::general_purpose::STANDARD;
         ImageSignature {
             digest: fwsign_keys::hex(&self.parsed.digest),
             signature: base64.encode(&self.signature),
             timestamp: self.timestamp.as_deref().map(|t| base64.encode(t)),
+            log_proof,
         }
     }
 }

@@ -4,6 +4,10 @@
 //! embedded default (`database = "sqlite:PATH"`). Another backend (PostgreSQL) implements the
 //! same trait. An append returns only once the record is durable (SQLite: WAL with
 //! `synchronous=FULL`), because the service replies with a signature only after that.
+//!
+//! The transparency log lives here too (its leaves, stored hashes and signed checkpoints), so
+//! a signature's audit record and its log leaves commit together or not at all; the log's
+//! arithmetic is [`crate::log`]'s, the SQL is the backend's.
 
 pub mod sqlite;
 
@@ -12,6 +16,8 @@ use std::future::Future;
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::tokens::{Role, TokenRecord};
+use fwsign_tlog::note::NoteSigner;
+use verifier_core::tlog::TreeHash;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +31,17 @@ pub enum StorageError {
     /// A stored row could not be read back.
     #[error("database holds an unreadable row: {0}")]
     Corrupt(String),
+    /// The transparency log could not be appended to.
+    #[error("transparency log: {0}")]
+    Log(#[from] fwsign_tlog::TlogError),
+}
+
+/// The log leaves a signature adds, and the key that signs the log's new checkpoint.
+pub struct LogAppend<'a> {
+    /// One `fwsign-entry/v1` text per signed image.
+    pub entries: &'a [String],
+    /// The log key.
+    pub signer: &'a (dyn NoteSigner + Sync),
 }
 
 /// What the service stores.
@@ -50,6 +67,38 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         entry: &AuditEntry,
     ) -> impl Future<Output = Result<AuditRecord, StorageError>> + Send;
+
+    /// Appends a record to the audit chain and `log`'s entries to the transparency log in one
+    /// transaction (the log's size read and its leaves inserted by one writer), signs the new
+    /// checkpoint, and returns the record and each entry's `tlog-proof@v1` text.
+    fn append_audit_logged(
+        &self,
+        entry: &AuditEntry,
+        log: &LogAppend<'_>,
+    ) -> impl Future<Output = Result<(AuditRecord, Vec<String>), StorageError>> + Send;
+
+    /// The newest signed checkpoint of the transparency log, if it has one.
+    fn log_checkpoint(&self) -> impl Future<Output = Result<Option<String>, StorageError>> + Send;
+
+    /// Stores a signed checkpoint (the empty log's, at start-up).
+    fn insert_log_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The log's stored hashes at `indexes`, in order.
+    fn log_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> impl Future<Output = Result<Vec<TreeHash>, StorageError>> + Send;
+
+    /// The log's entries `first..first + count`.
+    fn log_entries(
+        &self,
+        first: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
 
     /// The records with `seq > after`, oldest first, at most `limit`.
     fn audit_records(

@@ -1,7 +1,9 @@
 //! The embedded SQLite backend: one file, WAL journal, `synchronous=FULL`.
 //!
 //! Appends are serialised by a lock held across reading the chain head and inserting, so
-//! two requests can never fork the chain; the `seq` primary key would refuse it anyway.
+//! two requests can never fork the chain; the `seq` primary key would refuse it anyway. The
+//! transparency log's leaves are appended under the same lock, in the audit record's
+//! transaction: its size is read and its leaves, hashes and checkpoint inserted by one writer.
 
 use std::str::FromStr as _;
 
@@ -9,10 +11,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row as _, SqlitePool};
 use tokio::sync::Mutex;
 
-use super::{Storage, StorageError, role_from_name};
+use super::{LogAppend, Storage, StorageError, role_from_name};
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
+use crate::log::{Growth, HashCache, grow, proofs};
 use crate::tokens::TokenRecord;
+use verifier_core::tlog::TreeHash;
 
 /// The schema, created on first use.
 const SCHEMA: &[&str] = &[
@@ -30,6 +34,10 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests(fingerprint)",
     "CREATE TABLE IF NOT EXISTS approvals (
         request TEXT NOT NULL, approver TEXT NOT NULL, PRIMARY KEY (request, approver))",
+    "CREATE TABLE IF NOT EXISTS log_leaves (
+        idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, audit_seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS log_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
 ];
 
 /// The columns of a request row.
@@ -260,48 +268,74 @@ impl Storage for SqliteStorage {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
-        let body = entry.canonical_json();
         let _sequencer = self.append.lock().await;
         let mut transaction = self.pool.begin().await.map_err(db)?;
-        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(db)?;
-        let (seq, prev_hash) = match head {
-            None => (1u64, [0u8; 32]),
-            Some(row) => {
-                let seq: i64 = row.try_get("seq").map_err(db)?;
-                let hash: String = row.try_get("hash").map_err(db)?;
-                let hash = hash_from_hex(&hash)
-                    .ok_or_else(|| StorageError::Corrupt(format!("audit record {seq}: hash")))?;
-                (u64::try_from(seq).unwrap_or(0) + 1, hash)
-            }
-        };
-        let hash = chain_hash(&prev_hash, seq, &body);
-        let record = AuditRecord {
-            seq,
-            prev_hash: fwsign_keys::hex(&prev_hash),
-            hash: fwsign_keys::hex(&hash),
-            body,
-        };
-        let counter =
-            if entry.decision == Decision::Signed { entry.highest_security_counter() } else { 0 };
-        sqlx::query(
-            "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(i64::try_from(seq).map_err(|_| StorageError::Corrupt("audit seq".into()))?)
-        .bind(&record.prev_hash)
-        .bind(&record.hash)
-        .bind(&record.body)
-        .bind(&entry.key)
-        .bind(entry.decision.name())
-        .bind(i64::from(counter))
-        .execute(&mut *transaction)
-        .await
-        .map_err(db)?;
+        let record = insert_audit(&mut transaction, entry).await?;
         transaction.commit().await.map_err(db)?;
         Ok(record)
+    }
+
+    async fn append_audit_logged(
+        &self,
+        entry: &AuditEntry,
+        log: &LogAppend<'_>,
+    ) -> Result<(AuditRecord, Vec<String>), StorageError> {
+        let _sequencer = self.append.lock().await;
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let record = insert_audit(&mut transaction, entry).await?;
+        let size = log_size(&mut transaction).await?;
+        let growth = grow_from_store(&mut transaction, size, log.entries).await?;
+        insert_growth(&mut transaction, &growth, log.entries, record.seq).await?;
+        let checkpoint = crate::log::sign_checkpoint(log.signer, growth.size, growth.root)?;
+        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
+        transaction.commit().await.map_err(db)?;
+        Ok((record, proofs(&growth, log.entries, &checkpoint)))
+    }
+
+    async fn log_checkpoint(&self) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|row| row.try_get("note").map_err(db)).transpose()
+    }
+
+    async fn insert_log_checkpoint(&self, size: u64, note: &str) -> Result<(), StorageError> {
+        let mut connection = self.pool.acquire().await.map_err(db)?;
+        insert_checkpoint(&mut connection, size, note).await
+    }
+
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>, StorageError> {
+        let mut connection = self.pool.acquire().await.map_err(db)?;
+        let read: std::collections::HashMap<u64, TreeHash> =
+            read_hashes(&mut connection, indexes).await?.into_iter().collect();
+        indexes
+            .iter()
+            .map(|index| {
+                read.get(index)
+                    .copied()
+                    .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
+            })
+            .collect()
+    }
+
+    async fn log_entries(&self, first: u64, count: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT idx, entry FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+        )
+        .bind(to_i64(first))
+        .bind(to_i64(first.saturating_add(count)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        if rows.len() as u64 != count {
+            return Err(StorageError::Corrupt(format!(
+                "log entries {first}..{}: {} stored",
+                first + count,
+                rows.len()
+            )));
+        }
+        rows.iter().map(|row| row.try_get("entry").map_err(db)).collect()
     }
 
     async fn audit_records(
@@ -333,4 +367,148 @@ impl Storage for SqliteStorage {
         u32::try_from(highest)
             .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
     }
+}
+
+/// Appends `entry` to the audit chain inside the caller's transaction.
+async fn insert_audit(
+    connection: &mut sqlx::SqliteConnection,
+    entry: &AuditEntry,
+) -> Result<AuditRecord, StorageError> {
+    let body = entry.canonical_json();
+    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(db)?;
+    let (seq, prev_hash) = match head {
+        None => (1u64, [0u8; 32]),
+        Some(row) => {
+            let seq: i64 = row.try_get("seq").map_err(db)?;
+            let hash: String = row.try_get("hash").map_err(db)?;
+            let hash = hash_from_hex(&hash)
+                .ok_or_else(|| StorageError::Corrupt(format!("audit record {seq}: hash")))?;
+            (u64::try_from(seq).unwrap_or(0) + 1, hash)
+        }
+    };
+    let hash = chain_hash(&prev_hash, seq, &body);
+    let record = AuditRecord {
+        seq,
+        prev_hash: fwsign_keys::hex(&prev_hash),
+        hash: fwsign_keys::hex(&hash),
+        body,
+    };
+    let counter =
+        if entry.decision == Decision::Signed { entry.highest_security_counter() } else { 0 };
+    sqlx::query(
+        "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i64::try_from(seq).map_err(|_| StorageError::Corrupt("audit seq".into()))?)
+    .bind(&record.prev_hash)
+    .bind(&record.hash)
+    .bind(&record.body)
+    .bind(&entry.key)
+    .bind(entry.decision.name())
+    .bind(i64::from(counter))
+    .execute(&mut *connection)
+    .await
+    .map_err(db)?;
+    Ok(record)
+}
+
+/// The number of leaves in the log.
+async fn log_size(connection: &mut sqlx::SqliteConnection) -> Result<u64, StorageError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(db)?;
+    let size: i64 = row.try_get("size").map_err(db)?;
+    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("log size {size}")))
+}
+
+/// Appends `entries` to the log of `size` leaves in memory, reading the stored hashes the
+/// computation asks for until it has them all.
+async fn grow_from_store(
+    connection: &mut sqlx::SqliteConnection,
+    size: u64,
+    entries: &[String],
+) -> Result<Growth, StorageError> {
+    let cache = HashCache::default();
+    loop {
+        match grow(size, entries, &cache) {
+            Ok(growth) => return Ok(growth),
+            Err(error) => {
+                let missing = cache.take_missing();
+                if missing.is_empty() {
+                    return Err(error.into());
+                }
+                let read = read_hashes(connection, &missing).await?;
+                cache.insert(read);
+            }
+        }
+    }
+}
+
+/// Inserts the new leaves (recorded by audit record `seq`) and their stored hashes.
+async fn insert_growth(
+    connection: &mut sqlx::SqliteConnection,
+    growth: &Growth,
+    entries: &[String],
+    seq: u64,
+) -> Result<(), StorageError> {
+    for (index, entry) in (growth.first..).zip(entries) {
+        sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
+            .bind(to_i64(index))
+            .bind(entry.as_bytes())
+            .bind(to_i64(seq))
+            .execute(&mut *connection)
+            .await
+            .map_err(db)?;
+    }
+    for (index, hash) in &growth.hashes {
+        sqlx::query("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)")
+            .bind(to_i64(*index))
+            .bind(&hash[..])
+            .execute(&mut *connection)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Reads the stored log hashes at `indexes` (those that exist).
+async fn read_hashes(
+    connection: &mut sqlx::SqliteConnection,
+    indexes: &[u64],
+) -> Result<Vec<(u64, TreeHash)>, StorageError> {
+    let mut read = Vec::with_capacity(indexes.len());
+    for chunk in indexes.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({placeholders})");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for index in chunk {
+            query = query.bind(to_i64(*index));
+        }
+        for row in query.fetch_all(&mut *connection).await.map_err(db)? {
+            let index: i64 = row.try_get("idx").map_err(db)?;
+            let hash: Vec<u8> = row.try_get("hash").map_err(db)?;
+            let hash = TreeHash::try_from(hash.as_slice())
+                .map_err(|_| StorageError::Corrupt(format!("log hash {index}")))?;
+            read.push((u64::try_from(index).unwrap_or(u64::MAX), hash));
+        }
+    }
+    Ok(read)
+}
+
+async fn insert_checkpoint(
+    connection: &mut sqlx::SqliteConnection,
+    size: u64,
+    note: &str,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO log_checkpoints (size, note) VALUES (?, ?)")
+        .bind(to_i64(size))
+        .bind(note)
+        .execute(&mut *connection)
+        .await
+        .map_err(db)?;
+    Ok(())
 }
