@@ -1,7 +1,9 @@
 //! The service's transparency log over loopback HTTP: every signature of a request becomes a
 //! leaf whose proof comes back in the reply; the log is served as C2SP tiles, with the cache
 //! headers the spec asks for, and read back both by the Rust `TileStore` and by Go's
-//! `sumdb/tlog` (the independent peer). A `[log]` that cannot work stops the service at start.
+//! `sumdb/tlog` (the independent peer). A stored hash rewritten in the database is caught by a
+//! monitor's check; an approved request is logged for its requester; a `[log]` that cannot
+//! work stops the service at start.
 
 #![allow(clippy::unwrap_used)]
 
