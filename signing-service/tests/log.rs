@@ -1,7 +1,9 @@
 //! The service's transparency log over loopback HTTP: every signature of a request becomes a
 //! leaf whose proof comes back in the reply; the log is served as C2SP tiles, with the cache
 //! headers the spec asks for, and read back both by the Rust `TileStore` and by Go's
-//! `sumdb/tlog` (the independent peer). A `[log]` that cannot work stops the service at start.
+//! `sumdb/tlog` (the independent peer). A stored hash rewritten in the database is caught by a
+//! monitor's check; an approved request is logged for its requester; a `[log]` that cannot
+//! work stops the service at start.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,6 +20,7 @@ use fwsign_service::server::{RunningService, create_token};
 use fwsign_service::tokens::Role;
 use fwsign_tlog::TlogError;
 use fwsign_tlog::checkpoint::CheckpointBody;
+use fwsign_tlog::monitor::{Observed, check_checkpoint};
 use fwsign_tlog::tiles::{Tile, TileStore};
 use fwsign_tlog::tree::tree_hash;
 use verifier_core::tlog::{LogKey, LogProof, SignedNote, leaf_hash, verify_inclusion};
@@ -168,6 +171,49 @@ fn an_approved_signature_is_logged_for_its_requester() {
     let entry = String::from_utf8(proof.entry(&mut buffer).unwrap().to_vec()).unwrap();
     assert!(entry.contains("key-name release\n"), "{entry}");
     assert!(entry.contains("subject builder\n"), "the requester, not the approver: {entry}");
+}
+
+#[test]
+fn a_tree_rewritten_in_the_database_is_caught_by_a_monitor() {
+    let dir = setup(&format!("[log]\norigin = \"{ORIGIN}\"\nkey = \"log.pem\"\n"));
+    let config = dir.path().join("service.toml");
+    let token = create_token(&config, "builder", Role::Submitter, None).unwrap();
+    let vkey = fwsign_service::log::LogSigner::open(
+        ServiceConfig::load(&config).unwrap().log.as_ref().unwrap(),
+    )
+    .unwrap()
+    .verifier_key();
+    let keys = [LogKey::parse(&vkey).unwrap()];
+    let check = |service: &RunningService, last: Option<&Observed>| {
+        let log = format!("{}/log", service.url());
+        let (_, _, note) = get(&format!("{log}/checkpoint"));
+        check_checkpoint(&String::from_utf8(note).unwrap(), &keys, last, |tile: &Tile| {
+            let (status, _, data) = get(&format!("{log}/{}", tile.path()));
+            if status == 200 { Ok(data) } else { Err(TlogError::Store(tile.path())) }
+        })
+    };
+    let service = start(dir.path()).unwrap();
+    for i in 0..3 {
+        let body = sign_body("dev", &[region(64 + i, 1)]);
+        let (status, reply) =
+            call("POST", &format!("{}/v1/sign", service.url()), Some(&token), Some(&body));
+        assert_eq!(status, 200, "{reply}");
+    }
+    let seen = check(&service, None).unwrap();
+    assert_eq!(seen.size, 3);
+    drop(service);
+    // Someone with the database rewrites the first leaf's stored hash.
+    let url = format!("sqlite:{}", dir.path().join("service.db").display());
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE log_hashes SET hash = zeroblob(32) WHERE idx = 0")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let service = start(dir.path()).unwrap();
+    let error = check(&service, Some(&seen)).unwrap_err().to_string();
+    assert!(error.contains("tiles do not hash to the checkpoint's root"), "{error}");
 }
 
 #[test]
