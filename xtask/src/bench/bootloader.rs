@@ -18,22 +18,33 @@ use boards::Board;
 use object::{Object, ObjectSymbol};
 
 use super::gdb::Gdb;
-use super::{Footprint, Keys, Results, build_firmware, run_quiet, write_payload};
+use super::{Footprint, Keys, Results, Settings, build_firmware, run_quiet, write_payload};
 
 /// The board every bootloader figure is taken on.
 const BOARD: Board = boards::mps2::AN386_BENCH;
 
-/// A bootloader build: `(key, label, features besides the board)`. Speed builds keep
-/// ed25519-compact's precomputed tables and defmt logging; size builds use `opt-size` and log
-/// nothing. Both use the Thumb-2 SHA-256, which is also the smaller.
-const BUILDS: [(&str, &str, &str); 6] = [
-    ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt"),
-    ("ed25519_size", "Ed25519, size", "ed25519,opt-size,thumb2-sha256"),
-    ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt"),
-    ("p256_size", "P-256, size", "p256,thumb2-sha256"),
-    ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt"),
-    ("both_size", "both, size", "ed25519,p256,opt-size,thumb2-sha256"),
+/// A bootloader build: `(key, label, features besides the board, compile settings)`. Speed
+/// builds keep ed25519-compact's precomputed tables, the unrolled Thumb-2 SHA-256 and defmt
+/// logging, with the `firmware` profile. Size builds use `opt-size` and the rolled SHA-256, log
+/// nothing, and are compiled with [`Settings::Minimal`]. The last three are the size settings
+/// taken one at a time, from the size build as it was before them to `ed25519_size`.
+const BUILDS: [(&str, &str, &str, Settings); 9] = [
+    ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt", Settings::Firmware),
+    ("ed25519_size", "Ed25519, size", "ed25519,opt-size,rolled-sha256", Settings::Minimal),
+    ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt", Settings::Firmware),
+    ("p256_size", "P-256, size", "p256,rolled-sha256", Settings::Minimal),
+    ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt", Settings::Firmware),
+    ("both_size", "both, size", "ed25519,p256,opt-size,rolled-sha256", Settings::Minimal),
+    ("ed25519_size_opt_s", "Ed25519, size: opt-level s", SIZE_STEPS, Settings::Firmware),
+    ("ed25519_size_opt_z", "Ed25519, size: + opt-level z", SIZE_STEPS, Settings::OptZ),
+    ("ed25519_size_abort", "Ed25519, size: + immediate-abort core", SIZE_STEPS, Settings::Minimal),
 ];
+
+/// The features of the size steps: the Ed25519 size build with the unrolled SHA-256.
+const SIZE_STEPS: &str = "ed25519,opt-size,thumb2-sha256";
+
+/// The size-oriented Ed25519 build, also built for the nRF52840-DK.
+const ED25519_SIZE: usize = 1;
 
 /// The benchmark contract's bootloader keys: the size-oriented builds.
 const CONTRACT: [(&str, &str); 5] = [
@@ -71,12 +82,12 @@ pub(super) fn measure(
     results: &mut Results,
 ) -> Result<()> {
     let images = BootImages::sign(fwsign, keys, work)?;
-    for (key, label, features) in BUILDS {
+    for (key, label, features, settings) in BUILDS {
         println!("  bootloader {label}");
         let trusted = trusted_keys(keys, features);
         let env = [("FWSIGN_TRUSTED_KEYS", trusted.as_str())];
         let plain = copy_elf(
-            &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env)?,
+            &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env, settings)?,
             &work.join(format!("bootloader-{key}.elf")),
         )?;
         let size = Footprint::of(&plain)?;
@@ -91,6 +102,7 @@ pub(super) fn measure(
                 BOARD.target,
                 &with_board(&format!("{features},bench")),
                 &env,
+                settings,
             )?,
             &work.join(format!("bootloader-{key}-bench.elf")),
         )?;
@@ -106,9 +118,10 @@ pub(super) fn measure(
     println!("  bootloader Ed25519, size, for the nRF52840-DK");
     let board = boards::nrf52840dk::BOARD;
     let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
-    let features = format!("{},{}", board.name, BUILDS[1].2);
+    let (_, _, features, settings) = BUILDS[ED25519_SIZE];
+    let features = format!("{},{features}", board.name);
     let elf = copy_elf(
-        &build_firmware(BOOTLOADER, board.target, &features, &env)?,
+        &build_firmware(BOOTLOADER, board.target, &features, &env, settings)?,
         &work.join("bootloader-ed25519_size_nrf52840dk.elf"),
     )?;
     let size = Footprint::of(&elf)?;
@@ -321,7 +334,7 @@ pub(super) fn print_table(results: &Results) {
         "Bootloader builds ({}, Cortex-M4, bytes)      flash  static RAM  stack peak   RAM total   reset to app, 256 KiB (instructions)",
         BOARD.name
     );
-    for (key, label, _) in BUILDS {
+    for (key, label, _, _) in BUILDS {
         let boots: Vec<String> = ["ed25519", "p256"]
             .iter()
             .filter_map(|algorithm| {
