@@ -36,12 +36,15 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         cargo(&["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
     });
     steps.run("host tests", || cargo(&["test", "--workspace"]));
+    steps.run("Wycheproof vectors through salty's Ed25519", || {
+        cargo(&["test", "-p", "verifier-core", "--features", "salty", "--test", "wycheproof"])
+    });
     for target in EMBEDDED_TARGETS {
         steps.run(&format!("verifier-core for {target}"), || {
             cargo_for_target(target, &["build", "-p", "verifier-core", "--features", "sha512"])
         });
     }
-    for features in ["ed25519", "p256"] {
+    for features in ["ed25519", "salty", "p256"] {
         steps.run(&format!("verifier-core with only {features}"), || {
             cargo_for_target(
                 "thumbv7em-none-eabihf",

@@ -25,26 +25,30 @@ const BOARD: Board = boards::mps2::AN386_BENCH;
 
 /// A bootloader build: `(key, label, features besides the board, compile settings)`. Speed
 /// builds keep ed25519-compact's precomputed tables, the unrolled Thumb-2 SHA-256 and defmt
-/// logging, with the `firmware` profile. Size builds use `opt-size` and the rolled SHA-256, log
-/// nothing, and are compiled with [`Settings::Minimal`]. The last three are the size settings
-/// taken one at a time, from the size build as it was before them to `ed25519_size`.
-const BUILDS: [(&str, &str, &str, Settings); 9] = [
+/// logging, with the `firmware` profile. Size builds use salty's Ed25519 and the rolled
+/// SHA-256, log nothing, and are compiled with [`Settings::Minimal`]. The last four take the
+/// size choices one at a time, from the size build as it was before them (ed25519-compact
+/// `opt_size`, unrolled SHA-256, opt-level `s`) to `ed25519_size`.
+const BUILDS: [(&str, &str, &str, Settings); 10] = [
     ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt", Settings::Firmware),
-    ("ed25519_size", "Ed25519, size", "ed25519,opt-size,rolled-sha256", Settings::Minimal),
+    ("ed25519_size", "Ed25519, size", "ed25519,salty,rolled-sha256", Settings::Minimal),
     ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt", Settings::Firmware),
     ("p256_size", "P-256, size", "p256,rolled-sha256", Settings::Minimal),
     ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt", Settings::Firmware),
-    ("both_size", "both, size", "ed25519,p256,opt-size,rolled-sha256", Settings::Minimal),
-    ("ed25519_size_opt_s", "Ed25519, size: opt-level s", SIZE_STEPS, Settings::Firmware),
-    ("ed25519_size_opt_z", "Ed25519, size: + opt-level z", SIZE_STEPS, Settings::OptZ),
-    ("ed25519_size_abort", "Ed25519, size: + immediate-abort core", SIZE_STEPS, Settings::Minimal),
+    ("both_size", "both, size", "ed25519,salty,p256,rolled-sha256", Settings::Minimal),
+    ("ed25519_size_opt_s", "Ed25519, size: opt-level s", UNROLLED, Settings::Firmware),
+    ("ed25519_size_opt_z", "Ed25519, size: + opt-level z", UNROLLED, Settings::OptZ),
+    ("ed25519_size_abort", "Ed25519, size: + immediate-abort core", UNROLLED, Settings::Minimal),
+    ("ed25519_size_compact", "Ed25519, size: + rolled SHA-256", COMPACT, Settings::Minimal),
 ];
 
-/// The features of the size steps: the Ed25519 size build with the unrolled SHA-256.
-const SIZE_STEPS: &str = "ed25519,opt-size,thumb2-sha256";
+/// The first size steps: ed25519-compact `opt_size` and the unrolled SHA-256.
+const UNROLLED: &str = "ed25519,opt-size,thumb2-sha256";
+/// The last but one: ed25519-compact `opt_size` and the rolled SHA-256.
+const COMPACT: &str = "ed25519,opt-size,rolled-sha256";
 
-/// The size-oriented Ed25519 build, also built for the nRF52840-DK.
-const ED25519_SIZE: usize = 1;
+/// The size-oriented Ed25519 builds also built for the nRF52840-DK, by index in [`BUILDS`].
+const FOR_NRF52840DK: [usize; 2] = [1, 9];
 
 /// The benchmark contract's bootloader keys: the size-oriented builds.
 const CONTRACT: [(&str, &str); 5] = [
@@ -115,18 +119,9 @@ pub(super) fn measure(
         results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
         results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
     }
-    println!("  bootloader Ed25519, size, for the nRF52840-DK");
-    let board = boards::nrf52840dk::BOARD;
-    let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
-    let (_, _, features, settings) = BUILDS[ED25519_SIZE];
-    let features = format!("{},{features}", board.name);
-    let elf = copy_elf(
-        &build_firmware(BOOTLOADER, board.target, &features, &env, settings)?,
-        &work.join("bootloader-ed25519_size_nrf52840dk.elf"),
-    )?;
-    let size = Footprint::of(&elf)?;
-    results.insert(NRF52840DK_FLASH.into(), size.flash as f64);
-    super::parts::breakdown(&elf, NRF52840DK, results)?;
+    for index in FOR_NRF52840DK {
+        measure_nrf52840dk(BUILDS[index], keys, work, results)?;
+    }
     for (contract, source) in CONTRACT {
         if let Some(value) = results.get(source).copied() {
             results.insert(contract.into(), value);
@@ -142,7 +137,30 @@ const BOOTLOADER: &str = "fwsign-bootloader-firmware";
 
 /// The size-oriented Ed25519 build for a real part: no semihosted flash file, the NVMC driver.
 const NRF52840DK: &str = "ed25519_size_nrf52840dk";
-const NRF52840DK_FLASH: &str = "bootloader_ed25519_size_nrf52840dk_flash_bytes";
+
+/// Flash of a size-oriented Ed25519 build for the nRF52840-DK
+/// (`bootloader_{key}_nrf52840dk_flash_bytes`), and by part for `ed25519_size`.
+fn measure_nrf52840dk(
+    (key, label, features, settings): (&str, &str, &str, Settings),
+    keys: &Keys,
+    work: &Path,
+    results: &mut Results,
+) -> Result<()> {
+    println!("  bootloader {label}, for the nRF52840-DK");
+    let board = boards::nrf52840dk::BOARD;
+    let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
+    let features = format!("{},{features}", board.name);
+    let elf = copy_elf(
+        &build_firmware(BOOTLOADER, board.target, &features, &env, settings)?,
+        &work.join(format!("bootloader-{key}_nrf52840dk.elf")),
+    )?;
+    let size = Footprint::of(&elf)?;
+    results.insert(format!("bootloader_{key}_nrf52840dk_flash_bytes"), size.flash as f64);
+    if key == "ed25519_size" {
+        super::parts::breakdown(&elf, NRF52840DK, results)?;
+    }
+    Ok(())
+}
 
 fn with_board(features: &str) -> String {
     format!("{},{features}", BOARD.name)
@@ -351,7 +369,11 @@ pub(super) fn print_table(results: &Results) {
             boots.join(", ")
         );
     }
-    println!("{:<44} {:>10}", "Ed25519, size, nRF52840-DK", count(NRF52840DK_FLASH));
+    for index in FOR_NRF52840DK {
+        let (key, label, _, _) = BUILDS[index];
+        let flash = count(&format!("bootloader_{key}_nrf52840dk_flash_bytes"));
+        println!("{:<44} {flash:>10}", format!("{label}, nRF52840-DK"));
+    }
     println!();
     println!("Size-oriented Ed25519 bootloader, flash by part (bytes)   mps2-an386  nRF52840-DK");
     for (part, label) in super::parts::LABELS {
