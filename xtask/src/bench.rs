@@ -25,7 +25,7 @@ use object::{Object, ObjectSection, SectionKind};
 use crate::root;
 use crate::tools::{self, AptTool};
 
-mod bootloader;
+pub(crate) mod bootloader;
 mod gdb;
 mod parts;
 

@@ -18,6 +18,7 @@ mod powerfail;
 mod qemu;
 mod scenarios;
 mod sign;
+mod size_boot;
 mod test;
 mod toolchain;
 mod tools;
@@ -57,6 +58,9 @@ enum Task {
     },
     /// Prove the verifier links no panic path in a thumbv7em release firmware.
     CheckNoPanic,
+    /// Boot the size-oriented Ed25519 bootloader on QEMU: a signed image starts, altered and
+    /// malleated ones do not.
+    CheckSizeBuild,
     /// Replay the fuzz seeds and fuzz every target for a bounded time.
     Fuzz {
         /// Seconds per target.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
+        Task::CheckSizeBuild => size_boot::check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),
         Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),

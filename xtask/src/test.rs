@@ -4,7 +4,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, toolchain, tools};
+use crate::{
+    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, size_boot, toolchain, tools,
+};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -64,6 +66,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         });
     }
     steps.run("no panic path in the verifier", no_panic_check);
+    steps.run("size-oriented bootloader on QEMU", size_boot::check);
     steps.run("power-fail matrix", powerfail::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());
     steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);

@@ -47,6 +47,15 @@ const UNROLLED: &str = "ed25519,opt-size,thumb2-sha256";
 /// The last but one: ed25519-compact `opt_size` and the rolled SHA-256.
 const COMPACT: &str = "ed25519,opt-size,rolled-sha256";
 
+/// Builds the size-oriented Ed25519 bootloader (`ed25519_size`) for `board`, trusting the
+/// public key of the PEM file `key`; the ELF's path.
+pub(crate) fn build_ed25519_size(board: &Board, key: &Path) -> Result<PathBuf> {
+    let (_, _, features, settings) = BUILDS[1];
+    let key = key.display().to_string();
+    let features = format!("{},{features}", board.name);
+    build_firmware(BOOTLOADER, board.target, &features, &[("FWSIGN_TRUSTED_KEYS", &key)], settings)
+}
+
 /// The size-oriented Ed25519 builds also built for the nRF52840-DK, by index in [`BUILDS`].
 const FOR_NRF52840DK: [usize; 2] = [1, 9];
 
