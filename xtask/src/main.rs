@@ -166,7 +166,15 @@ fn run_cargo(mut command: Command, args: &[&str]) -> Result<()> {
 fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
-    cargo_for_target(TARGET, &["build", "-p", package, "--profile", "firmware"])?;
-    let elf = target_dir().join(TARGET).join("firmware").join(package);
-    no_panic::check(&elf, &no_panic::llvm_objdump()?)
+    for ed25519 in ["ed25519-compact", "salty"] {
+        println!("no-panic check with Ed25519 through {ed25519}");
+        let mut args = vec!["build", "-p", package, "--profile", "firmware"];
+        if ed25519 == "salty" {
+            args.extend(["--features", "verifier-core/salty"]);
+        }
+        cargo_for_target(TARGET, &args)?;
+        let elf = target_dir().join(TARGET).join("firmware").join(package);
+        no_panic::check(&elf, &no_panic::llvm_objdump()?)?;
+    }
+    Ok(())
 }

@@ -51,7 +51,7 @@ const PARTS: [(&str, &[&str]); 13] = [
         "compiler_builtins",
         &["compiler_builtins", "compiler-builtins", "memcpy", "memset", "memmove", "__aeabi"],
     ),
-    ("core", &["/rustc/", "core::"]),
+    ("core", &["/rustc/", "/lib/rustlib/src/rust/library/", "core::"]),
 ];
 
 const OTHER: &str = "other";
@@ -137,7 +137,7 @@ fn code_part(loader: &addr2line::Loader, address: u64) -> Option<&'static str> {
         if file.is_empty() {
             continue;
         }
-        if file.contains("/rustc/") {
+        if file.contains("/rustc/") || file.contains("/lib/rustlib/src/rust/library/") {
             innermost_std.get_or_insert(file);
             continue;
         }
