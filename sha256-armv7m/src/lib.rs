@@ -11,15 +11,17 @@
 //!
 //! It is used on ARMv7-M and ARMv8-M Mainline (`thumbv7m`, `thumbv7em`, `thumbv8m.main`);
 //! every other target, including the host that runs the tests, gets a portable block function
-//! with the same interface. Both are tested against the `sha2` crate: the portable one and the
+//! with the same interface. The `rolled` feature selects the portable block function on Thumb-2
+//! targets too: its rounds are a loop, far smaller than the unrolled assembly and slower, for
+//! bootloaders that must fit in the least flash. Both are tested against the `sha2` crate: the portable one and the
 //! buffering by `cargo test` (`tests/against_sha2.rs`), the assembly on the emulated Cortex-M4,
 //! Cortex-M3 and Cortex-M33 by the benchmark firmware, which checks every length 0..=300 and
 //! large inputs before it measures anything (`cargo xtask bench`).
 #![no_std]
 
-#[cfg(not(thumb2))]
+#[cfg(any(not(thumb2), feature = "rolled"))]
 mod portable;
-#[cfg(thumb2)]
+#[cfg(all(thumb2, not(feature = "rolled")))]
 mod thumb2;
 
 /// Bytes per SHA-256 block.
@@ -42,9 +44,9 @@ pub fn compress(state: &mut [u32; 8], blocks: &[[u8; BLOCK_LEN]]) {
     if blocks.is_empty() {
         return;
     }
-    #[cfg(thumb2)]
+    #[cfg(all(thumb2, not(feature = "rolled")))]
     thumb2::compress(state, blocks);
-    #[cfg(not(thumb2))]
+    #[cfg(any(not(thumb2), feature = "rolled"))]
     portable::compress(state, blocks);
 }
 

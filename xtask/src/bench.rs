@@ -25,12 +25,42 @@ use object::{Object, ObjectSection, SectionKind};
 use crate::root;
 use crate::tools::{self, AptTool};
 
-mod bootloader;
+pub(crate) mod bootloader;
 mod gdb;
 mod parts;
 
-/// The firmware profile: the one used for every size and instruction figure.
-const PROFILE: &str = "firmware";
+/// How a firmware is compiled for the figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settings {
+    /// The `firmware` profile (opt-level `s`, fat LTO) with the toolchain's `core`: every figure
+    /// but the size-oriented bootloaders'.
+    Firmware,
+    /// The `firmware-size` profile (opt-level `z`) with the toolchain's `core`.
+    OptZ,
+    /// `firmware-size` with `core` built from source and `panic = "immediate-abort"`: the
+    /// size-oriented bootloaders.
+    Minimal,
+}
+
+impl Settings {
+    fn profile(self) -> &'static str {
+        match self {
+            Self::Firmware => "firmware",
+            Self::OptZ | Self::Minimal => "firmware-size",
+        }
+    }
+
+    /// Adds the standard-library flags of these settings to a `cargo build` for `target`.
+    fn configure(self, command: &mut Command, target: &str) -> Result<()> {
+        match self {
+            Self::Firmware | Self::OptZ => {
+                crate::toolchain::TargetBuild::for_target(target)?.configure(command);
+                Ok(())
+            }
+            Self::Minimal => crate::toolchain::configure_minimal_core(command, self.profile()),
+        }
+    }
+}
 
 /// Timed runs per host command; the median is reported.
 const HOST_RUNS: usize = 5;
@@ -112,7 +142,14 @@ pub(crate) fn run(json: Option<&Path>) -> Result<()> {
     make_device_inputs(&fwsign, &keys, &work)?;
     for machine in &MACHINES {
         println!("measuring on {}", machine.label);
-        let firmware = build_binary("fwsign-bench", Some("fwsign-bench"), machine.target, "", &[])?;
+        let firmware = build_binary(
+            "fwsign-bench",
+            Some("fwsign-bench"),
+            machine.target,
+            "",
+            &[],
+            Settings::Firmware,
+        )?;
         let figures = run_qemu(machine, &firmware, &work)?;
         for (key, value) in figures {
             results.insert(format!("{}{key}", machine.prefix), value);
@@ -160,14 +197,15 @@ fn build_fwsign() -> Result<PathBuf> {
     Ok(root().join("target/release/fwsign"))
 }
 
-/// Builds `binary` of `package` for `target` with `features`; the ELF's path.
+/// Builds `binary` of `package` for `target` with `features` and `settings`; the ELF's path.
 fn build_firmware(
     package: &str,
     target: &str,
     features: &str,
     env: &[(&str, &str)],
+    settings: Settings,
 ) -> Result<PathBuf> {
-    build_binary(package, None, target, features, env)
+    build_binary(package, None, target, features, env, settings)
 }
 
 fn build_binary(
@@ -176,12 +214,14 @@ fn build_binary(
     target: &str,
     features: &str,
     env: &[(&str, &str)],
+    settings: Settings,
 ) -> Result<PathBuf> {
+    let profile = settings.profile();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
     command
         .args(["build", "--quiet", "-p", package, "--target", target])
-        .args(["--profile", PROFILE, "--message-format=json"])
+        .args(["--profile", profile, "--message-format=json"])
         .current_dir(root())
         .stderr(Stdio::inherit());
     if let Some(binary) = binary {
@@ -191,7 +231,7 @@ fn build_binary(
         command.args(["--no-default-features", "--features", features]);
     }
     command.envs(env.iter().copied());
-    crate::toolchain::TargetBuild::for_target(target)?.configure(&mut command);
+    settings.configure(&mut command, target)?;
     let output = command.output().with_context(|| format!("cannot run {cargo}"))?;
     if !output.status.success() {
         bail!("building {package} for {target} ({features}) failed");
@@ -204,7 +244,7 @@ fn build_binary(
         .with_context(|| format!("cargo built no executable for {package}"))?;
     if !executable.is_file() {
         bail!(
-            "{} is missing after the build: remove target/{target}/{PROFILE}/.fingerprint/{package}-* and retry",
+            "{} is missing after the build: remove target/{target}/{profile}/.fingerprint/{package}-* and retry",
             executable.display()
         );
     }
@@ -397,12 +437,20 @@ fn footprint(keys: &Keys, results: &mut Results) -> Result<()> {
         target,
         "",
         &[("FWSIGN_TRUSTED_KEYS", &trusted)],
+        Settings::Firmware,
     )?;
     let size = Footprint::of(&bootloader)?;
     results.insert("bootloader_standard_flash_bytes".into(), size.flash as f64);
     results.insert("bootloader_standard_static_ram_bytes".into(), size.ram as f64);
     for (key, features, _) in VERIFIER_BUILDS {
-        let elf = build_binary("fwsign-bench", Some("fwsign-footprint"), target, features, &[])?;
+        let elf = build_binary(
+            "fwsign-bench",
+            Some("fwsign-footprint"),
+            target,
+            features,
+            &[],
+            Settings::Firmware,
+        )?;
         let size = Footprint::of(&elf)?;
         results.insert(format!("{key}_flash_bytes"), size.flash as f64);
         results.insert(format!("{key}_static_ram_bytes"), size.ram as f64);

@@ -19,6 +19,7 @@ mod qemu;
 mod scenarios;
 mod service;
 mod sign;
+mod size_boot;
 mod test;
 mod toolchain;
 mod tools;
@@ -58,6 +59,9 @@ enum Task {
     },
     /// Prove the verifier links no panic path in a thumbv7em release firmware.
     CheckNoPanic,
+    /// Boot the size-oriented Ed25519 bootloader on QEMU: a signed image starts, altered and
+    /// malleated ones do not.
+    CheckSizeBuild,
     /// Replay the fuzz seeds and fuzz every target for a bounded time.
     Fuzz {
         /// Seconds per target.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
+        Task::CheckSizeBuild => size_boot::check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),
         Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),
@@ -162,7 +167,15 @@ fn run_cargo(mut command: Command, args: &[&str]) -> Result<()> {
 fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
-    cargo_for_target(TARGET, &["build", "-p", package, "--profile", "firmware"])?;
-    let elf = target_dir().join(TARGET).join("firmware").join(package);
-    no_panic::check(&elf, &no_panic::llvm_objdump()?)
+    for ed25519 in ["ed25519-compact", "salty"] {
+        println!("no-panic check with Ed25519 through {ed25519}");
+        let mut args = vec!["build", "-p", package, "--profile", "firmware"];
+        if ed25519 == "salty" {
+            args.extend(["--features", "verifier-core/salty"]);
+        }
+        cargo_for_target(TARGET, &args)?;
+        let elf = target_dir().join(TARGET).join("firmware").join(package);
+        no_panic::check(&elf, &no_panic::llvm_objdump()?)?;
+    }
+    Ok(())
 }

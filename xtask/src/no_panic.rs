@@ -2,12 +2,12 @@
 //!
 //! A firmware (`verifier-core/no-panic-check`) verifies an image the optimiser cannot see, with
 //! every algorithm enabled and the Thumb-2 SHA-256, built like the bootloader (thumbv7em, fat
-//! LTO). Every call into a panic entry point left in the linked binary is located and its inline
+//! LTO), once with each Ed25519 implementation (ed25519-compact, and salty for the size builds). Every call into a panic entry point left in the linked binary is located and its inline
 //! chain read from the debug information. The check fails if the code that would panic is ours:
 //! `verifier-core/src` or `sha256-armv7m/src`.
 //!
 //! Call sites inside the crypto crates (bounds checks the compiler could not elide in
-//! ed25519-compact, crypto-bigint, der) are counted and reported, not hidden: they are outside
+//! ed25519-compact, salty, crypto-bigint, der) are counted and reported, not hidden: they are outside
 //! the verifier's code, and none is reachable from a malformed image that the verifier would not
 //! already have refused.
 
@@ -31,7 +31,7 @@ impl PanicCallSite {
     /// each other, or the panic handler), rather than a place where some code decides to panic.
     fn is_panic_machinery(&self) -> bool {
         let in_handler = self.frames.iter().any(|frame| frame.contains("rust_begin_unwind"));
-        in_handler || self.frames.iter().all(|frame| frame.contains("/rustc/"))
+        in_handler || self.frames.iter().all(|frame| is_standard_library(frame))
     }
 
     /// Whether the code that can panic is the verifier's: the innermost frame outside the
@@ -39,9 +39,15 @@ impl PanicCallSite {
     fn in_verifier(&self) -> bool {
         self.frames
             .iter()
-            .find(|frame| !frame.contains("/rustc/"))
+            .find(|frame| !is_standard_library(frame))
             .is_some_and(|frame| OUR_SOURCES.iter().any(|dir| frame.contains(dir)))
     }
+}
+
+/// Whether a frame is the standard library's: its prebuilt form names `/rustc/<hash>/` paths,
+/// which debuggers remap to the `rust-src` component once it is installed.
+fn is_standard_library(frame: &str) -> bool {
+    frame.contains("/rustc/") || frame.contains("/lib/rustlib/src/rust/library/")
 }
 
 /// Finds the panic call sites of `elf` (a Thumb firmware with debug information).
@@ -143,7 +149,7 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         dependencies.len()
     );
     for site in &dependencies {
-        let origin = site.frames.iter().find(|f| !f.contains("/rustc/"));
+        let origin = site.frames.iter().find(|f| !is_standard_library(f));
         println!("    dependency: {}", origin.map_or("?", String::as_str));
     }
     if !verifier.is_empty() {

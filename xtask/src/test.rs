@@ -4,7 +4,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, toolchain, tools};
+use crate::{
+    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, size_boot, toolchain, tools,
+};
 
 /// The embedded targets the verifier must build for.
 pub(crate) const EMBEDDED_TARGETS: &[&str] = &[
@@ -36,12 +38,15 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         cargo(&["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
     });
     steps.run("host tests", || cargo(&["test", "--workspace"]));
+    steps.run("Wycheproof vectors through salty's Ed25519", || {
+        cargo(&["test", "-p", "verifier-core", "--features", "salty", "--test", "wycheproof"])
+    });
     for target in EMBEDDED_TARGETS {
         steps.run(&format!("verifier-core for {target}"), || {
             cargo_for_target(target, &["build", "-p", "verifier-core", "--features", "sha512"])
         });
     }
-    for features in ["ed25519", "p256"] {
+    for features in ["ed25519", "salty", "p256"] {
         steps.run(&format!("verifier-core with only {features}"), || {
             cargo_for_target(
                 "thumbv7em-none-eabihf",
@@ -61,6 +66,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         });
     }
     steps.run("no panic path in the verifier", no_panic_check);
+    steps.run("size-oriented bootloader on QEMU", size_boot::check);
     steps.run("power-fail matrix", powerfail::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());
     steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);

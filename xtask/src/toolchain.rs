@@ -8,6 +8,10 @@
 //! with cargo's `-Zbuild-std` (allowed on a stable release by `RUSTC_BOOTSTRAP=1`, for the
 //! embedded builds only: host builds, tests and build scripts keep the prebuilt std).
 //! `FWSIGN_BUILD_STD=1` forces that fallback so CI keeps it working.
+//!
+//! The size-oriented benchmark builds always build `core` from source ([`configure_minimal_core`]):
+//! with `panic = "immediate-abort"` a panic is a trap instruction, so no panic message or
+//! formatting code is linked at all.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,6 +61,19 @@ impl TargetBuild {
             command.args(BUILD_STD_ARGS).env("RUSTC_BOOTSTRAP", "1");
         }
     }
+}
+
+/// Adds to a `cargo build` with `profile` the flags that build `core` from `rust-src` with
+/// `panic = "immediate-abort"` (installing `rust-src` when missing). Replaces
+/// [`TargetBuild::configure`] for that build.
+pub(crate) fn configure_minimal_core(command: &mut Command, profile: &str) -> Result<()> {
+    from_source()?;
+    command
+        .args(BUILD_STD_ARGS)
+        .args(["-Zpanic-immediate-abort", "--config"])
+        .arg(format!("profile.{profile}.panic=\"immediate-abort\""))
+        .env("RUSTC_BOOTSTRAP", "1");
+    Ok(())
 }
 
 fn decide(target: &str) -> Result<TargetBuild> {

@@ -18,22 +18,46 @@ use boards::Board;
 use object::{Object, ObjectSymbol};
 
 use super::gdb::Gdb;
-use super::{Footprint, Keys, Results, build_firmware, run_quiet, write_payload};
+use super::{Footprint, Keys, Results, Settings, build_firmware, run_quiet, write_payload};
 
 /// The board every bootloader figure is taken on.
 const BOARD: Board = boards::mps2::AN386_BENCH;
 
-/// A bootloader build: `(key, label, features besides the board)`. Speed builds keep
-/// ed25519-compact's precomputed tables and defmt logging; size builds use `opt-size` and log
-/// nothing. Both use the Thumb-2 SHA-256, which is also the smaller.
-const BUILDS: [(&str, &str, &str); 6] = [
-    ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt"),
-    ("ed25519_size", "Ed25519, size", "ed25519,opt-size,thumb2-sha256"),
-    ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt"),
-    ("p256_size", "P-256, size", "p256,thumb2-sha256"),
-    ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt"),
-    ("both_size", "both, size", "ed25519,p256,opt-size,thumb2-sha256"),
+/// A bootloader build: `(key, label, features besides the board, compile settings)`. Speed
+/// builds keep ed25519-compact's precomputed tables, the unrolled Thumb-2 SHA-256 and defmt
+/// logging, with the `firmware` profile. Size builds use salty's Ed25519 and the rolled
+/// SHA-256, log nothing, and are compiled with [`Settings::Minimal`]. The last four take the
+/// size choices one at a time, from the size build as it was before them (ed25519-compact
+/// `opt_size`, unrolled SHA-256, opt-level `s`) to `ed25519_size`.
+const BUILDS: [(&str, &str, &str, Settings); 10] = [
+    ("ed25519_speed", "Ed25519, speed", "ed25519,thumb2-sha256,defmt", Settings::Firmware),
+    ("ed25519_size", "Ed25519, size", "ed25519,salty,rolled-sha256", Settings::Minimal),
+    ("p256_speed", "P-256, speed", "p256,thumb2-sha256,defmt", Settings::Firmware),
+    ("p256_size", "P-256, size", "p256,rolled-sha256", Settings::Minimal),
+    ("both_speed", "both, speed", "ed25519,p256,thumb2-sha256,defmt", Settings::Firmware),
+    ("both_size", "both, size", "ed25519,salty,p256,rolled-sha256", Settings::Minimal),
+    ("ed25519_size_opt_s", "Ed25519, size: opt-level s", UNROLLED, Settings::Firmware),
+    ("ed25519_size_opt_z", "Ed25519, size: + opt-level z", UNROLLED, Settings::OptZ),
+    ("ed25519_size_abort", "Ed25519, size: + immediate-abort core", UNROLLED, Settings::Minimal),
+    ("ed25519_size_compact", "Ed25519, size: + rolled SHA-256", COMPACT, Settings::Minimal),
 ];
+
+/// The first size steps: ed25519-compact `opt_size` and the unrolled SHA-256.
+const UNROLLED: &str = "ed25519,opt-size,thumb2-sha256";
+/// The last but one: ed25519-compact `opt_size` and the rolled SHA-256.
+const COMPACT: &str = "ed25519,opt-size,rolled-sha256";
+
+/// Builds the size-oriented Ed25519 bootloader (`ed25519_size`) for `board`, trusting the
+/// public key of the PEM file `key`; the ELF's path.
+pub(crate) fn build_ed25519_size(board: &Board, key: &Path) -> Result<PathBuf> {
+    let (_, _, features, settings) = BUILDS[1];
+    let key = key.display().to_string();
+    let features = format!("{},{features}", board.name);
+    build_firmware(BOOTLOADER, board.target, &features, &[("FWSIGN_TRUSTED_KEYS", &key)], settings)
+}
+
+/// The size-oriented Ed25519 builds also built for the nRF52840-DK, by index in [`BUILDS`].
+const FOR_NRF52840DK: [usize; 2] = [1, 9];
 
 /// The benchmark contract's bootloader keys: the size-oriented builds.
 const CONTRACT: [(&str, &str); 5] = [
@@ -71,12 +95,12 @@ pub(super) fn measure(
     results: &mut Results,
 ) -> Result<()> {
     let images = BootImages::sign(fwsign, keys, work)?;
-    for (key, label, features) in BUILDS {
+    for (key, label, features, settings) in BUILDS {
         println!("  bootloader {label}");
         let trusted = trusted_keys(keys, features);
         let env = [("FWSIGN_TRUSTED_KEYS", trusted.as_str())];
         let plain = copy_elf(
-            &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env)?,
+            &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env, settings)?,
             &work.join(format!("bootloader-{key}.elf")),
         )?;
         let size = Footprint::of(&plain)?;
@@ -91,6 +115,7 @@ pub(super) fn measure(
                 BOARD.target,
                 &with_board(&format!("{features},bench")),
                 &env,
+                settings,
             )?,
             &work.join(format!("bootloader-{key}-bench.elf")),
         )?;
@@ -103,17 +128,9 @@ pub(super) fn measure(
         results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
         results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
     }
-    println!("  bootloader Ed25519, size, for the nRF52840-DK");
-    let board = boards::nrf52840dk::BOARD;
-    let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
-    let features = format!("{},{}", board.name, BUILDS[1].2);
-    let elf = copy_elf(
-        &build_firmware(BOOTLOADER, board.target, &features, &env)?,
-        &work.join("bootloader-ed25519_size_nrf52840dk.elf"),
-    )?;
-    let size = Footprint::of(&elf)?;
-    results.insert(NRF52840DK_FLASH.into(), size.flash as f64);
-    super::parts::breakdown(&elf, NRF52840DK, results)?;
+    for index in FOR_NRF52840DK {
+        measure_nrf52840dk(BUILDS[index], keys, work, results)?;
+    }
     for (contract, source) in CONTRACT {
         if let Some(value) = results.get(source).copied() {
             results.insert(contract.into(), value);
@@ -129,7 +146,30 @@ const BOOTLOADER: &str = "fwsign-bootloader-firmware";
 
 /// The size-oriented Ed25519 build for a real part: no semihosted flash file, the NVMC driver.
 const NRF52840DK: &str = "ed25519_size_nrf52840dk";
-const NRF52840DK_FLASH: &str = "bootloader_ed25519_size_nrf52840dk_flash_bytes";
+
+/// Flash of a size-oriented Ed25519 build for the nRF52840-DK
+/// (`bootloader_{key}_nrf52840dk_flash_bytes`), and by part for `ed25519_size`.
+fn measure_nrf52840dk(
+    (key, label, features, settings): (&str, &str, &str, Settings),
+    keys: &Keys,
+    work: &Path,
+    results: &mut Results,
+) -> Result<()> {
+    println!("  bootloader {label}, for the nRF52840-DK");
+    let board = boards::nrf52840dk::BOARD;
+    let env = [("FWSIGN_TRUSTED_KEYS", keys.ed25519.to_str().unwrap_or_default())];
+    let features = format!("{},{features}", board.name);
+    let elf = copy_elf(
+        &build_firmware(BOOTLOADER, board.target, &features, &env, settings)?,
+        &work.join(format!("bootloader-{key}_nrf52840dk.elf")),
+    )?;
+    let size = Footprint::of(&elf)?;
+    results.insert(format!("bootloader_{key}_nrf52840dk_flash_bytes"), size.flash as f64);
+    if key == "ed25519_size" {
+        super::parts::breakdown(&elf, NRF52840DK, results)?;
+    }
+    Ok(())
+}
 
 fn with_board(features: &str) -> String {
     format!("{},{features}", BOARD.name)
@@ -321,7 +361,7 @@ pub(super) fn print_table(results: &Results) {
         "Bootloader builds ({}, Cortex-M4, bytes)      flash  static RAM  stack peak   RAM total   reset to app, 256 KiB (instructions)",
         BOARD.name
     );
-    for (key, label, _) in BUILDS {
+    for (key, label, _, _) in BUILDS {
         let boots: Vec<String> = ["ed25519", "p256"]
             .iter()
             .filter_map(|algorithm| {
@@ -338,7 +378,11 @@ pub(super) fn print_table(results: &Results) {
             boots.join(", ")
         );
     }
-    println!("{:<44} {:>10}", "Ed25519, size, nRF52840-DK", count(NRF52840DK_FLASH));
+    for index in FOR_NRF52840DK {
+        let (key, label, _, _) = BUILDS[index];
+        let flash = count(&format!("bootloader_{key}_nrf52840dk_flash_bytes"));
+        println!("{:<44} {flash:>10}", format!("{label}, nRF52840-DK"));
+    }
     println!();
     println!("Size-oriented Ed25519 bootloader, flash by part (bytes)   mps2-an386  nRF52840-DK");
     for (part, label) in super::parts::LABELS {

@@ -19,7 +19,7 @@ use super::Results;
 /// Parts, each recognised by a substring of a source path or symbol name; first match wins.
 const PARTS: [(&str, &[&str]); 13] = [
     ("verifier", &["verifier-core/src", "verifier_core"]),
-    ("ed25519", &["ed25519-compact", "ed25519_compact"]),
+    ("ed25519", &["ed25519-compact", "ed25519_compact", "/salty-", "salty::", "fe25519_"]),
     ("sha256", &["sha256-armv7m", "sha256_armv7m", "fwsign_sha256", "/sha2-"]),
     (
         "p256",
@@ -51,7 +51,7 @@ const PARTS: [(&str, &[&str]); 13] = [
         "compiler_builtins",
         &["compiler_builtins", "compiler-builtins", "memcpy", "memset", "memmove", "__aeabi"],
     ),
-    ("core", &["/rustc/", "core::"]),
+    ("core", &["/rustc/", "/lib/rustlib/src/rust/library/", "core::"]),
 ];
 
 const OTHER: &str = "other";
@@ -137,7 +137,7 @@ fn code_part(loader: &addr2line::Loader, address: u64) -> Option<&'static str> {
         if file.is_empty() {
             continue;
         }
-        if file.contains("/rustc/") {
+        if file.contains("/rustc/") || file.contains("/lib/rustlib/src/rust/library/") {
             innermost_std.get_or_insert(file);
             continue;
         }
@@ -156,7 +156,7 @@ fn part_of(name: &str) -> &'static str {
 /// The parts in report order, with readable labels.
 pub(super) const LABELS: [(&str, &str); 15] = [
     ("verifier", "verifier (verifier-core)"),
-    ("ed25519", "Ed25519 (ed25519-compact, opt_size)"),
+    ("ed25519", "Ed25519 (salty, its SHA-512 included)"),
     ("sha256", "SHA-256 (sha256-armv7m)"),
     ("p256", "P-256 (RustCrypto)"),
     ("swap_logic", "swap, journal and updater"),
