@@ -55,7 +55,8 @@ enum Task {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
-    /// Prove the verifier links no panic path in a thumbv7em release firmware.
+    /// Prove the verifier, and the bootloader built with a log key, link no panic path of our
+    /// own in a thumbv7em release firmware.
     CheckNoPanic,
     /// Replay the fuzz seeds and fuzz every target for a bounded time.
     Fuzz {
@@ -163,5 +164,7 @@ fn no_panic_check() -> Result<()> {
     let package = "verifier-no-panic-check";
     cargo_for_target(TARGET, &["build", "-p", package, "--profile", "firmware"])?;
     let elf = target_dir().join(TARGET).join("firmware").join(package);
-    no_panic::check(&elf, &no_panic::llvm_objdump()?)
+    let objdump = no_panic::llvm_objdump()?;
+    no_panic::check(&elf, &objdump)?;
+    no_panic::check(&no_panic::logged_bootloader()?, &objdump)
 }

@@ -36,6 +36,13 @@ impl<'a> LogKey<'a> {
         Ok(Self { name, key_id: key_id(name, &public_key), public_key })
     }
 
+    /// The key `name` with `key_id` and the Ed25519 `public_key`, as [`LogKey::parse`] found
+    /// them: for key tables generated at build time. Nothing is checked; a wrong key id only
+    /// makes the key match no signature line, so every checkpoint is refused.
+    pub const fn from_parts(name: &'a str, key_id: [u8; 4], public_key: [u8; 32]) -> Self {
+        Self { name, key_id, public_key }
+    }
+
     /// Parses the verifier key text `<name>+<8 hex key id>+<base64(0x01 ‖ public key)>`.
     ///
     /// # Errors
