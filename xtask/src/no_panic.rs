@@ -41,8 +41,15 @@ pub(crate) fn logged_bootloader() -> Result<PathBuf> {
     let text = crate::kit::logged_profile(&shipped, &[EXAMPLE_KEY_HASH.into()], &vkey)?;
     let profile = dir.join("logged-device.toml");
     crate::write_atomically(&profile, text.as_bytes())?;
-    crate::firmware::bootloader_for_analysis(&board, &profile)
+    let elf = crate::firmware::bootloader_for_analysis(&board, &profile)?;
+    if !defines_symbol(&elf, |name| name.contains(PROOF_BUFFER_SYMBOL))? {
+        bail!("{} has no {PROOF_BUFFER_SYMBOL}: built without its log proof check", elf.display());
+    }
+    Ok(elf)
 }
+
+/// The bootloader's static log proof buffer: its presence shows the `tlog` check is linked.
+const PROOF_BUFFER_SYMBOL: &str = "PROOF_BUFFER";
 
 /// Where a panic entry point is called from, with its inline chain (innermost first).
 struct PanicCallSite {
@@ -136,18 +143,18 @@ fn inline_chain(loader: &addr2line::Loader, address: u64) -> Result<Vec<String>>
 /// The Thumb-2 block function of `sha256-armv7m`: its presence shows the check covers that crate.
 const THUMB2_SHA256_SYMBOL: &str = "fwsign_sha256_compress_armv7m";
 
-/// Whether `elf` defines the symbol `name`.
-fn defines_symbol(elf: &Path, name: &str) -> Result<bool> {
+/// Whether `elf` defines a symbol whose (mangled) name satisfies `wanted`.
+fn defines_symbol(elf: &Path, wanted: impl Fn(&str) -> bool) -> Result<bool> {
     use object::{Object, ObjectSymbol};
     let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let file = object::File::parse(&*data)
         .with_context(|| format!("{} is not an ELF file", elf.display()))?;
-    Ok(file.symbols().any(|symbol| symbol.name() == Ok(name)))
+    Ok(file.symbols().any(|symbol| symbol.name().is_ok_and(&wanted)))
 }
 
 /// Checks the linked firmware at `elf`; prints a summary and fails on any verifier panic path.
 pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
-    if !defines_symbol(elf, THUMB2_SHA256_SYMBOL)? {
+    if !defines_symbol(elf, |name| name == THUMB2_SHA256_SYMBOL)? {
         bail!(
             "{} does not link the Thumb-2 SHA-256 ({THUMB2_SHA256_SYMBOL}): build it with verifier-core's thumb2-sha256 feature",
             elf.display()
@@ -162,7 +169,8 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         }
     }
     println!(
-        "no-panic check: {} panic call sites in the linked firmware, {} from verifier-core or sha256-armv7m, {} inside crypto dependencies",
+        "no-panic check of {}: {} panic call sites in the linked firmware, {} from verifier-core, sha256-armv7m or the bootloader, {} inside dependencies",
+        elf.file_name().map_or("?".into(), |name| name.to_string_lossy()),
         sites.len(),
         verifier.len(),
         dependencies.len()
@@ -172,7 +180,7 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         println!("    dependency: {}", origin.map_or("?", String::as_str));
     }
     if !verifier.is_empty() {
-        bail!("verifier-core or sha256-armv7m links {} panic path(s)", verifier.len());
+        bail!("our code links {} panic path(s)", verifier.len());
     }
     Ok(())
 }

@@ -232,6 +232,17 @@ mod tests {
     }
 
     #[test]
+    fn a_key_rebuilt_from_its_parts_verifies_and_a_wrong_key_id_matches_nothing() {
+        let key = LogKey::parse(GO_VKEY).unwrap();
+        let rebuilt = LogKey::from_parts(key.name(), key.key_id(), *key.public_key());
+        assert_eq!(rebuilt, key);
+        assert_eq!(SignedNote::parse(GO_NOTE).unwrap().verify(&[rebuilt]), Ok(0));
+        let wrong_id = LogKey::from_parts(key.name(), [0; 4], *key.public_key());
+        let verdict = SignedNote::parse(GO_NOTE).unwrap().verify(&[wrong_id]);
+        assert_eq!(verdict, Err(LogError::NoLogSignature));
+    }
+
+    #[test]
     fn unknown_keys_are_skipped_and_bad_signatures_by_known_keys_refuse() {
         let key = LogKey::parse(GO_VKEY).unwrap();
         let other = LogKey::new("other.example", [9; 32]).unwrap();
