@@ -246,8 +246,8 @@ fn render(keys: &[Embedded]) -> String {
 
 fn public_key_expr(key: &PublicKey) -> String {
     match key {
-        PublicKey::Ed25519(bytes) => format!("PublicKey::Ed25519({bytes:?})"),
-        PublicKey::P256(bytes) => format!("PublicKey::P256({bytes:?})"),
+        PublicKey::Ed25519(bytes) => format!("bootloader::PublicKey::Ed25519({bytes:?})"),
+        PublicKey::P256(bytes) => format!("bootloader::PublicKey::P256({bytes:?})"),
     }
 }
 

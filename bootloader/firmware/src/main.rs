@@ -20,8 +20,7 @@ mod bench;
 mod device {
     use boards::CURRENT as BOARD;
     use bootloader::{
-        BootLoader, BootRecord, Config, DeviceRules, Mode, PublicKey, SignatureValidator,
-        TrustedKey,
+        BootLoader, BootRecord, Config, DeviceRules, Mode, SignatureValidator, TrustedKey,
     };
 
     #[cfg(feature = "tlog")]
