@@ -165,7 +165,7 @@ mod firmware {
         verified: &VerifiedImage,
     ) -> Result<(), Failure> {
         let signature = find_signature(image).ok_or(Failure::SignatureRejected(name))?;
-        let digest = &*verified.digest;
+        let digest = &**verified.digest();
         let (stack, (instructions, valid)) = stack::peak(|| {
             counter.measure(|| match key {
                 #[cfg(feature = "ed25519")]

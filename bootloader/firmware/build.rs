@@ -8,6 +8,8 @@
 //! `FWSIGN_TRUSTED_KEYS` lists PEM files (separated by `,`) to trust instead, for tests with
 //! other keys. A key whose algorithm is not enabled is an error. Private (PKCS#8, SEC1) and
 //! public (SubjectPublicKeyInfo) PEM files are accepted; only the public key is embedded.
+//! The profile's transparency-log keys are embedded with the `tlog` feature, which a profile
+//! listing them requires and a profile without them refuses.
 
 use std::env;
 use std::fmt::Write as _;
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use device_profile::{KeySpec, Profile};
 use pkcs8::der::{Decode, asn1::OctetStringRef};
 use verifier_core::PublicKey;
+use verifier_core::tlog::LogKey;
 
 const ED25519_OID: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
 
@@ -52,7 +55,7 @@ fn main() {
         };
         keys.push(Embedded::Revoked(load(path)));
     }
-    let code = render(&keys) + &render_rules(&profile);
+    let code = render(&keys) + &render_rules(&profile) + &log_keys(&profile);
     fs::write(out.join("device_profile.rs"), code).expect("write device_profile.rs");
 }
 
@@ -89,6 +92,39 @@ fn trusted_keys(profile: &Profile, algorithms: &Algorithms) -> Vec<Embedded> {
             ),
         })
         .collect()
+}
+
+/// The log key table for the `tlog` feature; nothing without it.
+fn log_keys(profile: &Profile) -> String {
+    let origin = profile.path.display();
+    match (feature("TLOG"), profile.log_keys.is_empty()) {
+        (true, false) => render_log_keys(&profile.log_verifier_keys()),
+        (false, true) => String::new(),
+        (true, true) => panic!(
+            "{origin}: the `tlog` feature needs log verifier keys in [keys] transparency_log"
+        ),
+        (false, false) => panic!(
+            "{origin}: [keys] transparency_log requires log proofs: build with the `tlog` feature"
+        ),
+    }
+}
+
+fn render_log_keys(keys: &[LogKey<'_>]) -> String {
+    let mut out = format!(
+        "/// Transparency-log verifier keys embedded from the device profile at build time.\nstatic LOG_KEYS: [LogKey<'static>; {}] = [\n",
+        keys.len()
+    );
+    for key in keys {
+        let _ = writeln!(
+            out,
+            "    LogKey::from_parts({:?}, {:?}, {:?}),",
+            key.name(),
+            key.key_id(),
+            key.public_key()
+        );
+    }
+    out.push_str("];\n");
+    out
 }
 
 /// A key entry of the generated key table.
@@ -210,8 +246,8 @@ fn render(keys: &[Embedded]) -> String {
 
 fn public_key_expr(key: &PublicKey) -> String {
     match key {
-        PublicKey::Ed25519(bytes) => format!("PublicKey::Ed25519({bytes:?})"),
-        PublicKey::P256(bytes) => format!("PublicKey::P256({bytes:?})"),
+        PublicKey::Ed25519(bytes) => format!("bootloader::PublicKey::Ed25519({bytes:?})"),
+        PublicKey::P256(bytes) => format!("bootloader::PublicKey::P256({bytes:?})"),
     }
 }
 

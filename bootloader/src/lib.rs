@@ -19,6 +19,10 @@
 //! - **One rule set.** What an image must satisfy (flags, slot fit, security counter, keys) is
 //!   the device profile's [`DeviceRules`], applied through verifier-core's `Policy`, the same
 //!   code `fwsign verify --device` runs.
+//! - **Logged firmware only, if the profile says so.** With the `tlog` feature and log keys
+//!   from the profile's `[keys] transparency_log`, the validation also requires a valid
+//!   transparency-log proof ([`SignatureValidator::requiring_log_proof`]), in the same place
+//!   as the signature check: before a swap, before every boot and in the second check.
 //!
 //! # Threat model
 //! The attacker runs code in the application, with its privileges (these builds use no MPU or
@@ -33,7 +37,10 @@
 //!   raise it only by confirming an image signed with a higher counter, and cannot lower it
 //!   where the board locks the state pages.
 //! - **Keys**: the device holds public keys (or their hashes) only, compiled into the
-//!   bootloader; forging an image needs a trusted private key.
+//!   bootloader; forging an image needs a trusted private key. A device that requires the
+//!   transparency log also needs a stolen or misused key to have left a public trace: an image
+//!   whose signature was never logged, logged for another image or key, or logged by a log the
+//!   device does not list is refused.
 //! - **The bootloader and its state**: right before the jump `Board::lock` (boards crate)
 //!   write-protects the bootloader, its keys and its state pages until the next reset (the
 //!   nRF52840's flash ACL). The QEMU boards have no protection unit: there the application
@@ -103,4 +110,6 @@ pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};
 pub use updater::{FirmwareUpdater, UpdateError};
 pub use validate::{ImageInfo, ImageValidator, Refusal, SignatureValidator};
+#[cfg(feature = "tlog")]
+pub use verifier_core::tlog::{LogKey, ProofBuffer};
 pub use verifier_core::{DeviceRules, ImageVersion, PublicKey, TrustedKey};

@@ -4,8 +4,16 @@
 //! by `verifier_core::verify_image` over the slot through a `FlashReader`. Keeping a trait at
 //! this seam lets boards add checks (a hardware key store, a measured-boot hook) without
 //! touching the swap logic.
+//!
+//! With the `tlog` feature, a device whose profile names transparency-log keys also requires
+//! each image to carry a log proof ([`SignatureValidator::requiring_log_proof`]): checked in
+//! the same validation, right after the signature, so an unlogged image is refused wherever a
+//! signature would be checked (before a swap, before every boot, in the second check). The
+//! proof is read into a [`ProofBuffer`](verifier_core::tlog::ProofBuffer) the caller owns.
 
 use embedded_storage::nor_flash::ReadNorFlash;
+#[cfg(feature = "tlog")]
+use verifier_core::tlog::{LogKey, ProofBuffer, check_log_proof};
 use verifier_core::tlv::TlvLayout;
 use verifier_core::{
     DeviceRules, Digest, FlashReader, Policy, TrustedKey, VerifiedImage, VerifyError, format,
@@ -103,12 +111,15 @@ pub enum Refusal {
     /// A header flag the device does not allow, or a `ROM_FIXED` image linked for another
     /// address.
     FlagNotAllowed = 12,
+    /// The device requires a transparency-log proof and the image's LOG_PROOF is missing,
+    /// malformed, not signed by a listed log, or does not log this image and key.
+    NotLogged = 13,
 }
 
 impl Refusal {
     /// Decodes the byte stored in a boot record.
     pub fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Refusal; 12] = [
+        const ALL: [Refusal; 13] = [
             Refusal::NoImage,
             Refusal::Malformed,
             Refusal::HashMismatch,
@@ -121,6 +132,7 @@ impl Refusal {
             Refusal::NoSecurityCounter,
             Refusal::NotBootable,
             Refusal::FlagNotAllowed,
+            Refusal::NotLogged,
         ];
         ALL.into_iter().find(|r| *r as u8 == byte)
     }
@@ -140,6 +152,7 @@ impl Refusal {
             Refusal::NoSecurityCounter => "no security counter; this device requires one (-s N)",
             Refusal::NotBootable => "image marked non-bootable",
             Refusal::FlagNotAllowed => "header flag not allowed (RAM_LOAD, or ROM_FIXED elsewhere)",
+            Refusal::NotLogged => "no valid transparency-log proof (LOG_PROOF)",
         }
     }
 }
@@ -165,6 +178,8 @@ impl From<VerifyError> for Refusal {
             VerifyError::FlagNotAllowed { .. } | VerifyError::WrongLoadAddress { .. } => {
                 Refusal::FlagNotAllowed
             }
+            #[cfg(feature = "tlog")]
+            VerifyError::Log(_) => Refusal::NotLogged,
             _ => Refusal::Malformed,
         }
     }
@@ -215,12 +230,61 @@ pub trait ImageValidator<F: ReadNorFlash> {
 pub struct SignatureValidator<'k> {
     keys: &'k [TrustedKey],
     rules: DeviceRules,
+    #[cfg(feature = "tlog")]
+    log: Option<LogRequirement<'k>>,
+}
+
+/// The logs an image must be logged in, and where its proof is read to.
+#[cfg(feature = "tlog")]
+struct LogRequirement<'k> {
+    keys: &'k [LogKey<'k>],
+    buffer: &'k mut ProofBuffer,
 }
 
 impl<'k> SignatureValidator<'k> {
     /// Accepts images signed by one of `keys` that keep the device's `rules`.
     pub const fn new(keys: &'k [TrustedKey], rules: DeviceRules) -> Self {
-        Self { keys, rules }
+        Self {
+            keys,
+            rules,
+            #[cfg(feature = "tlog")]
+            log: None,
+        }
+    }
+
+    /// Also requires every validated image to carry a LOG_PROOF by one of `log_keys` that logs
+    /// its digest and the key whose signature verified (an empty list refuses every image).
+    /// The proof is read into `buffer` (7 KiB: a bootloader keeps it in a static).
+    #[cfg(feature = "tlog")]
+    pub fn requiring_log_proof(
+        self,
+        log_keys: &'k [LogKey<'k>],
+        buffer: &'k mut ProofBuffer,
+    ) -> Self {
+        Self { log: Some(LogRequirement { keys: log_keys, buffer }), ..self }
+    }
+
+    /// The log proof check, if this device requires one.
+    #[cfg(feature = "tlog")]
+    fn check_logged<F: ReadNorFlash>(
+        &mut self,
+        reader: &mut FlashReader<'_, F>,
+        image: &VerifiedImage,
+    ) -> Result<(), VerifyError> {
+        if let Some(log) = &mut self.log {
+            check_log_proof(reader, image, self.keys, log.keys, log.buffer)?;
+        }
+        Ok(())
+    }
+
+    /// Without the `tlog` feature no device requires a log proof.
+    #[cfg(not(feature = "tlog"))]
+    fn check_logged<F: ReadNorFlash>(
+        &mut self,
+        _: &mut FlashReader<'_, F>,
+        _: &VerifiedImage,
+    ) -> Result<(), VerifyError> {
+        Ok(())
     }
 
     /// The policy for a slot: the image may take `max_len` bytes of it.
@@ -239,11 +303,13 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
     ) -> Result<ImageInfo, Refusal> {
         let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = verify_image(&mut reader, self.keys, &self.policy(max_len, min))?;
+        self.check_logged(&mut reader, &image)?;
         Ok(info(&image))
     }
 
-    /// Repeats every check but hashing: the hash TLV is compared with the first digest and the
-    /// signature verified again (an Ed25519 pure image is hashed again).
+    /// Repeats every check but hashing: the hash TLV is compared with the first digest, the
+    /// signature verified again (an Ed25519 pure image is hashed again), and the log proof
+    /// checked again.
     fn revalidate(
         &mut self,
         flash: &mut F,
@@ -255,6 +321,7 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         let policy = self.policy(max_len, min);
         let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = reverify_image(&mut reader, self.keys, &policy, &first.digest)?;
+        self.check_logged(&mut reader, &image)?;
         Ok(info(&image))
     }
 

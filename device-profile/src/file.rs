@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::log_keys::{self, LogKeyText};
 use crate::{ALLOWABLE_FLAGS, KeySpec, Profile, ProfileError, Slot};
 
 #[derive(Deserialize)]
@@ -44,6 +45,8 @@ struct KeysTable {
     trusted: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     revoked: Vec<Spanned<String>>,
+    #[serde(default)]
+    transparency_log: Vec<Spanned<String>>,
 }
 
 /// Validates one file.
@@ -160,6 +163,17 @@ impl Checker<'_> {
             })
             .collect()
     }
+
+    fn log_keys(&self, entries: &[Spanned<String>]) -> Result<Vec<LogKeyText>, ProfileError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut keys = Vec::new();
+        for entry in entries {
+            let parsed = log_keys::parse(entry.get_ref(), dir)
+                .map_err(|e| self.error(entry, "keys.transparency_log", e))?;
+            keys.extend(parsed);
+        }
+        Ok(keys)
+    }
 }
 
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
@@ -178,5 +192,6 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         allowed_flags: checker.allowed_flags(&file.rules.allowed_flags)?,
         trusted_keys,
         revoked_keys: checker.keys(&file.keys.revoked, "keys.revoked")?,
+        log_keys: checker.log_keys(&file.keys.transparency_log)?,
     })
 }

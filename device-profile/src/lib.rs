@@ -16,12 +16,15 @@
 
 mod file;
 mod keys;
+mod log_keys;
 
 use std::path::{Path, PathBuf};
 
+use verifier_core::tlog::LogKey;
 use verifier_core::{DeviceRules, Policy, format::flags, max_image_len};
 
 pub use keys::KeySpec;
+pub use log_keys::LogKeyText;
 
 /// A device profile, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub struct Profile {
     pub trusted_keys: Vec<KeySpec>,
     /// Keys the device recognises and refuses.
     pub revoked_keys: Vec<KeySpec>,
+    /// Verifier keys of the transparency logs images must carry a proof from (LOG_PROOF);
+    /// empty if the device requires none.
+    pub log_keys: Vec<LogKeyText>,
 }
 
 /// Slot and flash geometry.
@@ -190,6 +196,11 @@ impl Profile {
             allowed_flags: self.allowed_flags,
             run_address: self.slot.address,
         }
+    }
+
+    /// The parsed [`Profile::log_keys`]: non-empty if every image must carry a log proof.
+    pub fn log_verifier_keys(&self) -> Vec<LogKey<'_>> {
+        self.log_keys.iter().filter_map(LogKeyText::key).collect()
     }
 
     /// The slot-fit rule: the longest image the device accepts.

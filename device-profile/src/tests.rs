@@ -74,11 +74,58 @@ fn errors_name_line_and_field() {
     assert_eq!((line, field), (8, "slot.header_size"));
 }
 
+const LOG_KEY: &str = "example.com/log+a06c8792+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
+const OTHER_LOG_KEY: &str =
+    "other.example/log+f86201f0+AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g";
+
+fn with_log_keys(entries: &str) -> String {
+    GOOD.replace("revoked = [\"old.pem\"]", &format!("transparency_log = [{entries}]"))
+}
+
+#[test]
+fn log_keys_are_given_inline_or_in_a_file() {
+    assert!(parse(GOOD).unwrap().log_keys.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("logs.txt"), format!("# the logs\n{OTHER_LOG_KEY}\n\n"))
+        .unwrap();
+    let text = with_log_keys(&format!("\"{LOG_KEY}\", \"logs.txt\""));
+    let profile = Profile::parse(&text, &dir.path().join("dev.toml")).unwrap();
+    let names: Vec<_> = profile.log_verifier_keys().iter().map(|k| k.name()).collect();
+    assert_eq!(names, ["example.com/log", "other.example/log"]);
+    assert_eq!(profile.log_keys[0].file(), None);
+    assert_eq!(profile.log_keys[1].file(), Some(dir.path().join("logs.txt").as_path()));
+    assert_eq!(profile.log_keys[1].text(), OTHER_LOG_KEY);
+}
+
+#[test]
+fn a_bad_log_key_names_the_file_and_field() {
+    // A key id that does not match the name and key: neither a key nor a file.
+    let bad_id = LOG_KEY.replace("a06c8792", "a06c8793");
+    let (line, field, problem) = field_error(&with_log_keys(&format!("\"{bad_id}\"")));
+    assert_eq!((line, field), (19, "keys.transparency_log"), "{problem}");
+    assert!(problem.contains("neither a verifier key") && problem.contains(&bad_id), "{problem}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("logs.txt");
+    std::fs::write(&file, format!("{LOG_KEY}\nexample.com/log+zz\n")).unwrap();
+    let text = with_log_keys("\"logs.txt\"");
+    let error = Profile::parse(&text, &dir.path().join("dev.toml")).unwrap_err().to_string();
+    assert!(error.contains("keys.transparency_log"), "{error}");
+    assert!(error.contains(&format!("{}:2:", file.display())), "{error}");
+
+    std::fs::write(&file, "# no key yet\n").unwrap();
+    let error = Profile::parse(&text, &dir.path().join("dev.toml")).unwrap_err().to_string();
+    assert!(error.contains("holds no verifier key"), "{error}");
+
+    let (_, field, _) = field_error(&with_log_keys("\"\""));
+    assert_eq!(field, "keys.transparency_log");
+}
+
 #[test]
 fn unknown_and_missing_fields_are_refused() {
-    let text = GOOD.replace("revoked = [\"old.pem\"]", "transparency_log = \"k.pem\"");
+    let text = GOOD.replace("revoked = [\"old.pem\"]", "transparency_logs = [\"k.pem\"]");
     let error = parse(&text).unwrap_err().to_string();
-    assert!(error.contains("/p/dev.toml") && error.contains("transparency_log"), "{error}");
+    assert!(error.contains("/p/dev.toml") && error.contains("transparency_logs"), "{error}");
     let error = parse(&GOOD.replace("max_align = 8\n", "")).unwrap_err().to_string();
     assert!(error.contains("max_align"), "{error}");
     let error = field_error(&GOOD.replace(

@@ -1,5 +1,6 @@
 //! The device-profile parser on any text: it returns a profile or an error, never panics, and
-//! a profile it returns keeps the geometry rules the signer and the bootloader rely on.
+//! a profile it returns keeps the geometry rules the signer and the bootloader rely on, and
+//! every transparency-log key it lists parses.
 #![no_main]
 
 use std::path::Path;
@@ -18,5 +19,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(u32::from(slot.header_size) < profile.max_image_len());
         assert!(slot.max_align >= slot.align);
         assert!(!profile.trusted_keys.is_empty());
+        assert_eq!(profile.log_verifier_keys().len(), profile.log_keys.len());
     }
 });

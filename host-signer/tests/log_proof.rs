@@ -266,3 +266,56 @@ fn a_proof_against_an_older_checkpoint_stays_valid() {
         text(&first)
     );
 }
+
+#[test]
+fn a_device_profile_with_log_keys_requires_the_proof_as_log_key_does() {
+    let dir = setup(1);
+    let d = dir.path();
+    log_append(d, "log", "log.pem", "app0.bin", "logged.bin");
+    let profile = |log_keys: &str| {
+        format!(
+            "board = \"sim\"\n[slot]\nsize = 0x10000\nsector_size = 0x1000\naddress = 0x20000\nheader_size = 0x200\nalign = 4\nmax_align = 8\nerased_value = 0xff\n[rules]\nsecurity_counter = \"required\"\nallowed_flags = []\n[keys]\ntrusted = [\"ed.pem\"]\ntransparency_log = [{log_keys}]\n"
+        )
+    };
+    let vkey = std::fs::read_to_string(d.join("log.vkey")).unwrap();
+    // One profile names the key file, the other the key text itself.
+    std::fs::write(d.join("file.toml"), profile("\"log.vkey\"")).unwrap();
+    std::fs::write(d.join("inline.toml"), profile(&format!("\"{}\"", vkey.trim()))).unwrap();
+    std::fs::write(d.join("none.toml"), profile("")).unwrap();
+    for device in ["file.toml", "inline.toml"] {
+        let ok = fwsign(d, &["verify", "--device", device, "logged.bin"]);
+        assert!(text(&ok).contains("logged as entry 0 of example.com/fw-log"), "{}", text(&ok));
+        let unlogged = fwsign_status(d, &["verify", "--device", device, "app0.bin"]);
+        assert_eq!(unlogged.status.code(), Some(1), "{device}");
+        assert!(text(&unlogged).contains("no LOG_PROOF TLV (0x00a2)"), "{}", text(&unlogged));
+    }
+    // A profile without log keys does not ask for a proof.
+    fwsign(d, &["verify", "--device", "none.toml", "app0.bin"]);
+
+    // A proof by another log is refused; listing that log with --log-key too accepts it.
+    fwsign(d, &["keygen", "-k", "rogue.pem", "-t", "ed25519"]);
+    let rogue_key = fwsign(
+        d,
+        &["log", "init", "--dir", "rogue", "--origin", "rogue.example/log", "-k", "rogue.pem"],
+    );
+    std::fs::write(d.join("rogue.vkey"), rogue_key.stdout).unwrap();
+    log_append(d, "rogue", "rogue.pem", "app0.bin", "rogue.bin");
+    let refused = fwsign_status(d, &["verify", "--device", "file.toml", "rogue.bin"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("not signed by any of the given log keys"),
+        "{}",
+        text(&refused)
+    );
+    fwsign(d, &["verify", "--device", "file.toml", "--log-key", "rogue.vkey", "rogue.bin"]);
+
+    // A bad key in the profile is a usage error naming the file and the field.
+    std::fs::write(d.join("bad.toml"), profile("\"example.com/fw-log+00000000+AAAA\"")).unwrap();
+    let bad = fwsign_status(d, &["verify", "--device", "bad.toml", "logged.bin"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad).contains("bad.toml") && text(&bad).contains("keys.transparency_log"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use boards::Board;
+use device_profile::Profile;
 
 use crate::root;
 use crate::toolchain::TargetBuild;
@@ -15,7 +16,7 @@ const QEMU_PROFILE: &str = "firmware-dev";
 /// Cargo profile of firmware for real boards: fat LTO, so the bootloader fits its 64 KiB.
 const BOARD_PROFILE: &str = "firmware";
 
-fn profile(board: &Board) -> &'static str {
+fn cargo_profile(board: &Board) -> &'static str {
     if board.qemu.is_some() { QEMU_PROFILE } else { BOARD_PROFILE }
 }
 
@@ -34,25 +35,29 @@ pub(crate) fn out_dir(board: &Board) -> PathBuf {
 }
 
 /// Builds the bootloader for `board` with the rules of the device profile `profile`,
-/// trusting the public keys of `keys`.
-pub(crate) fn bootloader(board: &Board, profile: &Path, keys: &[PathBuf]) -> Result<PathBuf> {
+/// trusting the public keys of `keys`; with its log proof check (`tlog`) if the profile lists
+/// transparency-log keys.
+pub(crate) fn bootloader(board: &Board, profile: &Profile, keys: &[PathBuf]) -> Result<PathBuf> {
     let list: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
-    let profile = profile.display().to_string();
+    let path = profile.path.display().to_string();
+    let logged = !profile.log_keys.is_empty();
     let elf = build(
         board,
+        cargo_profile(board),
         "fwsign-bootloader-firmware",
         "fwsign-bootloader",
-        &["standard"],
-        &[("FWSIGN_TRUSTED_KEYS", &list.join(",")), ("FWSIGN_DEVICE_PROFILE", &profile)],
+        if logged { &["standard", "tlog"] } else { &["standard"] },
+        &[("FWSIGN_TRUSTED_KEYS", &list.join(",")), ("FWSIGN_DEVICE_PROFILE", &path)],
     )?;
-    copy_out(&elf, &out_dir(board).join("fwsign-bootloader.elf"))
+    let name = if logged { "fwsign-bootloader-tlog.elf" } else { "fwsign-bootloader.elf" };
+    copy_out(&elf, &out_dir(board).join(name))
 }
 
 /// Builds the demo application `version` for `board`; an unhealthy build never confirms itself.
 pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
     let vars =
         [("FWSIGN_APP_VERSION", version), ("FWSIGN_APP_HEALTHY", if healthy { "1" } else { "0" })];
-    let elf = build(board, "fwsign-demo-app", "fwsign-demo-app", &[], &vars)?;
+    let elf = build(board, cargo_profile(board), "fwsign-demo-app", "fwsign-demo-app", &[], &vars)?;
     let name = if healthy { format!("app-{version}") } else { format!("app-{version}-unhealthy") };
     let dir = out_dir(board);
     let elf = copy_out(&elf, &dir.join(format!("{name}.elf")))?;
@@ -66,9 +71,21 @@ pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
     Ok(App { elf, bin })
 }
 
-/// Builds `binary` of `package` for `board`, with the board's feature and `features`.
+/// The standard bootloader with its log proof check for `board`, built like a real board's
+/// (fat LTO, [`BOARD_PROFILE`]) with the device profile at `profile`: what
+/// `cargo xtask check-no-panic` inspects.
+pub(crate) fn bootloader_for_analysis(board: &Board, profile: &Path) -> Result<PathBuf> {
+    let profile = profile.display().to_string();
+    let vars = [("FWSIGN_TRUSTED_KEYS", ""), ("FWSIGN_DEVICE_PROFILE", profile.as_str())];
+    let features = ["standard", "tlog"];
+    build(board, BOARD_PROFILE, "fwsign-bootloader-firmware", "fwsign-bootloader", &features, &vars)
+}
+
+/// Builds `binary` of `package` for `board` with the cargo profile `cargo_profile`, the
+/// board's feature and `features`.
 fn build(
     board: &Board,
+    cargo_profile: &str,
     package: &str,
     binary: &str,
     features: &[&str],
@@ -86,7 +103,7 @@ fn build(
             "--target",
             board.target,
             "--profile",
-            profile(board),
+            cargo_profile,
         ])
         .args(["--no-default-features", "--features", &features])
         .env("DEFMT_LOG", "info")
@@ -99,7 +116,7 @@ fn build(
     if !status.success() {
         bail!("building {package} for {} failed", board.name);
     }
-    Ok(crate::target_dir().join(board.target).join(profile(board)).join(binary))
+    Ok(crate::target_dir().join(board.target).join(cargo_profile).join(binary))
 }
 
 fn copy_out(from: &Path, to: &Path) -> Result<PathBuf> {

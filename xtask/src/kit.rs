@@ -45,7 +45,17 @@ pub(crate) struct Kit {
     fwsign: PathBuf,
     keys: DevKeys,
     untrusted: PathBuf,
+    log: Option<TransparencyLog>,
 }
+
+/// A local transparency log (`fwsign log`) the kit's device requires proofs from.
+struct TransparencyLog {
+    dir: PathBuf,
+    key: PathBuf,
+}
+
+/// The origin of the kit's transparency log.
+const LOG_ORIGIN: &str = "fwsign.example/dev-log";
 
 impl Kit {
     /// Builds the bootloader with `board`'s own device profile and the application versions
@@ -66,13 +76,54 @@ impl Kit {
         let keys = sign::dev_keys(&fwsign)?;
         let untrusted = crate::root().join("target").join("xtask").join("untrusted-ed25519.pem");
         sign::ensure_key(&fwsign, &untrusted, "ed25519")?;
-        let bootloader = firmware::bootloader(&board, &profile.path, &keys.trusted())?;
+        let bootloader = firmware::bootloader(&board, profile, &keys.trusted())?;
         let mut apps = HashMap::new();
         for (version, healthy) in versions {
             apps.insert((version.to_string(), *healthy), firmware::app(&board, version, *healthy)?);
         }
         let profile = profile.path.clone();
-        Ok(Self { board, profile, bootloader, apps, fwsign, keys, untrusted })
+        Ok(Self { board, profile, bootloader, apps, fwsign, keys, untrusted, log: None })
+    }
+
+    /// As [`Kit::build`], for a device that requires a transparency-log proof: a fresh local
+    /// log, and a profile that is the board's plus `[keys] transparency_log` naming that log.
+    pub(crate) fn build_logged(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
+        let fwsign = sign::fwsign()?;
+        let dir = firmware::out_dir(&board).join("log");
+        let key = crate::root().join("target").join("xtask").join("log-ed25519.pem");
+        sign::ensure_key(&fwsign, &key, "ed25519")?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+        let mut init = std::process::Command::new(&fwsign);
+        init.args(["log", "init", "--origin", LOG_ORIGIN, "--dir"]).arg(&dir).arg("-k").arg(&key);
+        let verifier_key = sign::run(&mut init)?;
+        let vkey = firmware::out_dir(&board).join("log.vkey");
+        crate::write_atomically(&vkey, verifier_key.as_bytes())?;
+        let shipped = crate::cmd::device::load(&board, None)?;
+        let path = firmware::out_dir(&board).join("logged-device.toml");
+        let trusted: Vec<String> = shipped.trusted_keys.iter().map(ToString::to_string).collect();
+        let text = logged_profile(&shipped, &trusted, &vkey)?;
+        crate::write_atomically(&path, text.as_bytes())?;
+        let profile = crate::cmd::device::load(&board, Some(path))?;
+        let mut kit = Self::build_for(board, &profile, versions)?;
+        kit.log = Some(TransparencyLog { dir, key });
+        Ok(kit)
+    }
+
+    /// `image` (signed by the trusted Ed25519 key) appended to the kit's log, with its proof
+    /// attached: `fwsign log append`.
+    pub(crate) fn logged(&self, image: &[u8]) -> Result<Vec<u8>> {
+        let log = self.log.as_ref().ok_or_else(|| anyhow!("this kit's device has no log"))?;
+        let dir = firmware::out_dir(&self.board).join("custom");
+        let (input, output) = (dir.join("to-log.img"), dir.join("logged.img"));
+        crate::write_atomically(&input, image)?;
+        let mut command = std::process::Command::new(&self.fwsign);
+        command.args(["log", "append", "--dir"]).arg(&log.dir).arg("-k").arg(&log.key);
+        command.arg("--signing-key").arg(&self.keys.ed25519).arg(&input).arg(&output);
+        sign::run(&mut command)?;
+        std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -225,6 +276,32 @@ impl Kit {
         }
         Ok(decoder)
     }
+}
+
+/// The text of `shipped` with the keys `trusted`, its revoked keys made absolute, and
+/// `[keys] transparency_log` naming the verifier key file `vkey`.
+pub(crate) fn logged_profile(
+    shipped: &Profile,
+    trusted: &[String],
+    vkey: &std::path::Path,
+) -> Result<String> {
+    let text = std::fs::read_to_string(&shipped.path)
+        .with_context(|| format!("cannot read {}", shipped.path.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}", shipped.path.display()))?;
+    let keys = table
+        .get_mut("keys")
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(|| anyhow!("{}: no [keys] table", shipped.path.display()))?;
+    let list = |specs: Vec<String>| {
+        toml::Value::Array(specs.into_iter().map(toml::Value::String).collect())
+    };
+    keys.insert("trusted".into(), list(trusted.to_vec()));
+    let revoked = shipped.revoked_keys.iter().map(ToString::to_string).collect();
+    keys.insert("revoked".into(), list(revoked));
+    let vkey = toml::Value::String(vkey.display().to_string());
+    keys.insert("transparency_log".into(), toml::Value::Array(vec![vkey]));
+    Ok(toml::to_string(&table)?)
 }
 
 /// One emulated device: a flash file that persists across its power-ons.

@@ -57,7 +57,8 @@ enum Task {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
-    /// Prove the verifier links no panic path in a thumbv7em release firmware.
+    /// Prove the verifier, and the bootloader built with a log key, link no panic path of our
+    /// own in a thumbv7em release firmware.
     CheckNoPanic,
     /// Boot the size-oriented Ed25519 bootloader on QEMU: a signed image starts, altered and
     /// malleated ones do not.
@@ -167,6 +168,7 @@ fn run_cargo(mut command: Command, args: &[&str]) -> Result<()> {
 fn no_panic_check() -> Result<()> {
     const TARGET: &str = "thumbv7em-none-eabihf";
     let package = "verifier-no-panic-check";
+    let objdump = no_panic::llvm_objdump()?;
     for ed25519 in ["ed25519-compact", "salty"] {
         println!("no-panic check with Ed25519 through {ed25519}");
         let mut args = vec!["build", "-p", package, "--profile", "firmware"];
@@ -175,7 +177,7 @@ fn no_panic_check() -> Result<()> {
         }
         cargo_for_target(TARGET, &args)?;
         let elf = target_dir().join(TARGET).join("firmware").join(package);
-        no_panic::check(&elf, &no_panic::llvm_objdump()?)?;
+        no_panic::check(&elf, &objdump)?;
     }
-    Ok(())
+    no_panic::check(&no_panic::logged_bootloader()?, &objdump)
 }

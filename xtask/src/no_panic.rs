@@ -6,6 +6,10 @@
 //! chain read from the debug information. The check fails if the code that would panic is ours:
 //! `verifier-core/src` or `sha256-armv7m/src`.
 //!
+//! The same check then runs on the bootloader itself, built for mps2-an386 as a real board's
+//! (fat LTO) from a profile that lists a transparency-log key, so its `tlog` proof check is
+//! linked too; there the bootloader's own code (`bootloader/src`) counts as ours as well.
+//!
 //! Call sites inside the crypto crates (bounds checks the compiler could not elide in
 //! ed25519-compact, salty, crypto-bigint, der) are counted and reported, not hidden: they are outside
 //! the verifier's code, and none is reachable from a malformed image that the verifier would not
@@ -16,8 +20,36 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// Source directories of the verifier's own code: a panic path starting in one fails the check.
-const OUR_SOURCES: [&str; 2] = ["verifier-core/src/", "sha256-armv7m/src/"];
+/// Source directories of our own code: a panic path starting in one fails the check.
+const OUR_SOURCES: [&str; 3] = ["verifier-core/src/", "sha256-armv7m/src/", "bootloader/src/"];
+
+/// A log verifier key for the bootloader build: any valid key links the same code.
+const EXAMPLE_LOG_KEY: &str =
+    "example.com/log+a06c8792+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
+
+/// A trusted key given by its hash, so the build needs no key files.
+const EXAMPLE_KEY_HASH: &str =
+    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// Builds the mps2-an386 bootloader with a log key in its profile; its ELF.
+pub(crate) fn logged_bootloader() -> Result<PathBuf> {
+    let board = boards::mps2::AN386;
+    let dir = crate::root().join("target").join("xtask").join("no-panic");
+    let vkey = dir.join("log.vkey");
+    crate::write_atomically(&vkey, format!("{EXAMPLE_LOG_KEY}\n").as_bytes())?;
+    let shipped = crate::cmd::device::load(&board, None)?;
+    let text = crate::kit::logged_profile(&shipped, &[EXAMPLE_KEY_HASH.into()], &vkey)?;
+    let profile = dir.join("logged-device.toml");
+    crate::write_atomically(&profile, text.as_bytes())?;
+    let elf = crate::firmware::bootloader_for_analysis(&board, &profile)?;
+    if !defines_symbol(&elf, |name| name.contains(PROOF_BUFFER_SYMBOL))? {
+        bail!("{} has no {PROOF_BUFFER_SYMBOL}: built without its log proof check", elf.display());
+    }
+    Ok(elf)
+}
+
+/// The bootloader's static log proof buffer: its presence shows the `tlog` check is linked.
+const PROOF_BUFFER_SYMBOL: &str = "PROOF_BUFFER";
 
 /// Where a panic entry point is called from, with its inline chain (innermost first).
 struct PanicCallSite {
@@ -117,18 +149,18 @@ fn inline_chain(loader: &addr2line::Loader, address: u64) -> Result<Vec<String>>
 /// The Thumb-2 block function of `sha256-armv7m`: its presence shows the check covers that crate.
 const THUMB2_SHA256_SYMBOL: &str = "fwsign_sha256_compress_armv7m";
 
-/// Whether `elf` defines the symbol `name`.
-fn defines_symbol(elf: &Path, name: &str) -> Result<bool> {
+/// Whether `elf` defines a symbol whose (mangled) name satisfies `wanted`.
+fn defines_symbol(elf: &Path, wanted: impl Fn(&str) -> bool) -> Result<bool> {
     use object::{Object, ObjectSymbol};
     let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let file = object::File::parse(&*data)
         .with_context(|| format!("{} is not an ELF file", elf.display()))?;
-    Ok(file.symbols().any(|symbol| symbol.name() == Ok(name)))
+    Ok(file.symbols().any(|symbol| symbol.name().is_ok_and(&wanted)))
 }
 
 /// Checks the linked firmware at `elf`; prints a summary and fails on any verifier panic path.
 pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
-    if !defines_symbol(elf, THUMB2_SHA256_SYMBOL)? {
+    if !defines_symbol(elf, |name| name == THUMB2_SHA256_SYMBOL)? {
         bail!(
             "{} does not link the Thumb-2 SHA-256 ({THUMB2_SHA256_SYMBOL}): build it with verifier-core's thumb2-sha256 feature",
             elf.display()
@@ -143,7 +175,8 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         }
     }
     println!(
-        "no-panic check: {} panic call sites in the linked firmware, {} from verifier-core or sha256-armv7m, {} inside crypto dependencies",
+        "no-panic check of {}: {} panic call sites in the linked firmware, {} from verifier-core, sha256-armv7m or the bootloader, {} inside dependencies",
+        elf.file_name().map_or("?".into(), |name| name.to_string_lossy()),
         sites.len(),
         verifier.len(),
         dependencies.len()
@@ -153,7 +186,7 @@ pub(crate) fn check(elf: &Path, objdump: &Path) -> Result<()> {
         println!("    dependency: {}", origin.map_or("?", String::as_str));
     }
     if !verifier.is_empty() {
-        bail!("verifier-core or sha256-armv7m links {} panic path(s)", verifier.len());
+        bail!("our code links {} panic path(s)", verifier.len());
     }
     Ok(())
 }

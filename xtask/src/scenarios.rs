@@ -58,6 +58,13 @@ pub(crate) const FULL: &[Scenario] = &[
     },
 ];
 
+/// The scenarios of a device whose profile requires a transparency-log proof
+/// ([`Kit::build_logged`](crate::kit::Kit::build_logged)).
+pub(crate) const LOGGED: &[Scenario] = &[Scenario {
+    name: "log required: logged image boots, stripped proof and unlogged image refused",
+    run: log_required,
+}];
+
 /// The scenarios for the other emulated boards.
 pub(crate) const BASIC: &[Scenario] = &[
     Scenario { name: "signed v1 boots", run: v1_boots },
@@ -269,6 +276,61 @@ fn slot_limit(kit: &Kit, echo: bool) -> Result<()> {
         bail!("refused for the wrong reason: {status}");
     }
     Ok(())
+}
+
+/// A device whose profile lists a log key boots a logged v1; refuses v2 with its LOG_PROOF
+/// stripped and v2 signed by the same key without a proof; installs the logged v2; and never
+/// boots an unlogged factory image.
+fn log_required(kit: &Kit, echo: bool) -> Result<()> {
+    const REASON: &str = "no valid transparency-log proof";
+    let v1 = kit.logged(&kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+    let device = kit.device("log-required", &v1)?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    let logged_v2 = kit.logged(&kit.image("2.0.0", true, 2, Signer::Ed25519)?)?;
+    for (what, image) in [
+        ("v2 with its proof stripped", without_log_proof(&logged_v2)?),
+        ("v2 never logged", kit.image("2.0.0", true, 3, Signer::Ed25519)?),
+    ] {
+        let status = update(&mut session, &image, false)?;
+        expect(&status, "1.0.0", "update-refused")?;
+        if !status.refusal.contains(REASON) {
+            bail!("{what}: refused for the wrong reason: {status}, expected {REASON:?}");
+        }
+    }
+    let status = update(&mut session, &logged_v2, true)?;
+    expect(&status, "2.0.0", "upgraded")?;
+    let unlogged = kit.device("log-required-unlogged", &without_log_proof(&v1)?)?;
+    let mut session = unlogged.power_on(echo)?;
+    let code = session.wait_exit(BOOT_TIMEOUT)?;
+    if code != 3 {
+        bail!(
+            "unlogged factory image: expected the safe-state exit code 3, QEMU exited with {code}"
+        );
+    }
+    session.expect_log(REASON, BOOT_TIMEOUT)?;
+    Ok(())
+}
+
+/// `image` without its LOG_PROOF TLV, as an attacker would strip it.
+fn without_log_proof(image: &[u8]) -> Result<Vec<u8>> {
+    use verifier_core::format::tlv::LOG_PROOF;
+    let mut reader = verifier_core::SliceReader::new(image);
+    let header = verifier_core::read_header(&mut reader)?;
+    let layout = verifier_core::tlv::TlvLayout::locate(&mut reader, &header)?;
+    let proof = layout
+        .entries(&mut reader)
+        .find(|entry| entry.as_ref().is_ok_and(|e| e.tag == LOG_PROOF))
+        .transpose()?
+        .ok_or_else(|| anyhow::anyhow!("the image has no LOG_PROOF"))?;
+    let (start, end) = (proof.value_offset as usize - 4, proof.value_offset as usize);
+    let end = end + usize::from(proof.len);
+    let mut stripped = [&image[..start], &image[end..]].concat();
+    let total_at = layout.unprotected_start as usize + 2;
+    let total = u16::from_le_bytes([stripped[total_at], stripped[total_at + 1]]);
+    let total = total - u16::try_from(end - start)?;
+    stripped[total_at..total_at + 2].copy_from_slice(&total.to_le_bytes());
+    Ok(stripped)
 }
 
 /// Header, payload and TLVs of a signed image.

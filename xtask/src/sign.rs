@@ -124,8 +124,8 @@ pub(crate) fn imgtool() -> Result<PathBuf> {
     Ok(if venv.is_file() { venv } else { PathBuf::from("imgtool") })
 }
 
-/// Runs `command`; its output in the error if it fails.
-pub(crate) fn run(command: &mut Command) -> Result<()> {
+/// Runs `command`; its standard output, or its output in the error if it fails.
+pub(crate) fn run(command: &mut Command) -> Result<String> {
     let output =
         command.output().with_context(|| format!("cannot run {:?}", command.get_program()))?;
     if !output.status.success() {
@@ -136,5 +136,5 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
             String::from_utf8_lossy(&output.stdout).trim()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

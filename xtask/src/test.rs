@@ -65,7 +65,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
             )
         });
     }
-    steps.run("no panic path in the verifier", no_panic_check);
+    steps.run("no panic path in the verifier and the logged bootloader", no_panic_check);
     steps.run("size-oriented bootloader on QEMU", size_boot::check);
     steps.run("power-fail matrix", powerfail::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());

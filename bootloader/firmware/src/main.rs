@@ -6,7 +6,8 @@
 //!
 //! Cargo features choose the algorithms (`ed25519`, `p256`), the Ed25519 and SHA-256 code
 //! (`opt-size`, `thumb2-sha256`) and whether it logs (`defmt`); `standard` is the build the
-//! demo ships, and a size-oriented build is `ed25519,opt-size,thumb2-sha256`.
+//! demo ships, and a size-oriented build is `ed25519,opt-size,thumb2-sha256`. With `tlog` (for
+//! a profile listing `[keys] transparency_log`) every image must also carry a log proof.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -19,11 +20,19 @@ mod bench;
 mod device {
     use boards::CURRENT as BOARD;
     use bootloader::{
-        BootLoader, BootRecord, Config, DeviceRules, Mode, PublicKey, SignatureValidator,
-        TrustedKey,
+        BootLoader, BootRecord, Config, DeviceRules, Mode, SignatureValidator, TrustedKey,
     };
 
+    #[cfg(feature = "tlog")]
+    use bootloader::{LogKey, ProofBuffer};
+
     include!(concat!(env!("OUT_DIR"), "/device_profile.rs"));
+
+    /// Where an image's log proof is read while it is checked. A static rather than a local of
+    /// `main`: its 7 KiB show in the linked RAM size instead of the measured stack, and no
+    /// stack frame has to be sized for it.
+    #[cfg(feature = "tlog")]
+    static mut PROOF_BUFFER: ProofBuffer = ProofBuffer::new();
 
     const CONFIG: Config = Config {
         mode: if cfg!(feature = "overwrite-only") { Mode::OverwriteOnly } else { Mode::Swap },
@@ -50,7 +59,14 @@ mod device {
             Ok(loader) => loader,
             Err(error) => halt("bad layout", error),
         };
-        match loader.boot(&mut SignatureValidator::new(keys, DEVICE_RULES)) {
+        #[cfg(not(feature = "tlog"))]
+        let mut validator = SignatureValidator::new(keys, DEVICE_RULES);
+        // SAFETY: `main` runs once and never returns, and nothing else names PROOF_BUFFER: this
+        // is its only reference.
+        #[cfg(feature = "tlog")]
+        let mut validator = SignatureValidator::new(keys, DEVICE_RULES)
+            .requiring_log_proof(&LOG_KEYS, unsafe { &mut *&raw mut PROOF_BUFFER });
+        match loader.boot(&mut validator) {
             Ok(decision) => {
                 let r = &decision.record;
                 #[cfg(feature = "defmt")]

@@ -15,6 +15,7 @@ use bootloader::{
 };
 use ed25519_compact::KeyPair;
 use sha2::{Digest, Sha256};
+use verifier_core::tlog::{LogKey, ProofBuffer};
 
 pub const SECTOR: u32 = 0x400;
 pub const SLOT_SECTORS: u32 = 6;
@@ -99,6 +100,21 @@ pub fn image_with_flags(
     out
 }
 
+/// `image` with an unprotected LOG_PROOF TLV (0x00a2) holding `proof` appended.
+pub fn with_log_proof(image: &[u8], proof: &[u8]) -> Vec<u8> {
+    let field = |at: usize, len: usize| {
+        image[at..at + len].iter().rev().fold(0usize, |n, b| n << 8 | usize::from(*b))
+    };
+    let info = field(8, 2) + field(12, 4) + field(10, 2);
+    let mut out = image.to_vec();
+    let total = field(info + 2, 2) + 4 + proof.len();
+    out[info + 2..info + 4].copy_from_slice(&(total as u16).to_le_bytes());
+    out.extend_from_slice(&0x00a2u16.to_le_bytes());
+    out.extend_from_slice(&(proof.len() as u16).to_le_bytes());
+    out.extend_from_slice(proof);
+    out
+}
+
 /// A device: flash plus the keys its bootloader trusts.
 pub struct Device {
     pub flash: Flash,
@@ -118,6 +134,17 @@ impl Device {
     pub fn boot(&mut self) -> Result<BootDecision, BootError> {
         let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
         loader.boot(&mut SignatureValidator::new(&self.keys, device_rules(&layout())))
+    }
+
+    /// One power-on of a bootloader that requires a log proof by one of `log_keys`.
+    pub fn boot_requiring_log(
+        &mut self,
+        log_keys: &[LogKey<'_>],
+    ) -> Result<BootDecision, BootError> {
+        let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
+        let mut buffer = Box::new(ProofBuffer::new());
+        let validator = SignatureValidator::new(&self.keys, device_rules(&layout()));
+        loader.boot(&mut validator.requiring_log_proof(log_keys, &mut buffer))
     }
 
     pub fn updater(&mut self) -> FirmwareUpdater<&mut Flash> {

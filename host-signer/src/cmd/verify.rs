@@ -42,6 +42,8 @@ pub(crate) struct Args {
     tsa_ca: Option<PathBuf>,
     /// Also require a transparency-log proof (LOG_PROOF TLV 0x00a2) by a log whose verifier
     /// key (`<name>+<key id>+<base64 key>`, one per line) is in FILE; repeat for several files.
+    /// With --device, a profile listing `[keys] transparency_log` requires one anyway, and these
+    /// keys are accepted alongside the profile's.
     #[arg(long, value_name = "FILE")]
     log_key: Vec<PathBuf>,
     /// Print the result as JSON.
@@ -53,15 +55,18 @@ pub(crate) struct Args {
     image: PathBuf,
 }
 
-/// The keys to trust, their names for the report, and the policy.
+/// The keys to trust, their names for the report, the policy, and the log verifier key texts
+/// a proof must be signed by (none: no proof required), each with where it came from.
 struct Judge {
     keys: Vec<TrustedKey>,
     names: Vec<String>,
     policy: Policy,
+    log_keys: Vec<(String, String)>,
 }
 
 impl Judge {
     fn from_args(args: &Args) -> anyhow::Result<Self> {
+        let log_keys = read_log_keys(&args.log_key)?;
         let given = args
             .key
             .iter()
@@ -76,6 +81,7 @@ impl Judge {
                     require_security_counter: args.min_security_counter.is_some(),
                     ..Policy::PERMISSIVE
                 },
+                log_keys,
             });
         };
         let profile = Profile::load(path)?;
@@ -87,16 +93,19 @@ impl Judge {
                 path.display()
             );
         }
+        let origin = format!("device profile {} keys.transparency_log", path.display());
+        let profile_log_keys = profile.log_keys.iter().map(|k| (origin.clone(), k.text().into()));
         Ok(Self {
             names: keys.iter().map(|k| k.spec.to_string()).collect(),
             keys: keys.into_iter().map(|k| k.trusted).collect(),
             policy: profile.policy(args.min_security_counter.unwrap_or(0)),
+            log_keys: profile_log_keys.chain(log_keys).collect(),
         })
     }
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let Judge { keys, names, policy } = Judge::from_args(args)?;
+    let Judge { keys, names, policy, log_keys: log_key_text } = Judge::from_args(args)?;
     let anchors = match &args.tsa_ca {
         Some(path) => {
             let bytes =
@@ -108,17 +117,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let log_key_text = read_log_keys(&args.log_key)?;
     let log_keys = log_key_text
         .iter()
-        .map(|(path, text)| {
-            let keys = parse_verifier_keys(text)
-                .map_err(|e| anyhow::anyhow!("--log-key {}: {e}", path.display()))?;
-            anyhow::ensure!(
-                !keys.is_empty(),
-                "--log-key {}: holds no verifier key",
-                path.display()
-            );
+        .map(|(origin, text)| {
+            let keys = parse_verifier_keys(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            anyhow::ensure!(!keys.is_empty(), "{origin}: holds no verifier key");
             Ok(keys)
         })
         .collect::<anyhow::Result<Vec<_>>>()?
@@ -131,7 +134,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 Some(anchors) => Some(check_timestamp(&bytes, anchors)?),
                 None => None,
             };
-            let logged = if args.log_key.is_empty() {
+            let logged = if log_keys.is_empty() {
                 None
             } else {
                 let mut buffer = Box::new(ProofBuffer::new());
@@ -196,14 +199,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads each `--log-key` file.
-fn read_log_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<(&PathBuf, String)>> {
+/// Reads each `--log-key` file, with its name for errors.
+fn read_log_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--log-key {}", path.display()))?;
-            Ok((path, text))
+            let origin = format!("--log-key {}", path.display());
+            let text = std::fs::read_to_string(path).with_context(|| origin.clone())?;
+            Ok((origin, text))
         })
         .collect()
 }

@@ -36,6 +36,13 @@ impl<'a> LogKey<'a> {
         Ok(Self { name, key_id: key_id(name, &public_key), public_key })
     }
 
+    /// The key `name` with `key_id` and the Ed25519 `public_key`, as [`LogKey::parse`] found
+    /// them: for key tables generated at build time. Nothing is checked; a wrong key id only
+    /// makes the key match no signature line, so every checkpoint is refused.
+    pub const fn from_parts(name: &'a str, key_id: [u8; 4], public_key: [u8; 32]) -> Self {
+        Self { name, key_id, public_key }
+    }
+
     /// Parses the verifier key text `<name>+<8 hex key id>+<base64(0x01 ‖ public key)>`.
     ///
     /// # Errors
@@ -222,6 +229,17 @@ mod tests {
         let note = SignedNote::parse(GO_NOTE).unwrap();
         assert!(note.text().ends_with("problem is.\n"));
         assert_eq!(note.verify(&[key]), Ok(0));
+    }
+
+    #[test]
+    fn a_key_rebuilt_from_its_parts_verifies_and_a_wrong_key_id_matches_nothing() {
+        let key = LogKey::parse(GO_VKEY).unwrap();
+        let rebuilt = LogKey::from_parts(key.name(), key.key_id(), *key.public_key());
+        assert_eq!(rebuilt, key);
+        assert_eq!(SignedNote::parse(GO_NOTE).unwrap().verify(&[rebuilt]), Ok(0));
+        let wrong_id = LogKey::from_parts(key.name(), [0; 4], *key.public_key());
+        let verdict = SignedNote::parse(GO_NOTE).unwrap().verify(&[wrong_id]);
+        assert_eq!(verdict, Err(LogError::NoLogSignature));
     }
 
     #[test]

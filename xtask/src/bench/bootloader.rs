@@ -128,6 +128,7 @@ pub(super) fn measure(
         results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
         results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
     }
+    measure_logged(keys, work, fwsign, &images, results)?;
     for index in FOR_NRF52840DK {
         measure_nrf52840dk(BUILDS[index], keys, work, results)?;
     }
@@ -143,6 +144,70 @@ pub(super) fn measure(
 }
 
 const BOOTLOADER: &str = "fwsign-bootloader-firmware";
+
+/// The size-oriented Ed25519 build that requires a transparency-log proof: its key, features
+/// and compile settings (those of `ed25519_size` plus `tlog`).
+const LOGGED: (&str, &str, Settings) =
+    ("ed25519_size_tlog", "ed25519,salty,rolled-sha256,tlog", Settings::Minimal);
+
+/// Builds the [`LOGGED`] bootloader from the benchmark board's profile plus the benchmark log's
+/// key, sizes it, and boots the 256 KiB Ed25519 image with its proof (appended to the
+/// benchmark log): what requiring the log costs in flash and instructions.
+fn measure_logged(
+    keys: &Keys,
+    work: &Path,
+    fwsign: &Path,
+    images: &BootImages,
+    results: &mut Results,
+) -> Result<()> {
+    println!("  bootloader Ed25519, size, requiring a log proof");
+    let (key, features, settings) = LOGGED;
+    let trusted = keys.ed25519.display().to_string();
+    let shipped = crate::cmd::device::load(&BOARD, None)?;
+    let text = crate::kit::logged_profile(
+        &shipped,
+        std::slice::from_ref(&trusted),
+        &work.join("log.vkey"),
+    )?;
+    let profile = work.join("logged-device.toml");
+    crate::write_atomically(&profile, text.as_bytes())?;
+    let logged = work.join("boot-256k-ed25519-logged.img");
+    let mut append = Command::new(fwsign);
+    append.args(["log", "append", "--dir"]).arg(work.join("bench-log"));
+    append.arg("-k").arg(work.join("log.pem")).arg("--signing-key").arg(&keys.ed25519);
+    run_quiet(append.arg(&images.ed25519).arg(&logged))?;
+    let profile = profile.display().to_string();
+    let env = [("FWSIGN_TRUSTED_KEYS", trusted.as_str()), ("FWSIGN_DEVICE_PROFILE", &profile)];
+    let plain = copy_elf(
+        &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env, settings)?,
+        &work.join(format!("bootloader-{key}.elf")),
+    )?;
+    let size = Footprint::of(&plain)?;
+    results.insert(format!("bootloader_{key}_flash_bytes"), size.flash as f64);
+    results.insert(format!("bootloader_{key}_static_ram_bytes"), size.ram as f64);
+    if let Some(without) = results.get("bootloader_ed25519_size_flash_bytes").copied() {
+        results.insert("bootloader_tlog_added_flash_bytes".into(), size.flash as f64 - without);
+    }
+    let instrumented = copy_elf(
+        &build_firmware(
+            BOOTLOADER,
+            BOARD.target,
+            &with_board(&format!("{features},bench")),
+            &env,
+            settings,
+        )?,
+        &work.join(format!("bootloader-{key}-bench.elf")),
+    )?;
+    let image = BootImage { path: &logged, entry: images.entry };
+    let boot = boot(&instrumented, image, &work.join(format!("boot-{key}")))?;
+    results.insert(format!("boot_256k_ed25519_{key}_instr"), boot.instructions);
+    results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(boot.stack_peak));
+    results.insert(
+        format!("bootloader_{key}_ram_bytes"),
+        size.ram as f64 + f64::from(boot.stack_peak),
+    );
+    Ok(())
+}
 
 /// The size-oriented Ed25519 build for a real part: no semihosted flash file, the NVMC driver.
 const NRF52840DK: &str = "ed25519_size_nrf52840dk";
@@ -378,6 +443,16 @@ pub(super) fn print_table(results: &Results) {
             boots.join(", ")
         );
     }
+    let (key, _, _) = LOGGED;
+    println!(
+        "{:<44} {:>10} {:>11} {:>11} {:>11}   ed25519 with its log proof: {}",
+        "Ed25519, size, requiring a log proof",
+        count(&format!("bootloader_{key}_flash_bytes")),
+        count(&format!("bootloader_{key}_static_ram_bytes")),
+        count(&format!("bootloader_{key}_stack_bytes")),
+        count(&format!("bootloader_{key}_ram_bytes")),
+        count(&format!("boot_256k_ed25519_{key}_instr")),
+    );
     for index in FOR_NRF52840DK {
         let (key, label, _, _) = BUILDS[index];
         let flash = count(&format!("bootloader_{key}_nrf52840dk_flash_bytes"));

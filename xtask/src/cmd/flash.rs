@@ -9,6 +9,7 @@ use fwsign_keys::profile_keys;
 use probe_rs::Permissions;
 use probe_rs::flashing::{DownloadOptions, FlashProgress, ProgressEvent, ProgressOperation};
 use probe_rs::probe::list::Lister;
+use verifier_core::tlog::{ProofBuffer, check_log_proof};
 use verifier_core::{SliceReader, TrustedKey, verify_image};
 
 use crate::cmd::device::DeviceArg;
@@ -46,7 +47,7 @@ impl Cmd {
 
         println!("building the bootloader for {} ({})", board.name, profile.path.display());
         let (boot_address, bootloader) =
-            elf::to_binary(&firmware::bootloader(&board, &profile.path, &self.keys)?)?;
+            elf::to_binary(&firmware::bootloader(&board, &profile, &self.keys)?)?;
         let mut session = attach(chip)?;
         let mut loader = session.target().flash_loader();
         loader
@@ -70,7 +71,8 @@ impl Cmd {
 }
 
 /// Refuses to flash anything the bootloader would refuse: the profile's policy on a new
-/// device, with the keys the bootloader is built with (`key_paths`, or the profile's).
+/// device, with the keys the bootloader is built with (`key_paths`, or the profile's), and its
+/// log proof if the profile requires one.
 fn check_image(image: &[u8], profile: &Profile, key_paths: &[PathBuf], path: &Path) -> Result<()> {
     let (keys, names): (Vec<TrustedKey>, Vec<String>) = if key_paths.is_empty() {
         profile_keys::keys(profile, &NoPassword)?
@@ -92,6 +94,13 @@ fn check_image(image: &[u8], profile: &Profile, key_paths: &[PathBuf], path: &Pa
     };
     let verified = verify_image(&mut SliceReader::new(image), &keys, &profile.policy(0))
         .map_err(|e| anyhow!("refusing to flash {}: {e}", path.display()))?;
+    let log_keys = profile.log_verifier_keys();
+    if !log_keys.is_empty() {
+        let mut buffer = Box::new(ProofBuffer::new());
+        let reader = &mut SliceReader::new(image);
+        check_log_proof(reader, &verified, &keys, &log_keys, &mut buffer)
+            .map_err(|e| anyhow!("refusing to flash {}: {e}", path.display()))?;
+    }
     let signer = names.get(verified.key_index()).map_or("?", String::as_str);
     println!("{}: v{}, signature by {signer} verified", path.display(), verified.header().version);
     Ok(())

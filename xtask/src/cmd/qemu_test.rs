@@ -7,8 +7,11 @@ use anyhow::{Result, bail};
 use crate::kit::Kit;
 use crate::scenarios::{self, Scenario};
 
+/// How a board's kit is built: [`Kit::build`] or [`Kit::build_logged`].
+type BuildKit = fn(boards::Board, &[(&str, bool)]) -> Result<Kit>;
+
 /// Run every QEMU scenario: the full set on mps2-an386, the basic set on mps2-an385 (M3)
-/// and mps2-an505 (M33).
+/// and mps2-an505 (M33), and on mps2-an386 those of a device that requires a log proof.
 #[derive(clap::Parser)]
 pub(crate) struct Cmd {
     /// Print the decoded device logs of every scenario, not only of failed ones.
@@ -29,15 +32,22 @@ impl Cmd {
     }
 
     pub(crate) fn run(self) -> Result<()> {
+        let build: BuildKit = Kit::build;
         let plan = [
-            (boards::mps2::AN386, &scenarios::VERSIONS[..], scenarios::FULL),
-            (boards::mps2::AN385, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC),
-            (boards::mps2::AN505, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC),
+            (boards::mps2::AN386, &scenarios::VERSIONS[..], scenarios::FULL, build),
+            (boards::mps2::AN385, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC, build),
+            (boards::mps2::AN505, &scenarios::BASIC_VERSIONS[..], scenarios::BASIC, build),
+            (
+                boards::mps2::AN386,
+                &scenarios::BASIC_VERSIONS[..],
+                scenarios::LOGGED,
+                Kit::build_logged,
+            ),
         ];
         let (mut passed, mut failed) = (0, 0);
         let wanted =
             |s: &&Scenario| self.only.as_ref().is_none_or(|text| s.name.contains(text.as_str()));
-        for (board, versions, list) in plan {
+        for (board, versions, list, build) in plan {
             if self.board.as_ref().is_some_and(|name| name != board.name) {
                 continue;
             }
@@ -46,7 +56,7 @@ impl Cmd {
                 continue;
             }
             println!("==> {}: building firmware", board.name);
-            let kit = match Kit::build(board, versions) {
+            let kit = match build(board, versions) {
                 Ok(kit) => kit,
                 Err(error) => {
                     println!("FAIL  {}: build: {error:#}", board.name);
