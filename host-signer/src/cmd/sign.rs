@@ -14,19 +14,18 @@ use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
 use fwsign_service::client::{ServiceClient, SignOutcome};
 use host_signer::image::{
-    self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
-    SigningVector, UnsignedImage,
+    self, Dependency, HashChoice, ImageOptions, LoadAddress, SecurityCounter, SigningVector,
+    UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::output::{
-    Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
-};
+use host_signer::output::Access;
 use host_signer::parse;
-use host_signer::trailer::{SlotMark, TrailerLayout};
+use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
 use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey};
 
 use super::PasswordArgs;
+use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
 use super::service_args::ServiceArgs;
 
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
@@ -143,44 +142,15 @@ pub(crate) struct Args {
     /// Retries when the TSA is unreachable, times out or answers 5xx.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10), requires = "timestamp_url", help_heading = "Signature")]
     timestamp_retries: u32,
-    /// Also write the signature, base64, to FILE.
-    #[arg(long, value_name = "FILE", help_heading = "Signature")]
-    sig_out: Option<PathBuf>,
 
-    /// Pad the image to the slot size and write the trailer magic.
-    #[arg(long, help_heading = "Trailer")]
-    pad: bool,
-    /// Mark the image for a test swap (implies --pad).
-    #[arg(long, conflicts_with = "confirm", help_heading = "Trailer")]
-    test: bool,
-    /// Mark the image as confirmed, image_ok set (implies --pad).
-    #[arg(long, help_heading = "Trailer")]
-    confirm: bool,
-    /// Flash write size (default 1).
-    #[arg(long, value_name = "BYTES", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
-    align: Option<String>,
-    /// BOOT_MAX_ALIGN of the bootloader (default: max(8, --align)).
-    #[arg(long, value_name = "BYTES", value_parser = ["8", "16", "32"], help_heading = "Trailer")]
-    max_align: Option<String>,
-    /// Sectors the swap status must cover.
-    #[arg(short = 'M', long, value_name = "N", default_value_t = 128, help_heading = "Trailer")]
-    max_sectors: u32,
-    /// The bootloader upgrades by overwriting (smaller trailer, no image_ok).
-    #[arg(long, help_heading = "Trailer")]
-    overwrite_only: bool,
-    /// Value of erased flash.
-    #[arg(short = 'R', long, value_name = "VALUE", value_parser = ["0", "0xff"], help_heading = "Trailer")]
-    erased_val: Option<String>,
+    #[command(flatten)]
+    trailer: TrailerArgs,
 
     /// Input format; by default recognised from the content.
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Files")]
     input_format: Option<InFormat>,
-    /// Output format; by default from OUTFILE's extension.
-    #[arg(long, value_enum, help_heading = "Files")]
-    format: Option<OutFormat>,
-    /// Base address of HEX output (needed when the input carries none: raw binary).
-    #[arg(short = 'x', long, value_name = "ADDR", value_parser = parse::u32_value, help_heading = "Files")]
-    hex_addr: Option<u32>,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Byte order; only little-endian images exist on Cortex-M.
     #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
     endian: String,
@@ -257,12 +227,6 @@ impl Unsupported {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum KeyFormat {
-    Hash,
-    Full,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Sha {
     Auto,
     #[value(name = "256")]
@@ -282,12 +246,6 @@ enum InFormat {
     Bin,
     Hex,
     Elf,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum OutFormat {
-    Bin,
-    Hex,
 }
 
 #[derive(Debug, Clone)]
@@ -393,51 +351,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--timestamp-url: adding the token")?;
     }
 
-    let padding = (args.pad || args.test || args.confirm).then_some(Padding {
-        slot_size: geometry.slot_size,
-        layout: options.trailer,
-        mark: if args.confirm {
-            SlotMark::Confirm
-        } else if args.test {
-            SlotMark::Test
-        } else {
-            SlotMark::Pad
-        },
-        erased,
-    });
+    let padding = args.trailer.padding(geometry.slot_size, options.trailer, erased);
     if let Some(profile) = &profile {
         check_device(profile, args, &signed.bytes)?;
     }
-    let format = match args.format {
-        Some(OutFormat::Hex) => OutputFormat::Hex,
-        Some(OutFormat::Bin) => OutputFormat::Bin,
-        None => OutputFormat::from_extension(&args.outfile),
-    };
-    let bytes = match format {
-        OutputFormat::Bin => render_bin(signed.bytes, padding.as_ref()),
-        OutputFormat::Hex => {
-            let base = args
-                .hex_addr
-                .or(input.base_addr)
-                .ok_or_else(|| OutputError::NoHexAddress { path: args.outfile.clone() })?;
-            render_hex(&args.outfile, &signed.bytes, base, padding.as_ref())?
-        }
-    };
-    let image = StagedFile::write(&args.outfile, &bytes, Access::Shared)?;
-    let signature = match (&args.sig_out, &signed.signature) {
-        (Some(path), Some(value)) => {
-            let text = base64::engine::general_purpose::STANDARD.encode(value);
-            Some(StagedFile::write(path, text.as_bytes(), Access::Shared)?)
-        }
-        (Some(path), None) => {
-            anyhow::bail!("--sig-out {}: the image is not signed (give -k)", path.display())
-        }
-        (None, _) => None,
-    };
-    image.commit()?;
-    if let Some(signature) = signature {
-        signature.commit()?;
-    }
+    finish::write(signed, padding.as_ref(), &args.output, &args.outfile, input.base_addr)?;
     Ok(super::EXIT_OK)
 }
 
@@ -475,20 +393,7 @@ fn sign_remotely(
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
-    let mut signed = unsigned
-        .attach_signature(public_key, made.signature)
-        .context("the signing service's signature does not verify with its key")?;
-    if let Some(token) = made.timestamp {
-        signed
-            .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
-            .context("adding the signing service's timestamp token")?;
-    }
-    if let Some(proof) = made.log_proof {
-        signed
-            .attach_log_proof(proof.as_bytes())
-            .context("adding the signing service's transparency-log proof")?;
-    }
-    Ok(Some(signed))
+    finish::attach_remote(unsigned, public_key, made).map(Some)
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
@@ -540,19 +445,17 @@ struct Geometry {
 
 impl Geometry {
     fn resolve(args: &Args, profile: Option<&Profile>) -> anyhow::Result<Self> {
-        let align = args.align.as_deref().map(str::parse::<u8>).transpose()?;
-        let max_align = args.max_align.as_deref().map(str::parse::<u8>).transpose()?;
-        let erased = args.erased_val.as_deref().map(|v| if v == "0" { 0x00 } else { 0xff });
         let Some(profile) = profile else {
-            let align = align.unwrap_or(1);
+            let (layout, erased) = args.trailer.layout()?;
             return Ok(Self {
                 header_size: args.header_size.context("-H is required without --device")?,
                 slot_size: args.slot_size.context("-S is required without --device")?,
-                align,
-                max_align: max_align.unwrap_or(align.max(8)),
-                erased: erased.unwrap_or(0xff),
+                align: layout.align,
+                max_align: layout.max_align,
+                erased,
             });
         };
+        let GivenTrailer { align, max_align, erased } = args.trailer.given()?;
         let slot = &profile.slot;
         let agree = |option: &str, given: Option<u32>, field: &str, value: u32| match given {
             Some(given) if given != value => Err(anyhow::anyhow!(
@@ -600,8 +503,8 @@ fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOption
         trailer: TrailerLayout {
             align: geometry.align,
             max_align: geometry.max_align,
-            max_sectors: args.max_sectors,
-            overwrite_only: args.overwrite_only,
+            max_sectors: args.trailer.max_sectors,
+            overwrite_only: args.trailer.overwrite_only,
         },
         security_counter: args.security_counter,
         dependencies: args.dependencies.clone().map(|list| list.0).unwrap_or_default(),
@@ -618,10 +521,7 @@ fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOption
             Sha::Sha512 => HashChoice::Sha512,
         },
         pure: args.pure,
-        public_key_format: match args.public_key_format {
-            KeyFormat::Hash => PublicKeyFormat::Hash,
-            KeyFormat::Full => PublicKeyFormat::Full,
-        },
+        public_key_format: args.public_key_format.into(),
     })
 }
 
