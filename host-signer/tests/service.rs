@@ -531,6 +531,80 @@ fn request_fetch_writes_the_image_sign_writes_once_approved() {
     assert!(!dir.join("fetched.bin").exists());
 }
 
+/// `sign --batch`: two images in one request, both signed and verifying; when the policy
+/// refuses one, the command fails naming it and neither output exists.
+#[test]
+fn a_batch_is_signed_in_one_request_all_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fwsign_in(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n\
+         @id(\"counter-below-10\")\nforbid (principal, action, resource)\n\
+         when { context.security_counter >= 10 };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.dev]\nkey = \"dev.pem\"\n[groups.ci]\nmembers = [\"builder\"]\n",
+    )
+    .unwrap();
+    let create =
+        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "submitter"];
+    let builder = String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2000, 21)).unwrap();
+    std::fs::write(dir.join("net.bin"), pseudo_random_bytes(1500, 22)).unwrap();
+    let batch = |second_counter: u32| {
+        format!(
+            "[[image]]\ninput = \"app.bin\"\noutput = \"app-signed.bin\"\nversion = \"1.0.0\"\n\
+             security-counter = 1\nheader-size = \"0x200\"\npad-header = true\nslot-size = 0x10000\n\
+             [[image]]\ninput = \"net.bin\"\noutput = \"net-signed.bin\"\nversion = \"2.0.0\"\n\
+             security-counter = {second_counter}\nheader-size = 512\npad-header = true\n\
+             slot-size = 0x8000\nconfirm = true\nalign = \"4\"\n"
+        )
+    };
+    let sign = ["sign", "--api-token-env", "FWSIGN_TOKEN", "-k", "dev", "--batch", "images.toml"];
+    let run = || client_command(dir, &served, &builder).args(sign).output().unwrap();
+
+    std::fs::write(dir.join("images.toml"), batch(2)).unwrap();
+    let output = run();
+    assert!(output.status.success(), "{}", text(&output));
+    for image in ["app-signed.bin", "net-signed.bin"] {
+        imgtool(dir, &["verify", "-k", "dev.pem", image]);
+        fwsign_in(dir, &["verify", "-k", "dev.pem", image]);
+    }
+    assert_eq!(std::fs::read(dir.join("net-signed.bin")).unwrap().len(), 0x8000);
+
+    for image in ["app-signed.bin", "net-signed.bin"] {
+        std::fs::remove_file(dir.join(image)).unwrap();
+    }
+    std::fs::write(dir.join("images.toml"), batch(10)).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("images.toml: [[image]] 2 (net.bin) refused"),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("counter-below-10"), "{}", text(&output));
+    assert!(!dir.join("app-signed.bin").exists() && !dir.join("net-signed.bin").exists());
+
+    std::fs::write(dir.join("images.toml"), batch(2).replace("confirm = true", "confrim = true"))
+        .unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("images.toml: [[image]] 2: unknown field `confrim`"),
+        "{}",
+        text(&output)
+    );
+}
+
 /// A key with `sessions = 4` serves 32 requests at once: each takes a free token session or
 /// waits for one, and every signature verifies.
 #[test]

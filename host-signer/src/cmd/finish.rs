@@ -167,6 +167,30 @@ pub(crate) fn write(
     outfile: &Path,
     input_base: Option<u32>,
 ) -> anyhow::Result<()> {
+    stage(signed, padding, output, outfile, input_base)?.commit()
+}
+
+/// An image (and its signature file) written aside, not yet in place.
+pub(crate) struct Staged(Vec<StagedFile>);
+
+impl Staged {
+    /// Puts every file in place.
+    pub(crate) fn commit(self) -> anyhow::Result<()> {
+        for file in self.0 {
+            file.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// As [`write`], but leaves the files staged: nothing is in place until [`Staged::commit`].
+pub(crate) fn stage(
+    signed: SignedImage,
+    padding: Option<&Padding>,
+    output: &OutputArgs,
+    outfile: &Path,
+    input_base: Option<u32>,
+) -> anyhow::Result<Staged> {
     let format = match output.format {
         Some(OutFormat::Hex) => OutputFormat::Hex,
         Some(OutFormat::Bin) => OutputFormat::Bin,
@@ -182,20 +206,16 @@ pub(crate) fn write(
             render_hex(outfile, &signed.bytes, base, padding)?
         }
     };
-    let image = StagedFile::write(outfile, &bytes, Access::Shared)?;
-    let signature = match (&output.sig_out, &signed.signature) {
+    let mut files = vec![StagedFile::write(outfile, &bytes, Access::Shared)?];
+    match (&output.sig_out, &signed.signature) {
         (Some(path), Some(value)) => {
             let text = base64::engine::general_purpose::STANDARD.encode(value);
-            Some(StagedFile::write(path, text.as_bytes(), Access::Shared)?)
+            files.push(StagedFile::write(path, text.as_bytes(), Access::Shared)?);
         }
         (Some(path), None) => {
             anyhow::bail!("--sig-out {}: the image is not signed (give -k)", path.display())
         }
-        (None, _) => None,
-    };
-    image.commit()?;
-    if let Some(signature) = signature {
-        signature.commit()?;
+        (None, _) => {}
     }
-    Ok(())
+    Ok(Staged(files))
 }

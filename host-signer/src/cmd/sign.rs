@@ -9,16 +9,16 @@ use base64::Engine as _;
 use device_profile::Profile;
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
-use fwsign_keys::keys::load_key;
+use fwsign_keys::keys::{Algorithm, load_key};
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
-use fwsign_service::client::{ServiceClient, SignOutcome};
+use fwsign_service::client::{RemoteSignature, ServiceClient, SignOutcome};
 use host_signer::image::{
-    self, Dependency, HashChoice, ImageOptions, LoadAddress, SecurityCounter, SigningVector,
-    UnsignedImage,
+    self, Dependency, HashChoice, ImageOptions, LoadAddress, SecurityCounter, SignedImage,
+    SigningVector, UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::output::Access;
+use host_signer::output::{Access, Padding};
 use host_signer::parse;
 use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
@@ -28,6 +28,9 @@ use super::PasswordArgs;
 use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
 use super::service_args::ServiceArgs;
 
+#[path = "sign_batch.rs"]
+mod batch;
+
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
 ///
 /// The output is Intel HEX if OUTFILE ends in .hex (or with --format hex), binary otherwise.
@@ -36,9 +39,16 @@ use super::service_args::ServiceArgs;
 #[command(args_override_self = true)]
 pub(crate) struct Args {
     /// Firmware to sign.
-    infile: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    infile: Option<PathBuf>,
     /// Image to write.
-    outfile: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    outfile: Option<PathBuf>,
+    /// Sign several images in one request to the service, all or none: a TOML file of
+    /// `[[image]]` entries, each with `input`, `output` and sign options by their long names
+    /// (`version`, `header-size`, `pad-header`, `slot-size`, `security-counter`, `confirm`, …).
+    #[arg(long, value_name = "FILE", requires = "server", requires = "key", conflicts_with_all = ["infile", "outfile"])]
+    batch: Option<PathBuf>,
 
     /// Signing key: a PEM file or a PKCS#11 URI (pkcs11:token=…;object=…). Without it the
     /// image carries only its hash.
@@ -61,8 +71,8 @@ pub(crate) struct Args {
     public_key_format: KeyFormat,
 
     /// Image version, major[.minor[.revision[+build]]].
-    #[arg(short, long, value_parser = parse::version, help_heading = "Image")]
-    version: ImageVersion,
+    #[arg(short, long, value_parser = parse::version, required_unless_present = "batch", help_heading = "Image")]
+    version: Option<ImageVersion>,
     /// Take the header size, slot size, write alignment and erased value from this device
     /// profile, and refuse an image its bootloader would refuse (too large, no security
     /// counter where one is required, a flag it does not allow). Options given as well must
@@ -70,14 +80,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Image")]
     device: Option<PathBuf>,
     /// Header size; the payload starts here (at least 32; e.g. 0x200).
-    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, required_unless_present = "device", help_heading = "Image")]
+    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, required_unless_present_any = ["device", "batch"], help_heading = "Image")]
     header_size: Option<u16>,
     /// Add the header area in front of the input (filled with the erased value) instead of
     /// expecting the input to start with that many zero bytes.
     #[arg(long, help_heading = "Image")]
     pad_header: bool,
     /// Slot size; image plus trailer must fit.
-    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, required_unless_present = "device", help_heading = "Image")]
+    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, required_unless_present_any = ["device", "batch"], help_heading = "Image")]
     slot_size: Option<u32>,
     /// Security counter (protected SEC_CNT TLV): a number, or `auto` to derive it from
     /// the version (major<<24 | minor<<16 | revision).
@@ -303,19 +313,11 @@ impl KeySource {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    args.unsupported.check()?;
-    let profile = args.device.as_deref().map(Profile::load).transpose()?;
-    let geometry = Geometry::resolve(args, profile.as_ref())?;
-    let erased = geometry.erased;
+    if let Some(file) = &args.batch {
+        return batch::run(file, args);
+    }
     let key = key_source(args)?;
-    let options = image_options(args, &geometry)?;
-    image::choose_hash(key.algorithm(), options.hash, options.pure)?;
-    let prefix = if args.pad_header { usize::from(geometry.header_size) } else { 0 };
-    let input = input::load(&args.infile, args.input_format.map(input_format), prefix, erased)?;
-    report_segments(&args.infile, &input);
-
-    let unsigned = image::prepare(&options, input.bytes, args.pad_header, key.algorithm())
-        .with_context(|| format!("{}", args.infile.display()))?;
+    let (prepared, unsigned) = Prepared::build(args, key.algorithm())?;
 
     if let Some(vector) = args.vector_to_sign {
         return write_vector(args, &unsigned, vector);
@@ -329,7 +331,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
         KeySource::Remote { client, name, public_key } => {
-            match sign_remotely(&client, &name, public_key, unsigned, options.pure, args)? {
+            match sign_remotely(&client, &name, public_key, unsigned, prepared.pure, args)? {
                 Some(signed) => Ok(signed),
                 None => return Ok(super::EXIT_OK),
             }
@@ -351,12 +353,46 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--timestamp-url: adding the token")?;
     }
 
-    let padding = args.trailer.padding(geometry.slot_size, options.trailer, erased);
-    if let Some(profile) = &profile {
-        check_device(profile, args, &signed.bytes)?;
-    }
-    finish::write(signed, padding.as_ref(), &args.output, &args.outfile, input.base_addr)?;
+    prepared.stage(args, signed)?.commit()?;
     Ok(super::EXIT_OK)
+}
+
+/// An image built from its input and options, and what finishing it needs.
+struct Prepared {
+    profile: Option<Profile>,
+    padding: Option<Padding>,
+    pure: bool,
+    input_base: Option<u32>,
+}
+
+impl Prepared {
+    /// Builds the to-be-signed region (header, payload, protected TLVs) for a key of `key`.
+    fn build(args: &Args, key: Option<Algorithm>) -> anyhow::Result<(Self, UnsignedImage)> {
+        args.unsupported.check()?;
+        let profile = args.device.as_deref().map(Profile::load).transpose()?;
+        let geometry = Geometry::resolve(args, profile.as_ref())?;
+        let erased = geometry.erased;
+        let options = image_options(args, &geometry)?;
+        image::choose_hash(key, options.hash, options.pure)?;
+        let prefix = if args.pad_header { usize::from(geometry.header_size) } else { 0 };
+        let infile = args.infile.as_deref().context("give INFILE")?;
+        let input = input::load(infile, args.input_format.map(input_format), prefix, erased)?;
+        report_segments(infile, &input);
+        let unsigned = image::prepare(&options, input.bytes, args.pad_header, key)
+            .with_context(|| format!("{}", infile.display()))?;
+        let padding = args.trailer.padding(geometry.slot_size, options.trailer, erased);
+        let prepared = Self { profile, padding, pure: options.pure, input_base: input.base_addr };
+        Ok((prepared, unsigned))
+    }
+
+    /// Checks the signed image against the device profile and stages its files.
+    fn stage(&self, args: &Args, signed: SignedImage) -> anyhow::Result<finish::Staged> {
+        if let Some(profile) = &self.profile {
+            check_device(profile, args, &signed.bytes)?;
+        }
+        let outfile = args.outfile.as_deref().context("give OUTFILE")?;
+        finish::stage(signed, self.padding.as_ref(), &args.output, outfile, self.input_base)
+    }
 }
 
 /// Has the service sign the image's to-be-signed region; the signature must verify with the
@@ -370,12 +406,35 @@ fn sign_remotely(
     pure: bool,
     args: &Args,
 ) -> anyhow::Result<Option<image::SignedImage>> {
-    let hash = match unsigned.hash_algorithm() {
+    let regions = [unsigned.hashed_region()];
+    let Some(signatures) =
+        remote_signatures(client, name, &regions, unsigned.hash_algorithm(), pure, args)?
+    else {
+        return Ok(None);
+    };
+    let made = signatures
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
+    finish::attach_remote(unsigned, public_key, made).map(Some)
+}
+
+/// The service's signatures of `regions`, one request, waiting for approvals as asked;
+/// `None` when the key needs approvals and `--no-wait` was given: the request id is printed.
+fn remote_signatures(
+    client: &ServiceClient,
+    name: &str,
+    regions: &[&[u8]],
+    hash: HashAlgorithm,
+    pure: bool,
+    args: &Args,
+) -> anyhow::Result<Option<Vec<RemoteSignature>>> {
+    let hash = match hash {
         HashAlgorithm::Sha256 => "sha256",
         HashAlgorithm::Sha512 => "sha512",
     };
-    let signatures = match client.sign(name, &[unsigned.hashed_region()], hash, pure)? {
-        SignOutcome::Signed(signatures) => signatures,
+    match client.sign(name, regions, hash, pure)? {
+        SignOutcome::Signed(signatures) => Ok(Some(signatures)),
         SignOutcome::Pending(view) => {
             eprintln!(
                 "key `{name}` needs {} approvals: request {} pending, approvers: {}",
@@ -386,14 +445,9 @@ fn sign_remotely(
                 eprintln!("no image written; run the same command again once it is approved");
                 return Ok(None);
             }
-            client.wait_for(&view.request, Duration::from_secs(args.wait))?
+            Ok(Some(client.wait_for(&view.request, Duration::from_secs(args.wait))?))
         }
-    };
-    let made = signatures
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
-    finish::attach_remote(unsigned, public_key, made).map(Some)
+    }
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
@@ -497,7 +551,7 @@ fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<
 
 fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOptions> {
     Ok(ImageOptions {
-        version: args.version,
+        version: args.version.context("give -v VERSION")?,
         header_size: geometry.header_size,
         slot_size: geometry.slot_size,
         trailer: TrailerLayout {
@@ -558,7 +612,8 @@ fn write_vector(args: &Args, unsigned: &UnsignedImage, vector: Vector) -> anyhow
         Vector::Payload => SigningVector::Payload,
         Vector::Digest => SigningVector::Digest,
     };
-    host_signer::output::write_atomic(&args.outfile, unsigned.vector(vector), Access::Shared)?;
+    let outfile = args.outfile.as_deref().context("give OUTFILE")?;
+    host_signer::output::write_atomic(outfile, unsigned.vector(vector), Access::Shared)?;
     Ok(super::EXIT_OK)
 }
 
