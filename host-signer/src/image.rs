@@ -547,6 +547,31 @@ fn protected_tlvs(options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
 }
 
 impl UnsignedImage {
+    /// An image prepared earlier, from its to-be-signed region (header, payload, protected
+    /// TLVs) as a signing service stored it: finished like a fresh one once it is signed.
+    pub fn from_region(
+        region: Vec<u8>,
+        hash: HashAlgorithm,
+        pure: bool,
+        key: Algorithm,
+        public_key_format: PublicKeyFormat,
+        slot_size: u32,
+        trailer: TrailerLayout,
+    ) -> Self {
+        let mut hasher = Hasher::new(hash);
+        hasher.update(&region);
+        Self {
+            digest: hasher.finalize(),
+            bytes: region,
+            hash,
+            pure,
+            key_algorithm: Some(key),
+            public_key_format,
+            slot_size,
+            trailer,
+        }
+    }
+
     /// The image digest.
     pub fn digest(&self) -> &[u8] {
         &self.digest

@@ -441,6 +441,170 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     assert!(text(&output).contains(&format!("request {other_id} was denied")), "{}", text(&output));
 }
 
+/// `request fetch` finishes an approved request later: the same bytes a re-run `sign --server`
+/// writes (signature, trailer and all), an image imgtool and `fwsign verify` accept; a pending
+/// request is refused at once with --no-wait, a denied one fails naming it.
+#[test]
+fn request_fetch_writes_the_image_sign_writes_once_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.release]\nkey = \"release.pem\"\napprovals = 1\napprovers = \"managers\"\n\
+         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [\"alice\"]\n",
+    )
+    .unwrap();
+    let token = |name: &str, role: &str| {
+        let create =
+            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
+        String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
+    };
+    let (builder, alice) = (token("builder", "submitter"), token("alice", "approver"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(3000, 12)).unwrap();
+    let fwsign_as =
+        |who: &str, args: &[&str]| client_command(dir, &served, who).args(args).output().unwrap();
+    let identity = ["--api-token-env", "FWSIGN_TOKEN"];
+    let sign = |counter: &'static str| -> Vec<&'static str> {
+        vec![
+            "sign",
+            "-k",
+            "release",
+            "-v",
+            "3.0.0",
+            "-s",
+            counter,
+            "-H",
+            "0x200",
+            "--pad-header",
+            "-S",
+            "0x10000",
+            "--align",
+            "4",
+            "--confirm",
+            "--no-wait",
+            "app.bin",
+            "app-signed.bin",
+        ]
+    };
+    let output = fwsign_as(&builder, &[&sign("3")[..], &identity].concat());
+    assert!(output.status.success(), "{}", text(&output));
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let fetch = |id: &str, extra: &[&str]| {
+        let args = ["request", "fetch", id, "fetched.bin", "-S", "0x10000", "--align", "4"];
+        fwsign_as(&builder, &[&args[..], &identity, &["--confirm"], extra].concat())
+    };
+
+    let output = fetch(&id, &["--no-wait"]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains(&format!("request {id} still waits for approval")));
+    assert!(!dir.join("fetched.bin").exists());
+
+    let output = fwsign_as(&alice, &[&["approve"][..], &identity, &[&id]].concat());
+    assert!(text(&output).contains("signed: 1 of 1"), "{}", text(&output));
+    let output = fetch(&id, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = fwsign_as(&builder, &[&sign("3")[..], &identity].concat());
+    assert!(output.status.success(), "{}", text(&output));
+    let fetched = std::fs::read(dir.join("fetched.bin")).unwrap();
+    assert_eq!(fetched.len(), 0x10000, "--confirm pads to the slot");
+    assert_eq!(fetched, std::fs::read(dir.join("app-signed.bin")).unwrap());
+    imgtool(dir, &["verify", "-k", "release.pem", "fetched.bin"]);
+    fwsign_in(dir, &["verify", "-k", "release.pem", "fetched.bin"]);
+
+    let output = fwsign_as(&builder, &[&sign("4")[..], &identity].concat());
+    let denied = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    fwsign_as(&alice, &[&["deny"][..], &identity, &[&denied]].concat());
+    std::fs::remove_file(dir.join("fetched.bin")).unwrap();
+    let output = fetch(&denied, &[]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains(&format!("request {denied} was denied")), "{}", text(&output));
+    assert!(!dir.join("fetched.bin").exists());
+}
+
+/// `sign --batch`: two images in one request, both signed and verifying; when the policy
+/// refuses one, the command fails naming it and neither output exists.
+#[test]
+fn a_batch_is_signed_in_one_request_all_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fwsign_in(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n\
+         @id(\"counter-below-10\")\nforbid (principal, action, resource)\n\
+         when { context.security_counter >= 10 };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("service.toml"),
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.dev]\nkey = \"dev.pem\"\n[groups.ci]\nmembers = [\"builder\"]\n",
+    )
+    .unwrap();
+    let create =
+        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "submitter"];
+    let builder = String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2000, 21)).unwrap();
+    std::fs::write(dir.join("net.bin"), pseudo_random_bytes(1500, 22)).unwrap();
+    let batch = |second_counter: u32| {
+        format!(
+            "[[image]]\ninput = \"app.bin\"\noutput = \"app-signed.bin\"\nversion = \"1.0.0\"\n\
+             security-counter = 1\nheader-size = \"0x200\"\npad-header = true\nslot-size = 0x10000\n\
+             [[image]]\ninput = \"net.bin\"\noutput = \"net-signed.bin\"\nversion = \"2.0.0\"\n\
+             security-counter = {second_counter}\nheader-size = 512\npad-header = true\n\
+             slot-size = 0x8000\nconfirm = true\nalign = \"4\"\n"
+        )
+    };
+    let sign = ["sign", "--api-token-env", "FWSIGN_TOKEN", "-k", "dev", "--batch", "images.toml"];
+    let run = || client_command(dir, &served, &builder).args(sign).output().unwrap();
+
+    std::fs::write(dir.join("images.toml"), batch(2)).unwrap();
+    let output = run();
+    assert!(output.status.success(), "{}", text(&output));
+    for image in ["app-signed.bin", "net-signed.bin"] {
+        imgtool(dir, &["verify", "-k", "dev.pem", image]);
+        fwsign_in(dir, &["verify", "-k", "dev.pem", image]);
+    }
+    assert_eq!(std::fs::read(dir.join("net-signed.bin")).unwrap().len(), 0x8000);
+
+    for image in ["app-signed.bin", "net-signed.bin"] {
+        std::fs::remove_file(dir.join(image)).unwrap();
+    }
+    std::fs::write(dir.join("images.toml"), batch(10)).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("images.toml: [[image]] 2 (net.bin) refused"),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("counter-below-10"), "{}", text(&output));
+    assert!(!dir.join("app-signed.bin").exists() && !dir.join("net-signed.bin").exists());
+
+    std::fs::write(dir.join("images.toml"), batch(2).replace("confirm = true", "confrim = true"))
+        .unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("images.toml: [[image]] 2: unknown field `confrim`"),
+        "{}",
+        text(&output)
+    );
+}
+
 /// A key with `sessions = 4` serves 32 requests at once: each takes a free token session or
 /// waits for one, and every signature verifies.
 #[test]

@@ -262,6 +262,14 @@ impl ServiceClient {
         self.exchange(&format!("/v1/requests/{id}"), None)
     }
 
+    /// The sign request `id` as it was submitted: its to-be-signed regions, hash and mode.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn submitted(&self, id: &str) -> Result<SignRequest, ClientError> {
+        self.exchange(&format!("/v1/requests/{id}/images"), None)
+    }
+
     /// Approves a request (approver role).
     ///
     /// # Errors

@@ -68,11 +68,17 @@ pub struct SubmittedImage {
     pub parsed: ParsedImage,
 }
 
-fn hash_algorithm(request: &SignRequest) -> Result<HashAlgorithm, RequestError> {
-    match (request.hash.as_deref(), request.pure) {
-        (None, false) | (Some("sha256"), false) => Ok(HashAlgorithm::Sha256),
-        (None, true) | (Some("sha512"), _) => Ok(HashAlgorithm::Sha512),
-        (Some(other), _) => Err(RequestError::Hash(other.to_owned())),
+impl SignRequest {
+    /// The image hash the request names (SHA-256 by default, SHA-512 for pure).
+    ///
+    /// # Errors
+    /// [`RequestError::Hash`] for another name.
+    pub fn hash_algorithm(&self) -> Result<HashAlgorithm, RequestError> {
+        match (self.hash.as_deref(), self.pure) {
+            (None, false) | (Some("sha256"), false) => Ok(HashAlgorithm::Sha256),
+            (None, true) | (Some("sha512"), _) => Ok(HashAlgorithm::Sha512),
+            (Some(other), _) => Err(RequestError::Hash(other.to_owned())),
+        }
     }
 }
 
@@ -86,7 +92,7 @@ pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), Request
     if request.images.is_empty() {
         return Err(RequestError::NoImages);
     }
-    let hash = hash_algorithm(&request)?;
+    let hash = request.hash_algorithm()?;
     let mut images = Vec::with_capacity(request.images.len());
     for (index, encoded) in request.images.iter().enumerate() {
         let region = base64::engine::general_purpose::STANDARD

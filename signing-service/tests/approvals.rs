@@ -104,6 +104,17 @@ fn two_distinct_approvers_then_signed_and_every_rule_holds() {
     }
     let (status, reply) = call("GET", &url(&format!("/v1/requests/{id}")), Some(&station), None);
     assert_eq!((status, json(&reply)["status"].as_str()), (200, Some("pending")), "{reply}");
+    // The regions submitted come back to the requester (to finish the images later), to no
+    // other submitter and to nobody without a credential.
+    let images = url(&format!("/v1/requests/{id}/images"));
+    let (status, reply) = call("GET", &images, Some(&station), None);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(base64_decode(json(&reply)["images"][0].as_str().expect("image")), image);
+    let eve = token(dir, "eve", Role::Submitter);
+    let (status, reply) = call("GET", &images, Some(&eve), None);
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply.contains(&format!("request {id} is not yours")), "{reply}");
+    assert_eq!(call("GET", &images, None, None).0, 401);
 
     // The second distinct approver: signed, and the signature verifies.
     let (status, reply) = call("POST", &url(&approve), Some(&bob), Some(""));
@@ -141,10 +152,11 @@ fn two_distinct_approvers_then_signed_and_every_rule_holds() {
         decisions,
         [
             "pending", "pending", "refused", "refused", "pending", "refused", "approved",
-            "approved", "signed", "refused", "fetched", "pending", "denied", "refused"
+            "approved", "refused", "refused", "signed", "refused", "fetched", "pending", "denied",
+            "refused"
         ]
     );
-    let signed_record = body_of(&records[8]);
+    let signed_record = body_of(&records[10]);
     assert!(
         signed_record["reason"]
             .as_str()

@@ -9,6 +9,7 @@ use fwsign_keys::keys::{KeyError, PasswordSource};
 mod audit;
 mod completions;
 mod dumpinfo;
+mod finish;
 mod getpub;
 mod keygen;
 mod log;
@@ -74,7 +75,7 @@ impl Cli {
             Command::Token(args) => token::run(&args),
             Command::Policy(args) => policy::run(&args),
             Command::Audit(args) => audit::run(&args),
-            Command::Request(args) => request::show(&args),
+            Command::Request(args) => request::run(&args),
             Command::Approve(args) => request::approve(&args),
             Command::Deny(args) => request::deny(&args),
         }

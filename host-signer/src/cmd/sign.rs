@@ -9,25 +9,27 @@ use base64::Engine as _;
 use device_profile::Profile;
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
-use fwsign_keys::keys::load_key;
+use fwsign_keys::keys::{Algorithm, load_key};
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
-use fwsign_service::client::{ServiceClient, SignOutcome};
+use fwsign_service::client::{RemoteSignature, ServiceClient, SignOutcome};
 use host_signer::image::{
-    self, Dependency, HashChoice, ImageOptions, LoadAddress, PublicKeyFormat, SecurityCounter,
+    self, Dependency, HashChoice, ImageOptions, LoadAddress, SecurityCounter, SignedImage,
     SigningVector, UnsignedImage,
 };
 use host_signer::input::{self, InputFormat, LoadedInput};
-use host_signer::output::{
-    Access, OutputError, OutputFormat, Padding, StagedFile, render_bin, render_hex,
-};
+use host_signer::output::{Access, Padding};
 use host_signer::parse;
-use host_signer::trailer::{SlotMark, TrailerLayout};
+use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
 use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey};
 
 use super::PasswordArgs;
+use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
 use super::service_args::ServiceArgs;
+
+#[path = "sign_batch.rs"]
+mod batch;
 
 /// Create a signed (or unsigned) image from raw binary, Intel HEX or ELF firmware.
 ///
@@ -37,9 +39,16 @@ use super::service_args::ServiceArgs;
 #[command(args_override_self = true)]
 pub(crate) struct Args {
     /// Firmware to sign.
-    infile: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    infile: Option<PathBuf>,
     /// Image to write.
-    outfile: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    outfile: Option<PathBuf>,
+    /// Sign several images in one request to the service, all or none: a TOML file of
+    /// `[[image]]` entries, each with `input`, `output` and sign options by their long names
+    /// (`version`, `header-size`, `pad-header`, `slot-size`, `security-counter`, `confirm`, …).
+    #[arg(long, value_name = "FILE", requires = "server", requires = "key", conflicts_with_all = ["infile", "outfile"])]
+    batch: Option<PathBuf>,
 
     /// Signing key: a PEM file or a PKCS#11 URI (pkcs11:token=…;object=…). Without it the
     /// image carries only its hash.
@@ -62,8 +71,8 @@ pub(crate) struct Args {
     public_key_format: KeyFormat,
 
     /// Image version, major[.minor[.revision[+build]]].
-    #[arg(short, long, value_parser = parse::version, help_heading = "Image")]
-    version: ImageVersion,
+    #[arg(short, long, value_parser = parse::version, required_unless_present = "batch", help_heading = "Image")]
+    version: Option<ImageVersion>,
     /// Take the header size, slot size, write alignment and erased value from this device
     /// profile, and refuse an image its bootloader would refuse (too large, no security
     /// counter where one is required, a flag it does not allow). Options given as well must
@@ -71,14 +80,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Image")]
     device: Option<PathBuf>,
     /// Header size; the payload starts here (at least 32; e.g. 0x200).
-    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, required_unless_present = "device", help_heading = "Image")]
+    #[arg(short = 'H', long, value_name = "SIZE", value_parser = header_size, required_unless_present_any = ["device", "batch"], help_heading = "Image")]
     header_size: Option<u16>,
     /// Add the header area in front of the input (filled with the erased value) instead of
     /// expecting the input to start with that many zero bytes.
     #[arg(long, help_heading = "Image")]
     pad_header: bool,
     /// Slot size; image plus trailer must fit.
-    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, required_unless_present = "device", help_heading = "Image")]
+    #[arg(short = 'S', long, value_name = "SIZE", value_parser = parse::u32_value, required_unless_present_any = ["device", "batch"], help_heading = "Image")]
     slot_size: Option<u32>,
     /// Security counter (protected SEC_CNT TLV): a number, or `auto` to derive it from
     /// the version (major<<24 | minor<<16 | revision).
@@ -143,44 +152,15 @@ pub(crate) struct Args {
     /// Retries when the TSA is unreachable, times out or answers 5xx.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10), requires = "timestamp_url", help_heading = "Signature")]
     timestamp_retries: u32,
-    /// Also write the signature, base64, to FILE.
-    #[arg(long, value_name = "FILE", help_heading = "Signature")]
-    sig_out: Option<PathBuf>,
 
-    /// Pad the image to the slot size and write the trailer magic.
-    #[arg(long, help_heading = "Trailer")]
-    pad: bool,
-    /// Mark the image for a test swap (implies --pad).
-    #[arg(long, conflicts_with = "confirm", help_heading = "Trailer")]
-    test: bool,
-    /// Mark the image as confirmed, image_ok set (implies --pad).
-    #[arg(long, help_heading = "Trailer")]
-    confirm: bool,
-    /// Flash write size (default 1).
-    #[arg(long, value_name = "BYTES", value_parser = ["1", "2", "4", "8", "16", "32"], help_heading = "Trailer")]
-    align: Option<String>,
-    /// BOOT_MAX_ALIGN of the bootloader (default: max(8, --align)).
-    #[arg(long, value_name = "BYTES", value_parser = ["8", "16", "32"], help_heading = "Trailer")]
-    max_align: Option<String>,
-    /// Sectors the swap status must cover.
-    #[arg(short = 'M', long, value_name = "N", default_value_t = 128, help_heading = "Trailer")]
-    max_sectors: u32,
-    /// The bootloader upgrades by overwriting (smaller trailer, no image_ok).
-    #[arg(long, help_heading = "Trailer")]
-    overwrite_only: bool,
-    /// Value of erased flash.
-    #[arg(short = 'R', long, value_name = "VALUE", value_parser = ["0", "0xff"], help_heading = "Trailer")]
-    erased_val: Option<String>,
+    #[command(flatten)]
+    trailer: TrailerArgs,
 
     /// Input format; by default recognised from the content.
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Files")]
     input_format: Option<InFormat>,
-    /// Output format; by default from OUTFILE's extension.
-    #[arg(long, value_enum, help_heading = "Files")]
-    format: Option<OutFormat>,
-    /// Base address of HEX output (needed when the input carries none: raw binary).
-    #[arg(short = 'x', long, value_name = "ADDR", value_parser = parse::u32_value, help_heading = "Files")]
-    hex_addr: Option<u32>,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Byte order; only little-endian images exist on Cortex-M.
     #[arg(short, long, default_value = "little", value_parser = ["little"], help_heading = "Files")]
     endian: String,
@@ -257,12 +237,6 @@ impl Unsupported {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum KeyFormat {
-    Hash,
-    Full,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Sha {
     Auto,
     #[value(name = "256")]
@@ -282,12 +256,6 @@ enum InFormat {
     Bin,
     Hex,
     Elf,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum OutFormat {
-    Bin,
-    Hex,
 }
 
 #[derive(Debug, Clone)]
@@ -345,19 +313,11 @@ impl KeySource {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    args.unsupported.check()?;
-    let profile = args.device.as_deref().map(Profile::load).transpose()?;
-    let geometry = Geometry::resolve(args, profile.as_ref())?;
-    let erased = geometry.erased;
+    if let Some(file) = &args.batch {
+        return batch::run(file, args);
+    }
     let key = key_source(args)?;
-    let options = image_options(args, &geometry)?;
-    image::choose_hash(key.algorithm(), options.hash, options.pure)?;
-    let prefix = if args.pad_header { usize::from(geometry.header_size) } else { 0 };
-    let input = input::load(&args.infile, args.input_format.map(input_format), prefix, erased)?;
-    report_segments(&args.infile, &input);
-
-    let unsigned = image::prepare(&options, input.bytes, args.pad_header, key.algorithm())
-        .with_context(|| format!("{}", args.infile.display()))?;
+    let (prepared, unsigned) = Prepared::build(args, key.algorithm())?;
 
     if let Some(vector) = args.vector_to_sign {
         return write_vector(args, &unsigned, vector);
@@ -371,7 +331,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .attach_signature(public_key, signature)
             .map_err(|e| anyhow::anyhow!("--fix-sig {}: {e}", path_of(args.fix_sig.as_deref()))),
         KeySource::Remote { client, name, public_key } => {
-            match sign_remotely(&client, &name, public_key, unsigned, options.pure, args)? {
+            match sign_remotely(&client, &name, public_key, unsigned, prepared.pure, args)? {
                 Some(signed) => Ok(signed),
                 None => return Ok(super::EXIT_OK),
             }
@@ -393,52 +353,46 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--timestamp-url: adding the token")?;
     }
 
-    let padding = (args.pad || args.test || args.confirm).then_some(Padding {
-        slot_size: geometry.slot_size,
-        layout: options.trailer,
-        mark: if args.confirm {
-            SlotMark::Confirm
-        } else if args.test {
-            SlotMark::Test
-        } else {
-            SlotMark::Pad
-        },
-        erased,
-    });
-    if let Some(profile) = &profile {
-        check_device(profile, args, &signed.bytes)?;
-    }
-    let format = match args.format {
-        Some(OutFormat::Hex) => OutputFormat::Hex,
-        Some(OutFormat::Bin) => OutputFormat::Bin,
-        None => OutputFormat::from_extension(&args.outfile),
-    };
-    let bytes = match format {
-        OutputFormat::Bin => render_bin(signed.bytes, padding.as_ref()),
-        OutputFormat::Hex => {
-            let base = args
-                .hex_addr
-                .or(input.base_addr)
-                .ok_or_else(|| OutputError::NoHexAddress { path: args.outfile.clone() })?;
-            render_hex(&args.outfile, &signed.bytes, base, padding.as_ref())?
-        }
-    };
-    let image = StagedFile::write(&args.outfile, &bytes, Access::Shared)?;
-    let signature = match (&args.sig_out, &signed.signature) {
-        (Some(path), Some(value)) => {
-            let text = base64::engine::general_purpose::STANDARD.encode(value);
-            Some(StagedFile::write(path, text.as_bytes(), Access::Shared)?)
-        }
-        (Some(path), None) => {
-            anyhow::bail!("--sig-out {}: the image is not signed (give -k)", path.display())
-        }
-        (None, _) => None,
-    };
-    image.commit()?;
-    if let Some(signature) = signature {
-        signature.commit()?;
-    }
+    prepared.stage(args, signed)?.commit()?;
     Ok(super::EXIT_OK)
+}
+
+/// An image built from its input and options, and what finishing it needs.
+struct Prepared {
+    profile: Option<Profile>,
+    padding: Option<Padding>,
+    pure: bool,
+    input_base: Option<u32>,
+}
+
+impl Prepared {
+    /// Builds the to-be-signed region (header, payload, protected TLVs) for a key of `key`.
+    fn build(args: &Args, key: Option<Algorithm>) -> anyhow::Result<(Self, UnsignedImage)> {
+        args.unsupported.check()?;
+        let profile = args.device.as_deref().map(Profile::load).transpose()?;
+        let geometry = Geometry::resolve(args, profile.as_ref())?;
+        let erased = geometry.erased;
+        let options = image_options(args, &geometry)?;
+        image::choose_hash(key, options.hash, options.pure)?;
+        let prefix = if args.pad_header { usize::from(geometry.header_size) } else { 0 };
+        let infile = args.infile.as_deref().context("give INFILE")?;
+        let input = input::load(infile, args.input_format.map(input_format), prefix, erased)?;
+        report_segments(infile, &input);
+        let unsigned = image::prepare(&options, input.bytes, args.pad_header, key)
+            .with_context(|| format!("{}", infile.display()))?;
+        let padding = args.trailer.padding(geometry.slot_size, options.trailer, erased);
+        let prepared = Self { profile, padding, pure: options.pure, input_base: input.base_addr };
+        Ok((prepared, unsigned))
+    }
+
+    /// Checks the signed image against the device profile and stages its files.
+    fn stage(&self, args: &Args, signed: SignedImage) -> anyhow::Result<finish::Staged> {
+        if let Some(profile) = &self.profile {
+            check_device(profile, args, &signed.bytes)?;
+        }
+        let outfile = args.outfile.as_deref().context("give OUTFILE")?;
+        finish::stage(signed, self.padding.as_ref(), &args.output, outfile, self.input_base)
+    }
 }
 
 /// Has the service sign the image's to-be-signed region; the signature must verify with the
@@ -452,12 +406,35 @@ fn sign_remotely(
     pure: bool,
     args: &Args,
 ) -> anyhow::Result<Option<image::SignedImage>> {
-    let hash = match unsigned.hash_algorithm() {
+    let regions = [unsigned.hashed_region()];
+    let Some(signatures) =
+        remote_signatures(client, name, &regions, unsigned.hash_algorithm(), pure, args)?
+    else {
+        return Ok(None);
+    };
+    let made = signatures
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
+    finish::attach_remote(unsigned, public_key, made).map(Some)
+}
+
+/// The service's signatures of `regions`, one request, waiting for approvals as asked;
+/// `None` when the key needs approvals and `--no-wait` was given: the request id is printed.
+fn remote_signatures(
+    client: &ServiceClient,
+    name: &str,
+    regions: &[&[u8]],
+    hash: HashAlgorithm,
+    pure: bool,
+    args: &Args,
+) -> anyhow::Result<Option<Vec<RemoteSignature>>> {
+    let hash = match hash {
         HashAlgorithm::Sha256 => "sha256",
         HashAlgorithm::Sha512 => "sha512",
     };
-    let signatures = match client.sign(name, &[unsigned.hashed_region()], hash, pure)? {
-        SignOutcome::Signed(signatures) => signatures,
+    match client.sign(name, regions, hash, pure)? {
+        SignOutcome::Signed(signatures) => Ok(Some(signatures)),
         SignOutcome::Pending(view) => {
             eprintln!(
                 "key `{name}` needs {} approvals: request {} pending, approvers: {}",
@@ -468,27 +445,9 @@ fn sign_remotely(
                 eprintln!("no image written; run the same command again once it is approved");
                 return Ok(None);
             }
-            client.wait_for(&view.request, Duration::from_secs(args.wait))?
+            Ok(Some(client.wait_for(&view.request, Duration::from_secs(args.wait))?))
         }
-    };
-    let made = signatures
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("the signing service answered without a signature"))?;
-    let mut signed = unsigned
-        .attach_signature(public_key, made.signature)
-        .context("the signing service's signature does not verify with its key")?;
-    if let Some(token) = made.timestamp {
-        signed
-            .append_unprotected(tlv::TIMESTAMP_TOKEN, &token)
-            .context("adding the signing service's timestamp token")?;
     }
-    if let Some(proof) = made.log_proof {
-        signed
-            .attach_log_proof(proof.as_bytes())
-            .context("adding the signing service's transparency-log proof")?;
-    }
-    Ok(Some(signed))
 }
 
 fn key_source(args: &Args) -> anyhow::Result<KeySource> {
@@ -540,19 +499,17 @@ struct Geometry {
 
 impl Geometry {
     fn resolve(args: &Args, profile: Option<&Profile>) -> anyhow::Result<Self> {
-        let align = args.align.as_deref().map(str::parse::<u8>).transpose()?;
-        let max_align = args.max_align.as_deref().map(str::parse::<u8>).transpose()?;
-        let erased = args.erased_val.as_deref().map(|v| if v == "0" { 0x00 } else { 0xff });
         let Some(profile) = profile else {
-            let align = align.unwrap_or(1);
+            let (layout, erased) = args.trailer.layout()?;
             return Ok(Self {
                 header_size: args.header_size.context("-H is required without --device")?,
                 slot_size: args.slot_size.context("-S is required without --device")?,
-                align,
-                max_align: max_align.unwrap_or(align.max(8)),
-                erased: erased.unwrap_or(0xff),
+                align: layout.align,
+                max_align: layout.max_align,
+                erased,
             });
         };
+        let GivenTrailer { align, max_align, erased } = args.trailer.given()?;
         let slot = &profile.slot;
         let agree = |option: &str, given: Option<u32>, field: &str, value: u32| match given {
             Some(given) if given != value => Err(anyhow::anyhow!(
@@ -594,14 +551,14 @@ fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<
 
 fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOptions> {
     Ok(ImageOptions {
-        version: args.version,
+        version: args.version.context("give -v VERSION")?,
         header_size: geometry.header_size,
         slot_size: geometry.slot_size,
         trailer: TrailerLayout {
             align: geometry.align,
             max_align: geometry.max_align,
-            max_sectors: args.max_sectors,
-            overwrite_only: args.overwrite_only,
+            max_sectors: args.trailer.max_sectors,
+            overwrite_only: args.trailer.overwrite_only,
         },
         security_counter: args.security_counter,
         dependencies: args.dependencies.clone().map(|list| list.0).unwrap_or_default(),
@@ -618,10 +575,7 @@ fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOption
             Sha::Sha512 => HashChoice::Sha512,
         },
         pure: args.pure,
-        public_key_format: match args.public_key_format {
-            KeyFormat::Hash => PublicKeyFormat::Hash,
-            KeyFormat::Full => PublicKeyFormat::Full,
-        },
+        public_key_format: args.public_key_format.into(),
     })
 }
 
@@ -658,7 +612,8 @@ fn write_vector(args: &Args, unsigned: &UnsignedImage, vector: Vector) -> anyhow
         Vector::Payload => SigningVector::Payload,
         Vector::Digest => SigningVector::Digest,
     };
-    host_signer::output::write_atomic(&args.outfile, unsigned.vector(vector), Access::Shared)?;
+    let outfile = args.outfile.as_deref().context("give OUTFILE")?;
+    host_signer::output::write_atomic(outfile, unsigned.vector(vector), Access::Shared)?;
     Ok(super::EXIT_OK)
 }
 

@@ -8,6 +8,7 @@
 //! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
 //! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
 //! | `GET /v1/requests/ID` | requester, approver, auditor | a request waiting for approval ([`requests`]) |
+//! | `GET /v1/requests/ID/images` | requester, approver, auditor | the sign request as submitted |
 //! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
 //! | `GET /v1/keys/NAME` | anyone | the key's algorithm, id and public key ([`keys`]) |
 //! | `GET /v1/info` | anyone | the trusted OIDC issuers and their audiences ([`info`]) |
@@ -181,6 +182,7 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
             "/v1/requests/{id}",
             get(|s, c, p, h, b| requests::handler::<S>(requests::Action::Show, s, c, p, h, b)),
         )
+        .route("/v1/requests/{id}/images", get(requests::images::<S>))
         .route(
             "/v1/requests/{id}/approve",
             post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Approve, s, c, p, h, b)),

@@ -1,4 +1,5 @@
 //! Requests that wait for approval: submit (from `POST /v1/sign`), `GET /v1/requests/ID`,
+//! `GET /v1/requests/ID/images` (the regions submitted, to finish the images later),
 //! `POST /v1/requests/ID/approve`, `POST /v1/requests/ID/deny`.
 //!
 //! Rules: approvers hold the approver role and are members of the key's `approvers` group;
@@ -247,6 +248,15 @@ async fn show<S: Storage>(
     context: &mut RequestContext,
     id: &str,
 ) -> Result<RequestView, ApiError> {
+    Ok(state.view(&visible_request(state, context, id).await?))
+}
+
+/// The request, whatever its status, if the caller is its requester, an approver or an auditor.
+async fn visible_request<S: Storage>(
+    state: &AppState<S>,
+    context: &mut RequestContext,
+    id: &str,
+) -> Result<PendingRequest, ApiError> {
     let caller = state.caller(context).await?;
     let request = match state.live_request(context, id).await {
         Ok(request) => request,
@@ -264,7 +274,22 @@ async fn show<S: Storage>(
     if !entitled {
         return Err(ApiError::Forbidden(format!("request {id} is not yours")));
     }
-    Ok(state.view(&request))
+    Ok(request)
+}
+
+/// `GET /v1/requests/ID/images`: the sign request as submitted (JSON, as `POST /v1/sign`
+/// took it), so that its images can be finished once it is signed.
+pub(super) async fn images<S: Storage>(
+    State(state): State<Arc<AppState<S>>>,
+    ConnectInfo(source): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut context = context(headers, source);
+    match visible_request(&state, &mut context, &id).await {
+        Ok(request) => ([("content-type", "application/json")], request.body).into_response(),
+        Err(error) => state.refuse(&context, error).await,
+    }
 }
 
 /// Which action a route performs on a request.
