@@ -244,7 +244,12 @@ impl<F: NorFlash> BootLoader<F> {
         let mut extent =
             |slot| validator.inspect(&mut self.flash, slot, max).map_or(max, |i| i.image_len);
         let len = extent(self.layout.primary).max(extent(self.layout.secondary));
-        let sectors = len.div_ceil(self.layout.sector_size);
+        // A checked layout's sector size is never 0 (`Layout::check`); `checked_div` keeps the
+        // division-by-zero panic out of the binary all the same.
+        let sectors = len
+            .checked_add(self.layout.sector_size.saturating_sub(1))
+            .and_then(|rounded| rounded.checked_div(self.layout.sector_size))
+            .unwrap_or(u32::MAX);
         u16::try_from(sectors).unwrap_or(u16::MAX)
     }
 

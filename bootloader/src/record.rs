@@ -150,11 +150,12 @@ impl BootRecord {
     }
 }
 
-/// Copies `bytes` into `out` at `at` (the layout's offsets all fit).
+/// Copies `bytes` into `out` at `at` (the layout's offsets all fit; byte by byte, so no
+/// length-mismatch panic path is linked).
 fn put(out: &mut [u8; SIZE], at: usize, bytes: &[u8]) {
-    let end = at.saturating_add(bytes.len());
-    if let Some(field) = out.get_mut(at..end) {
-        field.copy_from_slice(bytes);
+    let field = out.get_mut(at..).unwrap_or_default();
+    for (to, from) in field.iter_mut().zip(bytes) {
+        *to = *from;
     }
 }
 
