@@ -11,6 +11,7 @@ use device_profile::Profile;
 use crate::device_log::{BOOTLOADER_TAG, LogDecoder};
 use crate::firmware::{self, App};
 use crate::qemu::{Session, Status};
+use crate::service::{self, LocalService, ServiceLog};
 use crate::sign::{self, DevKeys, SignRequest};
 
 /// How long a boot may take before its status line must have arrived.
@@ -30,7 +31,8 @@ pub(crate) enum Signer {
     /// No signature: `fwsign sign` without a key (hash only).
     Unsigned,
     /// `fwsign sign --server` through a local signing service holding the trusted Ed25519
-    /// development key; the image is also checked with `imgtool verify`.
+    /// development key (the kit's own, logging every signature, when its device requires the
+    /// log); the image is also checked with `imgtool verify`.
     Service,
 }
 
@@ -45,13 +47,8 @@ pub(crate) struct Kit {
     fwsign: PathBuf,
     keys: DevKeys,
     untrusted: PathBuf,
-    log: Option<TransparencyLog>,
-}
-
-/// A local transparency log (`fwsign log`) the kit's device requires proofs from.
-struct TransparencyLog {
-    dir: PathBuf,
-    key: PathBuf,
+    /// The signing service whose transparency log the device requires proofs from.
+    logging_service: Option<LocalService>,
 }
 
 /// The origin of the kit's transparency log.
@@ -82,25 +79,31 @@ impl Kit {
             apps.insert((version.to_string(), *healthy), firmware::app(&board, version, *healthy)?);
         }
         let profile = profile.path.clone();
-        Ok(Self { board, profile, bootloader, apps, fwsign, keys, untrusted, log: None })
+        Ok(Self {
+            board,
+            profile,
+            bootloader,
+            apps,
+            fwsign,
+            keys,
+            untrusted,
+            logging_service: None,
+        })
     }
 
-    /// As [`Kit::build`], for a device that requires a transparency-log proof: a fresh local
-    /// log, and a profile that is the board's plus `[keys] transparency_log` naming that log.
+    /// As [`Kit::build`], for a device that requires a transparency-log proof: a local signing
+    /// service holding the trusted Ed25519 key and logging every signature it issues, and a
+    /// profile that is the board's plus `[keys] transparency_log` naming that service's log.
     pub(crate) fn build_logged(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
         let fwsign = sign::fwsign()?;
-        let dir = firmware::out_dir(&board).join("log");
-        let key = crate::root().join("target").join("xtask").join("log-ed25519.pem");
-        sign::ensure_key(&fwsign, &key, "ed25519")?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot remove {}", dir.display()))?;
-        }
-        let mut init = std::process::Command::new(&fwsign);
-        init.args(["log", "init", "--origin", LOG_ORIGIN, "--dir"]).arg(&dir).arg("-k").arg(&key);
-        let verifier_key = sign::run(&mut init)?;
+        let keys = sign::dev_keys(&fwsign)?;
+        let log_key = crate::root().join("target").join("xtask").join("log-ed25519.pem");
+        sign::ensure_key(&fwsign, &log_key, "ed25519")?;
+        let log = ServiceLog { origin: LOG_ORIGIN, key: &log_key };
+        let dir = firmware::out_dir(&board).join("logging-service");
+        let service = LocalService::start(&fwsign, &keys.ed25519, &dir, Some(&log))?;
         let vkey = firmware::out_dir(&board).join("log.vkey");
-        crate::write_atomically(&vkey, verifier_key.as_bytes())?;
+        crate::write_atomically(&vkey, service.log_verifier_key(&fwsign)?.as_bytes())?;
         let shipped = crate::cmd::device::load(&board, None)?;
         let path = firmware::out_dir(&board).join("logged-device.toml");
         let trusted: Vec<String> = shipped.trusted_keys.iter().map(ToString::to_string).collect();
@@ -108,22 +111,8 @@ impl Kit {
         crate::write_atomically(&path, text.as_bytes())?;
         let profile = crate::cmd::device::load(&board, Some(path))?;
         let mut kit = Self::build_for(board, &profile, versions)?;
-        kit.log = Some(TransparencyLog { dir, key });
+        kit.logging_service = Some(service);
         Ok(kit)
-    }
-
-    /// `image` (signed by the trusted Ed25519 key) appended to the kit's log, with its proof
-    /// attached: `fwsign log append`.
-    pub(crate) fn logged(&self, image: &[u8]) -> Result<Vec<u8>> {
-        let log = self.log.as_ref().ok_or_else(|| anyhow!("this kit's device has no log"))?;
-        let dir = firmware::out_dir(&self.board).join("custom");
-        let (input, output) = (dir.join("to-log.img"), dir.join("logged.img"));
-        crate::write_atomically(&input, image)?;
-        let mut command = std::process::Command::new(&self.fwsign);
-        command.args(["log", "append", "--dir"]).arg(&log.dir).arg("-k").arg(&log.key);
-        command.arg("--signing-key").arg(&self.keys.ed25519).arg(&input).arg(&output);
-        sign::run(&mut command)?;
-        std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -156,7 +145,10 @@ impl Kit {
             SignRequest { input: &app.bin, output: &output, key, version, security_counter };
         match signer {
             Signer::Imgtool => sign::with_imgtool(&self.board, &request),
-            Signer::Service => crate::service::sign(&self.fwsign, &self.profile, &request),
+            Signer::Service => match &self.logging_service {
+                Some(service) => service::sign_with(service, &self.fwsign, &self.profile, &request),
+                None => service::sign(&self.fwsign, &self.profile, &request),
+            },
             _ => sign::with_fwsign(&self.fwsign, &self.profile, &request),
         }
     }

@@ -278,16 +278,16 @@ fn slot_limit(kit: &Kit, echo: bool) -> Result<()> {
     Ok(())
 }
 
-/// A device whose profile lists a log key boots a logged v1; refuses v2 with its LOG_PROOF
-/// stripped and v2 signed by the same key without a proof; installs the logged v2; and never
-/// boots an unlogged factory image.
+/// A device whose profile lists a log key boots a v1 signed (and logged) through the signing
+/// service; refuses v2 with its LOG_PROOF stripped and v2 signed offline by the same key (no
+/// proof); installs the service-signed v2; and never boots an unlogged factory image.
 fn log_required(kit: &Kit, echo: bool) -> Result<()> {
     const REASON: &str = "no valid transparency-log proof";
-    let v1 = kit.logged(&kit.image("1.0.0", true, 1, Signer::Ed25519)?)?;
+    let v1 = kit.image("1.0.0", true, 1, Signer::Service)?;
     let device = kit.device("log-required", &v1)?;
     let (mut session, status) = device.boot(echo)?;
     expect(&status, "1.0.0", "normal")?;
-    let logged_v2 = kit.logged(&kit.image("2.0.0", true, 2, Signer::Ed25519)?)?;
+    let logged_v2 = kit.image("2.0.0", true, 2, Signer::Service)?;
     for (what, image) in [
         ("v2 with its proof stripped", without_log_proof(&logged_v2)?),
         ("v2 never logged", kit.image("2.0.0", true, 3, Signer::Ed25519)?),

@@ -1,5 +1,6 @@
 //! Signing through the signing service, for the QEMU scenarios: `fwsign serve` on a loopback
-//! port holding the trusted Ed25519 development key, one submitter token, and
+//! port holding the trusted Ed25519 development key (and, for a device that requires the
+//! transparency log, appending every signature to its log), one submitter token, and
 //! `fwsign sign --server` as CI runs it. The image must also pass `imgtool verify`, so what
 //! the device accepts is what MCUboot's own tool accepts.
 
@@ -16,13 +17,22 @@ const KEY_NAME: &str = "dev";
 /// The environment variable the client reads its API token from.
 const TOKEN_VAR: &str = "FWSIGN_API_TOKEN";
 
+/// The transparency log a service appends its signatures to: `[log]` in its configuration.
+pub(crate) struct ServiceLog<'a> {
+    /// The checkpoint origin, also the log key's name.
+    pub(crate) origin: &'a str,
+    /// The log's Ed25519 key file.
+    pub(crate) key: &'a Path,
+}
+
 /// `fwsign serve` as a child process in its own directory; stopped when dropped.
-struct LocalService {
+pub(crate) struct LocalService {
     child: Child,
     /// Kept open, so the service's later messages have somewhere to go.
     stderr: BufReader<ChildStderr>,
     url: String,
     token: String,
+    config: PathBuf,
 }
 
 impl Drop for LocalService {
@@ -33,8 +43,14 @@ impl Drop for LocalService {
 }
 
 impl LocalService {
-    /// Starts a fresh service in `dir` with `key` as its key `dev`.
-    fn start(fwsign: &Path, key: &Path, dir: &Path) -> Result<Self> {
+    /// Starts a fresh service in `dir` with `key` as its key `dev`, logging its signatures in
+    /// `log` if given.
+    pub(crate) fn start(
+        fwsign: &Path,
+        key: &Path,
+        dir: &Path,
+        log: Option<&ServiceLog<'_>>,
+    ) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -44,12 +60,17 @@ impl LocalService {
             "permit (principal in Group::\"ci\", action == Action::\"sign\", resource == Key::\"{KEY_NAME}\");\n"
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
-        let config = format!(
+        let mut config = format!(
             "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\n\
              [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
             key.display()
         );
-        crate::write_atomically(&dir.join("service.toml"), config.as_bytes())?;
+        if let Some(log) = log {
+            config +=
+                &format!("\n[log]\norigin = \"{}\"\nkey = \"{}\"\n", log.origin, log.key.display());
+        }
+        let config_path = dir.join("service.toml");
+        crate::write_atomically(&config_path, config.as_bytes())?;
         let created = Command::new(fwsign)
             .current_dir(dir)
             .args(["token", "create", "--config", "service.toml", "--name", "qemu-scenario"])
@@ -67,7 +88,13 @@ impl LocalService {
             .spawn()
             .context("cannot run fwsign serve")?;
         let stderr = child.stderr.take().context("fwsign serve: no stderr")?;
-        let mut service = Self { child, stderr: BufReader::new(stderr), url: String::new(), token };
+        let mut service = Self {
+            child,
+            stderr: BufReader::new(stderr),
+            url: String::new(),
+            token,
+            config: config_path,
+        };
         let mut line = String::new();
         service.stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
         match line.trim().rsplit(' ').next() {
@@ -76,15 +103,32 @@ impl LocalService {
         }
         Ok(service)
     }
+
+    /// The log's verifier key: `fwsign log verifier-key --config`.
+    pub(crate) fn log_verifier_key(&self, fwsign: &Path) -> Result<String> {
+        let mut command = Command::new(fwsign);
+        command.args(["log", "verifier-key", "--config"]).arg(&self.config);
+        run(&mut command)
+    }
 }
 
-/// Signs `request` (its key is the one the service holds) with `fwsign sign --server
-/// --device PROFILE` through a fresh local service, checks it with `imgtool verify`, and
-/// returns the image.
+/// Signs `request` (its key is the one the service holds) through a fresh local service: see
+/// [`sign_with`].
 pub(crate) fn sign(fwsign: &Path, profile: &Path, request: &SignRequest<'_>) -> Result<Vec<u8>> {
     let key = request.key.context("signing through the service needs the service's key")?;
-    let dir = service_dir(request.output);
-    let service = LocalService::start(fwsign, key, &dir)?;
+    let service = LocalService::start(fwsign, key, &service_dir(request.output), None)?;
+    sign_with(&service, fwsign, profile, request)
+}
+
+/// Signs `request` (its key is the one `service` holds) with `fwsign sign --server --device
+/// PROFILE`, checks it with `imgtool verify`, and returns the image.
+pub(crate) fn sign_with(
+    service: &LocalService,
+    fwsign: &Path,
+    profile: &Path,
+    request: &SignRequest<'_>,
+) -> Result<Vec<u8>> {
+    let key = request.key.context("signing through the service needs the service's key")?;
     let mut command = Command::new(fwsign);
     command
         .env(TOKEN_VAR, &service.token)
@@ -96,7 +140,6 @@ pub(crate) fn sign(fwsign: &Path, profile: &Path, request: &SignRequest<'_>) -> 
         .arg(request.input)
         .arg(request.output);
     run(&mut command)?;
-    drop(service);
     let verified = Command::new(imgtool()?)
         .arg("verify")
         .arg("-k")
