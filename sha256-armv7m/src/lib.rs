@@ -13,10 +13,10 @@
 //! every other target, including the host that runs the tests, gets a portable block function
 //! with the same interface. The `rolled` feature selects the portable block function on Thumb-2
 //! targets too: its rounds are a loop, far smaller than the unrolled assembly and slower, for
-//! bootloaders that must fit in the least flash. Both are tested against the `sha2` crate: the portable one and the
-//! buffering by `cargo test` (`tests/against_sha2.rs`), the assembly on the emulated Cortex-M4,
-//! Cortex-M3 and Cortex-M33 by the benchmark firmware, which checks every length 0..=300 and
-//! large inputs before it measures anything (`cargo xtask bench`).
+//! bootloaders that must fit in the least flash. Both are tested against the `sha2` crate: the
+//! portable one and the buffering by `cargo test` (`tests/against_sha2.rs`); the assembly on the
+//! emulated Cortex-M3, M4 and M33, and the rolled function on the M4, by `cargo xtask
+//! check-sha256` (every length 0..=300 and long inputs fed in uneven pieces, on the CPU).
 #![no_std]
 
 #[cfg(any(not(thumb2), feature = "rolled"))]

@@ -18,6 +18,7 @@ mod powerfail;
 mod qemu;
 mod scenarios;
 mod service;
+mod sha256_check;
 mod sign;
 mod size_boot;
 mod test;
@@ -63,6 +64,9 @@ enum Task {
     /// Boot the size-oriented Ed25519 bootloader on QEMU: a signed image starts, altered and
     /// malleated ones do not.
     CheckSizeBuild,
+    /// Check the shipped SHA-256 block functions against `sha2` on QEMU (Cortex-M3, M4, M33;
+    /// rolled and unrolled).
+    CheckSha256,
     /// Replay the fuzz seeds and fuzz every target for a bounded time.
     Fuzz {
         /// Seconds per target.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::CheckSizeBuild => size_boot::check().map(|()| true),
+        Task::CheckSha256 => sha256_check::check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),
         Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),
