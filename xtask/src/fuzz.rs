@@ -18,6 +18,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "service_request",
     "log_proof",
     "device_profile",
+    "log_tiles",
 ];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.
