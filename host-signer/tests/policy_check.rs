@@ -8,22 +8,8 @@ use std::path::Path;
 
 use common::{fwsign, fwsign_status, pseudo_random_bytes, text};
 
-const POLICY: &str = r#"
-@id("release-tags-only")
-permit (principal is Workload, action == Action::"sign", resource == Key::"release")
-when {
-  principal.issuer_name == "github" &&
-  principal has repository && principal.repository == "acme/fw" &&
-  principal has repository_id && principal.repository_id == "123456" &&
-  principal has ref && principal.ref like "refs/tags/v*" &&
-  principal has workflow_ref && principal.workflow_ref like "acme/fw/.github/workflows/release.yml@*" &&
-  principal has environment && principal.environment == "production"
-};
-
-@id("no-rollback")
-forbid (principal, action, resource)
-when { context.security_counter < context.highest_security_counter };
-"#;
+/// The signing service's example policy, as its README shows it.
+const POLICY: &str = include_str!("../../signing-service/examples/policy.cedar");
 
 fn claims(reference: &str) -> String {
     serde_json::json!({
@@ -42,7 +28,8 @@ fn setup(dir: &Path) {
     std::fs::write(
         dir.join("service.toml"),
         "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
-         [keys.release]\nkey = \"release.pem\"\n\
+         [keys.release]\nkey = \"release.pem\"\n[keys.dev]\nkey = \"release.pem\"\n\
+         [groups.factory]\nmembers = [\"station-1\"]\n\
          [issuers.github]\nissuer = \"https://token.actions.githubusercontent.com\"\naudience = \"fwsign\"\n",
     )
     .unwrap();
@@ -57,26 +44,30 @@ fn setup(dir: &Path) {
 fn policy_check_answers_allow_or_deny_with_the_deciding_policy() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let check = |claims: &str, extra: &[&str]| {
+    let check = |claims: &str, key: &str, extra: &[&str]| {
         let mut args = vec!["policy", "check", "--config", "service.toml", "--claims", claims];
-        args.extend(["--image", "app-unsigned.bin", "--key", "release"]);
+        args.extend(["--image", "app-unsigned.bin", "--key", key]);
         args.extend(extra);
         fwsign_status(dir.path(), &args)
     };
-    let output = check("tag.json", &[]);
+    let output = check("tag.json", "release", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "allow: release-tags-only\n");
 
-    let output = check("branch.json", &[]);
+    let output = check("branch.json", "release", &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "deny: no policy permits this request\n");
 
-    let output = check("tag.json", &["--highest-security-counter", "6"]);
+    let output = check("branch.json", "dev", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "allow: dev-any-branch\n");
+
+    let output = check("tag.json", "release", &["--highest-security-counter", "6"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "deny: no-rollback\n");
 
     std::fs::write(dir.path().join("gitlab.json"), "{\"iss\": \"https://gitlab.com\"}").unwrap();
-    let output = check("gitlab.json", &[]);
+    let output = check("gitlab.json", "release", &[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         text(&output)
