@@ -74,6 +74,34 @@ fn serve_with(mut command: Command) -> Served {
     Served { child, url }
 }
 
+/// A service in `dir` whose P-256 key `release` (`release.pem`) needs `approvals` approvals
+/// from the group `managers` (`managers` its members); `builder`, of the group `ci`, may ask.
+fn release_service(dir: &std::path::Path, approvals: u32, managers: &[&str]) -> Served {
+    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
+    std::fs::write(
+        dir.join("policy.cedar"),
+        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
+    )
+    .unwrap();
+    let managers: Vec<String> = managers.iter().map(|m| format!("\"{m}\"")).collect();
+    let config = format!(
+        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+         [keys.release]\nkey = \"release.pem\"\napprovals = {approvals}\napprovers = \"managers\"\n\
+         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [{}]\n",
+        managers.join(", ")
+    );
+    std::fs::write(dir.join("service.toml"), config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    serve_with(command)
+}
+
+/// A new API token for `name` with `role`, from the service configured in `dir`.
+fn create_token(dir: &std::path::Path, name: &str, role: &str) -> String {
+    let create = ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
+    String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
+}
+
 /// `fwsign` in `dir` talking to `served` (`FWSIGN_SERVER`) with `token` in `FWSIGN_TOKEN`.
 fn client_command(dir: &std::path::Path, served: &Served, token: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
@@ -338,29 +366,10 @@ fn a_service_with_a_tsa_returns_a_token_the_image_carries() {
 fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
-    std::fs::write(
-        dir.join("policy.cedar"),
-        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("service.toml"),
-        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
-         [keys.release]\nkey = \"release.pem\"\napprovals = 2\napprovers = \"managers\"\n\
-         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [\"alice\", \"bob\"]\n",
-    )
-    .unwrap();
-    let token = |name: &str, role: &str| {
-        let create =
-            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
-        String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
-    };
+    let served = release_service(dir, 2, &["alice", "bob"]);
+    let token = |name: &str, role: &str| create_token(dir, name, role);
     let (builder, alice, bob) =
         (token("builder", "submitter"), token("alice", "approver"), token("bob", "approver"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
-    command.current_dir(dir);
-    let served = serve_with(command);
     std::fs::write(dir.join("app.bin"), pseudo_random_bytes(2500, 9)).unwrap();
     let fwsign_as =
         |who: &str, args: &[&str]| client_command(dir, &served, who).args(args).output().unwrap();
@@ -448,28 +457,9 @@ fn a_release_key_signs_after_two_approvals_given_with_the_cli() {
 fn request_fetch_writes_the_image_sign_writes_once_approved() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    fwsign_in(dir, &["keygen", "-k", "release.pem", "-t", "ecdsa-p256"]);
-    std::fs::write(
-        dir.join("policy.cedar"),
-        "permit (principal in Group::\"ci\", action == Action::\"sign\", resource);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("service.toml"),
-        "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
-         [keys.release]\nkey = \"release.pem\"\napprovals = 1\napprovers = \"managers\"\n\
-         [groups.ci]\nmembers = [\"builder\"]\n[groups.managers]\nmembers = [\"alice\"]\n",
-    )
-    .unwrap();
-    let token = |name: &str, role: &str| {
-        let create =
-            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
-        String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned()
-    };
-    let (builder, alice) = (token("builder", "submitter"), token("alice", "approver"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
-    command.current_dir(dir);
-    let served = serve_with(command);
+    let served = release_service(dir, 1, &["alice"]);
+    let (builder, alice) =
+        (create_token(dir, "builder", "submitter"), create_token(dir, "alice", "approver"));
     std::fs::write(dir.join("app.bin"), pseudo_random_bytes(3000, 12)).unwrap();
     let fwsign_as =
         |who: &str, args: &[&str]| client_command(dir, &served, who).args(args).output().unwrap();
@@ -551,9 +541,7 @@ fn a_batch_is_signed_in_one_request_all_or_none() {
          [keys.dev]\nkey = \"dev.pem\"\n[groups.ci]\nmembers = [\"builder\"]\n",
     )
     .unwrap();
-    let create =
-        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "submitter"];
-    let builder = String::from_utf8(fwsign_in(dir, &create).stdout).unwrap().trim().to_owned();
+    let builder = create_token(dir, "builder", "submitter");
     let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
     command.current_dir(dir);
     let served = serve_with(command);
