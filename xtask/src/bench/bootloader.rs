@@ -99,34 +99,18 @@ pub(super) fn measure(
         println!("  bootloader {label}");
         let trusted = trusted_keys(keys, features);
         let env = [("FWSIGN_TRUSTED_KEYS", trusted.as_str())];
-        let plain = copy_elf(
-            &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env, settings)?,
-            &work.join(format!("bootloader-{key}.elf")),
-        )?;
-        let size = Footprint::of(&plain)?;
-        results.insert(format!("bootloader_{key}_flash_bytes"), size.flash as f64);
-        results.insert(format!("bootloader_{key}_static_ram_bytes"), size.ram as f64);
+        let (plain, instrumented) = build_pair(key, features, &env, settings, work)?;
+        let size = record_size(key, &plain, results)?;
         if key == "ed25519_size" {
             super::parts::breakdown(&plain, key, results)?;
         }
-        let instrumented = copy_elf(
-            &build_firmware(
-                BOOTLOADER,
-                BOARD.target,
-                &with_board(&format!("{features},bench")),
-                &env,
-                settings,
-            )?,
-            &work.join(format!("bootloader-{key}-bench.elf")),
-        )?;
         let mut stack = 0u32;
         for (algorithm, image) in images.for_features(features) {
             let boot = boot(&instrumented, image, &work.join(format!("boot-{key}")))?;
             results.insert(format!("boot_256k_{algorithm}_{key}_instr"), boot.instructions);
             stack = stack.max(boot.stack_peak);
         }
-        results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
-        results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
+        record_ram(key, &size, stack, results);
     }
     measure_logged(keys, work, fwsign, &images, results)?;
     for index in FOR_NRF52840DK {
@@ -178,35 +162,50 @@ fn measure_logged(
     run_quiet(append.arg(&images.ed25519).arg(&logged))?;
     let profile = profile.display().to_string();
     let env = [("FWSIGN_TRUSTED_KEYS", trusted.as_str()), ("FWSIGN_DEVICE_PROFILE", &profile)];
-    let plain = copy_elf(
-        &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), &env, settings)?,
-        &work.join(format!("bootloader-{key}.elf")),
-    )?;
-    let size = Footprint::of(&plain)?;
-    results.insert(format!("bootloader_{key}_flash_bytes"), size.flash as f64);
-    results.insert(format!("bootloader_{key}_static_ram_bytes"), size.ram as f64);
+    let (plain, instrumented) = build_pair(key, features, &env, settings, work)?;
+    let size = record_size(key, &plain, results)?;
     if let Some(without) = results.get("bootloader_ed25519_size_flash_bytes").copied() {
         results.insert("bootloader_tlog_added_flash_bytes".into(), size.flash as f64 - without);
     }
-    let instrumented = copy_elf(
-        &build_firmware(
-            BOOTLOADER,
-            BOARD.target,
-            &with_board(&format!("{features},bench")),
-            &env,
-            settings,
-        )?,
-        &work.join(format!("bootloader-{key}-bench.elf")),
-    )?;
     let image = BootImage { path: &logged, entry: images.entry };
     let boot = boot(&instrumented, image, &work.join(format!("boot-{key}")))?;
     results.insert(format!("boot_256k_ed25519_{key}_instr"), boot.instructions);
-    results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(boot.stack_peak));
-    results.insert(
-        format!("bootloader_{key}_ram_bytes"),
-        size.ram as f64 + f64::from(boot.stack_peak),
-    );
+    record_ram(key, &size, boot.stack_peak, results);
     Ok(())
+}
+
+/// One bootloader build without and with the `bench` instrumentation: `(plain, instrumented)`.
+fn build_pair(
+    key: &str,
+    features: &str,
+    env: &[(&str, &str)],
+    settings: Settings,
+    work: &Path,
+) -> Result<(PathBuf, PathBuf)> {
+    let plain = copy_elf(
+        &build_firmware(BOOTLOADER, BOARD.target, &with_board(features), env, settings)?,
+        &work.join(format!("bootloader-{key}.elf")),
+    )?;
+    let features = with_board(&format!("{features},bench"));
+    let instrumented = copy_elf(
+        &build_firmware(BOOTLOADER, BOARD.target, &features, env, settings)?,
+        &work.join(format!("bootloader-{key}-bench.elf")),
+    )?;
+    Ok((plain, instrumented))
+}
+
+/// Records the flash and static RAM of the build `key` (its uninstrumented ELF `plain`).
+fn record_size(key: &str, plain: &Path, results: &mut Results) -> Result<Footprint> {
+    let size = Footprint::of(plain)?;
+    results.insert(format!("bootloader_{key}_flash_bytes"), size.flash as f64);
+    results.insert(format!("bootloader_{key}_static_ram_bytes"), size.ram as f64);
+    Ok(size)
+}
+
+/// Records the stack peak of the build `key` and its RAM: static RAM plus that peak.
+fn record_ram(key: &str, size: &Footprint, stack: u32, results: &mut Results) {
+    results.insert(format!("bootloader_{key}_stack_bytes"), f64::from(stack));
+    results.insert(format!("bootloader_{key}_ram_bytes"), size.ram as f64 + f64::from(stack));
 }
 
 /// The size-oriented Ed25519 build for a real part: no semihosted flash file, the NVMC driver.
