@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::{fwsign as fwsign_in, imgtool, pseudo_random_bytes, text};
+use common::{Served, fwsign as fwsign_in, imgtool, pseudo_random_bytes, text};
 use fwsign_keys::keys::Algorithm;
 use fwsign_tests::SoftHsmToken;
 use fwsign_tests::tsa::LocalTsa;
@@ -38,19 +37,6 @@ fn fwsign(token: &SoftHsmToken, args: &[&str]) -> std::process::Output {
     output
 }
 
-/// `fwsign serve` as a child process; killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(token: &SoftHsmToken) -> Served {
     let mut command = token.command(env!("CARGO_BIN_EXE_fwsign"));
     command
@@ -61,17 +47,8 @@ fn serve(token: &SoftHsmToken) -> Served {
 }
 
 /// Starts `fwsign serve --config service.toml` on a free loopback port.
-fn serve_with(mut command: Command) -> Served {
-    let mut child = command
-        .args(["serve", "--config", "service.toml", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "fwsign serve said: {line}");
-    Served { child, url }
+fn serve_with(command: Command) -> Served {
+    common::serve(command, "service.toml")
 }
 
 /// A service in `dir` whose P-256 key `release` (`release.pem`) needs `approvals` approvals
@@ -713,23 +690,11 @@ fn sign_over_https_trusts_the_given_ca_and_nothing_else() {
          [keys.dev]\nkey = \"dev.pem\"\n[tls]\ncert = \"tls.pem\"\nkey = \"tls.key\"\n",
     )
     .unwrap();
-    let created = fwsign_in(
-        dir,
-        &["token", "create", "--config", "service.toml", "--name", "ci", "--role", "submitter"],
-    );
-    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .current_dir(dir)
-        .args(["serve", "--config", "service.toml"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
-    let served = Served { child, url };
-    assert!(served.url.starts_with("https://127.0.0.1:"), "fwsign serve said: {line}");
+    let api_token = create_token(dir, "ci", "submitter");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    let served = serve_with(command);
+    assert!(served.url.starts_with("https://127.0.0.1:"), "{}", served.url);
 
     std::fs::write(dir.join("app.bin"), pseudo_random_bytes(3000, 5)).unwrap();
     let sign = |ca: Option<(&str, &str)>, out: &str| {

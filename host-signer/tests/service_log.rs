@@ -10,40 +10,18 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{fwsign, imgtool, pseudo_random_bytes, text};
+use common::{Served, fwsign, imgtool, pseudo_random_bytes, text};
 
 const ORIGIN: &str = "example.com/fw-service-log";
 
-/// `fwsign serve` as a child process; killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `fwsign serve --config CONFIG` in `dir` on a free loopback port.
 fn serve(dir: &Path, config: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fwsign"))
-        .current_dir(dir)
-        .args(["serve", "--config", config, "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "fwsign serve said: {line}");
-    Served { child, url }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    common::serve(command, config)
 }
 
 /// A service directory: image key `dev`, log key, policy, `service.toml` and `other.toml`

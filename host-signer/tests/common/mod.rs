@@ -4,8 +4,9 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::cast_possible_truncation)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub use fwsign_tests::{IMGTOOL_VERSION, pseudo_random_bytes};
@@ -180,4 +181,34 @@ pub fn par_each<T: Sync + std::fmt::Debug>(cases: &[T], job: impl Fn(&T) + Sync)
         let failures = workers.into_iter().filter_map(|w| w.join().err()).count();
         assert!(failures == 0, "{failures} worker(s) failed; see the messages above");
     });
+}
+
+/// `fwsign serve` as a child process; killed when dropped.
+pub struct Served {
+    child: Child,
+    /// Where it listens: `http://127.0.0.1:PORT`, or `https://` with TLS.
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` (an `fwsign` in its directory) as `serve --config CONFIG` on a free loopback
+/// port, once it has said where it listens.
+pub fn serve(mut command: Command, config: &str) -> Served {
+    let mut child = command
+        .args(["serve", "--config", config, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
+    let loopback = ["http://127.0.0.1:", "https://127.0.0.1:"];
+    assert!(loopback.iter().any(|l| url.starts_with(l)), "fwsign serve said: {line}");
+    Served { child, url }
 }
