@@ -37,6 +37,13 @@ fn fwsign(token: &SoftHsmToken, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// A submitter token for `builder`, from the service configured in `token`'s directory.
+fn builder_token(token: &SoftHsmToken) -> String {
+    let create =
+        ["token", "create", "--config", "service.toml", "--name", "builder", "--role", "submitter"];
+    String::from_utf8(fwsign(token, &create).stdout).unwrap().trim().to_owned()
+}
+
 fn serve(token: &SoftHsmToken) -> Served {
     let mut command = token.command(env!("CARGO_BIN_EXE_fwsign"));
     command
@@ -126,20 +133,7 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
         ),
     )
     .unwrap();
-    let created = fwsign(
-        &token,
-        &[
-            "token",
-            "create",
-            "--config",
-            "service.toml",
-            "--name",
-            "builder",
-            "--role",
-            "submitter",
-        ],
-    );
-    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let api_token = builder_token(&token);
     let served = serve(&token);
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -590,20 +584,7 @@ fn thirty_two_concurrent_requests_share_four_token_sessions() {
         ),
     )
     .unwrap();
-    let created = fwsign(
-        &token,
-        &[
-            "token",
-            "create",
-            "--config",
-            "service.toml",
-            "--name",
-            "builder",
-            "--role",
-            "submitter",
-        ],
-    );
-    let api_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let api_token = builder_token(&token);
     let der = fwsign(&token, &["getpub", "-k", &uri, "-e", "raw"]).stdout;
     let public = PublicKey::from_spki_der(&der).unwrap();
     let served = serve(&token);
