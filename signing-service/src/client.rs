@@ -120,32 +120,11 @@ impl ServiceClient {
         credential: String,
         ca_cert: Option<&Path>,
     ) -> Result<Self, ClientError> {
-        let mut roots: Vec<ureq::tls::Certificate<'static>> =
-            rustls_native_certs::load_native_certs()
-                .certs
-                .iter()
-                .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
-                .collect();
-        if let Some(file) = ca_cert {
-            roots.extend(read_ca_cert(file)?);
-        }
-        let roots = if roots.is_empty() {
-            ureq::tls::RootCerts::WebPki
-        } else {
-            ureq::tls::RootCerts::from(roots)
-        };
-        Ok(Self::with_roots(base, credential, roots))
+        Ok(Self::with_roots(base, credential, trust_roots(ca_cert)?))
     }
 
     fn with_roots(base: &str, credential: String, roots: ureq::tls::RootCerts) -> Self {
-        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .tls_config(tls)
-            .build()
-            .into();
-        Self { base: base.trim_end_matches('/').to_owned(), credential, agent }
+        Self { base: base.trim_end_matches('/').to_owned(), credential, agent: agent(roots) }
     }
 
     fn exchange<T: serde::de::DeserializeOwned>(
@@ -360,6 +339,34 @@ impl ServiceClient {
 }
 
 /// The certificates of a PEM file.
+/// The system's root certificates plus, when given, the PEM certificates in `ca_cert`.
+fn trust_roots(ca_cert: Option<&Path>) -> Result<ureq::tls::RootCerts, ClientError> {
+    let mut roots: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+        .collect();
+    if let Some(file) = ca_cert {
+        roots.extend(read_ca_cert(file)?);
+    }
+    Ok(if roots.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::from(roots)
+    })
+}
+
+/// An agent that trusts `roots`, gives every status to the caller and times out.
+fn agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(TIMEOUT))
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
 fn read_ca_cert(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientError> {
     let error = |reason: String| ClientError::CaCert { file: file.to_owned(), reason };
     let pem = std::fs::read(file).map_err(|e| error(e.to_string()))?;
@@ -383,14 +390,14 @@ pub struct LogReader {
 }
 
 impl LogReader {
-    /// A reader of the log served at `base` (`http://127.0.0.1:8443`).
-    pub fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .build()
-            .into();
-        Self { base: base.trim_end_matches('/').to_owned(), agent }
+    /// A reader of the log served at `base` (`http://127.0.0.1:8443`), trusting the system's
+    /// root certificates plus, when given, those in `ca_cert` over `https://`.
+    ///
+    /// # Errors
+    /// [`ClientError::CaCert`] if `ca_cert` cannot be read or holds no certificate.
+    pub fn new(base: &str, ca_cert: Option<&Path>) -> Result<Self, ClientError> {
+        let agent = agent(trust_roots(ca_cert)?);
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), agent })
     }
 
     /// The newest signed checkpoint.

@@ -27,8 +27,11 @@ use super::{EXIT_INVALID, EXIT_OK};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The signing service's base URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "FWSIGN_SERVER")]
     server: String,
+    /// Trust the CA certificates in this PEM file, besides the system's, for an https:// service.
+    #[arg(long, value_name = "FILE", env = "FWSIGN_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// The log's verifier key (`fwsign log verifier-key`).
     #[arg(long, value_name = "FILE")]
     log_key: std::path::PathBuf,
@@ -46,7 +49,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let keys = parse_verifier_keys(&key_text)
         .with_context(|| format!("--log-key {}", args.log_key.display()))?;
     let last = recorded(&args.state, &keys)?;
-    let reader = LogReader::new(&args.server);
+    let reader = LogReader::new(&args.server, args.ca_cert.as_deref()).context("--ca-cert")?;
     let note = reader.checkpoint()?;
     let fetch =
         |tile: &Tile| reader.tile(&tile.path()).map_err(|e| TlogError::Store(e.to_string()));
