@@ -37,6 +37,31 @@ fn fwsign(token: &SoftHsmToken, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// `POST /v1/sign` of one to-be-signed `region` with `key`; the signature (the reply must be 200).
+fn post_sign(
+    agent: &ureq::Agent,
+    served: &Served,
+    api_token: &str,
+    key: &str,
+    region: &[u8],
+) -> Vec<u8> {
+    let request = serde_json::json!({
+        "key": key,
+        "images": [base64::engine::general_purpose::STANDARD.encode(region)],
+    });
+    let mut response = agent
+        .post(format!("{}/v1/sign", served.url))
+        .header("authorization", &format!("Bearer {api_token}"))
+        .send(request.to_string())
+        .unwrap();
+    let reply = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{key}: {reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(reply["signatures"][0]["signature"].as_str().unwrap())
+        .unwrap()
+}
+
 /// A submitter token for `builder`, from the service configured in `token`'s directory.
 fn builder_token(token: &SoftHsmToken) -> String {
     let create =
@@ -142,21 +167,7 @@ fn images_signed_through_the_service_with_softhsm_keys_pass_imgtool_verify() {
         let mut body = vec![0u8; 0x200];
         body.extend(pseudo_random_bytes(3000, 71));
         let unsigned = prepare(&options(9), body, false, Some(algorithm)).unwrap();
-        let request = serde_json::json!({
-            "key": name,
-            "images": [base64::engine::general_purpose::STANDARD.encode(unsigned.hashed_region())],
-        });
-        let mut response = agent
-            .post(format!("{}/v1/sign", served.url))
-            .header("authorization", &format!("Bearer {api_token}"))
-            .send(request.to_string())
-            .unwrap();
-        let reply = response.body_mut().read_to_string().unwrap();
-        assert_eq!(response.status().as_u16(), 200, "{reply}");
-        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(reply["signatures"][0]["signature"].as_str().unwrap())
-            .unwrap();
+        let signature = post_sign(&agent, &served, &api_token, name, unsigned.hashed_region());
         let uri = format!("pkcs11:token={LABEL};object={name}-svc");
         let der = fwsign(&token, &["getpub", "-k", &uri, "-e", "raw"]).stdout;
         let public = PublicKey::from_spki_der(&der).unwrap();
@@ -601,21 +612,7 @@ fn thirty_two_concurrent_requests_share_four_token_sessions() {
                     let region = unsigned.hashed_region();
                     let agent: ureq::Agent =
                         ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                    let request = serde_json::json!({
-                        "key": "pooled",
-                        "images": [base64::engine::general_purpose::STANDARD.encode(region)],
-                    });
-                    let mut response = agent
-                        .post(format!("{}/v1/sign", served.url))
-                        .header("authorization", &format!("Bearer {api_token}"))
-                        .send(request.to_string())
-                        .unwrap();
-                    let reply = response.body_mut().read_to_string().unwrap();
-                    assert_eq!(response.status().as_u16(), 200, "request {i}: {reply}");
-                    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
-                    let signature = base64::engine::general_purpose::STANDARD
-                        .decode(reply["signatures"][0]["signature"].as_str().unwrap())
-                        .unwrap();
+                    let signature = post_sign(&agent, served, api_token, "pooled", region);
                     let digest = verifier_core::HashAlgorithm::Sha256.digest(region);
                     fwsign_keys::signer::signature_verifies(&public, &digest, &signature)
                 })
