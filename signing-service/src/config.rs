@@ -17,6 +17,8 @@ use fwsign_keys::key_ref::KeyRef;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::storage::Backend;
+
 /// The largest request body the service reads by default: a few MiB of image, base64-encoded.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -161,7 +163,7 @@ pub struct ServiceConfig {
     pub path: PathBuf,
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The storage URL (`sqlite:PATH`).
+    /// The storage URL: `sqlite:PATH` (PATH made absolute) or `postgres://…`.
     pub database: String,
     /// The Cedar policy file.
     pub policy: PathBuf,
@@ -335,11 +337,15 @@ impl Checker<'_> {
     }
 
     fn database(&self, value: &Spanned<String>) -> Result<String, ConfigError> {
-        let Some(file) = value.get_ref().strip_prefix("sqlite:") else {
+        let url = value.get_ref();
+        let Some(file) = url.strip_prefix("sqlite:") else {
+            if matches!(Backend::of(url), Ok(Backend::Postgres)) {
+                return Ok(url.clone());
+            }
             return Err(self.error(
                 "database",
                 value,
-                format!("\"{}\": expected sqlite:PATH", value.get_ref()),
+                format!("\"{url}\": expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE"),
             ));
         };
         let file = file.strip_prefix("//").unwrap_or(file);

@@ -19,9 +19,9 @@ use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
 use crate::policy::{PolicyEngine, PolicyError};
-use crate::storage::Storage as _;
-use crate::storage::StorageError;
+use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Backend, Open, Storage, StorageError};
 use crate::tls::{self, TlsListener};
 use crate::tokens::{self, Role, TokenRecord};
 use fwsign_keys::timestamp::client::TsaClient;
@@ -75,15 +75,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
         .map_err(|source| ServerError::Io { what: "starting the runtime".into(), source })
 }
 
-/// Builds the state: policy, keys, storage.
-async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerError> {
+/// Builds the state: policy, keys, storage (migrated).
+async fn state<S: Open>(config: ServiceConfig) -> Result<AppState<S>, ServerError> {
     if config.tls.is_none() && !config.listen.ip().is_loopback() {
         return Err(ServerError::NotLoopback(config.listen));
     }
     let names: Vec<&str> = config.keys.keys().map(String::as_str).collect();
     let policy = PolicyEngine::load(&config.policy, &names)?;
     let keys = keyring::open(&config.keys)?;
-    let storage = SqliteStorage::open(&config.database).await?;
+    let storage = S::open(&config.database).await?;
     let log = match &config.log {
         Some(log) => Some(open_log(log, &storage).await?),
         None => None,
@@ -108,7 +108,7 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
 
 /// Opens the log key and checks it against the stored log: a new log gets its empty
 /// checkpoint; an existing one must be this origin's, signed by this key.
-async fn open_log(config: &LogConfig, storage: &SqliteStorage) -> Result<LogSigner, ServerError> {
+async fn open_log(config: &LogConfig, storage: &impl Storage) -> Result<LogSigner, ServerError> {
     let signer = LogSigner::open(config)?;
     match storage.log_checkpoint().await? {
         None => {
@@ -134,12 +134,24 @@ async fn serve_until(
     bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    match Backend::of(&config.database)? {
+        Backend::Sqlite => serve_with::<SqliteStorage>(config, bound, shutdown).await,
+        Backend::Postgres => serve_with::<PostgresStorage>(config, bound, shutdown).await,
+    }
+}
+
+/// [`serve_until`] with the storage backend `S`.
+async fn serve_with<S: Open>(
+    config: ServiceConfig,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let listen = config.listen;
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(&config, files)?),
         None => None,
     };
-    let state = Arc::new(state(config).await?);
+    let state = Arc::new(state::<S>(config).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
@@ -276,11 +288,8 @@ pub fn create_token(
     let config = ServiceConfig::load(config_path)?;
     let token = tokens::generate().map_err(|e| ServerError::Random(e.to_string()))?;
     let record = TokenRecord { name: name.to_owned(), role, group: group.map(ToOwned::to_owned) };
-    runtime()?.block_on(async {
-        let storage = SqliteStorage::open(&config.database).await?;
-        storage.insert_token(&record, &tokens::hash(&token)).await?;
-        Ok::<_, ServerError>(())
-    })?;
+    let command = TokenCommand::Create(&record, tokens::hash(&token));
+    runtime()?.block_on(command.run_on(&config.database))?;
     Ok(token)
 }
 
@@ -290,8 +299,30 @@ pub fn create_token(
 /// [`ServerError`] for the configuration or the database.
 pub fn revoke_token(config_path: &Path, name: &str) -> Result<bool, ServerError> {
     let config = ServiceConfig::load(config_path)?;
-    runtime()?.block_on(async {
-        let storage = SqliteStorage::open(&config.database).await?;
-        Ok(storage.revoke_token(name).await?)
-    })
+    Ok(runtime()?.block_on(TokenCommand::Revoke(name).run_on(&config.database))?)
+}
+
+/// What `fwsign token` does to the database.
+enum TokenCommand<'a> {
+    /// Store a token's record and hash.
+    Create(&'a TokenRecord, String),
+    /// Revoke the token named so.
+    Revoke(&'a str),
+}
+
+impl TokenCommand<'_> {
+    /// Opens the database at `url` and runs the command; whether it changed a token.
+    async fn run_on(self, url: &str) -> Result<bool, StorageError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => self.run(&SqliteStorage::open(url).await?).await,
+            Backend::Postgres => self.run(&PostgresStorage::open(url).await?).await,
+        }
+    }
+
+    async fn run(self, storage: &impl Storage) -> Result<bool, StorageError> {
+        match self {
+            Self::Create(record, hash) => storage.insert_token(record, &hash).await.map(|()| true),
+            Self::Revoke(name) => storage.revoke_token(name).await,
+        }
+    }
 }

@@ -226,11 +226,12 @@ fn ci_identity_tokens_are_checked_exactly() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n\
              [keys.dev]\nkey = \"dev.pem\"\n\
              [issuers.github]\nissuer = \"{github}\"\naudience = \"{AUDIENCE}\"\n\
              [issuers.gitlab]\nissuer = \"{gitlab}\"\naudience = \"{AUDIENCE}\"\njwks = \"gitlab-jwks.json\"\n\
              [issuers.liar]\nissuer = \"{}/liar\"\naudience = \"{AUDIENCE}\"\n",
+            common::database(),
             issuer.base
         ),
     )

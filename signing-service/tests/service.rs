@@ -52,8 +52,9 @@ fn setup_with(policy: &str) -> Setup {
     let config = dir.path().join("service.toml");
     write(
         &config,
-        r#"listen = "127.0.0.1:0"
-database = "sqlite:service.db"
+        &format!(
+            r#"listen = "127.0.0.1:0"
+database = "{}"
 policy = "policy.cedar"
 body_limit = 65536
 
@@ -71,6 +72,8 @@ members = ["station-1", "station-7"]
 [groups.release-managers]
 members = ["alice", "bob"]
 "#,
+            common::database()
+        ),
     );
     Setup { dir, config, dev_key: key.public_key() }
 }
@@ -270,7 +273,6 @@ fn the_trail_survives_a_restart_and_stays_chained() {
     let records = audit(&service, &auditor);
     assert_eq!(records.len(), 2);
     verify_chain(&records).expect("chain across restarts");
-    assert!(setup.dir.path().join("service.db").is_file());
 }
 
 fn config_error(setup: &Setup, config: &str) -> String {
@@ -504,4 +506,21 @@ fn a_rollback_cannot_slip_in_while_a_newer_image_is_being_signed() {
         call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 3)])));
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("time-stamping failed"), "{body}");
+}
+
+#[test]
+fn a_database_with_a_newer_schema_is_refused_at_start() {
+    let setup = setup_with(POLICY);
+    drop(setup.start());
+    let config = ServiceConfig::load(&setup.config).expect("config");
+    common::execute(&config.database, "INSERT INTO schema_version (version) VALUES (99)");
+    let error = RunningService::start(config.clone()).map(|_| ()).expect_err("must not start");
+    let error = error.to_string();
+    assert!(
+        error.contains(&format!("database {} has schema version 99", config.database)),
+        "{error}"
+    );
+    assert!(error.contains("newer than version 1 that this fwsign knows"), "{error}");
+    let token = create_token(&setup.config, "late", Role::Submitter, None).expect_err("refused");
+    assert!(token.to_string().contains("schema version 99"), "{token}");
 }

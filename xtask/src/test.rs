@@ -39,6 +39,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         cargo(&["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
     });
     steps.run("host tests", || cargo(&["test", "--workspace"]));
+    steps.run("service tests on PostgreSQL", service_tests_on_postgres);
     steps.run("Wycheproof vectors through salty's Ed25519", || {
         cargo(&["test", "-p", "verifier-core", "--features", "salty", "--test", "wycheproof"])
     });
@@ -74,6 +75,15 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);
     steps.run("fuzzing", || fuzz::run(fuzz_seconds));
     steps.finish()
+}
+
+/// The signing service's test suites again, each test's service on its own database in a
+/// throwaway PostgreSQL cluster (`FWSIGN_TEST_DATABASE=postgres`, `signing-service/tests/common`).
+fn service_tests_on_postgres() -> Result<()> {
+    let args = ["test", "-p", "signing-service"];
+    let mut command = crate::cargo_command(&args);
+    command.env("FWSIGN_TEST_DATABASE", "postgres");
+    crate::run_cargo(command, &args)
 }
 
 /// Forces the `-Zbuild-std` fallback ([`toolchain`]) for the no-panic proof and one QEMU
