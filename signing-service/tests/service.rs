@@ -299,6 +299,13 @@ fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
             "0: expected 1 to 64",
         ),
         (
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase = \"mysql://db/fw\"\npolicy = \"policy.cedar\"\n{keys}"
+            ),
+            ":2: database",
+            "\"mysql://db/fw\": expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
+        ),
+        (
             format!("{base}[keys.dev]\nkey = \"pkcs11:token=t;object=o\"\npassword_env = \"PW\"\n"),
             ":6: keys.dev.password_env",
             "applies to key files",
