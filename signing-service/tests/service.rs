@@ -531,3 +531,23 @@ fn a_database_with_a_newer_schema_is_refused_at_start() {
     let token = create_token(&setup.config, "late", Role::Submitter, None).expect_err("refused");
     assert!(token.to_string().contains("schema version 99"), "{token}");
 }
+
+#[test]
+fn a_sqlite_database_from_before_schema_versions_is_adopted_with_its_tokens() {
+    let setup = setup_with(POLICY);
+    let file = setup.dir.path().join("old.db");
+    let url = format!("sqlite:{}?mode=rwc", file.display());
+    // The schema as the first release created it, with no schema_version table.
+    common::execute(&url, include_str!("../migrations/sqlite/0001_initial.sql"));
+    let token = fwsign_service::tokens::generate().expect("token");
+    let hash = fwsign_service::tokens::hash(&token);
+    let insert = format!(
+        "INSERT INTO api_tokens (name, role, grp, hash, created) VALUES ('old', 'auditor', NULL, '{hash}', 0)"
+    );
+    common::execute(&url, &insert);
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    let database = text.lines().find(|l| l.starts_with("database")).expect("database line");
+    write(&setup.config, &text.replace(database, "database = \"sqlite:old.db\""));
+    let service = setup.start();
+    assert!(audit(&service, &token).is_empty(), "the old token still works");
+}

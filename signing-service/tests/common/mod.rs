@@ -93,16 +93,19 @@ pub fn postgres_database() -> String {
 
 /// Runs `sql` (written for both backends) on the database at `url`, as someone with direct
 /// access to it would.
-pub fn execute(url: &str, sql: &'static str) {
+pub fn execute(url: &str, sql: &str) {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         if url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(url).await.expect("open SQLite");
-            sqlx::query(sql).execute(&pool).await.expect("SQL on SQLite");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("SQL on SQLite");
         } else {
             let pool = sqlx::PgPool::connect(url).await.expect("connect to PostgreSQL");
-            sqlx::query(sql).execute(&pool).await.expect("SQL on PostgreSQL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("SQL on PostgreSQL");
         }
     });
 }
