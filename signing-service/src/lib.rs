@@ -35,6 +35,8 @@ pub mod client;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+mod connections;
+#[cfg(feature = "service")]
 pub mod http;
 #[cfg(feature = "service")]
 pub mod keyring;
