@@ -114,7 +114,7 @@ struct Acknowledged {
 /// Seeds the kill moments from the clock when no `--seed` is given.
 fn seed_from_clock() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(1, |d| d.as_nanos() as u64 | 1)
+    since.map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()) | 1)
 }
 
 /// xorshift64: reproducible kill moments from the printed seed.
@@ -257,10 +257,13 @@ fn verify_nothing_lost(
                 record["seq"].as_u64() == Some(ack.audit_seq)
                     && record["body"].as_str().is_some_and(|body| body.contains(&ack.signature))
             });
-            let in_log = entries.get(ack.index as usize).is_some_and(|entry| {
-                entry["index"].as_u64() == Some(ack.index)
-                    && entry["image-digest"].as_str() == Some(ack.digest.as_str())
-            });
+            let in_log = usize::try_from(ack.index)
+                .ok()
+                .and_then(|index| entries.get(index))
+                .is_some_and(|entry| {
+                    entry["index"].as_u64() == Some(ack.index)
+                        && entry["image-digest"].as_str() == Some(ack.digest.as_str())
+                });
             if !in_trail || !in_log {
                 eprintln!(
                     "LOST: audit record {} (in trail: {in_trail}), log index {} (in log: {in_log})",
