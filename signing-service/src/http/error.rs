@@ -42,7 +42,8 @@ pub enum ApiError {
     /// The request expired before it was approved.
     #[error("{0}")]
     Expired(String),
-    /// The database or a key's signer failed: worth retrying after [`RETRY_AFTER_SECS`].
+    /// The database, a key's signer or the time-stamping authority failed: worth retrying
+    /// after [`RETRY_AFTER_SECS`].
     #[error("{0}")]
     Unavailable(String),
     /// The service failed in a way a retry does not mend.
