@@ -21,6 +21,8 @@ use crate::storage::Backend;
 
 /// The largest request body the service reads by default: a few MiB of image, base64-encoded.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default `header_read_timeout_secs`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 
 /// Signers a PKCS#11 key opens by default: sessions signing in parallel.
 pub const DEFAULT_TOKEN_SESSIONS: usize = 4;
@@ -55,6 +57,8 @@ struct RawConfig {
     pending_expiry_secs: Option<u64>,
     #[serde(default)]
     body_limit: Option<usize>,
+    #[serde(default)]
+    header_read_timeout_secs: Option<u64>,
     #[serde(default)]
     timestamp_url: Option<Spanned<String>>,
     #[serde(default)]
@@ -171,6 +175,8 @@ pub struct ServiceConfig {
     pub pending_expiry: Duration,
     /// The largest request body read, in bytes.
     pub body_limit: usize,
+    /// How long a client may take to send a request's headers (a slowloris client is cut off).
+    pub header_read_timeout: Duration,
     /// An RFC 3161 time-stamping authority that stamps every signature.
     pub timestamp_url: Option<String>,
     /// Signing keys by name.
@@ -298,6 +304,9 @@ impl Checker<'_> {
                 raw.pending_expiry_secs.unwrap_or(DEFAULT_PENDING_EXPIRY_SECS),
             ),
             body_limit: raw.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            header_read_timeout: Duration::from_secs(
+                raw.header_read_timeout_secs.unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            ),
             timestamp_url: raw.timestamp_url.map(Spanned::into_inner),
             keys,
             issuers,

@@ -36,6 +36,8 @@ pub mod client;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+mod connections;
+#[cfg(feature = "service")]
 pub mod http;
 #[cfg(feature = "service")]
 pub mod keyring;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::serve::ListenerExt as _;
 
 use crate::config::{ConfigError, LogConfig, ServiceConfig};
+use crate::connections;
 use crate::http::{AppState, router};
 use crate::keyring::{self, KeyringError};
 use crate::log::{LogSigner, sign_checkpoint};
@@ -159,10 +160,10 @@ async fn serve_with<S: Open>(
         .local_addr()
         .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
     bound(address);
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        // axum gives tapped listeners' peer addresses to `ConnectInfo`; the tap itself turns
-        // off Nagle's algorithm, as axum does not on a TLS stream.
+    let header_read_timeout = state.config.header_read_timeout;
+    let app = router(state);
+    match tls {
+        // The tap turns off Nagle's algorithm, as axum does not on a TLS stream.
         Some(tls) => {
             let listener = TlsListener::new(listener, tls)
                 .map_err(|source| ServerError::Io {
@@ -172,11 +173,16 @@ async fn serve_with<S: Open>(
                 .tap_io(|stream| {
                     let _ = stream.get_ref().0.set_nodelay(true);
                 });
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            connections::serve(listener, app, header_read_timeout, shutdown).await;
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-    };
-    served.map_err(|source| ServerError::Io { what: format!("serving on {address}"), source })
+        None => {
+            let listener = listener.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            connections::serve(listener, app, header_read_timeout, shutdown).await;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the service until Ctrl-C or SIGTERM (`fwsign serve`).

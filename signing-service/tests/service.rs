@@ -505,13 +505,13 @@ fn a_rollback_cannot_slip_in_while_a_newer_image_is_being_signed() {
         assert!(body.contains("no-rollback"), "{body}");
         tsa.release.send(()).expect("release");
         let (status, body) = newer.join().expect("newer");
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 503, "{body}");
         assert!(body.contains("time-stamping failed"), "{body}");
     });
     // Counter 5 was never signed: 3 passes the policy again (and fails only at the TSA).
     let (status, body) =
         call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 3)])));
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("time-stamping failed"), "{body}");
 }
 

@@ -18,6 +18,7 @@ mod powerfail;
 mod qemu;
 mod scenarios;
 mod service;
+mod service_faults;
 mod sha256_check;
 mod sign;
 mod size_boot;
@@ -73,6 +74,17 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u32,
     },
+    /// The signing service under faults (kill -9 under load, a full disk, hostile
+    /// connections): every signature a client received must be in the audit trail and the
+    /// transparency log afterwards; prints `N acknowledged, M lost` per scenario.
+    ServiceFaults {
+        /// Fewer kills and shorter load (the `cargo xtask test` step).
+        #[arg(long)]
+        quick: bool,
+        /// Replay the kill moments of an earlier run (its printed seed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Cut power, tear writes and interrupt erases at every flash operation of every update
     /// flow on simulated flash; ends with `N interruption points, F failures`.
     Powerfail {
@@ -101,6 +113,7 @@ fn main() -> ExitCode {
         Task::CheckSizeBuild => size_boot::check().map(|()| true),
         Task::CheckSha256 => sha256_check::check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
+        Task::ServiceFaults { quick, seed } => service_faults::run(quick, seed),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),
         Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),
     };

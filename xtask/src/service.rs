@@ -33,6 +33,7 @@ pub(crate) struct LocalService {
     url: String,
     token: String,
     config: PathBuf,
+    fwsign: PathBuf,
 }
 
 impl Drop for LocalService {
@@ -51,6 +52,17 @@ impl LocalService {
         dir: &Path,
         log: Option<&ServiceLog<'_>>,
     ) -> Result<Self> {
+        Self::start_with(fwsign, key, dir, log, "")
+    }
+
+    /// [`start`](Self::start) with `settings`, top-level lines of `service.toml`, added.
+    pub(crate) fn start_with(
+        fwsign: &Path,
+        key: &Path,
+        dir: &Path,
+        log: Option<&ServiceLog<'_>>,
+        settings: &str,
+    ) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -61,7 +73,7 @@ impl LocalService {
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n{settings}\n\
              [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
             key.display()
         );
@@ -71,37 +83,45 @@ impl LocalService {
         }
         let config_path = dir.join("service.toml");
         crate::write_atomically(&config_path, config.as_bytes())?;
-        let created = Command::new(fwsign)
-            .current_dir(dir)
-            .args(["token", "create", "--config", "service.toml", "--name", "qemu-scenario"])
-            .args(["--role", "submitter"])
-            .output()
-            .context("cannot run fwsign token create")?;
-        if !created.status.success() {
-            bail!("fwsign token create: {}", String::from_utf8_lossy(&created.stderr).trim());
-        }
-        let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
-        let mut child = Command::new(fwsign)
-            .current_dir(dir)
-            .args(["serve", "--config", "service.toml"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run fwsign serve")?;
-        let stderr = child.stderr.take().context("fwsign serve: no stderr")?;
-        let mut service = Self {
-            child,
-            stderr: BufReader::new(stderr),
-            url: String::new(),
-            token,
-            config: config_path,
-        };
-        let mut line = String::new();
-        service.stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
-        match line.trim().rsplit(' ').next() {
-            Some(url) if url.starts_with("http://127.0.0.1:") => service.url = url.to_owned(),
-            _ => bail!("fwsign serve did not start: {}", line.trim()),
-        }
-        Ok(service)
+        let token = create_token(fwsign, &config_path, "qemu-scenario", "submitter")?;
+        let (child, stderr, url) = spawn(fwsign, &config_path)?;
+        Ok(Self { child, stderr, url, token, config: config_path, fwsign: fwsign.to_owned() })
+    }
+
+    /// Kills the service with SIGKILL (no chance to finish anything) and waits for it.
+    pub(crate) fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("cannot kill fwsign serve")?;
+        self.child.wait().context("cannot wait for fwsign serve")?;
+        Ok(())
+    }
+
+    /// Starts the service again on its directory (after [`kill`](Self::kill)); it listens on a
+    /// new port.
+    pub(crate) fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.child, self.stderr, self.url) = spawn(&self.fwsign, &self.config)?;
+        Ok(())
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The submitter token.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The service process's id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A new API token named `name` with `role`.
+    pub(crate) fn create_token(&self, name: &str, role: &str) -> Result<String> {
+        create_token(&self.fwsign, &self.config, name, role)
     }
 
     /// The log's verifier key: `fwsign log verifier-key --config`.
@@ -109,6 +129,47 @@ impl LocalService {
         let mut command = Command::new(fwsign);
         command.args(["log", "verifier-key", "--config"]).arg(&self.config);
         run(&mut command)
+    }
+}
+
+/// `fwsign token create` for the service configured by `config`; the token.
+fn create_token(fwsign: &Path, config: &Path, name: &str, role: &str) -> Result<String> {
+    let dir = config.parent().context("the service configuration has no directory")?;
+    let created = Command::new(fwsign)
+        .current_dir(dir)
+        .args(["token", "create", "--config"])
+        .arg(config)
+        .args(["--name", name, "--role", role])
+        .output()
+        .context("cannot run fwsign token create")?;
+    if !created.status.success() {
+        bail!("fwsign token create: {}", String::from_utf8_lossy(&created.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&created.stdout).trim().to_owned())
+}
+
+/// Runs `fwsign serve` on `config` (in its directory) and waits until it listens: the child,
+/// its stderr and its URL.
+fn spawn(fwsign: &Path, config: &Path) -> Result<(Child, BufReader<ChildStderr>, String)> {
+    let dir = config.parent().context("the service configuration has no directory")?;
+    let mut child = Command::new(fwsign)
+        .current_dir(dir)
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run fwsign serve")?;
+    let mut stderr = BufReader::new(child.stderr.take().context("fwsign serve: no stderr")?);
+    let mut line = String::new();
+    stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
+    match line.trim().rsplit(' ').next() {
+        Some(url) if url.starts_with("http://127.0.0.1:") => Ok((child, stderr, url.to_owned())),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("fwsign serve did not start: {}", line.trim())
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, sha256_check, size_boot,
-    toolchain, tools,
+    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, service_faults, sha256_check,
+    size_boot, toolchain, tools,
 };
 
 /// The embedded targets the verifier must build for.
@@ -71,6 +71,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     steps.run("size-oriented bootloader on QEMU", size_boot::check);
     steps.run("SHA-256 block functions against sha2 on QEMU", sha256_check::check);
     steps.run("power-fail matrix", powerfail::check);
+    steps.run("signing service under faults (quick)", service_faults::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());
     steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);
     steps.run("fuzzing", || fuzz::run(fuzz_seconds));

@@ -1,10 +1,16 @@
 //! One error type for every refusal: an HTTP status and a reason the client can act on.
+//!
+//! A failure of something the service depends on (its database full or gone, its HSM token
+//! unreadable) is a 503 with `Retry-After`, not a 500: the request was fine, nothing was
+//! signed without a record, and the same request may be sent again once the fault clears.
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::Decision;
+use crate::storage::StorageError;
 
 /// Why a request was not answered with a signature.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,10 +42,17 @@ pub enum ApiError {
     /// The request expired before it was approved.
     #[error("{0}")]
     Expired(String),
-    /// The service failed (signer, storage).
+    /// The database, a key's signer or the time-stamping authority failed: worth retrying
+    /// after [`RETRY_AFTER_SECS`].
+    #[error("{0}")]
+    Unavailable(String),
+    /// The service failed in a way a retry does not mend.
     #[error("{0}")]
     Internal(String),
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub(crate) const RETRY_AFTER_SECS: u32 = 1;
 
 impl ApiError {
     /// The HTTP status.
@@ -52,6 +65,7 @@ impl ApiError {
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Expired(_) => StatusCode::GONE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,15 +74,34 @@ impl ApiError {
     pub fn decision(&self) -> Decision {
         match self {
             Self::PolicyDenied(_) => Decision::Denied,
-            Self::Internal(_) => Decision::Failed,
+            Self::Unavailable(_) | Self::Internal(_) => Decision::Failed,
             Self::Expired(_) => Decision::Expired,
             _ => Decision::Refused,
         }
     }
 }
 
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Database(_) | StorageError::Log(_) => {
+                Self::Unavailable(format!("audit trail unavailable: {error}"))
+            }
+            StorageError::DuplicateToken(_) | StorageError::Corrupt(_) => {
+                Self::Internal(error.to_string())
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        match self {
+            Self::Unavailable(_) => {
+                (self.status(), [(RETRY_AFTER, RETRY_AFTER_SECS.to_string())], body).into_response()
+            }
+            _ => (self.status(), body).into_response(),
+        }
     }
 }

@@ -99,11 +99,7 @@ impl<S: Storage> AppState<S> {
         reason: String,
     ) -> Result<AuditRecord, ApiError> {
         let entry = audit_entry(context, decision, reason, unix_now());
-        let record = self
-            .storage
-            .append_audit(&entry)
-            .await
-            .map_err(|e| ApiError::Internal(format!("audit trail unavailable: {e}")))?;
+        let record = self.storage.append_audit(&entry).await?;
         self.metrics.count(decision);
         Ok(record)
     }
@@ -119,11 +115,7 @@ impl<S: Storage> AppState<S> {
     ) -> Result<(AuditRecord, Vec<String>), ApiError> {
         let entry = audit_entry(context, Decision::Signed, context.reason.clone(), time);
         let append = crate::storage::LogAppend { entries, signer: log };
-        let recorded = self
-            .storage
-            .append_audit_logged(&entry, &append)
-            .await
-            .map_err(|e| ApiError::Internal(format!("audit trail or log unavailable: {e}")))?;
+        let recorded = self.storage.append_audit_logged(&entry, &append).await?;
         self.metrics.count(Decision::Signed);
         Ok(recorded)
     }
@@ -219,7 +211,7 @@ async fn sign_handler<S: Storage>(
     let limit = state.config.body_limit;
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
-        Err(_) => return state.refuse(&context, ApiError::TooLarge(limit)).await,
+        Err(error) => return state.refuse(&context, unread_body(error, limit)).await,
     };
     match sign::sign(&state, &mut context, &body).await {
         Ok(sign::Outcome::Signed(reply)) => Json(reply).into_response(),
@@ -227,6 +219,16 @@ async fn sign_handler<S: Storage>(
             (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
         }
         Err(error) => state.refuse(&context, error).await,
+    }
+}
+
+/// Why a body could not be read: over the limit, or the client failed (left mid-body).
+fn unread_body(error: axum::Error, limit: usize) -> ApiError {
+    let error = error.into_inner();
+    if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        ApiError::TooLarge(limit)
+    } else {
+        ApiError::BadRequest(format!("the request body could not be read: {error}"))
     }
 }
 
@@ -259,6 +261,6 @@ async fn audit_handler<S: Storage>(
     let limit = query.limit.unwrap_or(AUDIT_PAGE).min(AUDIT_PAGE);
     match state.storage.audit_records(query.after, limit).await {
         Ok(records) => Json(records).into_response(),
-        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

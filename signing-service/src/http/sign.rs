@@ -127,11 +127,7 @@ pub(super) async fn decide<S: Storage>(
     images: &[SubmittedImage],
     approvals: u32,
 ) -> Result<String, ApiError> {
-    let recorded = state
-        .storage
-        .highest_security_counter(key)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let recorded = state.storage.highest_security_counter(key).await?;
     let highest = recorded.max(state.in_flight.highest(key));
     let mut reasons = Vec::new();
     for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
@@ -188,7 +184,7 @@ pub(super) async fn sign_and_record<S: Storage>(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
-    .map_err(ApiError::Internal)?;
+    .map_err(ApiError::Unavailable)?;
     context.images = made.iter().map(Signed::record).collect();
     let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
     let (record, proofs) = match &state.log {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod issuer;
+
 use base64::Engine as _;
 use fwsign_service::audit::AuditRecord;
 use fwsign_service::server::RunningService;
