@@ -15,6 +15,7 @@ use axum::serve::ListenerExt as _;
 use crate::config::{ConfigError, LogConfig, ServiceConfig};
 use crate::http::{AppState, router};
 use crate::keyring::{self, KeyringError};
+use crate::limits::Limits;
 use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
@@ -92,6 +93,7 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
     let issuers = Arc::new(IssuerSet::new(&config.issuers));
     let tsa =
         config.timestamp_url.as_deref().map(|url| TsaClient::new(url, TSA_TIMEOUT, TSA_RETRIES));
+    let limits = Limits::new(&config.limits);
     Ok(AppState {
         config,
         storage,
@@ -103,6 +105,7 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
         issuers,
         tsa,
         log,
+        limits,
     })
 }
 

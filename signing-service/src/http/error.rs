@@ -1,7 +1,10 @@
 //! One error type for every refusal: an HTTP status and a reason the client can act on.
 
 use axum::Json;
+use std::time::Duration;
+
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::Decision;
@@ -36,6 +39,12 @@ pub enum ApiError {
     /// The request expired before it was approved.
     #[error("{0}")]
     Expired(String),
+    /// The caller or the key is over its rate limit; retry after the duration.
+    #[error("rate limit: {0}")]
+    RateLimited(String, Duration),
+    /// Too many requests are in progress; retry after the duration.
+    #[error("overloaded: {0}")]
+    Overloaded(String, Duration),
     /// The service failed (signer, storage).
     #[error("{0}")]
     Internal(String),
@@ -52,6 +61,8 @@ impl ApiError {
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Expired(_) => StatusCode::GONE,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +80,26 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        let reply = (self.status(), Json(serde_json::json!({ "error": self.to_string() })));
+        match self.retry_after() {
+            Some(after) => ([(RETRY_AFTER, retry_after_seconds(after))], reply).into_response(),
+            None => reply.into_response(),
+        }
     }
+}
+
+impl ApiError {
+    /// How long the client should wait before trying again, for a refusal that passes.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited(_, after) | Self::Overloaded(_, after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_seconds(after: Duration) -> String {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    seconds.max(1).to_string()
 }

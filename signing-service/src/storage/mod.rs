@@ -9,6 +9,7 @@
 //! a signature's audit record and its log leaves commit together or not at all; the log's
 //! arithmetic is [`crate::log`]'s, the SQL is the backend's.
 
+mod group_commit;
 pub mod sqlite;
 
 use std::future::Future;
