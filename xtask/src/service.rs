@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::sign::{SignRequest, imgtool, run};
 
 /// The service's name for the key.
-const KEY_NAME: &str = "dev";
+pub(crate) const KEY_NAME: &str = "dev";
 /// The environment variable the client reads its API token from.
 const TOKEN_VAR: &str = "FWSIGN_API_TOKEN";
 
@@ -23,6 +23,18 @@ pub(crate) struct ServiceLog<'a> {
     pub(crate) origin: &'a str,
     /// The log's Ed25519 key file.
     pub(crate) key: &'a Path,
+}
+
+/// What a [`LocalService`] holds and where it stores.
+pub(crate) struct ServiceSpec<'a> {
+    /// The key `dev`: a key file or a PKCS#11 URI.
+    pub(crate) key: &'a str,
+    /// The storage URL (`sqlite:service.db`, relative to the service's directory).
+    pub(crate) database: &'a str,
+    /// The transparency log, if any.
+    pub(crate) log: Option<&'a ServiceLog<'a>>,
+    /// Environment for `fwsign` (a PKCS#11 module and PIN, a SoftHSM2 configuration).
+    pub(crate) env: &'a [(&'a str, &'a std::ffi::OsStr)],
 }
 
 /// `fwsign serve` as a child process in its own directory; stopped when dropped.
@@ -51,6 +63,13 @@ impl LocalService {
         dir: &Path,
         log: Option<&ServiceLog<'_>>,
     ) -> Result<Self> {
+        let key = key.display().to_string();
+        let spec = ServiceSpec { key: &key, database: "sqlite:service.db", log, env: &[] };
+        Self::start_with(fwsign, dir, &spec)
+    }
+
+    /// Starts a fresh service in `dir` as `spec` describes.
+    pub(crate) fn start_with(fwsign: &Path, dir: &Path, spec: &ServiceSpec<'_>) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -61,11 +80,11 @@ impl LocalService {
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n\n\
              [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
-            key.display()
+            spec.database, spec.key
         );
-        if let Some(log) = log {
+        if let Some(log) = spec.log {
             config +=
                 &format!("\n[log]\norigin = \"{}\"\nkey = \"{}\"\n", log.origin, log.key.display());
         }
@@ -73,6 +92,7 @@ impl LocalService {
         crate::write_atomically(&config_path, config.as_bytes())?;
         let created = Command::new(fwsign)
             .current_dir(dir)
+            .envs(spec.env.iter().copied())
             .args(["token", "create", "--config", "service.toml", "--name", "qemu-scenario"])
             .args(["--role", "submitter"])
             .output()
@@ -83,6 +103,7 @@ impl LocalService {
         let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
         let mut child = Command::new(fwsign)
             .current_dir(dir)
+            .envs(spec.env.iter().copied())
             .args(["serve", "--config", "service.toml"])
             .stderr(Stdio::piped())
             .spawn()
@@ -102,6 +123,21 @@ impl LocalService {
             _ => bail!("fwsign serve did not start: {}", line.trim()),
         }
         Ok(service)
+    }
+
+    /// The service's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The submitter token.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The service's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The log's verifier key: `fwsign log verifier-key --config`.
