@@ -196,7 +196,21 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
             "/v1/requests/{id}/deny",
             post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Deny, s, c, p, h, b)),
         )
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// Runs each request in a task of its own, so a client that hangs up cannot cancel its
+/// request half-way: a signature made is recorded, and an audit batch being written for
+/// several requests ([`crate::storage`]'s group commit) is never abandoned with it.
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("request task: {e}")).into_response(),
+    }
 }
 
 async fn metrics<S: Storage>(State(state): State<Arc<AppState<S>>>) -> impl IntoResponse {
