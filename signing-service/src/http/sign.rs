@@ -126,7 +126,7 @@ fn within_limits<S>(state: &AppState<S>, principal: &Principal, key: &str) -> Re
             ApiError::RateLimited(format!("{who} is over the per-identity limit"), after)
         })?;
     }
-    if let Some(limiter) = limits.per_key.as_ref().filter(|_| state.keys.get(key).is_some()) {
+    if let Some(limiter) = limits.per_key.as_ref().filter(|_| state.keys.contains_key(key)) {
         limiter.take(key).map_err(|after| {
             ApiError::RateLimited(format!("key \"{key}\" is over the per-key limit"), after)
         })?;
