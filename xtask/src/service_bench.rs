@@ -352,6 +352,9 @@ pub(crate) fn floor_in_process(key: &str, seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// One figure of a point, for a chart.
+type Metric = fn(&Point) -> f64;
+
 /// Draws signatures/s and p99 latency against clients, one line per configuration.
 fn plot(path: &Path, curves: &[(String, Vec<Point>)]) -> Result<()> {
     use plotters::prelude::*;
@@ -360,8 +363,9 @@ fn plot(path: &Path, curves: &[(String, Vec<Point>)]) -> Result<()> {
     let (left, right) = root.split_horizontally(500);
     let max_clients =
         curves.iter().flat_map(|(_, p)| p.iter().map(|p| p.clients)).max().unwrap_or(1);
-    let charts: [(&DrawingArea<SVGBackend<'_>, _>, &str, fn(&Point) -> f64); 2] =
-        [(&left, "signatures/s", |p| p.signs_per_s), (&right, "p99 latency (ms)", |p| p.p99_ms)];
+    let signs_per_s: Metric = |p| p.signs_per_s;
+    let p99_ms: Metric = |p| p.p99_ms;
+    let charts = [(&left, "signatures/s", signs_per_s), (&right, "p99 latency (ms)", p99_ms)];
     for (area, title, value) in charts {
         let top = curves.iter().flat_map(|(_, p)| p.iter().map(value)).fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(area)
