@@ -3,7 +3,7 @@
 //! The key names (`listen`, `database`, `policy`,
 //! `[keys.NAME] key/approvals/approvers/sessions/password_env`,
 //! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`,
-//! `[log] origin/key`) are the documented
+//! `[log] origin/key`, `[limits] per_identity/per_key/burst/queue`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
 //! the field, so a typo cannot silently weaken the configuration.
@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fwsign_keys::key_ref::KeyRef;
+
+use crate::limits::{LimitsConfig, Rate};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -71,6 +73,21 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     log: Option<RawLog>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    per_identity: Option<Spanned<String>>,
+    #[serde(default)]
+    per_key: Option<Spanned<String>>,
+    #[serde(default)]
+    burst: Option<Spanned<i64>>,
+    #[serde(default)]
+    queue: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +206,8 @@ pub struct ServiceConfig {
     pub tls: Option<TlsFiles>,
     /// The transparency log, if signatures are logged.
     pub log: Option<LogConfig>,
+    /// Rate limits and the request queue bound (`[limits]`).
+    pub limits: LimitsConfig,
 }
 
 impl ServiceConfig {
@@ -295,6 +314,7 @@ impl Checker<'_> {
             None => None,
         };
         let log = raw.log.map(|log| self.log(log)).transpose()?;
+        let limits = raw.limits.map(|limits| self.limits(&limits)).transpose()?.unwrap_or_default();
         Ok(ServiceConfig {
             path: self.path.to_owned(),
             listen,
@@ -313,6 +333,38 @@ impl Checker<'_> {
             groups,
             tls,
             log,
+            limits,
+        })
+    }
+
+    fn limits(&self, raw: &RawLimits) -> Result<LimitsConfig, ConfigError> {
+        let rate = |field: &str, value: &Option<Spanned<String>>| {
+            value
+                .as_ref()
+                .map(|v| {
+                    v.get_ref().parse::<Rate>().map_err(|e| self.error(field, v, e.to_string()))
+                })
+                .transpose()
+        };
+        let positive = |field: &str, value: &Option<Spanned<i64>>| {
+            value
+                .as_ref()
+                .map(|v| {
+                    u32::try_from(*v.get_ref()).ok().filter(|n| *n > 0).ok_or_else(|| {
+                        self.error(
+                            field,
+                            v,
+                            format!("{}: expected a count of at least 1", v.get_ref()),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(LimitsConfig {
+            per_identity: rate("limits.per_identity", &raw.per_identity)?,
+            per_key: rate("limits.per_key", &raw.per_key)?,
+            burst: positive("limits.burst", &raw.burst)?,
+            queue: positive("limits.queue", &raw.queue)?.map(|n| n as usize),
         })
     }
 

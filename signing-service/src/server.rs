@@ -16,6 +16,7 @@ use crate::config::{ConfigError, LogConfig, ServiceConfig};
 use crate::connections;
 use crate::http::{AppState, router};
 use crate::keyring::{self, KeyringError};
+use crate::limits::Limits;
 use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
@@ -93,6 +94,7 @@ async fn state<S: Open>(config: ServiceConfig) -> Result<AppState<S>, ServerErro
     let issuers = Arc::new(IssuerSet::new(&config.issuers));
     let tsa =
         config.timestamp_url.as_deref().map(|url| TsaClient::new(url, TSA_TIMEOUT, TSA_RETRIES));
+    let limits = Limits::new(&config.limits);
     Ok(AppState {
         config,
         storage,
@@ -104,6 +106,7 @@ async fn state<S: Open>(config: ServiceConfig) -> Result<AppState<S>, ServerErro
         issuers,
         tsa,
         log,
+        limits,
     })
 }
 

@@ -18,6 +18,7 @@ mod powerfail;
 mod qemu;
 mod scenarios;
 mod service;
+mod service_bench;
 mod service_faults;
 mod sha256_check;
 mod sign;
@@ -58,6 +59,33 @@ enum Task {
         /// Also write the figures as a flat JSON object to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+    },
+    /// Load the signing service over loopback with concurrent clients (SQLite; file and
+    /// SoftHSM2 keys): signatures/s, p50/p99 latency and CPU per signature against the
+    /// in-process floor.
+    ServiceBench {
+        /// Concurrent clients per point.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32, 128])]
+        clients: Vec<usize>,
+        /// Seconds per point.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Also write the figures as a flat JSON object to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Draw signatures/s and p99 latency against clients into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+    },
+    /// (Used by service-bench) print the in-process signatures/s of one key.
+    #[command(hide = true)]
+    ServiceBenchFloor {
+        /// The key: a file or a PKCS#11 URI.
+        #[arg(long)]
+        key: String,
+        /// Seconds to sign for.
+        #[arg(long)]
+        seconds: u64,
     },
     /// Prove the verifier, and the bootloader built with a log key, link no panic path of our
     /// own in a thumbv7em release firmware.
@@ -109,6 +137,18 @@ fn main() -> ExitCode {
         Task::Keys => sign::fwsign().and_then(|fwsign| sign::dev_keys(&fwsign)).map(|_| true),
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
+        Task::ServiceBench { clients, seconds, json, plot } => {
+            let options = service_bench::Options {
+                clients: &clients,
+                seconds,
+                json: json.as_deref(),
+                plot: plot.as_deref(),
+            };
+            service_bench::run(&options).map(|()| true)
+        }
+        Task::ServiceBenchFloor { key, seconds } => {
+            service_bench::floor_in_process(&key, seconds).map(|()| true)
+        }
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::CheckSizeBuild => size_boot::check().map(|()| true),
         Task::CheckSha256 => sha256_check::check().map(|()| true),

@@ -4,6 +4,7 @@
 //! `fwsign sign --server` as CI runs it. The image must also pass `imgtool verify`, so what
 //! the device accepts is what MCUboot's own tool accepts.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
@@ -13,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use crate::sign::{SignRequest, imgtool, run};
 
 /// The service's name for the key.
-const KEY_NAME: &str = "dev";
+pub(crate) const KEY_NAME: &str = "dev";
 /// The environment variable the client reads its API token from.
 const TOKEN_VAR: &str = "FWSIGN_API_TOKEN";
 
@@ -25,6 +26,20 @@ pub(crate) struct ServiceLog<'a> {
     pub(crate) key: &'a Path,
 }
 
+/// What a [`LocalService`] holds and where it stores.
+pub(crate) struct ServiceSpec<'a> {
+    /// The key `dev`: a key file or a PKCS#11 URI.
+    pub(crate) key: &'a str,
+    /// The storage URL (`sqlite:service.db`, relative to the service's directory).
+    pub(crate) database: &'a str,
+    /// The transparency log, if any.
+    pub(crate) log: Option<&'a ServiceLog<'a>>,
+    /// Environment for `fwsign` (a PKCS#11 module and PIN, a SoftHSM2 configuration).
+    pub(crate) env: &'a [(&'a str, &'a OsStr)],
+    /// Top-level lines added to `service.toml` (`[limits]` and the like come after).
+    pub(crate) settings: &'a str,
+}
+
 /// `fwsign serve` as a child process in its own directory; stopped when dropped.
 pub(crate) struct LocalService {
     child: Child,
@@ -34,6 +49,7 @@ pub(crate) struct LocalService {
     token: String,
     config: PathBuf,
     fwsign: PathBuf,
+    env: Vec<(String, OsString)>,
 }
 
 impl Drop for LocalService {
@@ -52,17 +68,14 @@ impl LocalService {
         dir: &Path,
         log: Option<&ServiceLog<'_>>,
     ) -> Result<Self> {
-        Self::start_with(fwsign, key, dir, log, "")
+        let key = key.display().to_string();
+        let spec =
+            ServiceSpec { key: &key, database: "sqlite:service.db", log, env: &[], settings: "" };
+        Self::start_with(fwsign, dir, &spec)
     }
 
-    /// [`start`](Self::start) with `settings`, top-level lines of `service.toml`, added.
-    pub(crate) fn start_with(
-        fwsign: &Path,
-        key: &Path,
-        dir: &Path,
-        log: Option<&ServiceLog<'_>>,
-        settings: &str,
-    ) -> Result<Self> {
+    /// Starts a fresh service in `dir` as `spec` describes.
+    pub(crate) fn start_with(fwsign: &Path, dir: &Path, spec: &ServiceSpec<'_>) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -73,19 +86,24 @@ impl LocalService {
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n{settings}\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n{}\n\
              [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
-            key.display()
+            spec.database, spec.settings, spec.key
         );
-        if let Some(log) = log {
+        if let Some(log) = spec.log {
             config +=
                 &format!("\n[log]\norigin = \"{}\"\nkey = \"{}\"\n", log.origin, log.key.display());
         }
         let config_path = dir.join("service.toml");
         crate::write_atomically(&config_path, config.as_bytes())?;
-        let token = create_token(fwsign, &config_path, "qemu-scenario", "submitter")?;
-        let (child, stderr, url) = spawn(fwsign, &config_path)?;
-        Ok(Self { child, stderr, url, token, config: config_path, fwsign: fwsign.to_owned() })
+        let env: Vec<(String, OsString)> = spec
+            .env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let token = create_token(fwsign, &config_path, &env, "qemu-scenario", "submitter")?;
+        let (child, stderr, url) = spawn(fwsign, &config_path, &env)?;
+        Ok(Self { child, stderr, url, token, config: config_path, fwsign: fwsign.to_owned(), env })
     }
 
     /// Kills the service with SIGKILL (no chance to finish anything) and waits for it.
@@ -100,8 +118,13 @@ impl LocalService {
     pub(crate) fn restart(&mut self) -> Result<()> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        (self.child, self.stderr, self.url) = spawn(&self.fwsign, &self.config)?;
+        (self.child, self.stderr, self.url) = spawn(&self.fwsign, &self.config, &self.env)?;
         Ok(())
+    }
+
+    /// A new API token named `name` with `role`.
+    pub(crate) fn create_token(&self, name: &str, role: &str) -> Result<String> {
+        create_token(&self.fwsign, &self.config, &self.env, name, role)
     }
 
     /// The base URL, `http://127.0.0.1:PORT`.
@@ -114,14 +137,9 @@ impl LocalService {
         &self.token
     }
 
-    /// The service process's id.
+    /// The service's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// A new API token named `name` with `role`.
-    pub(crate) fn create_token(&self, name: &str, role: &str) -> Result<String> {
-        create_token(&self.fwsign, &self.config, name, role)
     }
 
     /// The log's verifier key: `fwsign log verifier-key --config`.
@@ -133,10 +151,17 @@ impl LocalService {
 }
 
 /// `fwsign token create` for the service configured by `config`; the token.
-fn create_token(fwsign: &Path, config: &Path, name: &str, role: &str) -> Result<String> {
+fn create_token(
+    fwsign: &Path,
+    config: &Path,
+    env: &[(String, OsString)],
+    name: &str,
+    role: &str,
+) -> Result<String> {
     let dir = config.parent().context("the service configuration has no directory")?;
     let created = Command::new(fwsign)
         .current_dir(dir)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .args(["token", "create", "--config"])
         .arg(config)
         .args(["--name", name, "--role", role])
@@ -150,10 +175,15 @@ fn create_token(fwsign: &Path, config: &Path, name: &str, role: &str) -> Result<
 
 /// Runs `fwsign serve` on `config` (in its directory) and waits until it listens: the child,
 /// its stderr and its URL.
-fn spawn(fwsign: &Path, config: &Path) -> Result<(Child, BufReader<ChildStderr>, String)> {
+fn spawn(
+    fwsign: &Path,
+    config: &Path,
+    env: &[(String, OsString)],
+) -> Result<(Child, BufReader<ChildStderr>, String)> {
     let dir = config.parent().context("the service configuration has no directory")?;
     let mut child = Command::new(fwsign)
         .current_dir(dir)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .arg("serve")
         .arg("--config")
         .arg(config)

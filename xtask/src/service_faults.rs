@@ -32,7 +32,7 @@ use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::service::{LocalService, ServiceLog};
+use crate::service::{LocalService, ServiceLog, ServiceSpec};
 use crate::sign::dev_keys;
 
 /// The log's origin in these scenarios.
@@ -81,7 +81,15 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn start(&self, dir: &Path, settings: &str) -> Result<LocalService> {
-        LocalService::start_with(self.fwsign, self.key, dir, Some(self.log), settings)
+        let key = self.key.display().to_string();
+        let spec = ServiceSpec {
+            key: &key,
+            database: "sqlite:service.db",
+            log: Some(self.log),
+            env: &[],
+            settings,
+        };
+        LocalService::start_with(self.fwsign, dir, &spec)
     }
 
     /// Prints the scenario's line; whether it lost nothing.

@@ -4,6 +4,8 @@
 //! unreadable) is a 503 with `Retry-After`, not a 500: the request was fine, nothing was
 //! signed without a record, and the same request may be sent again once the fault clears.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
@@ -43,16 +45,22 @@ pub enum ApiError {
     #[error("{0}")]
     Expired(String),
     /// The database, a key's signer or the time-stamping authority failed: worth retrying
-    /// after [`RETRY_AFTER_SECS`].
+    /// after [`RETRY_AFTER_UNAVAILABLE`].
     #[error("{0}")]
     Unavailable(String),
+    /// The caller or the key is over its rate limit; retry after the duration.
+    #[error("rate limit: {0}")]
+    RateLimited(String, Duration),
+    /// Too many requests are in progress; retry after the duration.
+    #[error("overloaded: {0}")]
+    Overloaded(String, Duration),
     /// The service failed in a way a retry does not mend.
     #[error("{0}")]
     Internal(String),
 }
 
-/// The `Retry-After` of a 503, in seconds.
-pub(crate) const RETRY_AFTER_SECS: u32 = 1;
+/// How long a client waits before retrying after [`ApiError::Unavailable`].
+pub(crate) const RETRY_AFTER_UNAVAILABLE: Duration = Duration::from_secs(1);
 
 impl ApiError {
     /// The HTTP status.
@@ -65,7 +73,8 @@ impl ApiError {
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Expired(_) => StatusCode::GONE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,21 +96,36 @@ impl From<StorageError> for ApiError {
             StorageError::Database(_) | StorageError::Log(_) => {
                 Self::Unavailable(format!("audit trail unavailable: {error}"))
             }
-            StorageError::DuplicateToken(_) | StorageError::Corrupt(_) => {
-                Self::Internal(error.to_string())
-            }
+            StorageError::DuplicateToken(_)
+            | StorageError::Corrupt(_)
+            | StorageError::NewerSchema { .. } => Self::Internal(error.to_string()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
-        match self {
-            Self::Unavailable(_) => {
-                (self.status(), [(RETRY_AFTER, RETRY_AFTER_SECS.to_string())], body).into_response()
-            }
-            _ => (self.status(), body).into_response(),
+        let reply = (self.status(), Json(serde_json::json!({ "error": self.to_string() })));
+        match self.retry_after() {
+            Some(after) => ([(RETRY_AFTER, retry_after_seconds(after))], reply).into_response(),
+            None => reply.into_response(),
         }
     }
+}
+
+impl ApiError {
+    /// How long the client should wait before trying again, for a refusal that passes.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited(_, after) | Self::Overloaded(_, after) => Some(*after),
+            Self::Unavailable(_) => Some(RETRY_AFTER_UNAVAILABLE),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_seconds(after: Duration) -> String {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    seconds.max(1).to_string()
 }

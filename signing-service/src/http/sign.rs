@@ -91,6 +91,7 @@ pub(super) async fn sign<S: Storage>(
     let (request, images) = decode(body)?;
     context.key = Some(request.key.clone());
     context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
+    within_limits(state, &caller.principal, &request.key)?;
     let key =
         state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
     if key.approvals > 0 {
@@ -111,6 +112,26 @@ pub(super) async fn sign<S: Storage>(
         reserve(state, &request.key, &images)
     };
     sign_and_record(state, context, &caller.principal, &request, images).await.map(Outcome::Signed)
+}
+
+/// Takes a token from the caller's and the key's rate limits (known keys only).
+///
+/// # Errors
+/// [`ApiError::RateLimited`] naming the limit and when to retry.
+fn within_limits<S>(state: &AppState<S>, principal: &Principal, key: &str) -> Result<(), ApiError> {
+    let limits = &state.limits;
+    if let Some(limiter) = &limits.per_identity {
+        let who = principal.label();
+        limiter.take(&who).map_err(|after| {
+            ApiError::RateLimited(format!("{who} is over the per-identity limit"), after)
+        })?;
+    }
+    if let Some(limiter) = limits.per_key.as_ref().filter(|_| state.keys.contains_key(key)) {
+        limiter.take(key).map_err(|after| {
+            ApiError::RateLimited(format!("key \"{key}\" is over the per-key limit"), after)
+        })?;
+    }
+    Ok(())
 }
 
 /// Reserves the highest security counter of `images` until they are recorded (or fail).

@@ -12,6 +12,7 @@
 //! (the next chain record, growing the log from stored hashes, reading rows back, which
 //! migrations to run) is here, once, for both backends.
 
+mod group_commit;
 pub mod migrations;
 pub mod postgres;
 mod rows;

@@ -4,6 +4,8 @@
 //! two requests can never fork the chain; the `seq` primary key would refuse it anyway. The
 //! transparency log's leaves are appended under the same lock, in the audit record's
 //! transaction: its size is read and its leaves, hashes and checkpoint inserted by one writer.
+//! Appends that queue up meanwhile are written together ([`super::group_commit`]): one
+//! transaction, one fsync and one checkpoint signature for the whole batch.
 
 use std::str::FromStr as _;
 
@@ -11,6 +13,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Mutex;
 
+use super::group_commit::GroupCommit;
 use super::rows::{
     REQUEST_COLUMNS, audit_record, chain_head, log_hash, pending_request, token_record,
 };
@@ -28,7 +31,10 @@ use verifier_core::tlog::TreeHash;
 #[derive(Debug)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Held by the one writer of audit records and log leaves.
     append: Mutex<()>,
+    audit_queue: GroupCommit<AuditEntry, AuditRecord>,
+    logged_queue: GroupCommit<(AuditEntry, Vec<String>), (AuditRecord, Vec<String>)>,
 }
 
 impl Open for SqliteStorage {
@@ -45,7 +51,12 @@ impl Open for SqliteStorage {
             .await
             .map_err(|e| StorageError::Database(format!("{url}: {e}")))?;
         migrate(&pool, url).await?;
-        Ok(Self { pool, append: Mutex::new(()) })
+        Ok(Self {
+            pool,
+            append: Mutex::new(()),
+            audit_queue: GroupCommit::default(),
+            logged_queue: GroupCommit::default(),
+        })
     }
 }
 
@@ -93,6 +104,62 @@ impl SqliteStorage {
             Some(row) => Ok(Some(pending_request(&row, self.approvers(&row.text("id")?).await?)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl SqliteStorage {
+    /// Appends `entries` to the audit chain in one transaction.
+    async fn write_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            records.push(insert_audit(&mut transaction, entry).await?);
+        }
+        transaction.commit().await.map_err(db)?;
+        Ok(records)
+    }
+
+    /// Appends each audit entry and its log entries in one transaction under one signed
+    /// checkpoint; per append, its record and its entries' proofs.
+    async fn write_logged(
+        &self,
+        batch: Vec<(AuditEntry, Vec<String>)>,
+        log: &LogAppend<'_>,
+    ) -> Result<Vec<(AuditRecord, Vec<String>)>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let mut records = Vec::with_capacity(batch.len());
+        let mut leaves: Vec<(u64, String)> = Vec::new();
+        for (entry, entries) in &batch {
+            let record = insert_audit(&mut transaction, entry).await?;
+            leaves.extend(entries.iter().map(|text| (record.seq, text.clone())));
+            records.push(record);
+        }
+        let (seqs, texts): (Vec<u64>, Vec<String>) = leaves.into_iter().unzip();
+        let size = log_size(&mut transaction).await?;
+        let growth = grow_from_store(&mut *transaction, size, &texts).await?;
+        insert_growth(&mut transaction, &growth, &texts, &seqs).await?;
+        let checkpoint =
+            off_the_workers(|| crate::log::sign_checkpoint(log.signer, growth.size, growth.root))?;
+        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
+        transaction.commit().await.map_err(db)?;
+        let mut proofs = proofs(&growth, &texts, &checkpoint).into_iter();
+        Ok(records
+            .into_iter()
+            .zip(&batch)
+            .map(|(record, (_, entries))| (record, proofs.by_ref().take(entries.len()).collect()))
+            .collect())
+    }
+}
+
+/// Runs a blocking call (a PKCS#11 signature) without stalling the runtime's other tasks:
+/// on a multi-threaded runtime the worker hands its tasks to others first.
+fn off_the_workers<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
     }
 }
 
@@ -199,11 +266,9 @@ impl Storage for SqliteStorage {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
-        let _sequencer = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok(record)
+        self.audit_queue
+            .append(&self.append, entry.clone(), |entries| self.write_audit(entries))
+            .await
     }
 
     async fn append_audit_logged(
@@ -211,16 +276,8 @@ impl Storage for SqliteStorage {
         entry: &AuditEntry,
         log: &LogAppend<'_>,
     ) -> Result<(AuditRecord, Vec<String>), StorageError> {
-        let _sequencer = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        let size = log_size(&mut transaction).await?;
-        let growth = grow_from_store(&mut *transaction, size, log.entries).await?;
-        insert_growth(&mut transaction, &growth, log.entries, record.seq).await?;
-        let checkpoint = crate::log::sign_checkpoint(log.signer, growth.size, growth.root)?;
-        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok((record, proofs(&growth, log.entries, &checkpoint)))
+        let append = (entry.clone(), log.entries.to_vec());
+        self.logged_queue.append(&self.append, append, |batch| self.write_logged(batch, log)).await
     }
 
     async fn log_checkpoint(&self) -> Result<Option<String>, StorageError> {
@@ -320,18 +377,19 @@ async fn log_size(connection: &mut sqlx::SqliteConnection) -> Result<u64, Storag
     row.unsigned("size")
 }
 
-/// Inserts the new leaves (recorded by audit record `seq`) and their stored hashes.
+/// Inserts the new leaves (each recorded by the audit record in `seqs`) and their stored
+/// hashes.
 async fn insert_growth(
     connection: &mut sqlx::SqliteConnection,
     growth: &Growth,
     entries: &[String],
-    seq: u64,
+    seqs: &[u64],
 ) -> Result<(), StorageError> {
-    for (index, entry) in (growth.first..).zip(entries) {
+    for ((index, entry), seq) in (growth.first..).zip(entries).zip(seqs) {
         sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
             .bind(to_i64(index))
             .bind(entry.as_bytes())
-            .bind(to_i64(seq))
+            .bind(to_i64(*seq))
             .execute(&mut *connection)
             .await
             .map_err(db)?;
