@@ -4,6 +4,7 @@ use core::fmt;
 
 /// A part of the record, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Field {
     /// The reserved bytes after the lengths.
     Reserved,
@@ -32,6 +33,7 @@ impl Field {
 
 /// Why [`crate::Record::parse`] refused a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RecordError {
     /// Fewer bytes than [`crate::RECORD_LEN`].
     Truncated {
