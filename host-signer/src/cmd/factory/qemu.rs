@@ -148,11 +148,12 @@ impl Run {
         let (machine, cpu) = board.qemu.context("not a QEMU board")?;
         let socket = dir.join("uart.sock");
         let _ = std::fs::remove_file(&socket);
-        let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
+        // Relative to QEMU's working directory: socket paths are limited to about 100 bytes.
+        let chardev = "socket,id=uart,path=uart.sock,server=on,wait=on";
         let mut child = Command::new(QEMU)
             .args(["-machine", machine, "-cpu", cpu, "-display", "none", "-monitor", "none"])
             .args(["-semihosting-config", "enable=on,target=native"])
-            .args(["-chardev", &chardev, "-serial", "chardev:uart"])
+            .args(["-chardev", chardev, "-serial", "chardev:uart"])
             .args(["-kernel", BOOTLOADER_FILE])
             .current_dir(dir)
             .stdin(Stdio::null())
