@@ -3,6 +3,7 @@
 //! under qemu-system-arm, and every refusal the line promises is checked from the outside:
 //! through the exit status, the station's report and the device's flash.
 
+#[allow(unused_imports)] // `common` re-exports helpers this file does not need.
 mod common;
 
 use std::path::{Path, PathBuf};
