@@ -46,6 +46,11 @@ enum Task {
     Ota(cmd::ota::Cmd),
     /// Verify a signed image, then program it and the bootloader onto a board through a debug probe.
     Flash(cmd::flash::Cmd),
+    /// Build the bootloader and signed demo application a factory line provisions (QEMU board).
+    FactoryFirmware(cmd::factory::FirmwareCmd),
+    /// Provision N virtual QEMU devices with `fwsign factory provision`: devices per hour and
+    /// time per step.
+    FactoryBench(cmd::factory::BenchCmd),
     /// Create the development keys (target/dev-keys) if they are missing.
     Keys,
     /// Run every test and check, as CI does.
@@ -134,6 +139,8 @@ fn main() -> ExitCode {
         Task::App(cmd) => cmd.run().map(|()| true),
         Task::Ota(cmd) => cmd.run(),
         Task::Flash(cmd) => cmd.run().map(|()| true),
+        Task::FactoryFirmware(cmd) => cmd.run().map(|()| true),
+        Task::FactoryBench(cmd) => cmd.run().map(|()| true),
         Task::Keys => sign::fwsign().and_then(|fwsign| sign::dev_keys(&fwsign)).map(|_| true),
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
