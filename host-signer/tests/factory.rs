@@ -52,7 +52,7 @@ impl Line {
     fn provision(&self, count: usize, keys: &[&str], extra: &[&str]) -> Output {
         let firmware = firmware();
         let path = |name: &str| firmware.join(name).display().to_string();
-        let profile = fwsign_tests::workspace_root().join("boards/profiles/mps2-an386.toml");
+        let profile = firmware.join("device.toml");
         let mut args = vec![
             "factory".to_owned(),
             "provision".to_owned(),

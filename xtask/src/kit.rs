@@ -1,7 +1,7 @@
 //! Everything needed to run a board on QEMU: firmware builds, signed images, flash files.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -120,9 +120,7 @@ impl Kit {
     pub(crate) fn build_provisioned(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
         let shipped = crate::cmd::device::load(&board, None)?;
         let path = firmware::out_dir(&board).join("provisioned-device.toml");
-        let text = edited_profile(&shipped, set_provisioned)?;
-        crate::write_atomically(&path, text.as_bytes())?;
-        let profile = crate::cmd::device::load(&board, Some(path))?;
+        let profile = provisioned_profile(&board, &shipped, &path)?;
         Self::build_for(board, &profile, versions)
     }
 
@@ -338,6 +336,17 @@ pub(crate) fn logged_provisioned_profile(
         set_log_key(keys, trusted, vkey);
         set_provisioned(keys);
     })
+}
+
+/// `profile` with `[keys] source = "provisioned"`, written to `path` and loaded from there.
+pub(crate) fn provisioned_profile(
+    board: &Board,
+    profile: &Profile,
+    path: &Path,
+) -> Result<Profile> {
+    let text = edited_profile(profile, set_provisioned)?;
+    crate::write_atomically(path, text.as_bytes())?;
+    crate::cmd::device::load(board, Some(path.to_owned()))
 }
 
 /// `[keys] source = "provisioned"`.

@@ -10,14 +10,17 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::cmd::device::DeviceArg;
 use crate::firmware;
-use crate::sign::{self, SignRequest};
+use crate::kit;
+use crate::sign;
 
 /// The demo application version the factory firmware carries.
 const VERSION: &str = "1.0.0";
 
 /// Build the bootloader and the signed demo application a factory line provisions, for a
-/// QEMU board, into one directory: `bootloader.elf`, `app.bin` (unsigned), `app.signed.bin`
-/// (signed by the development Ed25519 key, full public key) and `keys/` (the public keys).
+/// QEMU board, into one directory: `device.toml` (the profile with `[keys] source =
+/// "provisioned"`), `bootloader.elf` (reading its keys from the provisioning record),
+/// `app.bin` (unsigned), `app.signed.bin` (signed by the development Ed25519 key, full public
+/// key) and `keys/` (the public keys to provision).
 #[derive(clap::Parser)]
 pub(crate) struct FirmwareCmd {
     /// Board: mps2-an386, mps2-an385 or mps2-an505.
@@ -49,22 +52,26 @@ struct Firmware {
 impl Firmware {
     fn build(board: &str, device: &DeviceArg, dir: &Path) -> Result<Self> {
         let board = boards::by_name(board).ok_or_else(|| anyhow!("unknown board {board:?}"))?;
-        let profile = device.profile(&board)?;
+        std::fs::create_dir_all(dir.join("keys"))?;
+        let chosen = device.profile(&board)?;
+        let profile = kit::provisioned_profile(&board, &chosen, &dir.join("device.toml"))?;
         let fwsign = sign::fwsign()?;
         let dev_keys = sign::dev_keys(&fwsign)?;
         let bootloader = firmware::bootloader(&board, &profile, &dev_keys.trusted())?;
         let app = firmware::app(&board, VERSION, true)?;
-        std::fs::create_dir_all(dir.join("keys"))?;
         copy(&bootloader, &dir.join("bootloader.elf"))?;
         copy(&app.bin, &dir.join("app.bin"))?;
-        let request = SignRequest {
-            input: &app.bin,
-            output: &dir.join("app.signed.bin"),
-            key: Some(&dev_keys.ed25519),
-            version: VERSION,
-            security_counter: 1,
-        };
-        sign::with_fwsign(&fwsign, &profile.path, &request)?;
+        sign::run(
+            Command::new(&fwsign)
+                .arg("sign")
+                .arg("--device")
+                .arg(&profile.path)
+                .args(["--pad-header", "--public-key-format", "full", "-k"])
+                .arg(&dev_keys.ed25519)
+                .args(["-v", VERSION, "-s", "1"])
+                .arg(&app.bin)
+                .arg(dir.join("app.signed.bin")),
+        )?;
         let mut keys = Vec::new();
         for (key, name) in
             [(&dev_keys.ed25519, "ed25519.pub.pem"), (&dev_keys.p256, "p256.pub.pem")]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use boards::Board;
-use device_profile::Profile;
+use device_profile::{KeySource, Profile};
 use fwsign_keys::hex;
 use fwsign_keys::keys::{NoPassword, load_key};
 use host_signer::input;
@@ -114,16 +114,22 @@ impl Line {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let image = super::super::dumpinfo::read_image(image_path)
             .with_context(|| format!("--image {}", image_path.display()))?;
-        let trusted: Vec<TrustedKey> = keys.iter().map(|k| TrustedKey::new(*k)).collect();
-        let verified = check_image(&image, &profile, &trusted).map_err(|e| {
-            anyhow::anyhow!("refusing to provision --image {}: {e}", image_path.display())
-        })?;
-        let security_counter = verified.security_counter().unwrap_or(0);
         let hashes: Vec<[u8; 32]> = keys
             .iter()
             .map(|k| <[u8; 32]>::try_from(&*k.key_hash(HashAlgorithm::Sha256)))
             .collect::<Result<_, _>>()
             .map_err(|_| anyhow::anyhow!("a key hash is not 32 bytes"))?;
+        // As the device will: from the record's hashes when it reads its keys from there.
+        let trusted: Vec<TrustedKey> = match profile.key_source {
+            KeySource::Provisioned => {
+                hashes.iter().map(|h| TrustedKey::from_spki_sha256(*h)).collect()
+            }
+            KeySource::Compiled => keys.iter().map(|k| TrustedKey::new(*k)).collect(),
+        };
+        let verified = check_image(&image, &profile, &trusted).map_err(|e| {
+            anyhow::anyhow!("refusing to provision --image {}: {e}", image_path.display())
+        })?;
+        let security_counter = verified.security_counter().unwrap_or(0);
         let log_key =
             profile.log_verifier_keys().first().map(|k| (k.name().to_owned(), *k.public_key()));
         let record = RecordTemplate { key_hashes: hashes.clone(), security_counter, log_key };

@@ -33,9 +33,5 @@ impl RecordTemplate {
 
 /// Address and size of `board`'s provisioning record region.
 pub(crate) fn region(board: &Board) -> (u32, u32) {
-    // Provisional until the boards define the record region: the sector before the state.
-    (
-        board.flash_base + board.layout.state.offset - board.layout.sector_size,
-        board.layout.sector_size,
-    )
+    (board.flash_base + board.provisioning.offset, board.provisioning.size)
 }
