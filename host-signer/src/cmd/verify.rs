@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use device_profile::{KeySource, Profile};
+use device_profile::Profile;
 use fwsign_keys::hex;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::profile_keys;
@@ -95,17 +95,11 @@ impl Judge {
         }
         let origin = format!("device profile {} keys.transparency_log", path.display());
         let profile_log_keys = profile.log_keys.iter().map(|k| (origin.clone(), k.text().into()));
-        let provisioned = profile.key_source == KeySource::Provisioned;
         Ok(Self {
             names: keys.iter().map(|k| k.spec.to_string()).collect(),
-            // A device with provisioned keys holds only their hashes, as it will read them
-            // from its record: an image naming its key by KEYHASH alone is refused there.
             keys: keys
                 .into_iter()
-                .map(|k| match provisioned {
-                    true => TrustedKey::from_spki_sha256(k.trusted.spki_sha256()),
-                    false => k.trusted,
-                })
+                .map(|k| profile_keys::as_held_by(profile.key_source, k.trusted))
                 .collect(),
             policy: profile.policy(args.min_security_counter.unwrap_or(0)),
             log_keys: profile_log_keys.chain(log_keys).collect(),

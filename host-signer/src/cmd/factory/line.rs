@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use boards::Board;
-use device_profile::{KeySource, Profile};
+use device_profile::Profile;
 use fwsign_keys::hex;
 use fwsign_keys::keys::{NoPassword, load_key};
+use fwsign_keys::profile_keys;
 use host_signer::input;
 use host_signer::trailer::{SlotMark, TrailerLayout};
 use sha2::{Digest as _, Sha256};
@@ -119,13 +120,10 @@ impl Line {
             .map(|k| <[u8; 32]>::try_from(&*k.key_hash(HashAlgorithm::Sha256)))
             .collect::<Result<_, _>>()
             .map_err(|_| anyhow::anyhow!("a key hash is not 32 bytes"))?;
-        // As the device will: from the record's hashes when it reads its keys from there.
-        let trusted: Vec<TrustedKey> = match profile.key_source {
-            KeySource::Provisioned => {
-                hashes.iter().map(|h| TrustedKey::from_spki_sha256(*h)).collect()
-            }
-            KeySource::Compiled => keys.iter().map(|k| TrustedKey::new(*k)).collect(),
-        };
+        let trusted: Vec<TrustedKey> = keys
+            .iter()
+            .map(|k| profile_keys::as_held_by(profile.key_source, TrustedKey::new(*k)))
+            .collect();
         let verified = check_image(&image, &profile, &trusted).map_err(|e| {
             anyhow::anyhow!("refusing to provision --image {}: {e}", image_path.display())
         })?;
