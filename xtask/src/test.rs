@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every test of the project, as CI runs it.
 
-use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -89,16 +89,18 @@ fn service_tests_on_postgres() -> Result<()> {
 
 /// Forces the `-Zbuild-std` fallback ([`toolchain`]) for the no-panic proof and one QEMU
 /// scenario, so the path a toolchain without prebuilt thumb targets takes keeps working.
+///
+/// The tasks run through `cargo xtask`, not this executable: an earlier step may have rebuilt
+/// (and so replaced) it.
 fn core_from_source() -> Result<()> {
-    let xtask = std::env::current_exe().context("cannot find the xtask executable")?;
     let tasks: [&[&str]; 2] =
         [&["check-no-panic"], &["qemu-test", "--board", "mps2-an386", "--only", "v2 over UART"]];
     for task in tasks {
-        let status = Command::new(&xtask)
+        let status = crate::cargo_command(&["xtask"])
             .args(task)
             .env(toolchain::FORCE_BUILD_STD, "1")
             .status()
-            .with_context(|| format!("cannot run {}", xtask.display()))?;
+            .context("cannot run cargo xtask")?;
         if !status.success() {
             bail!("`{}=1 cargo xtask {}` failed", toolchain::FORCE_BUILD_STD, task.join(" "));
         }
@@ -116,10 +118,16 @@ struct Steps {
 impl Steps {
     fn run(&mut self, name: &str, step: impl FnOnce() -> Result<()>) {
         println!("\n==> {name}");
-        match step() {
-            Ok(()) => self.passed += 1,
+        let started = Instant::now();
+        let outcome = step();
+        let seconds = started.elapsed().as_secs();
+        match outcome {
+            Ok(()) => {
+                println!("passed: {name} ({seconds} s)");
+                self.passed += 1;
+            }
             Err(error) => {
-                println!("FAILED: {name}: {error:#}");
+                println!("FAILED: {name} ({seconds} s): {error:#}");
                 self.failed.push(name.to_string());
             }
         }
