@@ -182,3 +182,20 @@ fn a_station_crash_mid_device_is_found_and_the_device_redone() {
     assert_eq!(rows[1]["identity"], rows[0]["identity"]);
     assert_eq!(rows[1]["previous"], rows[0]["id"]);
 }
+
+#[test]
+fn a_device_that_finds_its_record_damaged_is_marked_failed_not_good() {
+    let line = Line::new();
+    let output = line.provision(1, &KEYS, &["--simulate-record-retention-fault"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let rows = line.report();
+    assert_eq!(rows[0]["status"], "failed", "{rows:?}");
+    assert_eq!(rows[0]["read_back"], "ok", "the damage came after the read-back: {rows:?}");
+    let boot = rows[0]["boot"].as_str().unwrap_or_default();
+    assert!(boot.contains("safe state"), "the device did not stop in its safe state: {boot}");
+    assert!(rows[0]["lock"].is_null(), "a device that refused to boot was locked: {rows:?}");
+
+    let reworked = line.provision(1, &KEYS, &[]);
+    assert!(reworked.status.success(), "a fresh record did not mend it: {}", text(&reworked));
+    assert_eq!(line.report()[1]["status"], "good");
+}

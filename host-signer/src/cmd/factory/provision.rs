@@ -63,6 +63,10 @@ pub(crate) struct Args {
     /// (`flash`), as a power cut would.
     #[arg(long, value_name = "STEP", hide = true)]
     simulate_crash_after: Option<String>,
+    /// Test hook: the first virtual device loses one bit of its provisioning record after the
+    /// read-back, as a flash cell that does not hold its charge would.
+    #[arg(long, hide = true, requires = "qemu")]
+    simulate_record_retention_fault: bool,
 }
 
 /// Exit status of a station stopped by `--simulate-crash-after`.
@@ -123,7 +127,10 @@ fn fixtures(args: &Args, line: &Line, station: &Station) -> anyhow::Result<Fixtu
         anyhow::ensure!(count > 0, "--count: expected at least one device");
         let devices = (0..count)
             .map(|i| {
-                let device = super::qemu::QemuDevice::new(line.board, &dir, i)?;
+                let mut device = super::qemu::QemuDevice::new(line.board, &dir, i)?;
+                if i == 0 && args.simulate_record_retention_fault {
+                    device = device.with_record_retention_fault();
+                }
                 Ok(Box::new(device) as Box<dyn Programmer + Send>)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

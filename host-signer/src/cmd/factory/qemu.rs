@@ -28,6 +28,7 @@ pub(crate) struct QemuDevice {
     board: Board,
     index: usize,
     dir: PathBuf,
+    record_retention_fault: bool,
 }
 
 impl QemuDevice {
@@ -41,7 +42,28 @@ impl QemuDevice {
         let dir = dir.join(format!("device-{index}"));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Self { board, index, dir })
+        Ok(Self { board, index, dir, record_retention_fault: false })
+    }
+
+    /// Makes this device's flash lose one bit of its provisioning record after the read-back,
+    /// before the next power-on: a record damaged on the device, which only the device's own
+    /// check can find.
+    pub(crate) fn with_record_retention_fault(mut self) -> Self {
+        self.record_retention_fault = true;
+        self
+    }
+
+    /// Flips the lowest bit of the provisioning record's first byte in the flash file.
+    fn damage_record(&self) -> anyhow::Result<()> {
+        let (address, _) = super::record::region(&self.board);
+        let (path, base, _) = self.file_for(address)?;
+        let mut bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let byte = bytes
+            .get_mut((address - base) as usize)
+            .with_context(|| format!("{} holds no provisioning record", path.display()))?;
+        *byte ^= 1;
+        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// The file holding `address`, and the address of its first byte.
@@ -126,6 +148,9 @@ impl Programmer for QemuDevice {
     }
 
     fn reset_and_report(&mut self, timeout: Duration) -> anyhow::Result<BootReport> {
+        if std::mem::take(&mut self.record_retention_fault) {
+            self.damage_record()?;
+        }
         let mut run = Run::power_on(&self.board, &self.dir)?;
         let report = run.wait_for_report(timeout);
         run.power_off();
