@@ -5,6 +5,7 @@ mod line;
 mod merge;
 mod probe;
 mod programmer;
+mod progress;
 mod provision;
 mod qemu;
 mod record;

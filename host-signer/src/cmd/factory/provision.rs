@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::line::{Line, Step};
 use super::programmer::{BootReport, Programmer};
+use super::progress::Progress;
 use super::station::{Database, NewDevice, Outcome, Station, Status};
 use crate::cmd::EXIT_INVALID;
 
@@ -81,11 +82,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         rework: args.rework,
         boot_timeout: Duration::from_secs(args.boot_timeout),
         json: args.json,
+        progress: Progress::for_stdout(args.json),
         crash_after: args.simulate_crash_after.as_deref(),
     };
-    if !args.json {
-        println!("{}", line.summary());
-    }
+    options.progress.println(&line.summary());
     let results: Vec<bool> = std::thread::scope(|scope| {
         let handles: Vec<_> = fixtures
             .into_iter()
@@ -102,9 +102,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![false])).collect()
     });
     let good = results.iter().filter(|ok| **ok).count();
-    if !args.json {
-        println!("{good} of {} devices good", results.len());
-    }
+    options.progress.println(&format!("{good} of {} devices good", results.len()));
     Ok(if good == results.len() { super::super::EXIT_OK } else { ExitCode::from(EXIT_INVALID) })
 }
 
@@ -144,6 +142,7 @@ struct Options<'a> {
     rework: bool,
     boot_timeout: Duration,
     json: bool,
+    progress: Progress,
     crash_after: Option<&'a str>,
 }
 
@@ -155,11 +154,8 @@ fn provision(
     options: &Options<'_>,
 ) -> bool {
     let fixture = device.name();
-    let mut log = |message: &str| {
-        if !options.json {
-            println!("[{fixture}] {message}");
-        }
-    };
+    let progress = options.progress.fixture(&fixture);
+    let mut log = |message: &str| progress.say(message);
     let mut timings: Vec<(Step, Duration)> = Vec::new();
     let result = attempt(device, line, database, options, &mut timings, &mut log);
     let (identity, status, error) = match &result {
@@ -178,8 +174,8 @@ fn provision(
                         "error": error, "steps_ms": steps })
             );
         }
-        (Some(error), false) => log(&format!("{}: {error}", status.as_str())),
-        (None, false) => log("good"),
+        (Some(error), false) => progress.outcome(&format!("{}: {error}", status.as_str())),
+        (None, false) => progress.outcome("good"),
     }
     status == Status::Good
 }
