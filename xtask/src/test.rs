@@ -1,5 +1,7 @@
 //! `cargo xtask test`: every test of the project, as CI runs it.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -80,11 +82,50 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
 
 /// The signing service's test suites again, each test's service on its own database in a
 /// throwaway PostgreSQL cluster (`FWSIGN_TEST_DATABASE=postgres`, `signing-service/tests/common`).
+///
+/// The test executables are the ones the host tests built: `cargo test -p signing-service`
+/// would resolve features for that package alone and build it and its dependencies again.
 fn service_tests_on_postgres() -> Result<()> {
-    let args = ["test", "-p", "signing-service"];
-    let mut command = crate::cargo_command(&args);
-    command.env("FWSIGN_TEST_DATABASE", "postgres");
-    crate::run_cargo(command, &args)
+    let package = "signing-service";
+    let binaries = workspace_test_binaries(package)?;
+    if binaries.is_empty() {
+        bail!("`cargo test --workspace --no-run` listed no test executable of {package}");
+    }
+    for binary in binaries {
+        let status = Command::new(&binary)
+            .env("FWSIGN_TEST_DATABASE", "postgres")
+            .current_dir(crate::root().join(package))
+            .status()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        if !status.success() {
+            bail!("{} failed on PostgreSQL", binary.display());
+        }
+    }
+    Ok(())
+}
+
+/// The test executables of `package` that `cargo test --workspace` runs, from cargo's JSON
+/// messages (a no-op build when the host tests have run).
+fn workspace_test_binaries(package: &str) -> Result<Vec<PathBuf>> {
+    let manifest = crate::root().join(package).join("Cargo.toml");
+    let output = crate::cargo_command(&["test", "--workspace", "--no-run"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo test --no-run")?;
+    if !output.status.success() {
+        bail!("cargo test --workspace --no-run failed");
+    }
+    let mut binaries = Vec::new();
+    for line in output.stdout.split(|byte| *byte == b'\n') {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
+        let of_package = message["manifest_path"].as_str().map(Path::new) == Some(&manifest)
+            && message["profile"]["test"] == true;
+        if let (true, Some(executable)) = (of_package, message["executable"].as_str()) {
+            binaries.push(PathBuf::from(executable));
+        }
+    }
+    Ok(binaries)
 }
 
 /// Forces the `-Zbuild-std` fallback ([`toolchain`]) for the no-panic proof and one QEMU
