@@ -13,7 +13,8 @@
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
-//! that wait for people), [`keyring`] (the named keys), [`audit`] (the chained record format),
+//! that wait for people), [`keyring`] (the named keys), [`key_state`] (whether a key may still
+//! sign: active, retired, revoked), [`audit`] (the chained record format),
 //! [`log`] (the transparency log's key, entries and growth), [`storage`] (the one storage trait
 //! and its SQLite backend), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
 //! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
@@ -36,6 +37,8 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "service")]
 pub mod http;
+#[cfg(feature = "service")]
+pub mod key_state;
 #[cfg(feature = "service")]
 pub mod keyring;
 #[cfg(feature = "service")]

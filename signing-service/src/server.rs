@@ -14,6 +14,7 @@ use axum::serve::ListenerExt as _;
 
 use crate::config::{ConfigError, LogConfig, ServiceConfig};
 use crate::http::{AppState, router};
+use crate::key_state::KeyState;
 use crate::keyring::{self, KeyringError};
 use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
@@ -57,6 +58,14 @@ pub enum ServerError {
     /// The transparency log's key, or its stored state.
     #[error("[log]: {0}")]
     Log(#[from] fwsign_tlog::TlogError),
+    /// An admin command names a key the configuration does not have.
+    #[error("no key named \"{name}\" in the configuration (keys: {keys})")]
+    UnknownKey {
+        /// The name given.
+        name: String,
+        /// The configured keys, comma-separated.
+        keys: String,
+    },
     /// The random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
@@ -293,5 +302,23 @@ pub fn revoke_token(config_path: &Path, name: &str) -> Result<bool, ServerError>
     runtime()?.block_on(async {
         let storage = SqliteStorage::open(&config.database).await?;
         Ok(storage.revoke_token(name).await?)
+    })
+}
+
+/// Moves the configured key `name` to `state` (`fwsign key retire|revoke`): from then on the
+/// service refuses to sign with it. The state only moves forward.
+///
+/// # Errors
+/// [`ServerError`] for the configuration, an unknown key, the database, or a key already past
+/// `state`.
+pub fn set_key_state(config_path: &Path, name: &str, state: KeyState) -> Result<(), ServerError> {
+    let config = ServiceConfig::load(config_path)?;
+    if !config.keys.contains_key(name) {
+        let keys = config.keys.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        return Err(ServerError::UnknownKey { name: name.to_owned(), keys });
+    }
+    runtime()?.block_on(async {
+        let storage = SqliteStorage::open(&config.database).await?;
+        Ok(storage.set_key_state(name, state).await?)
     })
 }

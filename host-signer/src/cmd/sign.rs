@@ -22,7 +22,7 @@ use host_signer::output::{Access, Padding};
 use host_signer::parse;
 use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
-use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey};
+use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey, RevokedKey};
 
 use super::PasswordArgs;
 use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
@@ -96,6 +96,11 @@ pub(crate) struct Args {
     /// Dependencies on other images: "(image_id,min_version), ...".
     #[arg(short, long, value_name = "LIST", value_parser = dependency_list, help_heading = "Image")]
     dependencies: Option<DependencyList>,
+    /// Revoke a key once this image is confirmed on a device: a key slot (0..=254) or the key's
+    /// hash (`fwsign getpub -e hash`). Repeat for more (at most 4). Written to the protected
+    /// REVOKE_KEYS TLV 0x00a3, so it is covered by the signature.
+    #[arg(long, value_name = "SLOT|KEYHASH", value_parser = parse::revoked_key, help_heading = "Image")]
+    revoke_key: Vec<RevokedKey>,
     /// A custom protected TLV: tag in 0x00a0..=0xfffe, value `0x..` hex bytes or text.
     /// Repeat for more.
     #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append, help_heading = "Image")]
@@ -562,6 +567,7 @@ fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOption
         },
         security_counter: args.security_counter,
         dependencies: args.dependencies.clone().map(|list| list.0).unwrap_or_default(),
+        revoked_keys: args.revoke_key.clone(),
         custom_tlvs: custom_tlvs(args)?,
         load: match (args.load_addr, args.rom_fixed) {
             (Some(addr), _) => LoadAddress::Ram(addr),

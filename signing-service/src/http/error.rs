@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::Decision;
+use crate::key_state::KeyState;
 
 /// Why a request was not answered with a signature.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,6 +28,14 @@ pub enum ApiError {
     /// The key is not configured.
     #[error("no key named \"{0}\" on this service")]
     UnknownKey(String),
+    /// The key was retired or revoked (`fwsign key retire|revoke`).
+    #[error("key \"{key}\" is {state}: the service signs nothing more with it")]
+    KeyOutOfService {
+        /// The key's name.
+        key: String,
+        /// Its state.
+        state: KeyState,
+    },
     /// No request with this id.
     #[error("no request {0}")]
     UnknownRequest(String),
@@ -46,7 +55,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::PolicyDenied(_) | Self::KeyOutOfService { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,

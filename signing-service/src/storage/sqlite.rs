@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use super::{LogAppend, Storage, StorageError, role_from_name};
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
+use crate::key_state::KeyState;
 use crate::log::{Growth, HashCache, grow, proofs};
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
@@ -38,6 +39,8 @@ const SCHEMA: &[&str] = &[
         idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, audit_seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS log_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS key_states (
+        name TEXT PRIMARY KEY, state TEXT NOT NULL, changed INTEGER NOT NULL)",
 ];
 
 /// The columns of a request row.
@@ -352,6 +355,44 @@ impl Storage for SqliteStorage {
         .await
         .map_err(db)?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn key_state(&self, key: &str) -> Result<KeyState, StorageError> {
+        let row = sqlx::query("SELECT state FROM key_states WHERE name = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(KeyState::Active) };
+        let state: String = row.try_get("state").map_err(db)?;
+        KeyState::from_name(&state)
+            .ok_or_else(|| StorageError::Corrupt(format!("key {key}: state \"{state}\"")))
+    }
+
+    async fn set_key_state(&self, key: &str, state: KeyState) -> Result<(), StorageError> {
+        let _sequencer = self.append.lock().await;
+        let current = self.key_state(key).await?;
+        if current == state {
+            return Ok(());
+        }
+        if current > state {
+            return Err(StorageError::KeyStateBackwards {
+                key: key.to_owned(),
+                current,
+                wanted: state,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO key_states (name, state, changed) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+        )
+        .bind(key)
+        .bind(state.name())
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
