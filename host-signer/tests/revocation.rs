@@ -95,3 +95,35 @@ fn a_revocation_added_outside_the_signed_region_is_refused() {
         text(&output)
     );
 }
+
+#[test]
+fn sign_for_a_device_refuses_an_image_revoking_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("in.bin"), pseudo_random_bytes(200, 3)).unwrap();
+    let (old, new) = (keys().path("ed.pem"), keys().path("ec.pem"));
+    let profile = format!(
+        "board = \"sim\"\n[slot]\nsize = 0x20000\nsector_size = 0x1000\naddress = 0x20000\n\
+         header_size = 0x200\nalign = 4\nmax_align = 8\nerased_value = 0xff\n[rules]\n\
+         security_counter = \"required\"\nallowed_flags = []\n[keys]\ntrusted = [\"{old}\", \"{new}\"]\n"
+    );
+    std::fs::write(dir.join("device.toml"), profile).unwrap();
+    let sign = |key: &str, slot: &str| {
+        let args = ["sign", "--device", "device.toml", "-k", key, "-v", "2.0.0", "-s", "2"];
+        let args = [&args[..], &["--pad-header", "--revoke-key", slot, "in.bin", "out.bin"]];
+        fwsign_status(dir, &args.concat())
+    };
+    let output = sign(&new, "1");
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output)
+            .contains("--revoke-key: the image revokes key slot 1, the key that signed it"),
+        "{}",
+        text(&output)
+    );
+    assert!(!dir.join("out.bin").exists());
+    // Signed by the new key (slot 1), revoking the old one (slot 0): a rotation image.
+    let output = sign(&new, "0");
+    assert!(output.status.success(), "{}", text(&output));
+    fwsign(dir, &["verify", "--device", "device.toml", "out.bin"]);
+}

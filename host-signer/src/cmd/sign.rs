@@ -10,6 +10,7 @@ use device_profile::Profile;
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::{Algorithm, load_key};
+use fwsign_keys::profile_keys;
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
 use fwsign_service::client::{RemoteSignature, ServiceClient, SignOutcome};
@@ -22,7 +23,10 @@ use host_signer::output::{Access, Padding};
 use host_signer::parse;
 use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
-use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey, RevokedKey};
+use verifier_core::{
+    HashAlgorithm, ImageHeader, ImageVersion, Policy, PublicKey, RevokedKey, SliceReader,
+    TrustedKey, verify_image,
+};
 
 use super::PasswordArgs;
 use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
@@ -551,7 +555,27 @@ fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<
     let header = header.context("the image is shorter than its header")?;
     policy.check_flags(&header).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let len = u32::try_from(image.len()).unwrap_or(u32::MAX);
-    policy.check_fits(len).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+    policy.check_fits(len).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    if args.revoke_key.is_empty() { Ok(()) } else { check_rotation(profile, args, image, &origin) }
+}
+
+/// Refuses a rotation image that revokes the key that signs it: the device would refuse it.
+fn check_rotation(
+    profile: &Profile,
+    args: &Args,
+    image: &[u8],
+    origin: &str,
+) -> anyhow::Result<()> {
+    let keys: Vec<TrustedKey> =
+        profile_keys::keys(profile, &args.password)?.into_iter().map(|k| k.trusted).collect();
+    let verified =
+        verify_image(&mut SliceReader::new(image), &keys, &Policy::PERMISSIVE).map_err(|e| {
+            anyhow::anyhow!("{origin}: a rotation image must verify with the device's keys: {e}")
+        })?;
+    verified
+        .revocations()
+        .check_safe(&keys, verified.key_index(), None)
+        .map_err(|e| anyhow::anyhow!("--revoke-key: {e}; {origin} would refuse the image"))
 }
 
 fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOptions> {
