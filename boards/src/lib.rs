@@ -147,6 +147,10 @@ pub struct Board {
     pub flash_size: u32,
     /// Slots and state within the flash device.
     pub layout: Layout,
+    /// The provisioning record's page within the flash device (`fwsign-provisioning`): written
+    /// by the factory, read by a bootloader built with `provisioned-keys`, never by the
+    /// bootloader's update logic.
+    pub provisioning: Region,
     /// Image header size the application is linked after (`imgtool -H`).
     pub header_size: u32,
     /// RAM start; its first [`BOOT_RECORD_SPACE`] bytes hold the boot record.
@@ -176,9 +180,9 @@ impl Board {
         self.ram_base
     }
 
-    /// Protects the bootloader and its state pages from the application, until the next
-    /// reset: called by the bootloader right before the jump. On the nRF52840-DK the flash
-    /// ACL write-protects them; the QEMU boards' flash is a RAM model with no protection
+    /// Protects the bootloader, its state pages and the provisioning record from the
+    /// application, until the next reset: called by the bootloader right before the jump. On
+    /// the nRF52840-DK the flash ACL write-protects them; the QEMU boards' flash is a RAM model with no protection
     /// unit, so there this does nothing (the threat model in the bootloader's docs says what
     /// that leaves open).
     #[cfg(target_os = "none")]
@@ -272,6 +276,17 @@ mod tests {
             );
             assert!(board.header_size >= 32, "{}", board.name);
             assert_eq!(by_name(board.name), Some(board));
+            let record = board.provisioning;
+            assert!(record.size >= provisioning::RECORD_LEN as u32, "{}", board.name);
+            assert_eq!(record.offset % board.layout.sector_size, 0, "{}", board.name);
+            assert_eq!(record.size % board.layout.sector_size, 0, "{}", board.name);
+            assert!(record.offset + record.size <= board.flash_size, "{}", board.name);
+            let layout = board.layout;
+            for region in [layout.primary, layout.secondary, layout.scratch, layout.state] {
+                let apart = record.offset >= region.offset + region.size
+                    || region.offset >= record.offset + record.size;
+                assert!(apart, "{}: the provisioning record overlaps {region:?}", board.name);
+            }
             let profile = device_profile::Profile::load(&device_profile::shipped(board.name));
             board.check_profile(&profile.unwrap()).unwrap();
         }

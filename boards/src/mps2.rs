@@ -13,6 +13,7 @@
 //! | secondary slot | `0x0004_0000` | `0x1004_0000` | 128 KiB |
 //! | scratch | `0x0006_0000` | `0x1006_0000` | 4 KiB |
 //! | state | `0x0006_1000` | `0x1006_1000` | 12 KiB |
+//! | provisioning record | `0x0006_4000` | `0x1006_4000` | 4 KiB |
 //!
 //! Sectors are 4 KiB, writes 4 bytes. Images are signed with `-H 0x200 -S 0x20000`.
 
@@ -45,8 +46,13 @@ const fn layout(slot: u32) -> Layout {
     }
 }
 
+/// The provisioning record's sector, after the state sectors.
+const fn provisioning(slot: u32) -> Region {
+    Region::new(2 * slot + 4 * SECTOR, SECTOR)
+}
+
 const fn flash_size(slot: u32) -> u32 {
-    2 * slot + 4 * SECTOR
+    2 * slot + 5 * SECTOR
 }
 
 /// Name of the flash file, relative to QEMU's working directory.
@@ -76,6 +82,7 @@ const fn mps2(
         flash_base: BOOTLOADER_SIZE,
         flash_size: FLASH_SIZE,
         layout: LAYOUT,
+        provisioning: provisioning(SLOT),
         header_size: 0x200,
         ram_base: 0x2000_0000,
         ram_size: 0x40_0000,
@@ -94,6 +101,7 @@ pub const AN386_BENCH: Board = Board {
     flash_base: BENCH_BOOTLOADER_SIZE,
     flash_size: flash_size(BENCH_SLOT),
     layout: layout(BENCH_SLOT),
+    provisioning: provisioning(BENCH_SLOT),
     ..AN386
 };
 /// MPS2 AN385: Cortex-M3.

@@ -9,6 +9,7 @@
 //! | secondary slot | `0x0007_0000` | 384 KiB |
 //! | scratch | `0x000D_0000` | 4 KiB |
 //! | state | `0x000D_1000` | 12 KiB |
+//! | provisioning record | `0x000D_4000` | 4 KiB (write-protected by the ACL before the jump) |
 //!
 //! Images are signed with `-H 0x200 -S 0x60000`.
 
@@ -34,6 +35,7 @@ pub const BOARD: Board = Board {
         state: Region::new(0x1_0000 + 2 * SLOT + PAGE, 3 * PAGE),
         sector_size: PAGE,
     },
+    provisioning: Region::new(0x1_0000 + 2 * SLOT + 4 * PAGE, PAGE),
     header_size: 0x200,
     ram_base: 0x2000_0000,
     ram_size: 0x4_0000,
@@ -72,18 +74,21 @@ mod device {
     /// `PERM` bit: writes and erases refused.
     const PERM_NO_WRITE: u32 = 1 << 1;
 
-    /// Write-protects the bootloader and its state pages (journal and security counter) until
-    /// the next reset, so the application cannot rewrite them: ACL regions 0 and 1, which
-    /// cannot be changed again before a reset. Reading stays allowed.
+    /// Write-protects the bootloader, its state pages (journal and security counter) and the
+    /// provisioning record until the next reset, so the application cannot rewrite them (nor
+    /// un-revoke a key): ACL regions 0 to 2, which cannot be changed again before a reset.
+    /// Reading stays allowed.
     pub fn lock() {
         let state = BOARD.layout.state;
+        let record = BOARD.provisioning;
         let regions = [
             (BOARD.bootloader_base, BOARD.bootloader_size),
             (BOARD.flash_base + state.offset, state.size),
+            (BOARD.flash_base + record.offset, record.size),
         ];
         for (n, (address, size)) in regions.into_iter().enumerate() {
             let cluster = ACL_REGION + 0x10 * n;
-            // SAFETY: ACL[0] and ACL[1] are set once here, before the jump, by the bootloader
+            // SAFETY: ACL[0] to ACL[2] are set once here, before the jump, by the bootloader
             // that owns the flash; they only restrict writes.
             unsafe {
                 (cluster as *mut u32).write_volatile(address);

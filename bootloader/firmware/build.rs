@@ -9,14 +9,16 @@
 //! other keys. A key whose algorithm is not enabled is an error. Private (PKCS#8, SEC1) and
 //! public (SubjectPublicKeyInfo) PEM files are accepted; only the public key is embedded.
 //! The profile's transparency-log keys are embedded with the `tlog` feature, which a profile
-//! listing them requires and a profile without them refuses.
+//! listing them requires and a profile without them refuses. With the `provisioned-keys`
+//! feature (for a profile saying `[keys] source = "provisioned"`) no signing key is embedded:
+//! the bootloader reads them from the device's provisioning record.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use device_profile::{KeySpec, Profile};
+use device_profile::{KeySource, KeySpec, Profile};
 use pkcs8::der::{Decode, asn1::OctetStringRef};
 use verifier_core::PublicKey;
 use verifier_core::tlog::LogKey;
@@ -45,7 +47,42 @@ fn main() {
         panic!("enable at least one signature algorithm feature: ed25519, p256");
     }
     let profile = device_profile(&board);
-    let mut keys: Vec<Embedded> = trusted_keys(&profile, &algorithms);
+    let keys = if provisioned_keys(&profile) {
+        String::new() // read from the provisioning record at every boot
+    } else {
+        render(&compiled_keys(&profile, &algorithms))
+    };
+    let code = keys + &render_rules(&profile) + &log_keys(&profile);
+    fs::write(out.join("device_profile.rs"), code).expect("write device_profile.rs");
+}
+
+/// Whether this build reads its keys from the provisioning record: the `provisioned-keys`
+/// feature, which a profile saying `[keys] source = "provisioned"` requires and any other
+/// refuses.
+fn provisioned_keys(profile: &Profile) -> bool {
+    let origin = profile.path.display();
+    match (feature("PROVISIONED_KEYS"), profile.key_source) {
+        (true, KeySource::Provisioned) => {
+            if !profile.revoked_keys.is_empty() {
+                panic!(
+                    "{origin}: [keys] revoked with source = \"provisioned\": revoke a provisioned key in the device's record"
+                );
+            }
+            true
+        }
+        (false, KeySource::Compiled) => false,
+        (true, KeySource::Compiled) => {
+            panic!("{origin}: the `provisioned-keys` feature needs [keys] source = \"provisioned\"")
+        }
+        (false, KeySource::Provisioned) => panic!(
+            "{origin}: [keys] source = \"provisioned\": build with the `provisioned-keys` feature"
+        ),
+    }
+}
+
+/// The trusted and revoked keys embedded in the bootloader.
+fn compiled_keys(profile: &Profile, algorithms: &Algorithms) -> Vec<Embedded> {
+    let mut keys: Vec<Embedded> = trusted_keys(profile, algorithms);
     if keys.is_empty() {
         panic!("no trusted keys: FWSIGN_TRUSTED_KEYS lists no PEM file");
     }
@@ -55,8 +92,7 @@ fn main() {
         };
         keys.push(Embedded::Revoked(load(path)));
     }
-    let code = render(&keys) + &render_rules(&profile) + &log_keys(&profile);
-    fs::write(out.join("device_profile.rs"), code).expect("write device_profile.rs");
+    keys
 }
 
 /// The device profile, checked against the board's memory map.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::log_keys::{self, LogKeyText};
-use crate::{ALLOWABLE_FLAGS, KeySpec, Profile, ProfileError, Slot};
+use crate::{ALLOWABLE_FLAGS, KeySource, KeySpec, Profile, ProfileError, Slot};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,7 @@ struct KeysTable {
     revoked: Vec<Spanned<String>>,
     #[serde(default)]
     transparency_log: Vec<Spanned<String>>,
+    source: Option<Spanned<String>>,
 }
 
 /// Validates one file.
@@ -164,6 +165,19 @@ impl Checker<'_> {
             .collect()
     }
 
+    fn key_source(&self, source: Option<&Spanned<String>>) -> Result<KeySource, ProfileError> {
+        let Some(source) = source else { return Ok(KeySource::Compiled) };
+        match source.get_ref().as_str() {
+            "compiled" => Ok(KeySource::Compiled),
+            "provisioned" => Ok(KeySource::Provisioned),
+            other => Err(self.error(
+                source,
+                "keys.source",
+                format!("{other:?}: expected \"compiled\" or \"provisioned\""),
+            )),
+        }
+    }
+
     fn log_keys(&self, entries: &[Spanned<String>]) -> Result<Vec<LogKeyText>, ProfileError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut keys = Vec::new();
@@ -193,5 +207,6 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         trusted_keys,
         revoked_keys: checker.keys(&file.keys.revoked, "keys.revoked")?,
         log_keys: checker.log_keys(&file.keys.transparency_log)?,
+        key_source: checker.key_source(file.keys.source.as_ref())?,
     })
 }

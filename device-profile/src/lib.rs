@@ -46,6 +46,20 @@ pub struct Profile {
     /// Verifier keys of the transparency logs images must carry a proof from (LOG_PROOF);
     /// empty if the device requires none.
     pub log_keys: Vec<LogKeyText>,
+    /// Where the bootloader takes its trusted keys from (`[keys] source`).
+    pub key_source: KeySource,
+}
+
+/// Where the bootloader takes its trusted keys from: `[keys] source` of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeySource {
+    /// Built into the bootloader from `[keys] trusted` (the default).
+    #[default]
+    Compiled,
+    /// Read at every boot from the device's provisioning record (`fwsign-provisioning`), which
+    /// the factory writes with the key hashes of `[keys] trusted`. Images then carry the full
+    /// public key (`--public-key-format full`).
+    Provisioned,
 }
 
 /// Slot and flash geometry.

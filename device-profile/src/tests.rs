@@ -122,6 +122,18 @@ fn a_bad_log_key_names_the_file_and_field() {
 }
 
 #[test]
+fn keys_are_compiled_in_unless_the_profile_says_provisioned() {
+    assert_eq!(parse(GOOD).unwrap().key_source, KeySource::Compiled);
+    let with_source =
+        |source: &str| GOOD.replace("[keys]\n", &format!("[keys]\nsource = {source}\n"));
+    assert_eq!(parse(&with_source("\"compiled\"")).unwrap().key_source, KeySource::Compiled);
+    assert_eq!(parse(&with_source("\"provisioned\"")).unwrap().key_source, KeySource::Provisioned);
+    let (line, field, problem) = field_error(&with_source("\"otp\""));
+    assert_eq!((line, field), (18, "keys.source"), "{problem}");
+    assert!(problem.contains("\"otp\"") && problem.contains("\"provisioned\""), "{problem}");
+}
+
+#[test]
 fn unknown_and_missing_fields_are_refused() {
     let text = GOOD.replace("revoked = [\"old.pem\"]", "transparency_logs = [\"k.pem\"]");
     let error = parse(&text).unwrap_err().to_string();

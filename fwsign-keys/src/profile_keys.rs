@@ -4,7 +4,7 @@
 //! keys; `fwsign sign --device` takes sizes from the profile and refuses an image the device
 //! would refuse. Both read the profile through [`device_profile`].
 
-use device_profile::{KeySpec, Profile};
+use device_profile::{KeySource, KeySpec, Profile};
 use verifier_core::{HashAlgorithm, PublicKey, TrustedKey};
 
 use crate::key_ref::{KeyRef, KeyRefError};
@@ -69,6 +69,19 @@ fn load(
     Ok(ProfileKey { spec: spec.clone(), trusted, public_key: Some(public_key) })
 }
 
+/// `key` as a device taking its keys from `source` holds it: a device with provisioned keys
+/// holds only the SHA-256 of each key's SubjectPublicKeyInfo (its images must carry the full
+/// key), revoked or not as `key` is.
+pub fn as_held_by(source: KeySource, key: TrustedKey) -> TrustedKey {
+    match source {
+        KeySource::Compiled => key,
+        KeySource::Provisioned => {
+            let held = TrustedKey::from_spki_sha256(key.spki_sha256());
+            if key.revoked { held.into_revoked() } else { held }
+        }
+    }
+}
+
 /// Whether `key` is one of the profile's trusted (not revoked) keys.
 pub fn is_trusted(keys: &[ProfileKey], key: &PublicKey) -> bool {
     let hash = key.key_hash(HashAlgorithm::Sha256);
@@ -110,4 +123,19 @@ pub enum DeviceKeyError {
         /// The key entry.
         key: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provisioned_device_holds_the_hash_and_keeps_a_revocation() {
+        let key = PublicKey::Ed25519([7; 32]);
+        let held = as_held_by(KeySource::Provisioned, TrustedKey::revoked(key));
+        assert!(held.revoked, "a revoked key must stay revoked when held by its hash");
+        assert_eq!(held.public_key(), None);
+        assert_eq!(held.spki_sha256(), TrustedKey::new(key).spki_sha256());
+        assert_eq!(as_held_by(KeySource::Compiled, TrustedKey::new(key)), TrustedKey::new(key));
+    }
 }

@@ -140,6 +140,34 @@ fn a_security_counter_is_demanded_by_sign_when_the_device_requires_one() {
     assert!(text(&key_outside).contains("not one of the trusted keys"), "{}", text(&key_outside));
 }
 
+#[test]
+fn a_device_with_provisioned_keys_gets_only_images_carrying_the_full_public_key() {
+    let setup = Setup::new("optional");
+    let profile = std::fs::read_to_string(setup.path("device.toml")).expect("profile");
+    let provisioned = profile.replace("[keys]\n", "[keys]\nsource = \"provisioned\"\n");
+    std::fs::write(setup.path("device.toml"), provisioned).expect("write profile");
+    let input = setup.payload("app.bin", 1000);
+    let args = ["sign", "--device", "device.toml", "--pad-header", "-k", "ed.pem", "-v", "1.0.0"];
+
+    let by_hash = fwsign_status(setup.dir.path(), &[&args[..], &[&input, "hash.img"]].concat());
+    assert!(!by_hash.status.success());
+    assert!(text(&by_hash).contains("sign with --public-key-format full"), "{}", text(&by_hash));
+    assert!(!setup.path("hash.img").exists(), "a refused image is not written");
+
+    let full = ["--public-key-format", "full", &input, "full.img"];
+    fwsign(setup.dir.path(), &[&args[..], &full[..]].concat());
+    fwsign(setup.dir.path(), &["verify", "--device", "device.toml", "full.img"]);
+
+    // An image naming its key by hash, signed without --device, is refused by verify --device
+    // as the device would refuse it.
+    let plain = ["sign", "-k", "ed.pem", "-v", "1.0.0", "-H", "0x200", "-S", "0x20000"];
+    fwsign(setup.dir.path(), &[&plain[..], &["--pad-header", &input, "hash.img"]].concat());
+    let judged =
+        fwsign_status(setup.dir.path(), &["verify", "--device", "device.toml", "hash.img"]);
+    assert_eq!(judged.status.code(), Some(1), "{}", text(&judged));
+    assert!(text(&judged).contains("no signature by a trusted key"), "{}", text(&judged));
+}
+
 fn trusted_keys(setup: &Setup) -> Vec<TrustedKey> {
     use fwsign_keys::keys::{NoPassword, load_key};
     ["ed.pem", "p256.pem"]

@@ -11,6 +11,7 @@ use fwsign_keys::keys::{Algorithm, PrivateKey};
 use fwsign_service::audit::{AuditEntry, Decision};
 use fwsign_service::config::LogConfig;
 use fwsign_service::log::{LogSigner, sign_checkpoint};
+use fwsign_service::storage::Open as _;
 use fwsign_service::storage::sqlite::SqliteStorage;
 use fwsign_service::storage::{LogAppend, Storage as _};
 

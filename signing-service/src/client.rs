@@ -29,6 +29,38 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// The largest reply read.
 const MAX_REPLY: u64 = 64 * 1024 * 1024;
 
+/// How often a request the service asks to retry (429, 503 with `Retry-After`) is retried.
+const RETRIES: u32 = 6;
+/// The longest wait before one retry, whatever `Retry-After` says.
+const MAX_BACK_OFF: Duration = Duration::from_secs(30);
+
+/// A failed exchange, and when the service said to try again.
+struct Retry {
+    error: ClientError,
+    after: Option<Duration>,
+}
+
+impl Retry {
+    fn not(error: ClientError) -> Self {
+        Self { error, after: None }
+    }
+}
+
+/// The `Retry-After` of `response`, in seconds (the HTTP-date form is not used by the service).
+fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// The wait before retry number `attempt` (from 0): what the service asked, growing with each
+/// attempt so clients refused together spread out, at most [`MAX_BACK_OFF`].
+fn back_off(after: Duration, attempt: u32) -> Duration {
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let jitter = clock.map_or(0, |d| d.subsec_nanos() % 250_000_000);
+    let spread = Duration::from_nanos(u64::from(jitter));
+    (after * (attempt + 1) + spread).min(MAX_BACK_OFF)
+}
+
 /// Why the service did not give what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -127,14 +159,34 @@ impl ServiceClient {
         Self { base: base.trim_end_matches('/').to_owned(), credential, agent: agent(roots) }
     }
 
+    /// Sends one request, retrying while the service answers 429 or 503 with `Retry-After`
+    /// (its rate limit or its queue bound: nothing was done), at most [`RETRIES`] times.
     fn exchange<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: Option<String>,
     ) -> Result<T, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.exchange_once(path, body.clone()) {
+                Err(Retry { after: Some(after), .. }) if attempt < RETRIES => {
+                    std::thread::sleep(back_off(after, attempt));
+                    attempt += 1;
+                }
+                result => return result.map_err(|retry| retry.error),
+            }
+        }
+    }
+
+    fn exchange_once<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, Retry> {
         let url = format!("{}{path}", self.base);
-        let transport =
-            |e: ureq::Error| ClientError::Transport { url: url.clone(), reason: e.to_string() };
+        let transport = |e: ureq::Error| {
+            Retry::not(ClientError::Transport { url: url.clone(), reason: e.to_string() })
+        };
         let bearer = format!("Bearer {}", self.credential);
         let mut response = match body {
             Some(body) => self
@@ -147,6 +199,7 @@ impl ServiceClient {
         }
         .map_err(transport)?;
         let status = response.status().as_u16();
+        let after = retry_after(&response);
         let text = response
             .body_mut()
             .with_config()
@@ -158,10 +211,12 @@ impl ServiceClient {
                 .ok()
                 .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))
                 .unwrap_or(text);
-            return Err(ClientError::Refused { status, reason });
+            let after = after.filter(|_| status == 429 || status == 503);
+            return Err(Retry { error: ClientError::Refused { status, reason }, after });
         }
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::BadReply { url: url.clone(), reason: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| {
+            Retry::not(ClientError::BadReply { url: url.clone(), reason: e.to_string() })
+        })
     }
 
     /// The public key of the service's key `name`.

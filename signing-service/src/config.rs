@@ -3,7 +3,7 @@
 //! The key names (`listen`, `database`, `policy`,
 //! `[keys.NAME] key/approvals/approvers/sessions/password_env`,
 //! `[issuers.NAME] issuer/audience/jwks`, `[groups.NAME] members`, `[tls] cert/key`,
-//! `[log] origin/key`) are the documented
+//! `[log] origin/key`, `[limits] per_identity/per_key/burst/queue`) are the documented
 //! interface and stay. Everything is checked before the service starts: an unknown key, a
 //! missing file or a reference to an undefined group is an error naming the file, the line and
 //! the field, so a typo cannot silently weaken the configuration.
@@ -14,11 +14,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fwsign_keys::key_ref::KeyRef;
+
+use crate::limits::{LimitsConfig, Rate};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::storage::Backend;
+
 /// The largest request body the service reads by default: a few MiB of image, base64-encoded.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default `header_read_timeout_secs`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 
 /// Signers a PKCS#11 key opens by default: sessions signing in parallel.
 pub const DEFAULT_TOKEN_SESSIONS: usize = 4;
@@ -54,6 +60,8 @@ struct RawConfig {
     #[serde(default)]
     body_limit: Option<usize>,
     #[serde(default)]
+    header_read_timeout_secs: Option<u64>,
+    #[serde(default)]
     timestamp_url: Option<Spanned<String>>,
     #[serde(default)]
     keys: BTreeMap<String, RawKey>,
@@ -65,6 +73,21 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     log: Option<RawLog>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    per_identity: Option<Spanned<String>>,
+    #[serde(default)]
+    per_key: Option<Spanned<String>>,
+    #[serde(default)]
+    burst: Option<Spanned<i64>>,
+    #[serde(default)]
+    queue: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +184,7 @@ pub struct ServiceConfig {
     pub path: PathBuf,
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The storage URL (`sqlite:PATH`).
+    /// The storage URL: `sqlite:PATH` (PATH made absolute) or `postgres://…`.
     pub database: String,
     /// The Cedar policy file.
     pub policy: PathBuf,
@@ -169,6 +192,8 @@ pub struct ServiceConfig {
     pub pending_expiry: Duration,
     /// The largest request body read, in bytes.
     pub body_limit: usize,
+    /// How long a client may take to send a request's headers (a slowloris client is cut off).
+    pub header_read_timeout: Duration,
     /// An RFC 3161 time-stamping authority that stamps every signature.
     pub timestamp_url: Option<String>,
     /// Signing keys by name.
@@ -181,6 +206,8 @@ pub struct ServiceConfig {
     pub tls: Option<TlsFiles>,
     /// The transparency log, if signatures are logged.
     pub log: Option<LogConfig>,
+    /// Rate limits and the request queue bound (`[limits]`).
+    pub limits: LimitsConfig,
 }
 
 impl ServiceConfig {
@@ -287,6 +314,7 @@ impl Checker<'_> {
             None => None,
         };
         let log = raw.log.map(|log| self.log(log)).transpose()?;
+        let limits = raw.limits.map(|limits| self.limits(&limits)).transpose()?.unwrap_or_default();
         Ok(ServiceConfig {
             path: self.path.to_owned(),
             listen,
@@ -296,12 +324,47 @@ impl Checker<'_> {
                 raw.pending_expiry_secs.unwrap_or(DEFAULT_PENDING_EXPIRY_SECS),
             ),
             body_limit: raw.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            header_read_timeout: Duration::from_secs(
+                raw.header_read_timeout_secs.unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            ),
             timestamp_url: raw.timestamp_url.map(Spanned::into_inner),
             keys,
             issuers,
             groups,
             tls,
             log,
+            limits,
+        })
+    }
+
+    fn limits(&self, raw: &RawLimits) -> Result<LimitsConfig, ConfigError> {
+        let rate = |field: &str, value: &Option<Spanned<String>>| {
+            value
+                .as_ref()
+                .map(|v| {
+                    v.get_ref().parse::<Rate>().map_err(|e| self.error(field, v, e.to_string()))
+                })
+                .transpose()
+        };
+        let positive = |field: &str, value: &Option<Spanned<i64>>| {
+            value
+                .as_ref()
+                .map(|v| {
+                    u32::try_from(*v.get_ref()).ok().filter(|n| *n > 0).ok_or_else(|| {
+                        self.error(
+                            field,
+                            v,
+                            format!("{}: expected a count of at least 1", v.get_ref()),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(LimitsConfig {
+            per_identity: rate("limits.per_identity", &raw.per_identity)?,
+            per_key: rate("limits.per_key", &raw.per_key)?,
+            burst: positive("limits.burst", &raw.burst)?,
+            queue: positive("limits.queue", &raw.queue)?.map(|n| n as usize),
         })
     }
 
@@ -335,11 +398,15 @@ impl Checker<'_> {
     }
 
     fn database(&self, value: &Spanned<String>) -> Result<String, ConfigError> {
-        let Some(file) = value.get_ref().strip_prefix("sqlite:") else {
+        let url = value.get_ref();
+        let Some(file) = url.strip_prefix("sqlite:") else {
+            if matches!(Backend::of(url), Ok(Backend::Postgres)) {
+                return Ok(url.clone());
+            }
             return Err(self.error(
                 "database",
                 value,
-                format!("\"{}\": expected sqlite:PATH", value.get_ref()),
+                format!("\"{url}\": expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE"),
             ));
         };
         let file = file.strip_prefix("//").unwrap_or(file);

@@ -14,9 +14,10 @@
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
 //! that wait for people), [`keyring`] (the named keys), [`key_state`] (whether a key may still
-//! sign: active, retired, revoked), [`audit`] (the chained record format),
-//! [`log`] (the transparency log's key, entries and growth), [`storage`] (the one storage trait
-//! and its SQLite backend), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
+//! sign: active, retired, revoked), [`audit`] (the chained record format), [`log`] (the
+//! transparency log's key, entries and growth), [`limits`] (rate limits and the request queue
+//! bound), [`storage`] (the one storage trait, its SQLite and PostgreSQL backends and their
+//! schema migrations), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
 //! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 //!
 //! # Features
@@ -36,11 +37,15 @@ pub mod client;
 #[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
+mod connections;
+#[cfg(feature = "service")]
 pub mod http;
 #[cfg(feature = "service")]
 pub mod key_state;
 #[cfg(feature = "service")]
 pub mod keyring;
+#[cfg(feature = "service")]
+pub mod limits;
 #[cfg(feature = "service")]
 pub mod log;
 #[cfg(feature = "service")]

@@ -13,16 +13,18 @@ use std::sync::Arc;
 use axum::serve::ListenerExt as _;
 
 use crate::config::{ConfigError, LogConfig, ServiceConfig};
+use crate::connections;
 use crate::http::{AppState, router};
 use crate::key_state::KeyState;
 use crate::keyring::{self, KeyringError};
+use crate::limits::Limits;
 use crate::log::{LogSigner, sign_checkpoint};
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
 use crate::policy::{PolicyEngine, PolicyError};
-use crate::storage::Storage as _;
-use crate::storage::StorageError;
+use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Backend, Open, Storage, StorageError};
 use crate::tls::{self, TlsListener};
 use crate::tokens::{self, Role, TokenRecord};
 use fwsign_keys::timestamp::client::TsaClient;
@@ -84,15 +86,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
         .map_err(|source| ServerError::Io { what: "starting the runtime".into(), source })
 }
 
-/// Builds the state: policy, keys, storage.
-async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerError> {
+/// Builds the state: policy, keys, storage (migrated).
+async fn state<S: Open>(config: ServiceConfig) -> Result<AppState<S>, ServerError> {
     if config.tls.is_none() && !config.listen.ip().is_loopback() {
         return Err(ServerError::NotLoopback(config.listen));
     }
     let names: Vec<&str> = config.keys.keys().map(String::as_str).collect();
     let policy = PolicyEngine::load(&config.policy, &names)?;
     let keys = keyring::open(&config.keys)?;
-    let storage = SqliteStorage::open(&config.database).await?;
+    let storage = S::open(&config.database).await?;
     let log = match &config.log {
         Some(log) => Some(open_log(log, &storage).await?),
         None => None,
@@ -101,6 +103,7 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
     let issuers = Arc::new(IssuerSet::new(&config.issuers));
     let tsa =
         config.timestamp_url.as_deref().map(|url| TsaClient::new(url, TSA_TIMEOUT, TSA_RETRIES));
+    let limits = Limits::new(&config.limits);
     Ok(AppState {
         config,
         storage,
@@ -112,12 +115,13 @@ async fn state(config: ServiceConfig) -> Result<AppState<SqliteStorage>, ServerE
         issuers,
         tsa,
         log,
+        limits,
     })
 }
 
 /// Opens the log key and checks it against the stored log: a new log gets its empty
 /// checkpoint; an existing one must be this origin's, signed by this key.
-async fn open_log(config: &LogConfig, storage: &SqliteStorage) -> Result<LogSigner, ServerError> {
+async fn open_log(config: &LogConfig, storage: &impl Storage) -> Result<LogSigner, ServerError> {
     let signer = LogSigner::open(config)?;
     match storage.log_checkpoint().await? {
         None => {
@@ -143,12 +147,24 @@ async fn serve_until(
     bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    match Backend::of(&config.database)? {
+        Backend::Sqlite => serve_with::<SqliteStorage>(config, bound, shutdown).await,
+        Backend::Postgres => serve_with::<PostgresStorage>(config, bound, shutdown).await,
+    }
+}
+
+/// [`serve_until`] with the storage backend `S`.
+async fn serve_with<S: Open>(
+    config: ServiceConfig,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let listen = config.listen;
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(&config, files)?),
         None => None,
     };
-    let state = Arc::new(state(config).await?);
+    let state = Arc::new(state::<S>(config).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
@@ -156,10 +172,10 @@ async fn serve_until(
         .local_addr()
         .map_err(|source| ServerError::Io { what: format!("listening on {listen}"), source })?;
     bound(address);
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        // axum gives tapped listeners' peer addresses to `ConnectInfo`; the tap itself turns
-        // off Nagle's algorithm, as axum does not on a TLS stream.
+    let header_read_timeout = state.config.header_read_timeout;
+    let app = router(state);
+    match tls {
+        // The tap turns off Nagle's algorithm, as axum does not on a TLS stream.
         Some(tls) => {
             let listener = TlsListener::new(listener, tls)
                 .map_err(|source| ServerError::Io {
@@ -169,11 +185,16 @@ async fn serve_until(
                 .tap_io(|stream| {
                     let _ = stream.get_ref().0.set_nodelay(true);
                 });
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            connections::serve(listener, app, header_read_timeout, shutdown).await;
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-    };
-    served.map_err(|source| ServerError::Io { what: format!("serving on {address}"), source })
+        None => {
+            let listener = listener.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            connections::serve(listener, app, header_read_timeout, shutdown).await;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the service until Ctrl-C or SIGTERM (`fwsign serve`).
@@ -285,11 +306,8 @@ pub fn create_token(
     let config = ServiceConfig::load(config_path)?;
     let token = tokens::generate().map_err(|e| ServerError::Random(e.to_string()))?;
     let record = TokenRecord { name: name.to_owned(), role, group: group.map(ToOwned::to_owned) };
-    runtime()?.block_on(async {
-        let storage = SqliteStorage::open(&config.database).await?;
-        storage.insert_token(&record, &tokens::hash(&token)).await?;
-        Ok::<_, ServerError>(())
-    })?;
+    let command = AdminCommand::CreateToken(&record, tokens::hash(&token));
+    runtime()?.block_on(command.run_on(&config.database))?;
     Ok(token)
 }
 
@@ -299,10 +317,40 @@ pub fn create_token(
 /// [`ServerError`] for the configuration or the database.
 pub fn revoke_token(config_path: &Path, name: &str) -> Result<bool, ServerError> {
     let config = ServiceConfig::load(config_path)?;
-    runtime()?.block_on(async {
-        let storage = SqliteStorage::open(&config.database).await?;
-        Ok(storage.revoke_token(name).await?)
-    })
+    Ok(runtime()?.block_on(AdminCommand::RevokeToken(name).run_on(&config.database))?)
+}
+
+/// What `fwsign token` and `fwsign key` do to the database.
+enum AdminCommand<'a> {
+    /// Store a token's record and hash.
+    CreateToken(&'a TokenRecord, String),
+    /// Revoke the token named so.
+    RevokeToken(&'a str),
+    /// Move the key named so to a later state.
+    SetKeyState(&'a str, KeyState),
+}
+
+impl AdminCommand<'_> {
+    /// Opens the database at `url` and runs the command; `false` only for a token revocation
+    /// that found no live token.
+    async fn run_on(self, url: &str) -> Result<bool, StorageError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => self.run(&SqliteStorage::open(url).await?).await,
+            Backend::Postgres => self.run(&PostgresStorage::open(url).await?).await,
+        }
+    }
+
+    async fn run(self, storage: &impl Storage) -> Result<bool, StorageError> {
+        match self {
+            Self::CreateToken(record, hash) => {
+                storage.insert_token(record, &hash).await.map(|()| true)
+            }
+            Self::RevokeToken(name) => storage.revoke_token(name).await,
+            Self::SetKeyState(name, state) => {
+                storage.set_key_state(name, state).await.map(|()| true)
+            }
+        }
+    }
 }
 
 /// Moves the configured key `name` to `state` (`fwsign key retire|revoke`): from then on the
@@ -317,8 +365,6 @@ pub fn set_key_state(config_path: &Path, name: &str, state: KeyState) -> Result<
         let keys = config.keys.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
         return Err(ServerError::UnknownKey { name: name.to_owned(), keys });
     }
-    runtime()?.block_on(async {
-        let storage = SqliteStorage::open(&config.database).await?;
-        Ok(storage.set_key_state(name, state).await?)
-    })
+    runtime()?.block_on(AdminCommand::SetKeyState(name, state).run_on(&config.database))?;
+    Ok(())
 }

@@ -27,11 +27,12 @@ fn start(dir: &Path, expiry_secs: u64) -> (RunningService, PrivateKey) {
     std::fs::write(
         dir.join("service.toml"),
         format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n\
              pending_expiry_secs = {expiry_secs}\n\
              [keys.release]\nkey = \"release.pem\"\napprovals = 2\napprovers = \"release-managers\"\n\
              [groups.factory]\nmembers = [\"station-1\"]\n\
-             [groups.release-managers]\nmembers = [\"alice\", \"bob\", \"dave\"]\n"
+             [groups.release-managers]\nmembers = [\"alice\", \"bob\", \"dave\"]\n",
+            common::database()
         ),
     )
     .expect("config");

@@ -47,10 +47,11 @@ fn setup(log: &str) -> tempfile::TempDir {
     write(
         &dir.path().join("service.toml"),
         &format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n\
              [keys.dev]\nkey = \"dev.pem\"\n\
              [keys.release]\nkey = \"dev.pem\"\napprovals = 1\napprovers = \"managers\"\n\
-             [groups.managers]\nmembers = [\"alice\"]\n{log}"
+             [groups.managers]\nmembers = [\"alice\"]\n{log}",
+            common::database()
         ),
     );
     dir
@@ -203,14 +204,11 @@ fn a_tree_rewritten_in_the_database_is_caught_by_a_monitor() {
     assert_eq!(seen.size, 3);
     drop(service);
     // Someone with the database rewrites the first leaf's stored hash.
-    let url = format!("sqlite:{}", dir.path().join("service.db").display());
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE log_hashes SET hash = zeroblob(32) WHERE idx = 0")
-            .execute(&pool)
-            .await
-            .unwrap();
-    });
+    let url = ServiceConfig::load(&config).unwrap().database;
+    common::execute(
+        &url,
+        "UPDATE log_hashes SET hash = (SELECT hash FROM log_hashes WHERE idx = 1) WHERE idx = 0",
+    );
     let service = start(dir.path()).unwrap();
     let error = check(&service, Some(&seen)).unwrap_err().to_string();
     assert!(error.contains("tiles do not hash to the checkpoint's root"), "{error}");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::Engine as _;
+use common::issuer::{IssuerKey, b64url, ec_key, mint};
 use common::{audit, call, region, sign_body};
 use fwsign_keys::keys::{Algorithm as KeyAlgorithm, PrivateKey};
 use fwsign_service::client::{DEFAULT_AUDIENCE, GITHUB_ACTIONS_ISSUER, ServiceClient};
@@ -41,23 +41,10 @@ when {
 };
 "#;
 
-/// A signing key of the test issuer, with its JWK.
-struct IssuerKey {
-    kid: &'static str,
-    algorithm: Algorithm,
-    encoding: EncodingKey,
-    public_pem: Vec<u8>,
-    jwk: Value,
-}
-
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     let mut command = std::process::Command::new(fwsign_tests::openssl());
     command.current_dir(dir).args(args);
     fwsign_tests::run_checked(&mut command)
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Bytes of hex text.
@@ -85,21 +72,6 @@ fn rsa_key(dir: &Path, kid: &'static str) -> IssuerKey {
         algorithm: Algorithm::RS256,
         encoding: EncodingKey::from_rsa_pem(&private).expect("rsa pem"),
         public_pem,
-        jwk,
-    }
-}
-
-fn ec_key(kid: &'static str) -> IssuerKey {
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).expect("key");
-    let verifier_core::PublicKey::P256(point) = key.public_key() else { unreachable!() };
-    let jwk = json!({ "kty": "EC", "kid": kid, "use": "sig", "alg": "ES256", "crv": "P-256",
-        "x": b64url(&point[1..33]), "y": b64url(&point[33..]) });
-    IssuerKey {
-        kid,
-        algorithm: Algorithm::ES256,
-        encoding: EncodingKey::from_ec_pem(key.to_pkcs8_pem(None).expect("pem").as_bytes())
-            .expect("ec pem"),
-        public_pem: Vec::new(),
         jwk,
     }
 }
@@ -189,12 +161,6 @@ fn gitlab_claims(issuer: &str) -> Value {
     })
 }
 
-fn mint(key: &IssuerKey, claims: &Value) -> String {
-    let mut header = Header::new(key.algorithm);
-    header.kid = Some(key.kid.to_owned());
-    jsonwebtoken::encode(&header, claims, &key.encoding).expect("mint")
-}
-
 fn with(mut claims: Value, name: &str, value: Value) -> Value {
     claims[name] = value;
     claims
@@ -226,11 +192,12 @@ fn ci_identity_tokens_are_checked_exactly() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:s.db\"\npolicy = \"policy.cedar\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n\
              [keys.dev]\nkey = \"dev.pem\"\n\
              [issuers.github]\nissuer = \"{github}\"\naudience = \"{AUDIENCE}\"\n\
              [issuers.gitlab]\nissuer = \"{gitlab}\"\naudience = \"{AUDIENCE}\"\njwks = \"gitlab-jwks.json\"\n\
              [issuers.liar]\nissuer = \"{}/liar\"\naudience = \"{AUDIENCE}\"\n",
+            common::database(),
             issuer.base
         ),
     )

@@ -57,8 +57,9 @@ fn setup_with(policy: &str) -> Setup {
     let config = dir.path().join("service.toml");
     write(
         &config,
-        r#"listen = "127.0.0.1:0"
-database = "sqlite:service.db"
+        &format!(
+            r#"listen = "127.0.0.1:0"
+database = "{}"
 policy = "policy.cedar"
 body_limit = 65536
 
@@ -76,6 +77,8 @@ members = ["station-1", "station-7"]
 [groups.release-managers]
 members = ["alice", "bob"]
 "#,
+            common::database()
+        ),
     );
     Setup { dir, config, dev_key: key.public_key() }
 }
@@ -275,7 +278,6 @@ fn the_trail_survives_a_restart_and_stays_chained() {
     let records = audit(&service, &auditor);
     assert_eq!(records.len(), 2);
     verify_chain(&records).expect("chain across restarts");
-    assert!(setup.dir.path().join("service.db").is_file());
 }
 
 fn config_error(setup: &Setup, config: &str) -> String {
@@ -300,6 +302,13 @@ fn a_bad_configuration_refuses_to_start_naming_file_line_and_field() {
             format!("{base}[keys.dev]\nkey = \"dev.pem\"\nsessions = 0\n"),
             ":6: keys.dev.sessions",
             "0: expected 1 to 64",
+        ),
+        (
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase = \"mysql://db/fw\"\npolicy = \"policy.cedar\"\n{keys}"
+            ),
+            ":2: database",
+            "\"mysql://db/fw\": expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
         ),
         (
             format!("{base}[keys.dev]\nkey = \"pkcs11:token=t;object=o\"\npassword_env = \"PW\"\n"),
@@ -501,13 +510,13 @@ fn a_rollback_cannot_slip_in_while_a_newer_image_is_being_signed() {
         assert!(body.contains("no-rollback"), "{body}");
         tsa.release.send(()).expect("release");
         let (status, body) = newer.join().expect("newer");
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 503, "{body}");
         assert!(body.contains("time-stamping failed"), "{body}");
     });
     // Counter 5 was never signed: 3 passes the policy again (and fails only at the TSA).
     let (status, body) =
         call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 3)])));
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("time-stamping failed"), "{body}");
 }
 
@@ -625,4 +634,41 @@ fn the_policy_sees_rotation_images_and_can_demand_approvals() {
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("0x00a3") || body.contains("REVOKE_KEYS"), "{body}");
     }
+}
+
+#[test]
+fn a_database_with_a_newer_schema_is_refused_at_start() {
+    let setup = setup_with(POLICY);
+    drop(setup.start());
+    let config = ServiceConfig::load(&setup.config).expect("config");
+    common::execute(&config.database, "INSERT INTO schema_version (version) VALUES (99)");
+    let error = RunningService::start(config.clone()).map(|_| ()).expect_err("must not start");
+    let error = error.to_string();
+    assert!(
+        error.contains(&format!("database {} has schema version 99", config.database)),
+        "{error}"
+    );
+    assert!(error.contains("newer than version 2 that this fwsign knows"), "{error}");
+    let token = create_token(&setup.config, "late", Role::Submitter, None).expect_err("refused");
+    assert!(token.to_string().contains("schema version 99"), "{token}");
+}
+
+#[test]
+fn a_sqlite_database_from_before_schema_versions_is_adopted_with_its_tokens() {
+    let setup = setup_with(POLICY);
+    let file = setup.dir.path().join("old.db");
+    let url = format!("sqlite:{}?mode=rwc", file.display());
+    // The schema as the first release created it, with no schema_version table.
+    common::execute(&url, include_str!("../migrations/sqlite/0001_initial.sql"));
+    let token = fwsign_service::tokens::generate().expect("token");
+    let hash = fwsign_service::tokens::hash(&token);
+    let insert = format!(
+        "INSERT INTO api_tokens (name, role, grp, hash, created) VALUES ('old', 'auditor', NULL, '{hash}', 0)"
+    );
+    common::execute(&url, &insert);
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    let database = text.lines().find(|l| l.starts_with("database")).expect("database line");
+    write(&setup.config, &text.replace(database, "database = \"sqlite:old.db\""));
+    let service = setup.start();
+    assert!(audit(&service, &token).is_empty(), "the old token still works");
 }

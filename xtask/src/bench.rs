@@ -192,7 +192,7 @@ fn imgtool() -> Result<PathBuf> {
 }
 
 /// The release `fwsign`, as users run it.
-fn build_fwsign() -> Result<PathBuf> {
+pub(crate) fn build_fwsign() -> Result<PathBuf> {
     crate::cargo(&["build", "--quiet", "--release", "-p", "host-signer", "--bin", "fwsign"])?;
     Ok(root().join("target/release/fwsign"))
 }

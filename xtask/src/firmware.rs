@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use boards::Board;
-use device_profile::Profile;
+use device_profile::{KeySource, Profile};
 
 use crate::root;
 use crate::toolchain::TargetBuild;
@@ -36,21 +36,30 @@ pub(crate) fn out_dir(board: &Board) -> PathBuf {
 
 /// Builds the bootloader for `board` with the rules of the device profile `profile`,
 /// trusting the public keys of `keys`; with its log proof check (`tlog`) if the profile lists
-/// transparency-log keys.
+/// transparency-log keys, and reading its keys from the provisioning record
+/// (`provisioned-keys`, `keys` unused) if the profile says so.
 pub(crate) fn bootloader(board: &Board, profile: &Profile, keys: &[PathBuf]) -> Result<PathBuf> {
     let list: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
     let path = profile.path.display().to_string();
-    let logged = !profile.log_keys.is_empty();
+    let mut features = vec!["standard"];
+    let mut name = String::from("fwsign-bootloader");
+    if !profile.log_keys.is_empty() {
+        features.push("tlog");
+        name.push_str("-tlog");
+    }
+    if profile.key_source == KeySource::Provisioned {
+        features.push("provisioned-keys");
+        name.push_str("-provisioned");
+    }
     let elf = build(
         board,
         cargo_profile(board),
         "fwsign-bootloader-firmware",
         "fwsign-bootloader",
-        if logged { &["standard", "tlog"] } else { &["standard"] },
+        &features,
         &[("FWSIGN_TRUSTED_KEYS", &list.join(",")), ("FWSIGN_DEVICE_PROFILE", &path)],
     )?;
-    let name = if logged { "fwsign-bootloader-tlog.elf" } else { "fwsign-bootloader.elf" };
-    copy_out(&elf, &out_dir(board).join(name))
+    copy_out(&elf, &out_dir(board).join(name + ".elf"))
 }
 
 /// Builds the demo application `version` for `board`; an unhealthy build never confirms itself.
@@ -71,13 +80,13 @@ pub(crate) fn app(board: &Board, version: &str, healthy: bool) -> Result<App> {
     Ok(App { elf, bin })
 }
 
-/// The standard bootloader with its log proof check for `board`, built like a real board's
-/// (fat LTO, [`BOARD_PROFILE`]) with the device profile at `profile`: what
+/// The standard bootloader with its log proof check and provisioned keys for `board`, built
+/// like a real board's (fat LTO, [`BOARD_PROFILE`]) with the device profile at `profile`: what
 /// `cargo xtask check-no-panic` inspects.
 pub(crate) fn bootloader_for_analysis(board: &Board, profile: &Path) -> Result<PathBuf> {
     let profile = profile.display().to_string();
     let vars = [("FWSIGN_TRUSTED_KEYS", ""), ("FWSIGN_DEVICE_PROFILE", profile.as_str())];
-    let features = ["standard", "tlog"];
+    let features = ["standard", "tlog", "provisioned-keys"];
     build(board, BOARD_PROFILE, "fwsign-bootloader-firmware", "fwsign-bootloader", &features, &vars)
 }
 

@@ -19,6 +19,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "log_proof",
     "device_profile",
     "log_tiles",
+    "provisioning_record",
 ];
 
 /// Runs every target for `seconds` (after replaying its seeds) and reports the executions.

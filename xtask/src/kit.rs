@@ -1,7 +1,7 @@
 //! Everything needed to run a board on QEMU: firmware builds, signed images, flash files.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -113,6 +113,34 @@ impl Kit {
         let mut kit = Self::build_for(board, &profile, versions)?;
         kit.logging_service = Some(service);
         Ok(kit)
+    }
+
+    /// As [`Kit::build`], for a device that reads its trusted keys from its provisioning
+    /// record: the board's profile with `[keys] source = "provisioned"`.
+    pub(crate) fn build_provisioned(board: Board, versions: &[(&str, bool)]) -> Result<Self> {
+        let shipped = crate::cmd::device::load(&board, None)?;
+        let path = firmware::out_dir(&board).join("provisioned-device.toml");
+        let profile = provisioned_profile(&board, &shipped, &path)?;
+        Self::build_for(board, &profile, versions)
+    }
+
+    /// The provisioning record of a device trusting the profile's keys, in its order, with
+    /// the key slots `revoked` revoked.
+    pub(crate) fn provisioning_record(
+        &self,
+        identity: &[u8],
+        revoked: &[usize],
+    ) -> Result<Vec<u8>> {
+        let profile = Profile::load(&self.profile)?;
+        let keys = fwsign_keys::profile_keys::keys(&profile, &fwsign_keys::keys::NoPassword)?;
+        let builder = keys
+            .iter()
+            .map(|key| key.trusted.spki_sha256())
+            .fold(provisioning::RecordBuilder::new(identity), |builder, hash| {
+                builder.trusted_key_hash(hash)
+            });
+        let builder = revoked.iter().fold(builder, |builder, slot| builder.revoked_slot(*slot));
+        Ok(builder.build()?)
     }
 
     fn app(&self, version: &str, healthy: bool) -> Result<&App> {
@@ -238,10 +266,28 @@ impl Kit {
     /// A device named `name` whose primary slot was programmed with `factory` at the
     /// factory (bytes after the image stay erased).
     pub(crate) fn device(&self, name: &str, factory: &[u8]) -> Result<Device<'_>> {
+        self.device_with_flash(name, &self.factory_flash(factory))
+    }
+
+    /// As [`Kit::device`], with the provisioning record `record` in its page.
+    pub(crate) fn provisioned_device(
+        &self,
+        name: &str,
+        factory: &[u8],
+        record: &[u8],
+    ) -> Result<Device<'_>> {
+        let mut flash = self.factory_flash(factory);
+        let at = self.board.provisioning.offset as usize;
+        flash[at..at + record.len()].copy_from_slice(record);
+        self.device_with_flash(name, &flash)
+    }
+
+    /// Erased flash with `factory` at the start of the primary slot.
+    fn factory_flash(&self, factory: &[u8]) -> Vec<u8> {
         let mut flash = vec![0xFF; self.board.flash_size as usize];
         let at = self.board.layout.primary.offset as usize;
         flash[at..at + factory.len()].copy_from_slice(factory);
-        self.device_with_flash(name, &flash)
+        flash
     }
 
     /// A device named `name` whose flash chip holds `flash`.
@@ -277,6 +323,52 @@ pub(crate) fn logged_profile(
     trusted: &[String],
     vkey: &std::path::Path,
 ) -> Result<String> {
+    edited_profile(shipped, |keys| set_log_key(keys, trusted, vkey))
+}
+
+/// As [`logged_profile`], with `[keys] source = "provisioned"`.
+pub(crate) fn logged_provisioned_profile(
+    shipped: &Profile,
+    trusted: &[String],
+    vkey: &std::path::Path,
+) -> Result<String> {
+    edited_profile(shipped, |keys| {
+        set_log_key(keys, trusted, vkey);
+        set_provisioned(keys);
+    })
+}
+
+/// `profile` with `[keys] source = "provisioned"`, written to `path` and loaded from there.
+pub(crate) fn provisioned_profile(
+    board: &Board,
+    profile: &Profile,
+    path: &Path,
+) -> Result<Profile> {
+    let text = edited_profile(profile, set_provisioned)?;
+    crate::write_atomically(path, text.as_bytes())?;
+    crate::cmd::device::load(board, Some(path.to_owned()))
+}
+
+/// `[keys] source = "provisioned"`.
+fn set_provisioned(keys: &mut toml::Table) {
+    keys.insert("source".into(), toml::Value::String("provisioned".into()));
+}
+
+/// `[keys] trusted = trusted` and `transparency_log` naming the verifier key file `vkey`.
+fn set_log_key(keys: &mut toml::Table, trusted: &[String], vkey: &std::path::Path) {
+    {
+        let list = |specs: &[String]| {
+            toml::Value::Array(specs.iter().cloned().map(toml::Value::String).collect())
+        };
+        keys.insert("trusted".into(), list(trusted));
+        let vkey = toml::Value::String(vkey.display().to_string());
+        keys.insert("transparency_log".into(), toml::Value::Array(vec![vkey]));
+    }
+}
+
+/// The text of `shipped`, to be written elsewhere: its trusted and revoked keys made absolute,
+/// then its `[keys]` table changed by `edit`.
+fn edited_profile(shipped: &Profile, edit: impl FnOnce(&mut toml::Table)) -> Result<String> {
     let text = std::fs::read_to_string(&shipped.path)
         .with_context(|| format!("cannot read {}", shipped.path.display()))?;
     let mut table: toml::Table =
@@ -285,14 +377,12 @@ pub(crate) fn logged_profile(
         .get_mut("keys")
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| anyhow!("{}: no [keys] table", shipped.path.display()))?;
-    let list = |specs: Vec<String>| {
-        toml::Value::Array(specs.into_iter().map(toml::Value::String).collect())
+    let list = |specs: &[device_profile::KeySpec]| {
+        toml::Value::Array(specs.iter().map(|spec| toml::Value::String(spec.to_string())).collect())
     };
-    keys.insert("trusted".into(), list(trusted.to_vec()));
-    let revoked = shipped.revoked_keys.iter().map(ToString::to_string).collect();
-    keys.insert("revoked".into(), list(revoked));
-    let vkey = toml::Value::String(vkey.display().to_string());
-    keys.insert("transparency_log".into(), toml::Value::Array(vec![vkey]));
+    keys.insert("trusted".into(), list(&shipped.trusted_keys));
+    keys.insert("revoked".into(), list(&shipped.revoked_keys));
+    edit(keys);
     Ok(toml::to_string(&table)?)
 }
 

@@ -18,6 +18,8 @@ mod powerfail;
 mod qemu;
 mod scenarios;
 mod service;
+mod service_bench;
+mod service_faults;
 mod sha256_check;
 mod sign;
 mod size_boot;
@@ -44,6 +46,11 @@ enum Task {
     Ota(cmd::ota::Cmd),
     /// Verify a signed image, then program it and the bootloader onto a board through a debug probe.
     Flash(cmd::flash::Cmd),
+    /// Build the bootloader and signed demo application a factory line provisions (QEMU board).
+    FactoryFirmware(cmd::factory::FirmwareCmd),
+    /// Provision N virtual QEMU devices with `fwsign factory provision`: devices per hour and
+    /// time per step.
+    FactoryBench(cmd::factory::BenchCmd),
     /// Create the development keys (target/dev-keys) if they are missing.
     Keys,
     /// Run every test and check, as CI does.
@@ -57,6 +64,33 @@ enum Task {
         /// Also write the figures as a flat JSON object to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+    },
+    /// Load the signing service over loopback with concurrent clients (SQLite; file and
+    /// SoftHSM2 keys): signatures/s, p50/p99 latency and CPU per signature against the
+    /// in-process floor.
+    ServiceBench {
+        /// Concurrent clients per point.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32, 128])]
+        clients: Vec<usize>,
+        /// Seconds per point.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Also write the figures as a flat JSON object to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Draw signatures/s and p99 latency against clients into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+    },
+    /// (Used by service-bench) print the in-process signatures/s of one key.
+    #[command(hide = true)]
+    ServiceBenchFloor {
+        /// The key: a file or a PKCS#11 URI.
+        #[arg(long)]
+        key: String,
+        /// Seconds to sign for.
+        #[arg(long)]
+        seconds: u64,
     },
     /// Prove the verifier, and the bootloader built with a log key, link no panic path of our
     /// own in a thumbv7em release firmware.
@@ -72,6 +106,17 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u32,
+    },
+    /// The signing service under faults (kill -9 under load, a full disk, hostile
+    /// connections): every signature a client received must be in the audit trail and the
+    /// transparency log afterwards; prints `N acknowledged, M lost` per scenario.
+    ServiceFaults {
+        /// Fewer kills and shorter load (the `cargo xtask test` step).
+        #[arg(long)]
+        quick: bool,
+        /// Replay the kill moments of an earlier run (its printed seed).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Cut power, tear writes and interrupt erases at every flash operation of every update
     /// flow on simulated flash; ends with `N interruption points, F failures`.
@@ -94,13 +139,28 @@ fn main() -> ExitCode {
         Task::App(cmd) => cmd.run().map(|()| true),
         Task::Ota(cmd) => cmd.run(),
         Task::Flash(cmd) => cmd.run().map(|()| true),
+        Task::FactoryFirmware(cmd) => cmd.run().map(|()| true),
+        Task::FactoryBench(cmd) => cmd.run().map(|()| true),
         Task::Keys => sign::fwsign().and_then(|fwsign| sign::dev_keys(&fwsign)).map(|_| true),
         Task::Test { fuzz_seconds } => test::run(fuzz_seconds).map(|()| true),
         Task::Bench { json } => bench::run(json.as_deref()).map(|()| true),
+        Task::ServiceBench { clients, seconds, json, plot } => {
+            let options = service_bench::Options {
+                clients: &clients,
+                seconds,
+                json: json.as_deref(),
+                plot: plot.as_deref(),
+            };
+            service_bench::run(&options).map(|()| true)
+        }
+        Task::ServiceBenchFloor { key, seconds } => {
+            service_bench::floor_in_process(&key, seconds).map(|()| true)
+        }
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::CheckSizeBuild => size_boot::check().map(|()| true),
         Task::CheckSha256 => sha256_check::check().map(|()| true),
         Task::Fuzz { seconds } => fuzz::run(seconds).map(|()| true),
+        Task::ServiceFaults { quick, seed } => service_faults::run(quick, seed),
         Task::Powerfail { long, qemu: false } => powerfail::run(long),
         Task::Powerfail { qemu: true, .. } => powerfail::run_qemu(false).map(|()| true),
     };

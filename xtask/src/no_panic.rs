@@ -7,8 +7,9 @@
 //! `verifier-core/src` or `sha256-armv7m/src`.
 //!
 //! The same check then runs on the bootloader itself, built for mps2-an386 as a real board's
-//! (fat LTO) from a profile that lists a transparency-log key, so its `tlog` proof check is
-//! linked too; there the bootloader's own code (`bootloader/src`) counts as ours as well.
+//! (fat LTO) from a profile that lists a transparency-log key and provisioned keys, so its
+//! `tlog` proof check and its provisioning record parser are linked too; there the
+//! bootloader's own code (`bootloader/src`, `provisioning/src`) counts as ours as well.
 //!
 //! Call sites inside the crypto crates (bounds checks the compiler could not elide in
 //! ed25519-compact, salty, crypto-bigint, der) are counted and reported, not hidden: they are outside
@@ -21,7 +22,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Source directories of our own code: a panic path starting in one fails the check.
-const OUR_SOURCES: [&str; 3] = ["verifier-core/src/", "sha256-armv7m/src/", "bootloader/src/"];
+const OUR_SOURCES: [&str; 4] =
+    ["verifier-core/src/", "sha256-armv7m/src/", "bootloader/src/", "provisioning/src/"];
 
 /// A log verifier key for the bootloader build: any valid key links the same code.
 const EXAMPLE_LOG_KEY: &str =
@@ -31,14 +33,15 @@ const EXAMPLE_LOG_KEY: &str =
 const EXAMPLE_KEY_HASH: &str =
     "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-/// Builds the mps2-an386 bootloader with a log key in its profile; its ELF.
+/// Builds the mps2-an386 bootloader with a log key and provisioned keys in its profile; its
+/// ELF.
 pub(crate) fn logged_bootloader() -> Result<PathBuf> {
     let board = boards::mps2::AN386;
     let dir = crate::root().join("target").join("xtask").join("no-panic");
     let vkey = dir.join("log.vkey");
     crate::write_atomically(&vkey, format!("{EXAMPLE_LOG_KEY}\n").as_bytes())?;
     let shipped = crate::cmd::device::load(&board, None)?;
-    let text = crate::kit::logged_profile(&shipped, &[EXAMPLE_KEY_HASH.into()], &vkey)?;
+    let text = crate::kit::logged_provisioned_profile(&shipped, &[EXAMPLE_KEY_HASH.into()], &vkey)?;
     let profile = dir.join("logged-device.toml");
     crate::write_atomically(&profile, text.as_bytes())?;
     let elf = crate::firmware::bootloader_for_analysis(&board, &profile)?;

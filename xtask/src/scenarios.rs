@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::kit::{BOOT_TIMEOUT, Kit, Signer, expect};
+use crate::kit::{BOOT_TIMEOUT, Device, Kit, Signer, expect};
 use crate::qemu::Status;
 
 /// Application versions every scenario set needs: (version, healthy).
@@ -64,6 +64,20 @@ pub(crate) const LOGGED: &[Scenario] = &[Scenario {
     name: "log required: logged image boots, stripped proof and unlogged image refused",
     run: log_required,
 }];
+
+/// The scenarios of a device that reads its trusted keys from its provisioning record
+/// ([`Kit::build_provisioned`](crate::kit::Kit::build_provisioned)).
+pub(crate) const PROVISIONED: &[Scenario] = &[
+    Scenario {
+        name: "provisioned keys: full-key images boot and update, a KEYHASH-only update refused",
+        run: provisioned_keys_boot,
+    },
+    Scenario { name: "provisioned keys: a revoked key slot refused", run: provisioned_key_revoked },
+    Scenario {
+        name: "provisioned keys: damaged or missing record: safe state, says why",
+        run: provisioning_record_refused,
+    },
+];
 
 /// The scenarios for the other emulated boards.
 pub(crate) const BASIC: &[Scenario] = &[
@@ -194,13 +208,73 @@ fn accepted(kit: &Kit, echo: bool, name: &str, signer: Signer) -> Result<()> {
 fn corrupted_primary(kit: &Kit, echo: bool) -> Result<()> {
     let device =
         kit.device("corrupted", &tampered(kit.image("1.0.0", true, 1, Signer::Ed25519)?))?;
+    stays_in_safe_state(&device, echo, "nothing bootable")
+}
+
+/// Powers `device` on and fails unless the bootloader stays in its safe state (QEMU exit code
+/// 3) and logs `reason`.
+fn stays_in_safe_state(device: &Device<'_>, echo: bool, reason: &str) -> Result<()> {
     let mut session = device.power_on(echo)?;
     let code = session.wait_exit(BOOT_TIMEOUT)?;
     if code != 3 {
         bail!("expected the bootloader's safe-state exit code 3, QEMU exited with {code}");
     }
-    session.expect_log("nothing bootable", BOOT_TIMEOUT)?;
+    session.expect_log(reason, BOOT_TIMEOUT)?;
     Ok(())
+}
+
+/// The application `version` signed by the trusted Ed25519 key with its full public key
+/// (`--public-key-format full`), as a device with provisioned keys needs.
+fn full_key_image(kit: &Kit, version: &str, security_counter: u32) -> Result<Vec<u8>> {
+    let counter = security_counter.to_string();
+    let options = ["-s", &counter, "--public-key-format", "full"].map(String::from);
+    kit.image_signed_with(version, true, None, &[kit.device_options(), options.to_vec()].concat())
+}
+
+/// The device's identity in the provisioning records of the scenarios.
+const IDENTITY: &[u8] = b"qemu-device-0001";
+
+/// A v1 signed with the full key boots with keys from the record; a v2 signed the same way
+/// installs over UART; a v2 naming its key by KEYHASH only is refused: the record holds hashes,
+/// not keys.
+fn provisioned_keys_boot(kit: &Kit, echo: bool) -> Result<()> {
+    let record = kit.provisioning_record(IDENTITY, &[])?;
+    let device =
+        kit.provisioned_device("provisioned", &full_key_image(kit, "1.0.0", 1)?, &record)?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    // imgtool names the key by its hash unless told otherwise; fwsign refuses to make this
+    // image for a provisioned device.
+    let keyhash_only = kit.image("2.0.0", true, 2, Signer::Imgtool)?;
+    let status = update(&mut session, &keyhash_only, false)?;
+    expect(&status, "1.0.0", "update-refused")?;
+    if !status.refusal.contains("not signed by a trusted key") {
+        bail!("KEYHASH-only update refused for the wrong reason: {status}");
+    }
+    let status = update(&mut session, &full_key_image(kit, "2.0.0", 2)?, true)?;
+    expect(&status, "2.0.0", "upgraded")?;
+    check_counter(&status, 2)
+}
+
+/// The record's Ed25519 slot (0) is revoked: the image that boots with the same record
+/// unrevoked ([`provisioned_keys_boot`]) never boots.
+fn provisioned_key_revoked(kit: &Kit, echo: bool) -> Result<()> {
+    let record = kit.provisioning_record(IDENTITY, &[0])?;
+    let image = full_key_image(kit, "1.0.0", 1)?;
+    let device = kit.provisioned_device("provisioned-revoked", &image, &record)?;
+    stays_in_safe_state(&device, echo, "not signed by a trusted key")
+}
+
+/// One flipped bit in the record's key hashes, and an erased record page: nothing boots, and
+/// the bootloader says which.
+fn provisioning_record_refused(kit: &Kit, echo: bool) -> Result<()> {
+    let image = full_key_image(kit, "1.0.0", 1)?;
+    let mut damaged = kit.provisioning_record(IDENTITY, &[])?;
+    damaged[provisioning::format::KEY_HASHES.start] ^= 0x01;
+    let device = kit.provisioned_device("provisioning-record-damaged", &image, &damaged)?;
+    stays_in_safe_state(&device, echo, "DigestMismatch")?;
+    let device = kit.device("provisioning-record-missing", &image)?;
+    stays_in_safe_state(&device, echo, "NotProvisioned")
 }
 
 fn non_bootable_refused(kit: &Kit, echo: bool) -> Result<()> {
@@ -301,15 +375,7 @@ fn log_required(kit: &Kit, echo: bool) -> Result<()> {
     let status = update(&mut session, &logged_v2, true)?;
     expect(&status, "2.0.0", "upgraded")?;
     let unlogged = kit.device("log-required-unlogged", &without_log_proof(&v1)?)?;
-    let mut session = unlogged.power_on(echo)?;
-    let code = session.wait_exit(BOOT_TIMEOUT)?;
-    if code != 3 {
-        bail!(
-            "unlogged factory image: expected the safe-state exit code 3, QEMU exited with {code}"
-        );
-    }
-    session.expect_log(REASON, BOOT_TIMEOUT)?;
-    Ok(())
+    stays_in_safe_state(&unlogged, echo, REASON).map_err(|e| e.context("unlogged factory image"))
 }
 
 /// `image` without its LOG_PROOF TLV, as an attacker would strip it.

@@ -4,6 +4,7 @@
 //! `fwsign sign --server` as CI runs it. The image must also pass `imgtool verify`, so what
 //! the device accepts is what MCUboot's own tool accepts.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
@@ -13,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use crate::sign::{SignRequest, imgtool, run};
 
 /// The service's name for the key.
-const KEY_NAME: &str = "dev";
+pub(crate) const KEY_NAME: &str = "dev";
 /// The environment variable the client reads its API token from.
 const TOKEN_VAR: &str = "FWSIGN_API_TOKEN";
 
@@ -25,6 +26,20 @@ pub(crate) struct ServiceLog<'a> {
     pub(crate) key: &'a Path,
 }
 
+/// What a [`LocalService`] holds and where it stores.
+pub(crate) struct ServiceSpec<'a> {
+    /// The key `dev`: a key file or a PKCS#11 URI.
+    pub(crate) key: &'a str,
+    /// The storage URL (`sqlite:service.db`, relative to the service's directory).
+    pub(crate) database: &'a str,
+    /// The transparency log, if any.
+    pub(crate) log: Option<&'a ServiceLog<'a>>,
+    /// Environment for `fwsign` (a PKCS#11 module and PIN, a SoftHSM2 configuration).
+    pub(crate) env: &'a [(&'a str, &'a OsStr)],
+    /// Top-level lines added to `service.toml` (`[limits]` and the like come after).
+    pub(crate) settings: &'a str,
+}
+
 /// `fwsign serve` as a child process in its own directory; stopped when dropped.
 pub(crate) struct LocalService {
     child: Child,
@@ -33,6 +48,8 @@ pub(crate) struct LocalService {
     url: String,
     token: String,
     config: PathBuf,
+    fwsign: PathBuf,
+    env: Vec<(String, OsString)>,
 }
 
 impl Drop for LocalService {
@@ -51,6 +68,14 @@ impl LocalService {
         dir: &Path,
         log: Option<&ServiceLog<'_>>,
     ) -> Result<Self> {
+        let key = key.display().to_string();
+        let spec =
+            ServiceSpec { key: &key, database: "sqlite:service.db", log, env: &[], settings: "" };
+        Self::start_with(fwsign, dir, &spec)
+    }
+
+    /// Starts a fresh service in `dir` as `spec` describes.
+    pub(crate) fn start_with(fwsign: &Path, dir: &Path, spec: &ServiceSpec<'_>) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -61,47 +86,60 @@ impl LocalService {
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite:service.db\"\npolicy = \"policy.cedar\"\n\n\
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n{}\n\
              [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
-            key.display()
+            spec.database, spec.settings, spec.key
         );
-        if let Some(log) = log {
+        if let Some(log) = spec.log {
             config +=
                 &format!("\n[log]\norigin = \"{}\"\nkey = \"{}\"\n", log.origin, log.key.display());
         }
         let config_path = dir.join("service.toml");
         crate::write_atomically(&config_path, config.as_bytes())?;
-        let created = Command::new(fwsign)
-            .current_dir(dir)
-            .args(["token", "create", "--config", "service.toml", "--name", "qemu-scenario"])
-            .args(["--role", "submitter"])
-            .output()
-            .context("cannot run fwsign token create")?;
-        if !created.status.success() {
-            bail!("fwsign token create: {}", String::from_utf8_lossy(&created.stderr).trim());
-        }
-        let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
-        let mut child = Command::new(fwsign)
-            .current_dir(dir)
-            .args(["serve", "--config", "service.toml"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run fwsign serve")?;
-        let stderr = child.stderr.take().context("fwsign serve: no stderr")?;
-        let mut service = Self {
-            child,
-            stderr: BufReader::new(stderr),
-            url: String::new(),
-            token,
-            config: config_path,
-        };
-        let mut line = String::new();
-        service.stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
-        match line.trim().rsplit(' ').next() {
-            Some(url) if url.starts_with("http://127.0.0.1:") => service.url = url.to_owned(),
-            _ => bail!("fwsign serve did not start: {}", line.trim()),
-        }
-        Ok(service)
+        let env: Vec<(String, OsString)> = spec
+            .env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let token = create_token(fwsign, &config_path, &env, "qemu-scenario", "submitter")?;
+        let (child, stderr, url) = spawn(fwsign, &config_path, &env)?;
+        Ok(Self { child, stderr, url, token, config: config_path, fwsign: fwsign.to_owned(), env })
+    }
+
+    /// Kills the service with SIGKILL (no chance to finish anything) and waits for it.
+    pub(crate) fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("cannot kill fwsign serve")?;
+        self.child.wait().context("cannot wait for fwsign serve")?;
+        Ok(())
+    }
+
+    /// Starts the service again on its directory (after [`kill`](Self::kill)); it listens on a
+    /// new port.
+    pub(crate) fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.child, self.stderr, self.url) = spawn(&self.fwsign, &self.config, &self.env)?;
+        Ok(())
+    }
+
+    /// A new API token named `name` with `role`.
+    pub(crate) fn create_token(&self, name: &str, role: &str) -> Result<String> {
+        create_token(&self.fwsign, &self.config, &self.env, name, role)
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The submitter token.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The service's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The log's verifier key: `fwsign log verifier-key --config`.
@@ -109,6 +147,59 @@ impl LocalService {
         let mut command = Command::new(fwsign);
         command.args(["log", "verifier-key", "--config"]).arg(&self.config);
         run(&mut command)
+    }
+}
+
+/// `fwsign token create` for the service configured by `config`; the token.
+fn create_token(
+    fwsign: &Path,
+    config: &Path,
+    env: &[(String, OsString)],
+    name: &str,
+    role: &str,
+) -> Result<String> {
+    let dir = config.parent().context("the service configuration has no directory")?;
+    let created = Command::new(fwsign)
+        .current_dir(dir)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .args(["token", "create", "--config"])
+        .arg(config)
+        .args(["--name", name, "--role", role])
+        .output()
+        .context("cannot run fwsign token create")?;
+    if !created.status.success() {
+        bail!("fwsign token create: {}", String::from_utf8_lossy(&created.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&created.stdout).trim().to_owned())
+}
+
+/// Runs `fwsign serve` on `config` (in its directory) and waits until it listens: the child,
+/// its stderr and its URL.
+fn spawn(
+    fwsign: &Path,
+    config: &Path,
+    env: &[(String, OsString)],
+) -> Result<(Child, BufReader<ChildStderr>, String)> {
+    let dir = config.parent().context("the service configuration has no directory")?;
+    let mut child = Command::new(fwsign)
+        .current_dir(dir)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run fwsign serve")?;
+    let mut stderr = BufReader::new(child.stderr.take().context("fwsign serve: no stderr")?);
+    let mut line = String::new();
+    stderr.read_line(&mut line).context("fwsign serve: reading its address")?;
+    match line.trim().rsplit(' ').next() {
+        Some(url) if url.starts_with("http://127.0.0.1:") => Ok((child, stderr, url.to_owned())),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("fwsign serve did not start: {}", line.trim())
+        }
     }
 }
 

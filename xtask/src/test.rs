@@ -1,12 +1,12 @@
 //! `cargo xtask test`: every test of the project, as CI runs it.
 
-use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, sha256_check, size_boot,
-    toolchain, tools,
+    cargo, cargo_for_target, cmd, fuzz, no_panic_check, powerfail, service_faults, sha256_check,
+    size_boot, toolchain, tools,
 };
 
 /// The embedded targets the verifier must build for.
@@ -39,6 +39,7 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
         cargo(&["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
     });
     steps.run("host tests", || cargo(&["test", "--workspace"]));
+    steps.run("service tests on PostgreSQL", service_tests_on_postgres);
     steps.run("Wycheproof vectors through salty's Ed25519", || {
         cargo(&["test", "-p", "verifier-core", "--features", "salty", "--test", "wycheproof"])
     });
@@ -70,24 +71,36 @@ pub(crate) fn run(fuzz_seconds: u32) -> Result<()> {
     steps.run("size-oriented bootloader on QEMU", size_boot::check);
     steps.run("SHA-256 block functions against sha2 on QEMU", sha256_check::check);
     steps.run("power-fail matrix", powerfail::check);
+    steps.run("signing service under faults (quick)", service_faults::check);
     steps.run("QEMU scenarios", || cmd::qemu_test::Cmd::all().run());
     steps.run("core from rust-src: no-panic check and a QEMU boot", core_from_source);
     steps.run("fuzzing", || fuzz::run(fuzz_seconds));
     steps.finish()
 }
 
+/// The signing service's test suites again, each test's service on its own database in a
+/// throwaway PostgreSQL cluster (`FWSIGN_TEST_DATABASE=postgres`, `signing-service/tests/common`).
+fn service_tests_on_postgres() -> Result<()> {
+    let args = ["test", "-p", "signing-service"];
+    let mut command = crate::cargo_command(&args);
+    command.env("FWSIGN_TEST_DATABASE", "postgres");
+    crate::run_cargo(command, &args)
+}
+
 /// Forces the `-Zbuild-std` fallback ([`toolchain`]) for the no-panic proof and one QEMU
 /// scenario, so the path a toolchain without prebuilt thumb targets takes keeps working.
+///
+/// The tasks run through `cargo xtask`, not this executable: an earlier step may have rebuilt
+/// (and so replaced) it.
 fn core_from_source() -> Result<()> {
-    let xtask = std::env::current_exe().context("cannot find the xtask executable")?;
     let tasks: [&[&str]; 2] =
         [&["check-no-panic"], &["qemu-test", "--board", "mps2-an386", "--only", "v2 over UART"]];
     for task in tasks {
-        let status = Command::new(&xtask)
+        let status = crate::cargo_command(&["xtask"])
             .args(task)
             .env(toolchain::FORCE_BUILD_STD, "1")
             .status()
-            .with_context(|| format!("cannot run {}", xtask.display()))?;
+            .context("cannot run cargo xtask")?;
         if !status.success() {
             bail!("`{}=1 cargo xtask {}` failed", toolchain::FORCE_BUILD_STD, task.join(" "));
         }
@@ -105,10 +118,16 @@ struct Steps {
 impl Steps {
     fn run(&mut self, name: &str, step: impl FnOnce() -> Result<()>) {
         println!("\n==> {name}");
-        match step() {
-            Ok(()) => self.passed += 1,
+        let started = Instant::now();
+        let outcome = step();
+        let seconds = started.elapsed().as_secs();
+        match outcome {
+            Ok(()) => {
+                println!("passed: {name} ({seconds} s)");
+                self.passed += 1;
+            }
             Err(error) => {
-                println!("FAILED: {name}: {error:#}");
+                println!("FAILED: {name} ({seconds} s): {error:#}");
                 self.failed.push(name.to_string());
             }
         }

@@ -28,6 +28,7 @@ pub(crate) const TEST_TOOLS: &[AptTool] = &[
     AptTool { program: "openssl", package: "openssl" },
     AptTool { program: "softhsm2-util", package: "softhsm2" },
     AptTool { program: "pkcs11-tool", package: "opensc" },
+    AptTool { program: "/usr/lib/postgresql/15/bin/initdb", package: "postgresql" },
     AptTool { program: "/usr/lib/go-1.19/bin/go", package: "golang-1.19-go" },
     AptTool {
         program: "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go",

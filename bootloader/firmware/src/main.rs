@@ -7,7 +7,10 @@
 //! Cargo features choose the algorithms (`ed25519`, `p256`), the Ed25519 and SHA-256 code
 //! (`opt-size`, `thumb2-sha256`) and whether it logs (`defmt`); `standard` is the build the
 //! demo ships, and a size-oriented build is `ed25519,opt-size,thumb2-sha256`. With `tlog` (for
-//! a profile listing `[keys] transparency_log`) every image must also carry a log proof.
+//! a profile listing `[keys] transparency_log`) every image must also carry a log proof. With
+//! `provisioned-keys` (for a profile saying `[keys] source = "provisioned"`) the trusted keys are
+//! the key hashes of the device's provisioning record, revoked slots refused; without a valid
+//! record nothing boots.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -45,16 +48,17 @@ mod device {
     #[cortex_m_rt::entry]
     fn main() -> ! {
         #[cfg(feature = "defmt")]
-        {
-            boards::logger::set_tag(b'B');
-            defmt::info!(
-                "fwsign bootloader on {=str}, {=usize} trusted keys",
-                BOARD.name,
-                TRUSTED_KEYS.len()
-            );
-        }
+        boards::logger::set_tag(b'B');
+        #[cfg_attr(not(feature = "provisioned-keys"), allow(unused_mut))]
+        let mut flash = boards::flash::power_on();
+        #[cfg(feature = "provisioned-keys")]
+        let provisioned = provisioned_keys(&mut flash);
+        #[cfg(feature = "provisioned-keys")]
+        let keys: &[TrustedKey] = provisioned.as_slice();
+        #[cfg(not(feature = "provisioned-keys"))]
         let keys: &[TrustedKey] = &TRUSTED_KEYS;
-        let flash = boards::flash::power_on();
+        #[cfg(feature = "defmt")]
+        defmt::info!("fwsign bootloader on {=str}, {=usize} trusted keys", BOARD.name, keys.len());
         let mut loader = match BootLoader::new(flash, BOARD.layout, CONFIG) {
             Ok(loader) => loader,
             Err(error) => halt("bad layout", error),
@@ -91,6 +95,29 @@ mod device {
                 unsafe { boards::boot::jump(BOARD.flash_base + decision.vector_table_offset) }
             }
             Err(error) => halt("nothing bootable", error),
+        }
+    }
+
+    /// The trusted keys of the device's provisioning record, revoked slots marked; the safe
+    /// state, saying why, when the record is missing, damaged or unreadable.
+    #[cfg(feature = "provisioned-keys")]
+    fn provisioned_keys(flash: &mut boards::flash::Flash) -> provisioning::TrustedKeys {
+        use embedded_storage::nor_flash::ReadNorFlash;
+        let mut page = [0u8; provisioning::RECORD_LEN];
+        if flash.read(BOARD.provisioning.offset, &mut page).is_err() {
+            #[cfg(feature = "defmt")]
+            defmt::error!("provisioning record unreadable; staying in the safe state");
+            boards::safe_state(NOTHING_BOOTABLE)
+        }
+        match provisioning::Record::parse(&page) {
+            Ok(record) => record.trusted_keys(),
+            Err(error) => {
+                #[cfg(feature = "defmt")]
+                defmt::error!("provisioning record refused: {}; staying in the safe state", error);
+                #[cfg(not(feature = "defmt"))]
+                let _ = error;
+                boards::safe_state(NOTHING_BOOTABLE)
+            }
         }
     }
 

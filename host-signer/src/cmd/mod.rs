@@ -9,6 +9,7 @@ use fwsign_keys::keys::{KeyError, PasswordSource};
 mod audit;
 mod completions;
 mod dumpinfo;
+mod factory;
 mod finish;
 mod getpub;
 mod key;
@@ -49,6 +50,7 @@ enum Command {
     Verify(verify::Args),
     Dumpinfo(dumpinfo::Args),
     Log(log::Args),
+    Factory(factory::Args),
     Completions(completions::Args),
     Serve(serve::Args),
     Token(token::Args),
@@ -72,6 +74,7 @@ impl Cli {
             Command::Verify(args) => verify::run(&args),
             Command::Dumpinfo(args) => dumpinfo::run(&args),
             Command::Log(args) => log::run(&args),
+            Command::Factory(args) => factory::run(&args),
             Command::Completions(args) => completions::run(&args),
             Command::Serve(args) => serve::run(&args),
             Command::Token(args) => token::run(&args),

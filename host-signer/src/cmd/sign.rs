@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use device_profile::Profile;
+use device_profile::{KeySource as TrustedKeySource, Profile};
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::{Algorithm, load_key};
@@ -548,6 +548,15 @@ fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<
     if profile.require_security_counter && args.security_counter.is_none() {
         anyhow::bail!(
             "{origin}: image has no security counter; this device requires one: sign with -s N"
+        );
+    }
+    if profile.key_source == TrustedKeySource::Provisioned
+        && !matches!(args.public_key_format, KeyFormat::Full)
+    {
+        anyhow::bail!(
+            "{origin}: this device reads its trusted keys from its provisioning record, which \
+             holds key hashes, so its images must carry the full public key: sign with \
+             --public-key-format full"
         );
     }
     let policy = profile.policy(0);

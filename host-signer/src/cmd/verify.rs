@@ -97,7 +97,10 @@ impl Judge {
         let profile_log_keys = profile.log_keys.iter().map(|k| (origin.clone(), k.text().into()));
         Ok(Self {
             names: keys.iter().map(|k| k.spec.to_string()).collect(),
-            keys: keys.into_iter().map(|k| k.trusted).collect(),
+            keys: keys
+                .into_iter()
+                .map(|k| profile_keys::as_held_by(profile.key_source, k.trusted))
+                .collect(),
             policy: profile.policy(args.min_security_counter.unwrap_or(0)),
             log_keys: profile_log_keys.chain(log_keys).collect(),
         })

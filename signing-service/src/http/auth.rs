@@ -39,7 +39,7 @@ impl Caller {
 /// Authenticates the request's bearer credential.
 ///
 /// # Errors
-/// [`ApiError::Unauthenticated`] saying what is wrong; [`ApiError::Internal`] if storage fails.
+/// [`ApiError::Unauthenticated`] saying what is wrong; [`ApiError::Unavailable`] if storage fails.
 pub(super) async fn authenticate<S: Storage>(
     headers: &HeaderMap,
     state: &AppState<S>,
@@ -59,8 +59,7 @@ pub(super) async fn authenticate<S: Storage>(
     let record = state
         .storage
         .find_token(&tokens::hash(credential))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .await?
         .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked API token".into()))?;
     let groups = state.config.groups_of(&record.name, record.group.as_deref());
     let identity = serde_json::json!({

@@ -17,6 +17,8 @@
 //! Request bodies are read up to the configured `body_limit` (default
 //! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
 //! base64); a larger body is refused with 413 and recorded like every other refusal.
+//! `[limits]` ([`crate::limits`]) bounds the signing requests in progress (503 beyond it) and
+//! rates them per identity and per key (429); both answers carry `Retry-After`.
 
 mod auth;
 mod error;
@@ -43,6 +45,7 @@ use serde::Deserialize;
 use crate::audit::{AuditEntry, AuditRecord, Decision, ImageRecord};
 use crate::config::ServiceConfig;
 use crate::keyring::Keyring;
+use crate::limits::{Limits, QUEUE_RETRY_AFTER};
 use crate::log::LogSigner;
 use crate::metrics::Metrics;
 use crate::oidc::IssuerSet;
@@ -77,6 +80,8 @@ pub struct AppState<S> {
     pub tsa: Option<TsaClient>,
     /// The transparency log's key, if signatures are logged (`[log]`).
     pub log: Option<LogSigner>,
+    /// Rate limits and the request queue bound (`[limits]`).
+    pub limits: Limits,
 }
 
 /// What is known about a request so far, for its audit record.
@@ -99,11 +104,7 @@ impl<S: Storage> AppState<S> {
         reason: String,
     ) -> Result<AuditRecord, ApiError> {
         let entry = audit_entry(context, decision, reason, unix_now());
-        let record = self
-            .storage
-            .append_audit(&entry)
-            .await
-            .map_err(|e| ApiError::Internal(format!("audit trail unavailable: {e}")))?;
+        let record = self.storage.append_audit(&entry).await?;
         self.metrics.count(decision);
         Ok(record)
     }
@@ -119,11 +120,7 @@ impl<S: Storage> AppState<S> {
     ) -> Result<(AuditRecord, Vec<String>), ApiError> {
         let entry = audit_entry(context, Decision::Signed, context.reason.clone(), time);
         let append = crate::storage::LogAppend { entries, signer: log };
-        let recorded = self
-            .storage
-            .append_audit_logged(&entry, &append)
-            .await
-            .map_err(|e| ApiError::Internal(format!("audit trail or log unavailable: {e}")))?;
+        let recorded = self.storage.append_audit_logged(&entry, &append).await?;
         self.metrics.count(Decision::Signed);
         Ok(recorded)
     }
@@ -191,7 +188,21 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
             "/v1/requests/{id}/deny",
             post(|s, c, p, h, b| requests::handler::<S>(requests::Action::Deny, s, c, p, h, b)),
         )
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// Runs each request in a task of its own, so a client that hangs up cannot cancel its
+/// request half-way: a signature made is recorded, and an audit batch being written for
+/// several requests ([`crate::storage`]'s group commit) is never abandoned with it.
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("request task: {e}")).into_response(),
+    }
 }
 
 async fn metrics<S: Storage>(State(state): State<Arc<AppState<S>>>) -> impl IntoResponse {
@@ -216,10 +227,17 @@ async fn sign_handler<S: Storage>(
     body: Body,
 ) -> Response {
     let mut context = context(headers, source);
+    let _place = match state.limits.queue.as_ref().map(tokio::sync::Semaphore::try_acquire) {
+        Some(Err(_)) => {
+            let full = "too many signing requests in progress; try again shortly".to_owned();
+            return state.refuse(&context, ApiError::Overloaded(full, QUEUE_RETRY_AFTER)).await;
+        }
+        place => place,
+    };
     let limit = state.config.body_limit;
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
-        Err(_) => return state.refuse(&context, ApiError::TooLarge(limit)).await,
+        Err(error) => return state.refuse(&context, unread_body(error, limit)).await,
     };
     match sign::sign(&state, &mut context, &body).await {
         Ok(sign::Outcome::Signed(reply)) => Json(reply).into_response(),
@@ -227,6 +245,16 @@ async fn sign_handler<S: Storage>(
             (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
         }
         Err(error) => state.refuse(&context, error).await,
+    }
+}
+
+/// Why a body could not be read: over the limit, or the client failed (left mid-body).
+fn unread_body(error: axum::Error, limit: usize) -> ApiError {
+    let error = error.into_inner();
+    if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        ApiError::TooLarge(limit)
+    } else {
+        ApiError::BadRequest(format!("the request body could not be read: {error}"))
     }
 }
 
@@ -259,6 +287,6 @@ async fn audit_handler<S: Storage>(
     let limit = query.limit.unwrap_or(AUDIT_PAGE).min(AUDIT_PAGE);
     match state.storage.audit_records(query.after, limit).await {
         Ok(records) => Json(records).into_response(),
-        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -76,15 +76,11 @@ impl<S: Storage> AppState<S> {
         let request = self
             .storage
             .find_request(id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::UnknownRequest(id.to_owned()))?;
         context.key = Some(request.key.clone());
         if request.status == RequestStatus::Pending && unix_now() > request.expires {
-            self.storage
-                .finish_request(id, RequestStatus::Expired, None)
-                .await
-                .map_err(internal)?;
+            self.storage.finish_request(id, RequestStatus::Expired, None).await?;
             return Err(ApiError::Expired(format!("request {id} expired before it was approved")));
         }
         if request.status != RequestStatus::Pending {
@@ -106,9 +102,7 @@ pub(super) async fn submit<S: Storage>(
     let requester = caller.principal.label();
     let digests: Vec<&[u8]> = images.iter().map(|i| i.parsed.digest.as_slice()).collect();
     let fingerprint = fingerprint(&requester, &request.key, &digests);
-    if let Some(existing) =
-        state.storage.find_request_by_fingerprint(&fingerprint).await.map_err(internal)?
-    {
+    if let Some(existing) = state.storage.find_request_by_fingerprint(&fingerprint).await? {
         let live = existing.status == RequestStatus::Pending && unix_now() <= existing.expires;
         if existing.status == RequestStatus::Signed {
             let view = state.view(&existing);
@@ -139,7 +133,7 @@ pub(super) async fn submit<S: Storage>(
         approvers: Vec::new(),
         result: None,
     };
-    state.storage.create_request(&pending).await.map_err(internal)?;
+    state.storage.create_request(&pending).await?;
     let view = state.view(&pending);
     let reason = format!(
         "request {} waits for {} approvals from {} ({})",
@@ -182,8 +176,7 @@ async fn approve<S: Storage>(
     let caller = state.caller(context).await?;
     let mut request = state.live_request(context, id).await?;
     check_approver(state, &caller, &request)?;
-    request.approvers =
-        state.storage.add_approval(id, &caller.principal.label()).await.map_err(internal)?;
+    request.approvers = state.storage.add_approval(id, &caller.principal.label()).await?;
     let needed = state.keys.get(&request.key).map_or(0, |k| k.approvals);
     let count = u32::try_from(request.approvers.len()).unwrap_or(u32::MAX);
     if count < needed {
@@ -203,11 +196,7 @@ async fn approve<S: Storage>(
     let policies = match decided {
         Ok(policies) => policies,
         Err(refusal) => {
-            state
-                .storage
-                .finish_request(id, RequestStatus::Denied, None)
-                .await
-                .map_err(internal)?;
+            state.storage.finish_request(id, RequestStatus::Denied, None).await?;
             return Err(refusal);
         }
     };
@@ -218,11 +207,7 @@ async fn approve<S: Storage>(
     );
     let reply = sign_and_record(state, context, &principal, &sign_request, images).await?;
     let stored = serde_json::to_string(&reply).map_err(internal)?;
-    state
-        .storage
-        .finish_request(id, RequestStatus::Signed, Some(&stored))
-        .await
-        .map_err(internal)?;
+    state.storage.finish_request(id, RequestStatus::Signed, Some(&stored)).await?;
     request.status = RequestStatus::Signed;
     request.result = Some(stored);
     Ok(state.view(&request))
@@ -236,7 +221,7 @@ async fn deny<S: Storage>(
     let caller = state.caller(context).await?;
     let mut request = state.live_request(context, id).await?;
     check_approver(state, &caller, &request)?;
-    state.storage.finish_request(id, RequestStatus::Denied, None).await.map_err(internal)?;
+    state.storage.finish_request(id, RequestStatus::Denied, None).await?;
     let reason = format!("request {id} denied by {}", caller.principal.label());
     state.record(context, Decision::Denied, reason).await?;
     request.status = RequestStatus::Denied;
@@ -263,8 +248,7 @@ async fn visible_request<S: Storage>(
         Err(ApiError::Conflict(_) | ApiError::Expired(_)) => state
             .storage
             .find_request(id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::UnknownRequest(id.to_owned()))?,
         Err(other) => return Err(other),
     };

@@ -91,6 +91,7 @@ pub(super) async fn sign<S: Storage>(
     let (request, images) = decode(body)?;
     context.key = Some(request.key.clone());
     context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
+    within_limits(state, &caller.principal, &request.key)?;
     let key =
         state.keys.get(&request.key).ok_or_else(|| ApiError::UnknownKey(request.key.clone()))?;
     if key.approvals > 0 {
@@ -113,6 +114,26 @@ pub(super) async fn sign<S: Storage>(
     sign_and_record(state, context, &caller.principal, &request, images).await.map(Outcome::Signed)
 }
 
+/// Takes a token from the caller's and the key's rate limits (known keys only).
+///
+/// # Errors
+/// [`ApiError::RateLimited`] naming the limit and when to retry.
+fn within_limits<S>(state: &AppState<S>, principal: &Principal, key: &str) -> Result<(), ApiError> {
+    let limits = &state.limits;
+    if let Some(limiter) = &limits.per_identity {
+        let who = principal.label();
+        limiter.take(&who).map_err(|after| {
+            ApiError::RateLimited(format!("{who} is over the per-identity limit"), after)
+        })?;
+    }
+    if let Some(limiter) = limits.per_key.as_ref().filter(|_| state.keys.contains_key(key)) {
+        limiter.take(key).map_err(|after| {
+            ApiError::RateLimited(format!("key \"{key}\" is over the per-key limit"), after)
+        })?;
+    }
+    Ok(())
+}
+
 /// Reserves the highest security counter of `images` until they are recorded (or fail).
 fn reserve<'a, S>(state: &'a AppState<S>, key: &str, images: &[SubmittedImage]) -> Reservation<'a> {
     let highest = images.iter().filter_map(|i| i.parsed.security_counter).max().unwrap_or(0);
@@ -127,16 +148,11 @@ pub(super) async fn decide<S: Storage>(
     images: &[SubmittedImage],
     approvals: u32,
 ) -> Result<String, ApiError> {
-    let key_state =
-        state.storage.key_state(key).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let key_state = state.storage.key_state(key).await?;
     if !key_state.may_sign() {
         return Err(ApiError::KeyOutOfService { key: key.to_owned(), state: key_state });
     }
-    let recorded = state
-        .storage
-        .highest_security_counter(key)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let recorded = state.storage.highest_security_counter(key).await?;
     let highest = recorded.max(state.in_flight.highest(key));
     let mut reasons = Vec::new();
     for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
@@ -186,7 +202,7 @@ pub(super) async fn sign_and_record<S: Storage>(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("signing worker: {e}")))?
-    .map_err(ApiError::Internal)?;
+    .map_err(ApiError::Unavailable)?;
     context.images = made.iter().map(Signed::record).collect();
     let key_id = state.keys.get(&request.key).map(|k| k.key_id()).unwrap_or_default();
     let (record, proofs) = match &state.log {

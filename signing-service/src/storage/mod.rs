@@ -1,24 +1,62 @@
 //! Where the service keeps API tokens and the audit trail, behind one trait.
 //!
 //! [`Storage`] is all the service asks of a database; [`sqlite::SqliteStorage`] is the
-//! embedded default (`database = "sqlite:PATH"`). Another backend (PostgreSQL) implements the
-//! same trait. An append returns only once the record is durable (SQLite: WAL with
-//! `synchronous=FULL`), because the service replies with a signature only after that.
+//! embedded default (`database = "sqlite:PATH"`), [`postgres::PostgresStorage`] the one several
+//! service instances share (`database = "postgres://…"`). An append returns only once the
+//! record is durable (SQLite: WAL with `synchronous=FULL`; PostgreSQL: a synchronous commit),
+//! because the service replies with a signature only after that.
 //!
 //! The transparency log lives here too (its leaves, stored hashes and signed checkpoints), so
 //! a signature's audit record and its log leaves commit together or not at all; the log's
-//! arithmetic is [`crate::log`]'s, the SQL is the backend's.
+//! arithmetic is [`crate::log`]'s, the SQL is the backend's. What does not depend on the SQL
+//! (the next chain record, growing the log from stored hashes, reading rows back, which
+//! migrations to run) is here, once, for both backends.
 
+mod group_commit;
+pub mod migrations;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::future::Future;
 
 use crate::approvals::{PendingRequest, RequestStatus};
-use crate::audit::{AuditEntry, AuditRecord};
+use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
 use crate::key_state::KeyState;
+use crate::log::{Growth, HashCache, grow};
 use crate::tokens::{Role, TokenRecord};
 use fwsign_tlog::note::NoteSigner;
 use verifier_core::tlog::TreeHash;
+
+pub(crate) use rows::StoredRow;
+
+/// Which backend a `database` URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:PATH`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `url`.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] if `url` is neither form.
+    pub fn of(url: &str) -> Result<Self, StorageError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StorageError::Database(format!(
+                "{}: expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
+                migrations::without_password(url)
+            )))
+        }
+    }
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +83,18 @@ pub enum StorageError {
     /// The transparency log could not be appended to.
     #[error("transparency log: {0}")]
     Log(#[from] fwsign_tlog::TlogError),
+    /// The database was migrated by a newer fwsign.
+    #[error(
+        "database {database} has schema version {found}, newer than version {known} that this fwsign knows: run the fwsign release that migrated it"
+    )]
+    NewerSchema {
+        /// The database (its URL without a password).
+        database: String,
+        /// Its schema version.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
 }
 
 /// The log leaves a signature adds, and the key that signs the log's new checkpoint.
@@ -53,6 +103,12 @@ pub struct LogAppend<'a> {
     pub entries: &'a [String],
     /// The log key.
     pub signer: &'a (dyn NoteSigner + Sync),
+}
+
+/// A backend opened from its `database` URL.
+pub trait Open: Storage + Sized {
+    /// Opens (creating if needed) the database at `url` and migrates its schema.
+    fn open(url: &str) -> impl Future<Output = Result<Self, StorageError>> + Send;
 }
 
 /// What the service stores.
@@ -172,4 +228,113 @@ pub trait Storage: Send + Sync + 'static {
 /// A role name as stored.
 pub(crate) fn role_from_name(name: &str) -> Result<Role, StorageError> {
     name.parse().map_err(|_| StorageError::Corrupt(format!("unknown role \"{name}\"")))
+}
+
+pub(crate) fn db(error: sqlx::Error) -> StorageError {
+    StorageError::Database(error.to_string())
+}
+
+/// Seconds since the Unix epoch, as stored.
+pub(crate) fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// An unsigned number as a SQL integer.
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The record that follows the chain head `head` (its seq and hash; none for an empty chain),
+/// and the security counter stored with it (0 unless it records a signature).
+pub(crate) fn next_audit_record(
+    head: Option<(i64, String)>,
+    entry: &AuditEntry,
+) -> Result<(AuditRecord, u32), StorageError> {
+    let (seq, prev_hash) = match head {
+        None => (1u64, [0u8; 32]),
+        Some((seq, hash)) => {
+            let hash = hash_from_hex(&hash)
+                .ok_or_else(|| StorageError::Corrupt(format!("audit record {seq}: hash")))?;
+            let seq = u64::try_from(seq)
+                .map_err(|_| StorageError::Corrupt(format!("audit seq {seq}")))?;
+            (seq + 1, hash)
+        }
+    };
+    let body = entry.canonical_json();
+    let hash = chain_hash(&prev_hash, seq, &body);
+    let record = AuditRecord {
+        seq,
+        prev_hash: fwsign_keys::hex(&prev_hash),
+        hash: fwsign_keys::hex(&hash),
+        body,
+    };
+    let counter =
+        if entry.decision == Decision::Signed { entry.highest_security_counter() } else { 0 };
+    Ok((record, counter))
+}
+
+/// Reads a backend's stored log hashes, inside whatever transaction the reader holds.
+pub(crate) trait StoredHashes: Send {
+    /// The stored hashes at `indexes` (those that exist).
+    fn read_hashes(
+        &mut self,
+        indexes: &[u64],
+    ) -> impl Future<Output = Result<Vec<(u64, TreeHash)>, StorageError>> + Send;
+}
+
+/// Appends `entries` to the log of `size` leaves in memory, reading the stored hashes the
+/// computation asks for until it has them all.
+pub(crate) async fn grow_from_store(
+    store: &mut impl StoredHashes,
+    size: u64,
+    entries: &[String],
+) -> Result<Growth, StorageError> {
+    let cache = HashCache::default();
+    loop {
+        match grow(size, entries, &cache) {
+            Ok(growth) => return Ok(growth),
+            Err(error) => {
+                let missing = cache.take_missing();
+                if missing.is_empty() {
+                    return Err(error.into());
+                }
+                let read = store.read_hashes(&missing).await?;
+                cache.insert(read);
+            }
+        }
+    }
+}
+
+/// The stored hashes at `indexes`, in order, from those `store` holds.
+pub(crate) async fn hashes_in_order(
+    store: &mut impl StoredHashes,
+    indexes: &[u64],
+) -> Result<Vec<TreeHash>, StorageError> {
+    let read: std::collections::HashMap<u64, TreeHash> =
+        store.read_hashes(indexes).await?.into_iter().collect();
+    indexes
+        .iter()
+        .map(|index| {
+            read.get(index)
+                .copied()
+                .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
+        })
+        .collect()
+}
+
+/// Log entries `first..first + count` read back as `rows`, all of them or an error.
+pub(crate) fn all_entries(
+    first: u64,
+    count: u64,
+    rows: &[impl StoredRow],
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    if rows.len() as u64 != count {
+        return Err(StorageError::Corrupt(format!(
+            "log entries {first}..{}: {} stored",
+            first + count,
+            rows.len()
+        )));
+    }
+    rows.iter().map(|row| row.bytes("entry")).collect()
 }

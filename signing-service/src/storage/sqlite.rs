@@ -4,71 +4,43 @@
 //! two requests can never fork the chain; the `seq` primary key would refuse it anyway. The
 //! transparency log's leaves are appended under the same lock, in the audit record's
 //! transaction: its size is read and its leaves, hashes and checkpoint inserted by one writer.
+//! Appends that queue up meanwhile are written together ([`super::group_commit`]): one
+//! transaction, one fsync and one checkpoint signature for the whole batch.
 
 use std::str::FromStr as _;
 
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row as _, SqlitePool};
 use tokio::sync::Mutex;
 
-use super::{LogAppend, Storage, StorageError, role_from_name};
+use super::group_commit::GroupCommit;
+use super::rows::{
+    REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
+};
+use super::{
+    LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
+    grow_from_store, hashes_in_order, migrations, next_audit_record, now, to_i64,
+};
 use crate::approvals::{PendingRequest, RequestStatus};
-use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::key_state::KeyState;
-use crate::log::{Growth, HashCache, grow, proofs};
+use crate::log::{Growth, proofs};
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
-
-/// The schema, created on first use.
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS api_tokens (
-        name TEXT NOT NULL, role TEXT NOT NULL, grp TEXT, hash TEXT NOT NULL UNIQUE,
-        created INTEGER NOT NULL, revoked INTEGER)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_live_name ON api_tokens(name) WHERE revoked IS NULL",
-    "CREATE TABLE IF NOT EXISTS audit (
-        seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL,
-        key TEXT, decision TEXT NOT NULL, security_counter INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS requests (
-        id TEXT PRIMARY KEY, key TEXT NOT NULL, requester TEXT NOT NULL, principal TEXT NOT NULL,
-        body TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
-        created INTEGER NOT NULL, expires INTEGER NOT NULL, result TEXT)",
-    "CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests(fingerprint)",
-    "CREATE TABLE IF NOT EXISTS approvals (
-        request TEXT NOT NULL, approver TEXT NOT NULL, PRIMARY KEY (request, approver))",
-    "CREATE TABLE IF NOT EXISTS log_leaves (
-        idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, audit_seq INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS log_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS log_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS key_states (
-        name TEXT PRIMARY KEY, state TEXT NOT NULL, changed INTEGER NOT NULL)",
-];
-
-/// The columns of a request row.
-const REQUEST_COLUMNS: &str =
-    "id, key, requester, principal, body, fingerprint, status, created, expires, result";
 
 /// Audit and tokens in a SQLite file.
 #[derive(Debug)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Held by the one writer of audit records and log leaves.
     append: Mutex<()>,
+    audit_queue: GroupCommit<AuditEntry, AuditRecord>,
+    logged_queue: GroupCommit<(AuditEntry, Vec<String>), (AuditRecord, Vec<String>)>,
 }
 
-fn db(error: sqlx::Error) -> StorageError {
-    StorageError::Database(error.to_string())
-}
-
-fn now() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-impl SqliteStorage {
-    /// Opens (creating if needed) the database `url` (`sqlite:PATH`).
-    ///
-    /// # Errors
-    /// [`StorageError::Database`] naming the failure.
-    pub async fn open(url: &str) -> Result<Self, StorageError> {
+impl Open for SqliteStorage {
+    /// Opens (creating if needed) the database `url` (`sqlite:PATH`) and migrates it.
+    async fn open(url: &str) -> Result<Self, StorageError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StorageError::Database(format!("{url}: {e}")))?
             .create_if_missing(true)
@@ -79,62 +51,41 @@ impl SqliteStorage {
             .connect_with(options)
             .await
             .map_err(|e| StorageError::Database(format!("{url}: {e}")))?;
-        for statement in SCHEMA.iter().copied() {
-            sqlx::query(statement).execute(&pool).await.map_err(db)?;
-        }
-        Ok(Self { pool, append: Mutex::new(()) })
+        migrate(&pool, url).await?;
+        Ok(Self {
+            pool,
+            append: Mutex::new(()),
+            audit_queue: GroupCommit::default(),
+            logged_queue: GroupCommit::default(),
+        })
     }
 }
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StorageError> {
-    let seq: i64 = row.try_get("seq").map_err(db)?;
-    Ok(AuditRecord {
-        seq: u64::try_from(seq).map_err(|_| StorageError::Corrupt(format!("audit seq {seq}")))?,
-        prev_hash: row.try_get("prev_hash").map_err(db)?,
-        hash: row.try_get("hash").map_err(db)?,
-        body: row.try_get("body").map_err(db)?,
-    })
-}
-
-fn seconds(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, StorageError> {
-    let value: i64 = row.try_get(column).map_err(db)?;
-    u64::try_from(value).map_err(|_| StorageError::Corrupt(format!("{column} {value}")))
-}
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// Applies the migrations `url`'s database lacks.
+async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StorageError> {
+    let mut transaction = pool.begin().await.map_err(db)?;
+    sqlx::query(migrations::CREATE_VERSION_TABLE).execute(&mut *transaction).await.map_err(db)?;
+    let row =
+        sqlx::query(migrations::CURRENT_VERSION).fetch_one(&mut *transaction).await.map_err(db)?;
+    for migration in migrations::pending(url, row.integer("version")?, migrations::SQLITE)? {
+        sqlx::raw_sql(migration.sql).execute(&mut *transaction).await.map_err(db)?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+            .bind(i64::from(migration.version))
+            .execute(&mut *transaction)
+            .await
+            .map_err(db)?;
+    }
+    transaction.commit().await.map_err(db)
 }
 
 impl SqliteStorage {
-    async fn request_from_row(
-        &self,
-        row: &sqlx::sqlite::SqliteRow,
-    ) -> Result<PendingRequest, StorageError> {
-        let id: String = row.try_get("id").map_err(db)?;
-        let status: String = row.try_get("status").map_err(db)?;
-        let approvers =
-            sqlx::query("SELECT approver FROM approvals WHERE request = ? ORDER BY rowid")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| r.try_get("approver").map_err(db))
-                .collect::<Result<Vec<String>, _>>()?;
-        Ok(PendingRequest {
-            key: row.try_get("key").map_err(db)?,
-            requester: row.try_get("requester").map_err(db)?,
-            principal: row.try_get("principal").map_err(db)?,
-            body: row.try_get("body").map_err(db)?,
-            fingerprint: row.try_get("fingerprint").map_err(db)?,
-            status: RequestStatus::from_name(&status)
-                .ok_or_else(|| StorageError::Corrupt(format!("request {id}: status {status}")))?,
-            created: seconds(row, "created")?,
-            expires: seconds(row, "expires")?,
-            result: row.try_get("result").map_err(db)?,
-            approvers,
-            id,
-        })
+    async fn approvers(&self, id: &str) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query("SELECT approver FROM approvals WHERE request = ? ORDER BY rowid")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|row| row.text("approver")).collect()
     }
 
     async fn request_where(
@@ -151,9 +102,65 @@ impl SqliteStorage {
             .await
             .map_err(db)?;
         match row {
-            Some(row) => Ok(Some(self.request_from_row(&row).await?)),
+            Some(row) => Ok(Some(pending_request(&row, self.approvers(&row.text("id")?).await?)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl SqliteStorage {
+    /// Appends `entries` to the audit chain in one transaction.
+    async fn write_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            records.push(insert_audit(&mut transaction, entry).await?);
+        }
+        transaction.commit().await.map_err(db)?;
+        Ok(records)
+    }
+
+    /// Appends each audit entry and its log entries in one transaction under one signed
+    /// checkpoint; per append, its record and its entries' proofs.
+    async fn write_logged(
+        &self,
+        batch: Vec<(AuditEntry, Vec<String>)>,
+        log: &LogAppend<'_>,
+    ) -> Result<Vec<(AuditRecord, Vec<String>)>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let mut records = Vec::with_capacity(batch.len());
+        let mut leaves: Vec<(u64, String)> = Vec::new();
+        for (entry, entries) in &batch {
+            let record = insert_audit(&mut transaction, entry).await?;
+            leaves.extend(entries.iter().map(|text| (record.seq, text.clone())));
+            records.push(record);
+        }
+        let (seqs, texts): (Vec<u64>, Vec<String>) = leaves.into_iter().unzip();
+        let size = log_size(&mut transaction).await?;
+        let growth = grow_from_store(&mut *transaction, size, &texts).await?;
+        insert_growth(&mut transaction, &growth, &texts, &seqs).await?;
+        let checkpoint =
+            off_the_workers(|| crate::log::sign_checkpoint(log.signer, growth.size, growth.root))?;
+        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
+        transaction.commit().await.map_err(db)?;
+        let mut proofs = proofs(&growth, &texts, &checkpoint).into_iter();
+        Ok(records
+            .into_iter()
+            .zip(&batch)
+            .map(|(record, (_, entries))| (record, proofs.by_ref().take(entries.len()).collect()))
+            .collect())
+    }
+}
+
+/// Runs a blocking call (a PKCS#11 signature) without stalling the runtime's other tasks:
+/// on a multi-threaded runtime the worker hands its tasks to others first.
+fn off_the_workers<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
     }
 }
 
@@ -196,12 +203,7 @@ impl Storage for SqliteStorage {
             .execute(&self.pool)
             .await
             .map_err(db)?;
-        let rows = sqlx::query("SELECT approver FROM approvals WHERE request = ? ORDER BY rowid")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(|r| r.try_get("approver").map_err(db)).collect()
+        self.approvers(id).await
     }
 
     async fn finish_request(
@@ -250,13 +252,7 @@ impl Storage for SqliteStorage {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let role: String = row.try_get("role").map_err(db)?;
-        Ok(Some(TokenRecord {
-            name: row.try_get("name").map_err(db)?,
-            role: role_from_name(&role)?,
-            group: row.try_get("grp").map_err(db)?,
-        }))
+        row.as_ref().map(token_record).transpose()
     }
 
     async fn revoke_token(&self, name: &str) -> Result<bool, StorageError> {
@@ -271,11 +267,9 @@ impl Storage for SqliteStorage {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
-        let _sequencer = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok(record)
+        self.audit_queue
+            .append(&self.append, entry.clone(), |entries| self.write_audit(entries))
+            .await
     }
 
     async fn append_audit_logged(
@@ -283,16 +277,8 @@ impl Storage for SqliteStorage {
         entry: &AuditEntry,
         log: &LogAppend<'_>,
     ) -> Result<(AuditRecord, Vec<String>), StorageError> {
-        let _sequencer = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        let size = log_size(&mut transaction).await?;
-        let growth = grow_from_store(&mut transaction, size, log.entries).await?;
-        insert_growth(&mut transaction, &growth, log.entries, record.seq).await?;
-        let checkpoint = crate::log::sign_checkpoint(log.signer, growth.size, growth.root)?;
-        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok((record, proofs(&growth, log.entries, &checkpoint)))
+        let append = (entry.clone(), log.entries.to_vec());
+        self.logged_queue.append(&self.append, append, |batch| self.write_logged(batch, log)).await
     }
 
     async fn log_checkpoint(&self) -> Result<Option<String>, StorageError> {
@@ -300,7 +286,7 @@ impl Storage for SqliteStorage {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        row.map(|row| row.try_get("note").map_err(db)).transpose()
+        row.map(|row| row.text("note")).transpose()
     }
 
     async fn insert_log_checkpoint(&self, size: u64, note: &str) -> Result<(), StorageError> {
@@ -310,16 +296,7 @@ impl Storage for SqliteStorage {
 
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>, StorageError> {
         let mut connection = self.pool.acquire().await.map_err(db)?;
-        let read: std::collections::HashMap<u64, TreeHash> =
-            read_hashes(&mut connection, indexes).await?.into_iter().collect();
-        indexes
-            .iter()
-            .map(|index| {
-                read.get(index)
-                    .copied()
-                    .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
-            })
-            .collect()
+        hashes_in_order(&mut *connection, indexes).await
     }
 
     async fn log_entries(&self, first: u64, count: u64) -> Result<Vec<Vec<u8>>, StorageError> {
@@ -331,14 +308,7 @@ impl Storage for SqliteStorage {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        if rows.len() as u64 != count {
-            return Err(StorageError::Corrupt(format!(
-                "log entries {first}..{}: {} stored",
-                first + count,
-                rows.len()
-            )));
-        }
-        rows.iter().map(|row| row.try_get("entry").map_err(db)).collect()
+        all_entries(first, count, &rows)
     }
 
     async fn audit_records(
@@ -349,29 +319,25 @@ impl Storage for SqliteStorage {
         let rows = sqlx::query(
             "SELECT seq, prev_hash, hash, body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
         )
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(to_i64(after))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(audit_record).collect()
     }
 
     async fn key_state(&self, key: &str) -> Result<KeyState, StorageError> {
-        let row = sqlx::query("SELECT state FROM key_states WHERE name = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(KeyState::Active) };
-        let state: String = row.try_get("state").map_err(db)?;
-        KeyState::from_name(&state)
-            .ok_or_else(|| StorageError::Corrupt(format!("key {key}: state \"{state}\"")))
+        let mut connection = self.pool.acquire().await.map_err(db)?;
+        stored_key_state(&mut connection, key).await
     }
 
+    /// Read and written in one transaction, under the writer's lock: an admin command in
+    /// another process that changes the key meanwhile makes this one fail, not go backwards.
     async fn set_key_state(&self, key: &str, state: KeyState) -> Result<(), StorageError> {
         let _sequencer = self.append.lock().await;
-        let current = self.key_state(key).await?;
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let current = stored_key_state(&mut transaction, key).await?;
         if current == state {
             return Ok(());
         }
@@ -389,10 +355,10 @@ impl Storage for SqliteStorage {
         .bind(key)
         .bind(state.name())
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(db)?;
-        Ok(())
+        transaction.commit().await.map_err(db)
     }
 
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
@@ -404,10 +370,23 @@ impl Storage for SqliteStorage {
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        let highest: i64 = row.try_get("highest").map_err(db)?;
+        let highest = row.integer("highest")?;
         u32::try_from(highest)
             .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
     }
+}
+
+/// The state of the key named `key`, read on `connection`.
+async fn stored_key_state(
+    connection: &mut sqlx::SqliteConnection,
+    key: &str,
+) -> Result<KeyState, StorageError> {
+    let row = sqlx::query("SELECT state FROM key_states WHERE name = ?")
+        .bind(key)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(db)?;
+    row.map_or(Ok(KeyState::Active), |row| key_state(&row, key))
 }
 
 /// Appends `entry` to the audit chain inside the caller's transaction.
@@ -415,35 +394,16 @@ async fn insert_audit(
     connection: &mut sqlx::SqliteConnection,
     entry: &AuditEntry,
 ) -> Result<AuditRecord, StorageError> {
-    let body = entry.canonical_json();
     let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *connection)
         .await
         .map_err(db)?;
-    let (seq, prev_hash) = match head {
-        None => (1u64, [0u8; 32]),
-        Some(row) => {
-            let seq: i64 = row.try_get("seq").map_err(db)?;
-            let hash: String = row.try_get("hash").map_err(db)?;
-            let hash = hash_from_hex(&hash)
-                .ok_or_else(|| StorageError::Corrupt(format!("audit record {seq}: hash")))?;
-            (u64::try_from(seq).unwrap_or(0) + 1, hash)
-        }
-    };
-    let hash = chain_hash(&prev_hash, seq, &body);
-    let record = AuditRecord {
-        seq,
-        prev_hash: fwsign_keys::hex(&prev_hash),
-        hash: fwsign_keys::hex(&hash),
-        body,
-    };
-    let counter =
-        if entry.decision == Decision::Signed { entry.highest_security_counter() } else { 0 };
+    let (record, counter) = next_audit_record(head.as_ref().map(chain_head).transpose()?, entry)?;
     sqlx::query(
         "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(i64::try_from(seq).map_err(|_| StorageError::Corrupt("audit seq".into()))?)
+    .bind(to_i64(record.seq))
     .bind(&record.prev_hash)
     .bind(&record.hash)
     .bind(&record.body)
@@ -462,45 +422,22 @@ async fn log_size(connection: &mut sqlx::SqliteConnection) -> Result<u64, Storag
         .fetch_one(&mut *connection)
         .await
         .map_err(db)?;
-    let size: i64 = row.try_get("size").map_err(db)?;
-    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("log size {size}")))
+    row.unsigned("size")
 }
 
-/// Appends `entries` to the log of `size` leaves in memory, reading the stored hashes the
-/// computation asks for until it has them all.
-async fn grow_from_store(
-    connection: &mut sqlx::SqliteConnection,
-    size: u64,
-    entries: &[String],
-) -> Result<Growth, StorageError> {
-    let cache = HashCache::default();
-    loop {
-        match grow(size, entries, &cache) {
-            Ok(growth) => return Ok(growth),
-            Err(error) => {
-                let missing = cache.take_missing();
-                if missing.is_empty() {
-                    return Err(error.into());
-                }
-                let read = read_hashes(connection, &missing).await?;
-                cache.insert(read);
-            }
-        }
-    }
-}
-
-/// Inserts the new leaves (recorded by audit record `seq`) and their stored hashes.
+/// Inserts the new leaves (each recorded by the audit record in `seqs`) and their stored
+/// hashes.
 async fn insert_growth(
     connection: &mut sqlx::SqliteConnection,
     growth: &Growth,
     entries: &[String],
-    seq: u64,
+    seqs: &[u64],
 ) -> Result<(), StorageError> {
-    for (index, entry) in (growth.first..).zip(entries) {
+    for ((index, entry), seq) in (growth.first..).zip(entries).zip(seqs) {
         sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
             .bind(to_i64(index))
             .bind(entry.as_bytes())
-            .bind(to_i64(seq))
+            .bind(to_i64(*seq))
             .execute(&mut *connection)
             .await
             .map_err(db)?;
@@ -516,28 +453,22 @@ async fn insert_growth(
     Ok(())
 }
 
-/// Reads the stored log hashes at `indexes` (those that exist).
-async fn read_hashes(
-    connection: &mut sqlx::SqliteConnection,
-    indexes: &[u64],
-) -> Result<Vec<(u64, TreeHash)>, StorageError> {
-    let mut read = Vec::with_capacity(indexes.len());
-    for chunk in indexes.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({placeholders})");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for index in chunk {
-            query = query.bind(to_i64(*index));
+impl StoredHashes for sqlx::SqliteConnection {
+    async fn read_hashes(&mut self, indexes: &[u64]) -> Result<Vec<(u64, TreeHash)>, StorageError> {
+        let mut read = Vec::with_capacity(indexes.len());
+        for chunk in indexes.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({placeholders})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for index in chunk {
+                query = query.bind(to_i64(*index));
+            }
+            for row in query.fetch_all(&mut *self).await.map_err(db)? {
+                read.push(log_hash(&row)?);
+            }
         }
-        for row in query.fetch_all(&mut *connection).await.map_err(db)? {
-            let index: i64 = row.try_get("idx").map_err(db)?;
-            let hash: Vec<u8> = row.try_get("hash").map_err(db)?;
-            let hash = TreeHash::try_from(hash.as_slice())
-                .map_err(|_| StorageError::Corrupt(format!("log hash {index}")))?;
-            read.push((u64::try_from(index).unwrap_or(u64::MAX), hash));
-        }
+        Ok(read)
     }
-    Ok(read)
 }
 
 async fn insert_checkpoint(

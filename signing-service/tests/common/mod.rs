@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod issuer;
+
 use base64::Engine as _;
 use fwsign_service::audit::AuditRecord;
 use fwsign_service::server::RunningService;
@@ -76,4 +78,45 @@ pub fn audit(service: &RunningService, auditor: &str) -> Vec<AuditRecord> {
 
 pub fn body_of(record: &AuditRecord) -> serde_json::Value {
     serde_json::from_str(&record.body).expect("record body JSON")
+}
+
+/// The `database` a test's service uses: `sqlite:service.db` in its directory, or, with
+/// `FWSIGN_TEST_DATABASE=postgres`, a new database in this test binary's PostgreSQL cluster
+/// (started on first use; it fails, never skips, when PostgreSQL cannot start).
+pub fn database() -> String {
+    match std::env::var("FWSIGN_TEST_DATABASE").as_deref() {
+        Err(_) | Ok("" | "sqlite") => "sqlite:service.db".into(),
+        Ok("postgres") => postgres_database(),
+        Ok(other) => panic!("FWSIGN_TEST_DATABASE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A new database in this test binary's cluster.
+pub fn postgres_database() -> String {
+    static CLUSTER: std::sync::OnceLock<test_postgres::Cluster> = std::sync::OnceLock::new();
+    static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let cluster = CLUSTER.get_or_init(|| {
+        test_postgres::Cluster::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"))
+    });
+    let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cluster.create_database(&format!("test_{n}")).expect("a test database")
+}
+
+/// Runs `sql` (written for both backends) on the database at `url`, as someone with direct
+/// access to it would.
+pub fn execute(url: &str, sql: &str) {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(url).await.expect("open SQLite");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("SQL on SQLite");
+        } else {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect to PostgreSQL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("SQL on PostgreSQL");
+        }
+    });
 }

@@ -7,11 +7,13 @@ use anyhow::{Result, bail};
 use crate::kit::Kit;
 use crate::scenarios::{self, Scenario};
 
-/// How a board's kit is built: [`Kit::build`] or [`Kit::build_logged`].
+/// How a board's kit is built: [`Kit::build`], [`Kit::build_logged`] or
+/// [`Kit::build_provisioned`].
 type BuildKit = fn(boards::Board, &[(&str, bool)]) -> Result<Kit>;
 
 /// Run every QEMU scenario: the full set on mps2-an386, the basic set on mps2-an385 (M3)
-/// and mps2-an505 (M33), and on mps2-an386 those of a device that requires a log proof.
+/// and mps2-an505 (M33), and on mps2-an386 those of a device that requires a log proof and of
+/// one that reads its keys from its provisioning record.
 #[derive(clap::Parser)]
 pub(crate) struct Cmd {
     /// Print the decoded device logs of every scenario, not only of failed ones.
@@ -42,6 +44,12 @@ impl Cmd {
                 &scenarios::BASIC_VERSIONS[..],
                 scenarios::LOGGED,
                 Kit::build_logged,
+            ),
+            (
+                boards::mps2::AN386,
+                &scenarios::BASIC_VERSIONS[..],
+                scenarios::PROVISIONED,
+                Kit::build_provisioned,
             ),
         ];
         let (mut passed, mut failed) = (0, 0);

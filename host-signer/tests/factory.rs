@@ -1,0 +1,201 @@
+//! `fwsign factory` end to end on virtual QEMU devices: the firmware comes from
+//! `cargo xtask factory-firmware` (a real bootloader and demo application), the devices boot
+//! under qemu-system-arm, and every refusal the line promises is checked from the outside:
+//! through the exit status, the station's report and the device's flash.
+
+#[allow(unused_imports)] // `common` re-exports helpers this file does not need.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::{fwsign, fwsign_status, text};
+
+/// The factory firmware, built once per test run.
+fn firmware() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        fwsign_tests::require_program("qemu-system-arm", "apt-get install qemu-system-arm");
+        let root = fwsign_tests::workspace_root();
+        let dir = root.join("target").join("factory-test-firmware");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["run", "--quiet", "-p", "xtask", "--", "factory-firmware", "--out"])
+            .arg(&dir)
+            .current_dir(&root)
+            .status()
+            .expect("cannot run cargo");
+        assert!(status.success(), "cargo xtask factory-firmware failed");
+        dir
+    })
+}
+
+/// A station in its own directory, with the line's usual arguments.
+struct Line {
+    dir: tempfile::TempDir,
+}
+
+impl Line {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station = "name = \"test-line\"\ndatabase = \"station.sqlite\"\n";
+        std::fs::write(dir.path().join("station.toml"), station).expect("station.toml");
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// `fwsign factory provision` of `count` virtual devices with `extra` arguments.
+    fn provision(&self, count: usize, keys: &[&str], extra: &[&str]) -> Output {
+        let firmware = firmware();
+        let path = |name: &str| firmware.join(name).display().to_string();
+        let profile = firmware.join("device.toml");
+        let mut args = vec![
+            "factory".to_owned(),
+            "provision".to_owned(),
+            "--device".to_owned(),
+            profile.display().to_string(),
+            "--bootloader".to_owned(),
+            path("bootloader.elf"),
+            "--image".to_owned(),
+            path("app.signed.bin"),
+            "--station".to_owned(),
+            self.path("station.toml"),
+            "--qemu".to_owned(),
+            "mps2-an386".to_owned(),
+            "--count".to_owned(),
+            count.to_string(),
+            "--keys".to_owned(),
+        ];
+        args.extend(keys.iter().map(|k| path(&format!("keys/{k}.pub.pem"))));
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fwsign_status(self.dir.path(), &args)
+    }
+
+    /// The station's rows as JSON.
+    fn report(&self) -> Vec<serde_json::Value> {
+        let station = self.path("station.toml");
+        let output =
+            fwsign(self.dir.path(), &["factory", "report", "--station", &station, "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+        rows.as_array().expect("an array").clone()
+    }
+
+    fn device_file(&self, index: usize, name: &str) -> PathBuf {
+        self.dir.path().join("qemu-devices").join(format!("device-{index}")).join(name)
+    }
+}
+
+const KEYS: [&str; 2] = ["ed25519", "p256"];
+
+#[test]
+fn provisions_devices_records_them_and_refuses_them_twice_unless_reworked() {
+    let line = Line::new();
+    let output = line.provision(2, &KEYS, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("2 of 2 devices good"), "{}", text(&output));
+    let rows = line.report();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["status"], "good", "{row}");
+        assert_eq!(row["version"], "1.0.0");
+        assert_eq!(row["security_counter"], 1);
+        assert_eq!(row["read_back"], "ok");
+        assert_eq!(row["station"], "test-line");
+        assert_eq!(row["key_hashes"].as_str().map(|k| k.split(',').count()), Some(2));
+        assert!(row["boot"].as_str().is_some_and(|b| b.contains("version=1.0.0")), "{row}");
+    }
+    assert_ne!(rows[0]["identity"], rows[1]["identity"]);
+    assert_ne!(rows[0]["record_sha256"], rows[1]["record_sha256"], "each device its own record");
+
+    let again = line.provision(1, &KEYS, &[]);
+    assert!(!again.status.success(), "a device on record was provisioned again");
+    assert!(text(&again).contains("already provisioned"), "{}", text(&again));
+    let rows = line.report();
+    assert_eq!(rows[2]["status"], "refused");
+
+    let reworked = line.provision(1, &KEYS, &["--rework"]);
+    assert!(reworked.status.success(), "{}", text(&reworked));
+    let rows = line.report();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3]["status"], "good");
+    assert_eq!(rows[3]["previous"], rows[0]["id"], "the rework points at the history");
+    assert_eq!(rows[0]["status"], "good", "the history is kept");
+
+    let station = line.path("station.toml");
+    let csv = fwsign(line.dir.path(), &["factory", "report", "--station", &station, "--csv"]);
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert!(csv.starts_with("id,identity,station,"), "{csv}");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let later = fwsign(
+        line.dir.path(),
+        &["factory", "report", "--station", &station, "--json", "--since", "2999-01-01"],
+    );
+    assert_eq!(String::from_utf8_lossy(&later.stdout).trim(), "[]");
+}
+
+#[test]
+fn refuses_an_application_signed_by_a_key_not_provisioned() {
+    let line = Line::new();
+    // The application is signed by the Ed25519 key; only the P-256 key is provisioned.
+    let output = line.provision(1, &["p256"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("refusing to provision"), "{}", text(&output));
+    assert!(!line.device_file(0, "fwsign-flash.bin").exists(), "a device was flashed");
+    assert!(!line.dir.path().join("station.sqlite").exists(), "a device was recorded");
+}
+
+#[test]
+fn a_read_back_mismatch_marks_the_device_failed() {
+    let line = Line::new();
+    // Flash that takes every write and keeps nothing, as a silently failing probe would.
+    let flash = line.device_file(0, "fwsign-flash.bin");
+    std::fs::create_dir_all(flash.parent().expect("parent")).expect("device dir");
+    std::os::unix::fs::symlink("/dev/null", &flash).expect("symlink");
+    let output = line.provision(1, &KEYS, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let rows = line.report();
+    assert_eq!(rows[0]["status"], "failed", "{rows:?}");
+    let error = rows[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("read-back mismatch"), "{error}");
+    assert!(rows[0]["boot"].is_null(), "a device that failed read-back was booted");
+}
+
+#[test]
+fn a_station_crash_mid_device_is_found_and_the_device_redone() {
+    let line = Line::new();
+    let crashed = line.provision(1, &KEYS, &["--simulate-crash-after", "flash"]);
+    assert_eq!(crashed.status.code(), Some(3), "{}", text(&crashed));
+    let rows = line.report();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "incomplete");
+
+    let output = line.provision(1, &KEYS, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("left incomplete"), "{}", text(&output));
+    let rows = line.report();
+    assert_eq!(rows[1]["status"], "good");
+    assert_eq!(rows[1]["identity"], rows[0]["identity"]);
+    assert_eq!(rows[1]["previous"], rows[0]["id"]);
+}
+
+#[test]
+fn a_device_that_finds_its_record_damaged_is_marked_failed_not_good() {
+    let line = Line::new();
+    let output = line.provision(1, &KEYS, &["--simulate-record-retention-fault"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let rows = line.report();
+    assert_eq!(rows[0]["status"], "failed", "{rows:?}");
+    assert_eq!(rows[0]["read_back"], "ok", "the damage came after the read-back: {rows:?}");
+    let boot = rows[0]["boot"].as_str().unwrap_or_default();
+    assert!(boot.contains("safe state"), "the device did not stop in its safe state: {boot}");
+    assert!(rows[0]["lock"].is_null(), "a device that refused to boot was locked: {rows:?}");
+
+    let reworked = line.provision(1, &KEYS, &[]);
+    assert!(reworked.status.success(), "a fresh record did not mend it: {}", text(&reworked));
+    assert_eq!(line.report()[1]["status"], "good");
+}
