@@ -1,14 +1,18 @@
 //! Fuzzes image parsing and verification with the keys that signed the seed images, so mutated
-//! inputs reach the signature checks, not only the parser.
+//! inputs reach the signature checks, not only the parser (and, from the rotation seed, the
+//! REVOKE_KEYS parser).
 //!
 //! Invariants: no panic; an accepted image lies within the input, carries a security counter
-//! meeting the policy, and was signed by a trusted key.
+//! meeting the policy, was signed by a trusted key, and the keys it revokes re-encode to what
+//! was parsed.
 #![no_main]
 
 use fwsign_fuzz::SEED_KEYS;
 use libfuzzer_sys::fuzz_target;
 use verifier_core::tlv::TlvLayout;
-use verifier_core::{Policy, PublicKey, SliceReader, TrustedKey, read_header, verify_image};
+use verifier_core::{
+    Policy, PublicKey, RevokedKey, SliceReader, TrustedKey, read_header, verify_image,
+};
 
 /// The seed keys, and a revoked key no seed uses.
 const KEYS: [TrustedKey; 3] =
@@ -22,6 +26,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(verified.image_len() as usize <= data.len());
         assert!(verified.security_counter().is_some_and(|counter| counter >= 1));
         assert!(!KEYS[verified.key_index()].revoked);
+        for revoked in verified.revocations().keys() {
+            assert_eq!(RevokedKey::decode(&revoked.encode()), Some(*revoked));
+        }
     }
     // Walking the TLVs directly must stay in bounds too, whatever the verdict.
     if let Ok(header) = read_header(&mut reader) {

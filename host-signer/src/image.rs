@@ -14,7 +14,9 @@
 //! place and TLVs are appended, so signing a large image copies nothing.
 
 use verifier_core::format::{self, tlv};
-use verifier_core::{Digest, HashAlgorithm, Hasher, ImageHeader, ImageVersion, PublicKey};
+use verifier_core::{
+    Digest, HashAlgorithm, Hasher, ImageHeader, ImageVersion, PublicKey, RevokedKey,
+};
 
 use crate::trailer::TrailerLayout;
 use fwsign_keys::keys::Algorithm;
@@ -89,6 +91,8 @@ pub struct ImageOptions {
     pub security_counter: Option<SecurityCounter>,
     /// DEPENDENCY TLVs.
     pub dependencies: Vec<Dependency>,
+    /// Key slots the image revokes once confirmed (protected REVOKE_KEYS TLV when any).
+    pub revoked_keys: Vec<RevokedKey>,
     /// Custom protected TLVs, in order.
     pub custom_tlvs: Vec<(u16, Vec<u8>)>,
     /// Load address and its flag.
@@ -144,6 +148,12 @@ pub enum ImageError {
         /// Why.
         reason: &'static str,
     },
+    /// More keys to revoke than one REVOKE_KEYS TLV holds.
+    #[error(
+        "--revoke-key is given more than {} times (the key slots of a device)",
+        format::MAX_REVOKED_KEYS
+    )]
+    TooManyRevokedKeys,
     /// A transparency-log proof that a device would not read.
     #[error("LOG_PROOF (TLV 0x00a2): {0}")]
     BadLogProof(String),
@@ -245,6 +255,12 @@ pub fn check_custom_tag(tag: u16) -> Result<(), ImageError> {
         return Err(ImageError::CustomTag {
             tag,
             reason: "is reserved for the RFC 3161 timestamp token (--timestamp-url)",
+        });
+    }
+    if tag == tlv::REVOKE_KEYS {
+        return Err(ImageError::CustomTag {
+            tag,
+            reason: "is the key revocation TLV (--revoke-key)",
         });
     }
     if PREDEFINED_TAGS.contains(&tag) {
@@ -520,7 +536,7 @@ fn header_flags(options: &ImageOptions) -> u32 {
     flags
 }
 
-/// SEC_CNT, DEPENDENCY×n, then custom TLVs: imgtool's order.
+/// SEC_CNT, DEPENDENCY×n, then custom TLVs (imgtool's order), REVOKE_KEYS among the latter.
 fn protected_tlvs(options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
     let mut area = TlvArea::new(format::PROTECTED_TLV_MAGIC);
     if let Some(counter) = options.security_counter {
@@ -538,6 +554,11 @@ fn protected_tlvs(options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
         value[0] = dependency.image_id;
         value[4..].copy_from_slice(&dependency.min_version.to_bytes());
         area.add(tlv::DEPENDENCY, &value)?;
+    }
+    if !options.revoked_keys.is_empty() {
+        let value: Vec<u8> = options.revoked_keys.iter().flat_map(RevokedKey::encode).collect();
+        verifier_core::Revocations::parse(&value).map_err(|_| ImageError::TooManyRevokedKeys)?;
+        area.add(tlv::REVOKE_KEYS, &value)?;
     }
     for (tag, value) in &options.custom_tlvs {
         check_custom_tag(*tag)?;
@@ -693,6 +714,7 @@ mod tests {
             trailer: TrailerLayout::for_align(1),
             security_counter: None,
             dependencies: Vec::new(),
+            revoked_keys: Vec::new(),
             custom_tlvs: Vec::new(),
             load: LoadAddress::InPlace,
             non_bootable: false,

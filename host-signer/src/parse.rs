@@ -3,7 +3,7 @@
 //! Each returns a message suitable for "invalid value for OPTION: …"; the command line
 //! layer adds the option name.
 
-use verifier_core::ImageVersion;
+use verifier_core::{ImageVersion, RevokedKey};
 
 use crate::image::Dependency;
 
@@ -118,6 +118,26 @@ pub fn dependencies(text: &str) -> Result<Vec<Dependency>, String> {
     Ok(list)
 }
 
+/// Parses a `--revoke-key` value: a key slot number (0..=254), or the 64 hex digits of the
+/// SHA-256 of the key's SubjectPublicKeyInfo (`fwsign getpub -e hash`).
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn revoked_key(text: &str) -> Result<RevokedKey, String> {
+    let expected =
+        "expected a key slot 0..=254 or the 64 hex digits of a key hash (fwsign getpub -e hash)";
+    if text.len() == 64 {
+        let bytes =
+            custom_tlv_value(&format!("0x{text}")).map_err(|_| format!("'{text}': {expected}"))?;
+        let hash = <[u8; 32]>::try_from(bytes).map_err(|_| format!("'{text}': {expected}"))?;
+        return Ok(RevokedKey::SpkiSha256(hash));
+    }
+    match int(text).ok().and_then(|slot| u8::try_from(slot).ok()) {
+        Some(slot) if slot != verifier_core::format::REVOKE_BY_HASH => Ok(RevokedKey::Slot(slot)),
+        _ => Err(format!("'{text}': {expected}")),
+    }
+}
+
 /// Parses a custom TLV value as imgtool does: `0x…` is hex bytes, anything else UTF-8 text.
 ///
 /// # Errors
@@ -172,6 +192,15 @@ mod tests {
         assert_eq!(list[1].min_version.minor, 2);
         assert!(dependencies("(1 2.0)").is_err());
         assert!(dependencies("").is_err());
+    }
+
+    #[test]
+    fn revoked_keys() {
+        assert_eq!(revoked_key("2"), Ok(RevokedKey::Slot(2)));
+        assert_eq!(revoked_key(&"ab".repeat(32)), Ok(RevokedKey::SpkiSha256([0xab; 32])));
+        for bad in ["255", "-1", "x", &"zz".repeat(32), &"ab".repeat(31)] {
+            assert!(revoked_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn options(counter: u32) -> ImageOptions {
         trailer: TrailerLayout::for_align(1),
         security_counter: Some(SecurityCounter::Value(counter)),
         dependencies: Vec::new(),
+        revoked_keys: Vec::new(),
         custom_tlvs: Vec::new(),
         load: LoadAddress::InPlace,
         non_bootable: false,

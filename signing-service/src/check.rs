@@ -80,13 +80,6 @@ pub fn check(
         .and_then(|len| image.get(..usize::try_from(len).ok()?))
         .ok_or_else(|| input(image_file, "shorter than its header says"))?;
     let parsed = tbs::parse(region, HashAlgorithm::Sha256).map_err(|e| input(image_file, e))?;
-    let facts = ImageFacts {
-        version: parsed.header.version,
-        security_counter: parsed.security_counter.unwrap_or(0),
-        highest_security_counter: known.highest_security_counter,
-        image_size: parsed.header.img_size,
-        approvals: known.approvals,
-        non_bootable: parsed.header.is_non_bootable(),
-    };
+    let facts = ImageFacts::of(&parsed, known.highest_security_counter, known.approvals);
     Ok(policy.decide(&Principal::Workload { issuer_name, claims }, key, &facts))
 }

@@ -13,10 +13,11 @@
 //! Modules, one concept each: [`config`] (the checked `service.toml`), [`tokens`] (API
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
-//! that wait for people), [`keyring`] (the named keys), [`audit`] (the chained record format),
-//! [`log`] (the transparency log's key, entries and growth), [`limits`] (rate limits and the
-//! request queue bound), [`storage`] (the one storage trait, its SQLite and PostgreSQL backends
-//! and their schema migrations), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
+//! that wait for people), [`keyring`] (the named keys), [`key_state`] (whether a key may still
+//! sign: active, retired, revoked), [`audit`] (the chained record format), [`log`] (the
+//! transparency log's key, entries and growth), [`limits`] (rate limits and the request queue
+//! bound), [`storage`] (the one storage trait, its SQLite and PostgreSQL backends and their
+//! schema migrations), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
 //! commands), [`check`] (offline policy checks), [`client`] (the blocking client the CLI uses).
 //!
 //! # Features
@@ -39,6 +40,8 @@ pub mod config;
 mod connections;
 #[cfg(feature = "service")]
 pub mod http;
+#[cfg(feature = "service")]
+pub mod key_state;
 #[cfg(feature = "service")]
 pub mod keyring;
 #[cfg(feature = "service")]

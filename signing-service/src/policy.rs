@@ -134,6 +134,27 @@ pub struct ImageFacts {
     pub approvals: u32,
     /// The non-bootable flag.
     pub non_bootable: bool,
+    /// Whether the image revokes keys (a REVOKE_KEYS TLV): a key rotation.
+    pub revokes_keys: bool,
+}
+
+impl ImageFacts {
+    /// The facts of `image`, with what only the service knows.
+    pub fn of(
+        image: &crate::tbs::ParsedImage,
+        highest_security_counter: u32,
+        approvals: u32,
+    ) -> Self {
+        Self {
+            version: image.header.version,
+            security_counter: image.security_counter.unwrap_or(0),
+            highest_security_counter,
+            image_size: image.header.img_size,
+            approvals,
+            non_bootable: image.header.is_non_bootable(),
+            revokes_keys: !image.revocations.is_empty(),
+        }
+    }
 }
 
 /// The policy's answer.
@@ -326,5 +347,6 @@ fn context_pairs(facts: &ImageFacts) -> Vec<(String, RestrictedExpression)> {
         ("image_size".into(), long(facts.image_size)),
         ("approvals".into(), long(facts.approvals)),
         ("non_bootable".into(), RestrictedExpression::new_bool(facts.non_bootable)),
+        ("revokes_keys".into(), RestrictedExpression::new_bool(facts.revokes_keys)),
     ]
 }

@@ -15,6 +15,7 @@ use axum::serve::ListenerExt as _;
 use crate::config::{ConfigError, LogConfig, ServiceConfig};
 use crate::connections;
 use crate::http::{AppState, router};
+use crate::key_state::KeyState;
 use crate::keyring::{self, KeyringError};
 use crate::limits::Limits;
 use crate::log::{LogSigner, sign_checkpoint};
@@ -59,6 +60,14 @@ pub enum ServerError {
     /// The transparency log's key, or its stored state.
     #[error("[log]: {0}")]
     Log(#[from] fwsign_tlog::TlogError),
+    /// An admin command names a key the configuration does not have.
+    #[error("no key named \"{name}\" in the configuration (keys: {keys})")]
+    UnknownKey {
+        /// The name given.
+        name: String,
+        /// The configured keys, comma-separated.
+        keys: String,
+    },
     /// The random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
@@ -297,7 +306,7 @@ pub fn create_token(
     let config = ServiceConfig::load(config_path)?;
     let token = tokens::generate().map_err(|e| ServerError::Random(e.to_string()))?;
     let record = TokenRecord { name: name.to_owned(), role, group: group.map(ToOwned::to_owned) };
-    let command = TokenCommand::Create(&record, tokens::hash(&token));
+    let command = AdminCommand::CreateToken(&record, tokens::hash(&token));
     runtime()?.block_on(command.run_on(&config.database))?;
     Ok(token)
 }
@@ -308,19 +317,22 @@ pub fn create_token(
 /// [`ServerError`] for the configuration or the database.
 pub fn revoke_token(config_path: &Path, name: &str) -> Result<bool, ServerError> {
     let config = ServiceConfig::load(config_path)?;
-    Ok(runtime()?.block_on(TokenCommand::Revoke(name).run_on(&config.database))?)
+    Ok(runtime()?.block_on(AdminCommand::RevokeToken(name).run_on(&config.database))?)
 }
 
-/// What `fwsign token` does to the database.
-enum TokenCommand<'a> {
+/// What `fwsign token` and `fwsign key` do to the database.
+enum AdminCommand<'a> {
     /// Store a token's record and hash.
-    Create(&'a TokenRecord, String),
+    CreateToken(&'a TokenRecord, String),
     /// Revoke the token named so.
-    Revoke(&'a str),
+    RevokeToken(&'a str),
+    /// Move the key named so to a later state.
+    SetKeyState(&'a str, KeyState),
 }
 
-impl TokenCommand<'_> {
-    /// Opens the database at `url` and runs the command; whether it changed a token.
+impl AdminCommand<'_> {
+    /// Opens the database at `url` and runs the command; `false` only for a token revocation
+    /// that found no live token.
     async fn run_on(self, url: &str) -> Result<bool, StorageError> {
         match Backend::of(url)? {
             Backend::Sqlite => self.run(&SqliteStorage::open(url).await?).await,
@@ -330,8 +342,29 @@ impl TokenCommand<'_> {
 
     async fn run(self, storage: &impl Storage) -> Result<bool, StorageError> {
         match self {
-            Self::Create(record, hash) => storage.insert_token(record, &hash).await.map(|()| true),
-            Self::Revoke(name) => storage.revoke_token(name).await,
+            Self::CreateToken(record, hash) => {
+                storage.insert_token(record, &hash).await.map(|()| true)
+            }
+            Self::RevokeToken(name) => storage.revoke_token(name).await,
+            Self::SetKeyState(name, state) => {
+                storage.set_key_state(name, state).await.map(|()| true)
+            }
         }
     }
+}
+
+/// Moves the configured key `name` to `state` (`fwsign key retire|revoke`): from then on the
+/// service refuses to sign with it. The state only moves forward.
+///
+/// # Errors
+/// [`ServerError`] for the configuration, an unknown key, the database, or a key already past
+/// `state`.
+pub fn set_key_state(config_path: &Path, name: &str, state: KeyState) -> Result<(), ServerError> {
+    let config = ServiceConfig::load(config_path)?;
+    if !config.keys.contains_key(name) {
+        let keys = config.keys.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        return Err(ServerError::UnknownKey { name: name.to_owned(), keys });
+    }
+    runtime()?.block_on(AdminCommand::SetKeyState(name, state).run_on(&config.database))?;
+    Ok(())
 }

@@ -7,7 +7,9 @@
 
 use verifier_core::format::{TLV_INFO_SIZE, UNPROTECTED_TLV_MAGIC, tlv};
 use verifier_core::tlv::{TlvArea, TlvLayout};
-use verifier_core::{HashAlgorithm, ImageHeader, SliceReader, VerifyError, read_header};
+use verifier_core::{
+    HashAlgorithm, ImageHeader, Revocations, SliceReader, TlvError, VerifyError, read_header,
+};
 
 /// What the service learnt from one image's to-be-signed region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct ParsedImage {
     pub header: ImageHeader,
     /// The protected security counter, if the image has one.
     pub security_counter: Option<u32>,
+    /// The keys the image revokes (its protected REVOKE_KEYS TLV): a rotation image.
+    pub revocations: Revocations,
     /// The digest the signature covers.
     pub digest: Vec<u8>,
     /// The hash algorithm of the digest.
@@ -69,9 +73,18 @@ pub fn parse(region: &[u8], hash: HashAlgorithm) -> Result<ParsedImage, TbsError
     let mut reader = SliceReader::new(&image);
     let layout = TlvLayout::locate(&mut reader, &header)?;
     let mut security_counter = None;
+    let mut revocations = Revocations::default();
     let mut entries = layout.entries(&mut reader);
     while let Some(entry) = entries.next() {
         let entry = entry?;
+        if entry.area == TlvArea::Protected && entry.tag == tlv::REVOKE_KEYS {
+            let mut value = [0u8; verifier_core::revocation::MAX_VALUE_LEN];
+            let value = entries.read_value(&entry, &mut value)?;
+            if !revocations.is_empty() {
+                return Err(VerifyError::Tlv(TlvError::Duplicate { tag: entry.tag }).into());
+            }
+            revocations = Revocations::parse(value).map_err(VerifyError::Tlv)?;
+        }
         if entry.area == TlvArea::Protected && entry.tag == tlv::SEC_CNT {
             let mut value = [0u8; 4];
             let bytes = entries
@@ -82,7 +95,8 @@ pub fn parse(region: &[u8], hash: HashAlgorithm) -> Result<ParsedImage, TbsError
             security_counter = Some(u32::from_le_bytes(bytes));
         }
     }
-    Ok(ParsedImage { header, security_counter, digest: hash.digest(region).to_vec(), hash })
+    let digest = hash.digest(region).to_vec();
+    Ok(ParsedImage { header, security_counter, revocations, digest, hash })
 }
 
 #[cfg(test)]

@@ -8,14 +8,19 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use common::{audit, body_of, call, region, sign_body};
+use common::{audit, body_of, call, region, region_with, sign_body};
 use fwsign_keys::keys::{Algorithm, PrivateKey};
 use fwsign_service::audit::verify_chain;
 use fwsign_service::config::ServiceConfig;
 use fwsign_service::http::sign::SignResponse;
-use fwsign_service::server::{RunningService, create_token, revoke_token};
+use fwsign_service::key_state::KeyState;
+use fwsign_service::server::{
+    RunningService, ServerError, create_token, revoke_token, set_key_state,
+};
+use fwsign_service::storage::StorageError;
 use fwsign_service::tokens::Role;
-use verifier_core::{HashAlgorithm, PublicKey};
+use verifier_core::format::tlv;
+use verifier_core::{HashAlgorithm, PublicKey, RevokedKey};
 
 const POLICY: &str = r#"
 @id("factory-signs-dev")
@@ -515,6 +520,122 @@ fn a_rollback_cannot_slip_in_while_a_newer_image_is_being_signed() {
     assert!(body.contains("time-stamping failed"), "{body}");
 }
 
+/// A REVOKE_KEYS TLV entry naming `keys`.
+fn revoke_keys_tlv(keys: &[RevokedKey]) -> Vec<u8> {
+    let value: Vec<u8> = keys.iter().flat_map(RevokedKey::encode).collect();
+    let len = u16::try_from(value.len()).expect("length");
+    [&tlv::REVOKE_KEYS.to_le_bytes()[..], &len.to_le_bytes(), &value].concat()
+}
+
+#[test]
+fn a_retired_or_revoked_key_signs_nothing_more_and_stays_so() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let sign = |counter| {
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, counter)])))
+    };
+    assert_eq!(sign(1).0, 200);
+
+    // Retired while the service runs: the next request is refused, with the reason.
+    set_key_state(&setup.config, "dev", KeyState::Retired).expect("retire");
+    let (status, body) = sign(2);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("key \\\"dev\\\" is retired"), "{body}");
+    set_key_state(&setup.config, "dev", KeyState::Revoked).expect("revoke");
+    let (status, body) = sign(3);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("is revoked"), "{body}");
+
+    // One way only: neither back to active nor down to retired.
+    for state in [KeyState::Active, KeyState::Retired] {
+        let error = set_key_state(&setup.config, "dev", state).expect_err("backwards");
+        assert!(
+            matches!(error, ServerError::Storage(StorageError::KeyStateBackwards { .. })),
+            "{error}"
+        );
+    }
+    let error = set_key_state(&setup.config, "nope", KeyState::Revoked).expect_err("unknown key");
+    assert!(error.to_string().contains("no key named \"nope\""), "{error}");
+
+    // Each refusal is on the trail, signature-free; the chain holds.
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    let refused: Vec<_> = records[1..].iter().map(body_of).collect();
+    assert_eq!(refused.len(), 2);
+    for record in &refused {
+        assert_eq!(record["decision"], "refused");
+        assert!(record["reason"].as_str().unwrap_or("").contains("signs nothing more"));
+        assert!(
+            record["images"].as_array().expect("images").iter().all(|i| i["signature"].is_null())
+        );
+    }
+    // A restart does not bring the key back.
+    drop(service);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let (status, _) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 4)])));
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn a_request_pending_approval_is_not_signed_once_its_key_is_revoked() {
+    let setup = setup_with(POLICY);
+    let alice = setup.token("alice", Role::Submitter);
+    let bob = setup.token("bob", Role::Approver);
+    let erin = create_token(&setup.config, "erin", Role::Approver, Some("release-managers"))
+        .expect("token");
+    let service = setup.start();
+    let url = |path: &str| format!("{}{path}", service.url());
+    let body = sign_body("release", &[region(64, 1)]);
+    let (status, reply) = call("POST", &url("/v1/sign"), Some(&alice), Some(&body));
+    assert_eq!(status, 202, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
+    let id = reply["request"].as_str().expect("id").to_owned();
+    set_key_state(&setup.config, "release", KeyState::Revoked).expect("revoke");
+    let approve = url(&format!("/v1/requests/{id}/approve"));
+    let (status, reply) = call("POST", &approve, Some(&bob), Some(""));
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = call("POST", &approve, Some(&erin), Some(""));
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply.contains("is revoked"), "{reply}");
+    assert!(!reply.contains("signature"), "{reply}");
+}
+
+#[test]
+fn the_policy_sees_rotation_images_and_can_demand_approvals() {
+    let policy = format!(
+        "{POLICY}\n@id(\"rotation-needs-two-approvals\")\nforbid (principal, action, resource)\n\
+         when {{ context.revokes_keys && context.approvals < 2 }};\n"
+    );
+    let setup = setup_with(&policy);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let rotation = region_with(64, 2, &revoke_keys_tlv(&[RevokedKey::Slot(0)]));
+    let (status, body) = call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[rotation])));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("rotation-needs-two-approvals"), "{body}");
+    // The same image without the TLV is an ordinary update.
+    let (status, body) =
+        call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[region(64, 2)])));
+    assert_eq!(status, 200, "{body}");
+    // A malformed or repeated REVOKE_KEYS is refused before the policy is asked.
+    let slot_with_hash = [&tlv::REVOKE_KEYS.to_le_bytes()[..], &[33, 0, 1], &[7; 32]].concat();
+    let twice =
+        [revoke_keys_tlv(&[RevokedKey::Slot(0)]), revoke_keys_tlv(&[RevokedKey::Slot(1)])].concat();
+    for extra in [slot_with_hash, twice] {
+        let image = region_with(64, 3, &extra);
+        let (status, body) =
+            call("POST", &url, Some(&submitter), Some(&sign_body("dev", &[image])));
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("0x00a3") || body.contains("REVOKE_KEYS"), "{body}");
+    }
+}
+
 #[test]
 fn a_database_with_a_newer_schema_is_refused_at_start() {
     let setup = setup_with(POLICY);
@@ -527,7 +648,7 @@ fn a_database_with_a_newer_schema_is_refused_at_start() {
         error.contains(&format!("database {} has schema version 99", config.database)),
         "{error}"
     );
-    assert!(error.contains("newer than version 1 that this fwsign knows"), "{error}");
+    assert!(error.contains("newer than version 2 that this fwsign knows"), "{error}");
     let token = create_token(&setup.config, "late", Role::Submitter, None).expect_err("refused");
     assert!(token.to_string().contains("schema version 99"), "{token}");
 }

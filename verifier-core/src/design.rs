@@ -44,7 +44,10 @@
 //!
 //! Protected TLVs are signed, so unknown ones are tolerated and ignored; but entries that only
 //! make sense outside the signed region (hash, keys, signatures, SIG_PURE, encryption keys) are
-//! refused there.
+//! refused there. The reverse holds for fwsign's REVOKE_KEYS (0x00a3, the key slots an image
+//! revokes once confirmed, [`crate::Revocations`]): it is honoured only when signed, so it is
+//! refused in the unprotected area although it lies in the vendor range; in the protected area
+//! it must appear once, with 1 to 4 well-formed entries.
 //!
 //! # Differences from MCUboot
 //! - MCUboot lets the *last* verifying signature decide and ignores an invalid one if another

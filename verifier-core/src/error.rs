@@ -96,6 +96,8 @@ pub enum TlvError {
     TooManyDependencies,
     /// The SIG_PURE entry's value is not `0x01`.
     BadPureMarker,
+    /// A REVOKE_KEYS entry names a slot but carries a non-zero key hash.
+    BadRevocation,
 }
 
 /// Why an image was refused.
@@ -256,6 +258,9 @@ impl fmt::Display for TlvError {
                 write!(f, "more than {} DEPENDENCY TLVs", crate::MAX_DEPENDENCIES)
             }
             Self::BadPureMarker => f.write_str("SIG_PURE TLV value is not 0x01"),
+            Self::BadRevocation => {
+                f.write_str("REVOKE_KEYS TLV entry names a slot but its key hash is not zero")
+            }
         }
     }
 }

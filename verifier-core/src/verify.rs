@@ -7,6 +7,7 @@ use crate::header::{ImageHeader, ImageVersion};
 use crate::keys::{self, PublicKey, TrustedKey};
 use crate::policy::Policy;
 use crate::reader::ImageReader;
+use crate::revocation::{self, Revocations};
 use crate::signature;
 use crate::tlv::{TlvArea, TlvEntry, TlvIter, TlvLayout};
 
@@ -41,6 +42,7 @@ pub struct VerifiedImage {
     pure: bool,
     security_counter: Option<u32>,
     dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    revocations: Revocations,
     image_len: u32,
 }
 
@@ -78,6 +80,11 @@ impl VerifiedImage {
     /// The image's dependencies on other images.
     pub fn dependencies(&self) -> &[Dependency] {
         &self.dependencies
+    }
+
+    /// The keys the image revokes once it is confirmed (its protected REVOKE_KEYS TLV).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Length of the image proper: header, payload and both TLV areas.
@@ -155,6 +162,7 @@ fn verify<R: ImageReader>(
         pure: summary.pure,
         security_counter,
         dependencies: summary.dependencies,
+        revocations: summary.revocations,
         image_len: layout.end,
     })
 }
@@ -196,6 +204,7 @@ struct TlvSummary {
     hash: Option<(HashAlgorithm, Digest)>,
     security_counter: Option<u32>,
     dependencies: heapless::Vec<Dependency, MAX_DEPENDENCIES>,
+    revocations: Revocations,
     pure: bool,
     signatures: SignatureSearch,
 }
@@ -210,6 +219,7 @@ impl TlvSummary {
             hash: None,
             security_counter: None,
             dependencies: heapless::Vec::new(),
+            revocations: Revocations::default(),
             pure: false,
             signatures: SignatureSearch::default(),
         };
@@ -242,6 +252,7 @@ impl TlvSummary {
                 let dependency = parse_dependency(&value);
                 self.dependencies.push(dependency).map_err(|_| TlvError::TooManyDependencies.into())
             }
+            tlv::REVOKE_KEYS => self.revocations_tlv(entries, entry),
             tag if is_unprotected_only(tag) => {
                 Err(TlvError::NotAllowed { tag, protected: true }.into())
             }
@@ -271,9 +282,23 @@ impl TlvSummary {
             }
             tlv::KEYHASH | tlv::PUBKEY => self.signatures.key_tlv(entries, entry, keys),
             tag if is_signature(tag) => self.signatures.signature_tlv(entries, entry, keys),
-            tag if tlv::is_vendor(tag) => Ok(()),
+            tag if tlv::is_vendor(tag) && !is_protected_only(tag) => Ok(()),
             tag => Err(TlvError::NotAllowed { tag, protected: false }.into()),
         }
+    }
+
+    fn revocations_tlv<R: ImageReader>(
+        &mut self,
+        entries: &mut TlvIter<'_, R>,
+        entry: &TlvEntry,
+    ) -> Result<(), VerifyError> {
+        if !self.revocations.is_empty() {
+            return Err(TlvError::Duplicate { tag: entry.tag }.into());
+        }
+        let mut value = [0u8; revocation::MAX_VALUE_LEN];
+        let value = entries.read_value(entry, &mut value)?;
+        self.revocations = Revocations::parse(value)?;
+        Ok(())
     }
 
     fn hash_tlv<R: ImageReader>(
@@ -492,6 +517,12 @@ fn is_signature(tag: u16) -> bool {
         tag,
         tlv::ED25519 | tlv::ECDSA_SIG | tlv::RSA2048_PSS | tlv::RSA3072_PSS | tlv::ECDSA224
     )
+}
+
+/// Vendor entries that only mean something when signed: refused unprotected rather than
+/// ignored, so an added one cannot look as if it were honoured.
+fn is_protected_only(tag: u16) -> bool {
+    tag == tlv::REVOKE_KEYS
 }
 
 fn is_unprotected_only(tag: u16) -> bool {

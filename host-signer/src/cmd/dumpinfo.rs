@@ -16,7 +16,10 @@ use verifier_core::tlog::{
     SignedNote, read_log_proof,
 };
 use verifier_core::tlv::{TlvArea, TlvLayout};
-use verifier_core::{ImageHeader, ImageVersion, PublicKey, SliceReader, VerifyError, read_header};
+use verifier_core::{
+    ImageHeader, ImageVersion, PublicKey, Revocations, RevokedKey, SliceReader, VerifyError,
+    read_header,
+};
 
 use super::EXIT_INVALID;
 
@@ -223,6 +226,7 @@ fn tlv_name(tag: u16) -> &'static str {
         tlv::UUID_CID => "UUID_CID",
         tlv::TIMESTAMP_TOKEN => "TIMESTAMP_TOKEN",
         tlv::LOG_PROOF => "LOG_PROOF",
+        tlv::REVOKE_KEYS => "REVOKE_KEYS",
         tag if tlv::is_vendor(tag) => "vendor",
         _ => "unknown",
     }
@@ -238,6 +242,10 @@ fn decode_tlv(tag: u16, value: &[u8]) -> Value {
             Err(_) => json!(hex(value)),
         },
         (tlv::SIG_PURE, [flag]) => json!(*flag == 1),
+        (tlv::REVOKE_KEYS, _) => match Revocations::parse(value) {
+            Ok(revoked) => json!(revoked.keys().iter().map(revoked_key_json).collect::<Vec<_>>()),
+            Err(_) => json!(hex(value)),
+        },
         (tlv::LOG_PROOF, _) => json!(format!("tlog-proof, {} bytes (see log_proof)", value.len())),
         (tlv::PUBKEY, der) => match PublicKey::from_spki_der(der) {
             Some(PublicKey::Ed25519(_)) => json!({ "algorithm": "ed25519", "der": hex(der) }),
@@ -245,6 +253,13 @@ fn decode_tlv(tag: u16, value: &[u8]) -> Value {
             None => json!(hex(der)),
         },
         _ => json!(hex(value)),
+    }
+}
+
+fn revoked_key_json(key: &RevokedKey) -> Value {
+    match key {
+        RevokedKey::Slot(slot) => json!({ "slot": slot }),
+        RevokedKey::SpkiSha256(hash) => json!({ "key_hash": hex(hash) }),
     }
 }
 

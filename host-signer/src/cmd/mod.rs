@@ -12,6 +12,7 @@ mod dumpinfo;
 mod factory;
 mod finish;
 mod getpub;
+mod key;
 mod keygen;
 mod log;
 mod log_monitor;
@@ -53,6 +54,7 @@ enum Command {
     Completions(completions::Args),
     Serve(serve::Args),
     Token(token::Args),
+    Key(key::Args),
     Policy(policy::Args),
     Audit(audit::Args),
     Request(request::RequestArgs),
@@ -76,6 +78,7 @@ impl Cli {
             Command::Completions(args) => completions::run(&args),
             Command::Serve(args) => serve::run(&args),
             Command::Token(args) => token::run(&args),
+            Command::Key(args) => key::run(&args),
             Command::Policy(args) => policy::run(&args),
             Command::Audit(args) => audit::run(&args),
             Command::Request(args) => request::run(&args),

@@ -10,6 +10,7 @@ use device_profile::{KeySource as TrustedKeySource, Profile};
 use fwsign_keys::command_signer::CommandSigner;
 use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::{Algorithm, load_key};
+use fwsign_keys::profile_keys;
 use fwsign_keys::signer::Signer;
 use fwsign_keys::timestamp::client::TsaClient;
 use fwsign_service::client::{RemoteSignature, ServiceClient, SignOutcome};
@@ -22,7 +23,10 @@ use host_signer::output::{Access, Padding};
 use host_signer::parse;
 use host_signer::trailer::TrailerLayout;
 use verifier_core::format::tlv;
-use verifier_core::{HashAlgorithm, ImageHeader, ImageVersion, PublicKey};
+use verifier_core::{
+    HashAlgorithm, ImageHeader, ImageVersion, Policy, PublicKey, RevokedKey, SliceReader,
+    TrustedKey, verify_image,
+};
 
 use super::PasswordArgs;
 use super::finish::{self, GivenTrailer, KeyFormat, OutputArgs, TrailerArgs};
@@ -96,6 +100,11 @@ pub(crate) struct Args {
     /// Dependencies on other images: "(image_id,min_version), ...".
     #[arg(short, long, value_name = "LIST", value_parser = dependency_list, help_heading = "Image")]
     dependencies: Option<DependencyList>,
+    /// Revoke a key once this image is confirmed on a device: a key slot (0..=254) or the key's
+    /// hash (`fwsign getpub -e hash`). Repeat for more (at most 4). Written to the protected
+    /// REVOKE_KEYS TLV 0x00a3, so it is covered by the signature.
+    #[arg(long, value_name = "SLOT|KEYHASH", value_parser = parse::revoked_key, help_heading = "Image")]
+    revoke_key: Vec<RevokedKey>,
     /// A custom protected TLV: tag in 0x00a0..=0xfffe, value `0x..` hex bytes or text.
     /// Repeat for more.
     #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append, help_heading = "Image")]
@@ -555,7 +564,27 @@ fn check_device(profile: &Profile, args: &Args, image: &[u8]) -> anyhow::Result<
     let header = header.context("the image is shorter than its header")?;
     policy.check_flags(&header).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let len = u32::try_from(image.len()).unwrap_or(u32::MAX);
-    policy.check_fits(len).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+    policy.check_fits(len).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    if args.revoke_key.is_empty() { Ok(()) } else { check_rotation(profile, args, image, &origin) }
+}
+
+/// Refuses a rotation image that revokes the key that signs it: the device would refuse it.
+fn check_rotation(
+    profile: &Profile,
+    args: &Args,
+    image: &[u8],
+    origin: &str,
+) -> anyhow::Result<()> {
+    let keys: Vec<TrustedKey> =
+        profile_keys::keys(profile, &args.password)?.into_iter().map(|k| k.trusted).collect();
+    let verified =
+        verify_image(&mut SliceReader::new(image), &keys, &Policy::PERMISSIVE).map_err(|e| {
+            anyhow::anyhow!("{origin}: a rotation image must verify with the device's keys: {e}")
+        })?;
+    verified
+        .revocations()
+        .check_safe(&keys, verified.key_index(), None)
+        .map_err(|e| anyhow::anyhow!("--revoke-key: {e}; {origin} would refuse the image"))
 }
 
 fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOptions> {
@@ -571,6 +600,7 @@ fn image_options(args: &Args, geometry: &Geometry) -> anyhow::Result<ImageOption
         },
         security_counter: args.security_counter,
         dependencies: args.dependencies.clone().map(|list| list.0).unwrap_or_default(),
+        revoked_keys: args.revoke_key.clone(),
         custom_tlvs: custom_tlvs(args)?,
         load: match (args.load_addr, args.rom_fixed) {
             (Some(addr), _) => LoadAddress::Ram(addr),

@@ -12,6 +12,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::Decision;
+use crate::key_state::KeyState;
 use crate::storage::StorageError;
 
 /// Why a request was not answered with a signature.
@@ -35,6 +36,14 @@ pub enum ApiError {
     /// The key is not configured.
     #[error("no key named \"{0}\" on this service")]
     UnknownKey(String),
+    /// The key was retired or revoked (`fwsign key retire|revoke`).
+    #[error("key \"{key}\" is {state}: the service signs nothing more with it")]
+    KeyOutOfService {
+        /// The key's name.
+        key: String,
+        /// Its state.
+        state: KeyState,
+    },
     /// No request with this id.
     #[error("no request {0}")]
     UnknownRequest(String),
@@ -67,7 +76,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::PolicyDenied(_) | Self::KeyOutOfService { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
@@ -97,6 +108,7 @@ impl From<StorageError> for ApiError {
                 Self::Unavailable(format!("audit trail unavailable: {error}"))
             }
             StorageError::DuplicateToken(_)
+            | StorageError::KeyStateBackwards { .. }
             | StorageError::Corrupt(_)
             | StorageError::NewerSchema { .. } => Self::Internal(error.to_string()),
         }

@@ -148,18 +148,15 @@ pub(super) async fn decide<S: Storage>(
     images: &[SubmittedImage],
     approvals: u32,
 ) -> Result<String, ApiError> {
+    let key_state = state.storage.key_state(key).await?;
+    if !key_state.may_sign() {
+        return Err(ApiError::KeyOutOfService { key: key.to_owned(), state: key_state });
+    }
     let recorded = state.storage.highest_security_counter(key).await?;
     let highest = recorded.max(state.in_flight.highest(key));
     let mut reasons = Vec::new();
     for (index, SubmittedImage { parsed, .. }) in images.iter().enumerate() {
-        let facts = ImageFacts {
-            version: parsed.header.version,
-            security_counter: parsed.security_counter.unwrap_or(0),
-            highest_security_counter: highest,
-            image_size: parsed.header.img_size,
-            approvals,
-            non_bootable: parsed.header.is_non_bootable(),
-        };
+        let facts = ImageFacts::of(parsed, highest, approvals);
         let verdict = state.policy.decide(principal, key, &facts);
         if !verdict.allowed {
             return Err(ApiError::PolicyDenied(format!("images[{index}]: {}", verdict.reason)));

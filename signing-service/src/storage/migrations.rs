@@ -18,12 +18,16 @@ pub struct Migration {
 }
 
 /// SQLite's migrations, oldest first.
-pub const SQLITE: &[Migration] =
-    &[Migration { version: 1, sql: include_str!("../../migrations/sqlite/0001_initial.sql") }];
+pub const SQLITE: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("../../migrations/sqlite/0001_initial.sql") },
+    Migration { version: 2, sql: include_str!("../../migrations/sqlite/0002_key_states.sql") },
+];
 
 /// PostgreSQL's migrations, oldest first.
-pub const POSTGRES: &[Migration] =
-    &[Migration { version: 1, sql: include_str!("../../migrations/postgres/0001_initial.sql") }];
+pub const POSTGRES: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("../../migrations/postgres/0001_initial.sql") },
+    Migration { version: 2, sql: include_str!("../../migrations/postgres/0002_key_states.sql") },
+];
 
 /// The table of applied versions (the same SQL on both backends).
 pub(crate) const CREATE_VERSION_TABLE: &str =
@@ -90,7 +94,8 @@ mod tests {
         );
         let error = pending("postgres://u:secret@h/db", 99, POSTGRES).unwrap_err().to_string();
         assert!(error.contains("postgres://u:***@h/db"), "{error}");
-        assert!(error.contains("version 99") && error.contains("version 1"), "{error}");
+        let known = format!("version {}", POSTGRES[POSTGRES.len() - 1].version);
+        assert!(error.contains("version 99") && error.contains(&known), "{error}");
         assert!(!error.contains("secret"), "{error}");
     }
 }

@@ -22,6 +22,7 @@ use std::future::Future;
 
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord, Decision, chain_hash, hash_from_hex};
+use crate::key_state::KeyState;
 use crate::log::{Growth, HashCache, grow};
 use crate::tokens::{Role, TokenRecord};
 use fwsign_tlog::note::NoteSigner;
@@ -66,6 +67,16 @@ pub enum StorageError {
     /// A token with this name exists already.
     #[error("an API token named \"{0}\" exists already (revoke it first)")]
     DuplicateToken(String),
+    /// A key's state may only move forward (active → retired → revoked).
+    #[error("key \"{key}\" is {current} already; it cannot become {wanted}")]
+    KeyStateBackwards {
+        /// The key's name.
+        key: String,
+        /// Its stored state.
+        current: KeyState,
+        /// The state asked for.
+        wanted: KeyState,
+    },
     /// A stored row could not be read back.
     #[error("database holds an unreadable row: {0}")]
     Corrupt(String),
@@ -194,6 +205,17 @@ pub trait Storage: Send + Sync + 'static {
         id: &str,
         status: RequestStatus,
         result: Option<&str>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The life-cycle state of the key named `key` ([`KeyState::Active`] if never changed).
+    fn key_state(&self, key: &str) -> impl Future<Output = Result<KeyState, StorageError>> + Send;
+
+    /// Moves the key named `key` to `state`; [`StorageError::KeyStateBackwards`] if it is past
+    /// it already. Setting the state it has is a no-op.
+    fn set_key_state(
+        &self,
+        key: &str,
+        state: KeyState,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The highest security counter of any image signed with `key` (0 if none).

@@ -6,7 +6,8 @@
 //! another, and no two of them get the same `seq` or log index, or sign diverging
 //! checkpoints (the primary keys would refuse it anyway). The lock ends with the transaction,
 //! so a killed instance cannot hold it. Migrations take another advisory lock, so instances
-//! that start together migrate once. A commit is durable (PostgreSQL's default
+//! that start together migrate once, and a key's state changes under a third, so two admin
+//! commands cannot move it backwards between them. A commit is durable (PostgreSQL's default
 //! `synchronous_commit = on`) before a signature is returned.
 
 use sqlx::PgPool;
@@ -15,7 +16,7 @@ use tokio::sync::Mutex;
 
 use super::migrations::{self, without_password};
 use super::rows::{
-    REQUEST_COLUMNS, audit_record, chain_head, log_hash, pending_request, token_record,
+    REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
 };
 use super::{
     LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
@@ -23,6 +24,7 @@ use super::{
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::key_state::KeyState;
 use crate::log::{Growth, proofs};
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
@@ -31,6 +33,8 @@ use verifier_core::tlog::TreeHash;
 pub const SEQUENCER_LOCK: i64 = 0x6677_7369_676e_0001;
 /// The advisory lock a migration holds.
 const MIGRATION_LOCK: i64 = 0x6677_7369_676e_0002;
+/// The advisory lock a change of a key's state holds.
+const KEY_STATE_LOCK: i64 = 0x6677_7369_676e_0003;
 /// Connections per instance.
 const POOL_SIZE: u32 = 8;
 
@@ -305,6 +309,38 @@ impl Storage for PostgresStorage {
         rows.iter().map(audit_record).collect()
     }
 
+    async fn key_state(&self, key: &str) -> Result<KeyState, StorageError> {
+        let mut connection = self.pool.acquire().await.map_err(db)?;
+        stored_key_state(&mut connection, key).await
+    }
+
+    async fn set_key_state(&self, key: &str, state: KeyState) -> Result<(), StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        lock(&mut transaction, KEY_STATE_LOCK).await?;
+        let current = stored_key_state(&mut transaction, key).await?;
+        if current == state {
+            return Ok(());
+        }
+        if current > state {
+            return Err(StorageError::KeyStateBackwards {
+                key: key.to_owned(),
+                current,
+                wanted: state,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO key_states (name, state, changed) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+        )
+        .bind(key)
+        .bind(state.name())
+        .bind(now())
+        .execute(&mut *transaction)
+        .await
+        .map_err(db)?;
+        transaction.commit().await.map_err(db)
+    }
+
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
         let row = sqlx::query(
             "SELECT COALESCE(MAX(security_counter), 0) AS highest FROM audit
@@ -318,6 +354,19 @@ impl Storage for PostgresStorage {
         u32::try_from(highest)
             .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
     }
+}
+
+/// The state of the key named `key`, read on `connection`.
+async fn stored_key_state(
+    connection: &mut sqlx::PgConnection,
+    key: &str,
+) -> Result<KeyState, StorageError> {
+    let row = sqlx::query("SELECT state FROM key_states WHERE name = $1")
+        .bind(key)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(db)?;
+    row.map_or(Ok(KeyState::Active), |row| key_state(&row, key))
 }
 
 /// Appends `entry` to the audit chain inside the caller's transaction (which holds

@@ -6,6 +6,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::{StorageError, db, role_from_name};
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::AuditRecord;
+use crate::key_state::KeyState;
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
 
@@ -105,6 +106,13 @@ pub(crate) fn token_record(row: &impl StoredRow) -> Result<TokenRecord, StorageE
         role: role_from_name(&row.text("role")?)?,
         group: row.optional_text("grp")?,
     })
+}
+
+/// The state of the key named `key` from its `key_states` row.
+pub(crate) fn key_state(row: &impl StoredRow, key: &str) -> Result<KeyState, StorageError> {
+    let state = row.text("state")?;
+    KeyState::from_name(&state)
+        .ok_or_else(|| StorageError::Corrupt(format!("key {key}: state \"{state}\"")))
 }
 
 /// The audit chain's head (its `seq` and `hash`) from the newest record's row.

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use super::group_commit::GroupCommit;
 use super::rows::{
-    REQUEST_COLUMNS, audit_record, chain_head, log_hash, pending_request, token_record,
+    REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
 };
 use super::{
     LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
@@ -23,6 +23,7 @@ use super::{
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::key_state::KeyState;
 use crate::log::{Growth, proofs};
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
@@ -326,6 +327,40 @@ impl Storage for SqliteStorage {
         rows.iter().map(audit_record).collect()
     }
 
+    async fn key_state(&self, key: &str) -> Result<KeyState, StorageError> {
+        let mut connection = self.pool.acquire().await.map_err(db)?;
+        stored_key_state(&mut connection, key).await
+    }
+
+    /// Read and written in one transaction, under the writer's lock: an admin command in
+    /// another process that changes the key meanwhile makes this one fail, not go backwards.
+    async fn set_key_state(&self, key: &str, state: KeyState) -> Result<(), StorageError> {
+        let _sequencer = self.append.lock().await;
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        let current = stored_key_state(&mut transaction, key).await?;
+        if current == state {
+            return Ok(());
+        }
+        if current > state {
+            return Err(StorageError::KeyStateBackwards {
+                key: key.to_owned(),
+                current,
+                wanted: state,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO key_states (name, state, changed) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+        )
+        .bind(key)
+        .bind(state.name())
+        .bind(now())
+        .execute(&mut *transaction)
+        .await
+        .map_err(db)?;
+        transaction.commit().await.map_err(db)
+    }
+
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
         let row = sqlx::query(
             "SELECT COALESCE(MAX(security_counter), 0) AS highest FROM audit
@@ -339,6 +374,19 @@ impl Storage for SqliteStorage {
         u32::try_from(highest)
             .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
     }
+}
+
+/// The state of the key named `key`, read on `connection`.
+async fn stored_key_state(
+    connection: &mut sqlx::SqliteConnection,
+    key: &str,
+) -> Result<KeyState, StorageError> {
+    let row = sqlx::query("SELECT state FROM key_states WHERE name = ?")
+        .bind(key)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(db)?;
+    row.map_or(Ok(KeyState::Active), |row| key_state(&row, key))
 }
 
 /// Appends `entry` to the audit chain inside the caller's transaction.

@@ -10,18 +10,27 @@ use fwsign_service::server::RunningService;
 
 /// A to-be-signed region: 32-byte header, `payload` bytes, a protected security counter.
 pub fn region(payload: u32, counter: u32) -> Vec<u8> {
+    region_with(payload, counter, &[])
+}
+
+/// As [`region`], with `extra` (whole TLV entries) after the security counter.
+pub fn region_with(payload: u32, counter: u32, extra: &[u8]) -> Vec<u8> {
+    let protected = u16::try_from(12 + extra.len()).expect("protected area size");
     let mut bytes = Vec::new();
     bytes.extend_from_slice(&0x96f3_b83d_u32.to_le_bytes());
     bytes.extend_from_slice(&0u32.to_le_bytes());
     bytes.extend_from_slice(&32u16.to_le_bytes());
-    bytes.extend_from_slice(&12u16.to_le_bytes());
+    bytes.extend_from_slice(&protected.to_le_bytes());
     bytes.extend_from_slice(&payload.to_le_bytes());
     bytes.extend_from_slice(&0u32.to_le_bytes());
     bytes.extend_from_slice(&[1, 2, 3, 0, 4, 0, 0, 0]);
     bytes.extend_from_slice(&0u32.to_le_bytes());
     bytes.resize(32 + payload as usize, 0x5a);
-    bytes.extend_from_slice(&[0x08, 0x69, 12, 0, 0x50, 0, 4, 0]);
+    bytes.extend_from_slice(&[0x08, 0x69]);
+    bytes.extend_from_slice(&protected.to_le_bytes());
+    bytes.extend_from_slice(&[0x50, 0, 4, 0]);
     bytes.extend_from_slice(&counter.to_le_bytes());
+    bytes.extend_from_slice(extra);
     bytes
 }
 

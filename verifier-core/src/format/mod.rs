@@ -133,6 +133,11 @@ pub mod tlv {
     pub const TIMESTAMP_TOKEN: u16 = 0x00a1;
     /// C2SP `tlog-proof@v1` text proving the signature was logged (fwsign vendor TLV, unprotected).
     pub const LOG_PROOF: u16 = 0x00a2;
+    /// Key slots this image revokes once it is confirmed (fwsign vendor TLV, protected): 1 to
+    /// [`super::MAX_REVOKED_KEYS`] entries of [`super::REVOKED_KEY_LEN`] bytes, each a slot
+    /// index followed by 32 zero bytes, or [`super::REVOKE_BY_HASH`] followed by the SHA-256 of
+    /// the key's SubjectPublicKeyInfo.
+    pub const REVOKE_KEYS: u16 = 0x00a3;
 
     /// Whether `tag` lies in a vendor-reserved range (`0xXXa0..=0xXXff`, never `0xffff`).
     pub const fn is_vendor(tag: u16) -> bool {
@@ -144,6 +149,12 @@ pub mod tlv {
 pub const SEC_CNT_LEN: usize = 4;
 /// Length of a DEPENDENCY TLV value.
 pub const DEPENDENCY_LEN: usize = 12;
+/// Length of one entry of a REVOKE_KEYS TLV: a slot byte and a 32-byte key hash.
+pub const REVOKED_KEY_LEN: usize = 33;
+/// The most keys one REVOKE_KEYS TLV names (the provisioning record's key slots).
+pub const MAX_REVOKED_KEYS: usize = 4;
+/// The slot byte of a REVOKE_KEYS entry naming its key by hash rather than by slot.
+pub const REVOKE_BY_HASH: u8 = 0xff;
 /// Length of an Ed25519 signature.
 pub const ED25519_SIG_LEN: usize = 64;
 
