@@ -208,7 +208,7 @@ impl ServiceClient {
             .limit(MAX_REPLY)
             .read_to_string()
             .map_err(transport)?;
-        if !matches!(status, 200 | 201 | 202) {
+        if !(200..=202).contains(&status) {
             let reason = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))

@@ -407,9 +407,15 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     assert_eq!(status, 200);
     let document: serde_json::Value = serde_json::from_str(&text).expect("OpenAPI JSON");
     let paths = document["paths"].as_object().expect("paths");
-    for path in
-        ["/healthz", "/metrics", "/openapi.json", "/v1/sign", "/v1/audit", "/v1/keys/{name}"]
-    {
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/sign",
+        "/v1/audit",
+        "/v1/keys/{name}",
+        "/v1/factory/devices",
+    ] {
         assert!(paths.contains_key(path), "{path} undocumented");
         let probe = format!("{}{}", service.url(), path.replace("{name}", "dev"));
         let method = if paths[path].get("post").is_some() { "POST" } else { "GET" };
@@ -438,6 +444,11 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     let mut keys: Vec<String> = reply.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     assert_eq!(keys, properties("SignResponse"));
+    // The device record the station sends (and the server accepts, unknown fields refused).
+    let mut device: Vec<String> =
+        provisioned_device().as_object().expect("object").keys().cloned().collect();
+    device.sort();
+    assert_eq!(device, properties("ProvisionedDevice"));
     let request = serde_json::to_value(fwsign_service::request::SignRequest {
         key: "dev".into(),
         images: vec![],
