@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{fwsign, fwsign_status, text};
+use common::{fwsign, text};
 
 /// The factory firmware, built once per test run.
 fn firmware() -> &'static Path {
@@ -34,6 +34,8 @@ fn firmware() -> &'static Path {
 /// A station in its own directory, with the line's usual arguments.
 struct Line {
     dir: tempfile::TempDir,
+    /// Extra environment of every `fwsign factory provision`.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Line {
@@ -41,7 +43,17 @@ impl Line {
         let dir = tempfile::tempdir().expect("temp dir");
         let station = "name = \"test-line\"\ndatabase = \"station.sqlite\"\n";
         std::fs::write(dir.path().join("station.toml"), station).expect("station.toml");
-        Self { dir }
+        Self { dir, env: Vec::new() }
+    }
+
+    /// From now on the station also sends its rows to the service at `url`, with `token` in
+    /// the default token variable.
+    fn send_to(&mut self, url: &str, token: &str) {
+        let station = format!(
+            "name = \"test-line\"\ndatabase = \"station.sqlite\"\n[service]\nurl = \"{url}\"\n"
+        );
+        std::fs::write(self.dir.path().join("station.toml"), station).expect("station.toml");
+        self.env = vec![("FWSIGN_STATION_TOKEN", token.to_owned())];
     }
 
     fn path(&self, name: &str) -> String {
@@ -72,8 +84,12 @@ impl Line {
         ];
         args.extend(keys.iter().map(|k| path(&format!("keys/{k}.pub.pem"))));
         args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        fwsign_status(self.dir.path(), &args)
+        Command::new(env!("CARGO_BIN_EXE_fwsign"))
+            .current_dir(self.dir.path())
+            .args(&args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .output()
+            .expect("cannot run fwsign")
     }
 
     /// The station's rows as JSON.
@@ -198,4 +214,80 @@ fn a_device_that_finds_its_record_damaged_is_marked_failed_not_good() {
     let reworked = line.provision(1, &KEYS, &[]);
     assert!(reworked.status.success(), "a fresh record did not mend it: {}", text(&reworked));
     assert_eq!(line.report()[1]["status"], "good");
+}
+
+/// `fwsign serve` in `dir` with a development key, a station token for `test-line` and an
+/// auditor token; the service and both tokens.
+fn service(dir: &Path) -> (common::Served, String, String) {
+    fwsign(dir, &["keygen", "-k", "dev.pem", "-t", "ed25519"]);
+    std::fs::write(dir.join("policy.cedar"), "forbid (principal, action, resource);\n")
+        .expect("policy");
+    let config = "listen = \"127.0.0.1:8443\"\ndatabase = \"sqlite:service.db\"\n\
+                  policy = \"policy.cedar\"\n[keys.dev]\nkey = \"dev.pem\"\n";
+    std::fs::write(dir.join("service.toml"), config).expect("service.toml");
+    let token = |name: &str, role: &str| {
+        let create =
+            ["token", "create", "--config", "service.toml", "--name", name, "--role", role];
+        String::from_utf8_lossy(&fwsign(dir, &create).stdout).trim().to_owned()
+    };
+    let (station, auditor) = (token("test-line", "station"), token("carol", "auditor"));
+    (serve(dir), station, auditor)
+}
+
+fn serve(dir: &Path) -> common::Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fwsign"));
+    command.current_dir(dir);
+    common::serve(command, "service.toml")
+}
+
+/// The service's audit records of provisioned devices.
+fn provisioned_records(url: &str, auditor: &str) -> Vec<serde_json::Value> {
+    let mut reply = ureq::get(&format!("{url}/v1/audit"))
+        .header("authorization", &format!("Bearer {auditor}"))
+        .call()
+        .expect("audit");
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&reply.body_mut().read_to_string().expect("body")).expect("JSON");
+    records
+        .iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r["body"].as_str()?).ok())
+        .filter(|body| body["decision"] == "provisioned")
+        .collect()
+}
+
+#[test]
+fn every_finished_device_reaches_the_service_audit_trail_even_after_an_outage() {
+    let service_dir = tempfile::tempdir().expect("temp dir");
+    let (served, station, auditor) = service(service_dir.path());
+    let mut line = Line::new();
+    line.send_to(&served.url, &station);
+
+    let output = line.provision(1, &KEYS, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("1 device record(s) sent"), "{}", text(&output));
+    let rows = line.report();
+    let records = provisioned_records(&served.url, &auditor);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let device = &records[0]["device"];
+    assert_eq!(device["identity"], rows[0]["identity"]);
+    assert_eq!(device["record_sha256"], rows[0]["record_sha256"]);
+    assert_eq!(device["station"], "test-line");
+    assert_eq!(records[0]["identity"]["name"], "test-line", "recorded under the station's token");
+    assert!(rows[0]["service_seq"].is_i64(), "{rows:?}");
+
+    drop(served);
+    let offline = line.provision(1, &KEYS, &["--rework"]);
+    assert!(offline.status.success(), "an absent service failed the device: {}", text(&offline));
+    assert!(text(&offline).contains("not sent"), "{}", text(&offline));
+    assert!(line.report()[1]["service_seq"].is_null());
+
+    let served = serve(service_dir.path());
+    line.send_to(&served.url, &station);
+    let back = line.provision(1, &KEYS, &["--rework"]);
+    assert!(back.status.success(), "{}", text(&back));
+    assert!(text(&back).contains("2 device record(s) sent"), "the backlog first: {}", text(&back));
+    let records = provisioned_records(&served.url, &auditor);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let rows = line.report();
+    assert!(rows.iter().all(|row| row["service_seq"].is_i64()), "{rows:?}");
 }

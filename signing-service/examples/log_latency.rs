@@ -27,6 +27,7 @@ fn audit_entry() -> AuditEntry {
         images: Vec::new(),
         decision: Decision::Signed,
         reason: "ci-signs".into(),
+        device: None,
     }
 }
 

@@ -9,6 +9,8 @@
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::factory::ProvisionedDevice;
+
 /// The domain separator of the record hash.
 const DOMAIN: &[u8] = b"fwsign-audit-v1\n";
 
@@ -32,11 +34,13 @@ pub enum Decision {
     Expired,
     /// A re-run fetched the stored signature of an approved request.
     Fetched,
+    /// A factory station recorded a device it provisioned.
+    Provisioned,
 }
 
 impl Decision {
     /// Every decision, in the order metrics list them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Signed,
         Self::Denied,
         Self::Refused,
@@ -45,6 +49,7 @@ impl Decision {
         Self::Approved,
         Self::Expired,
         Self::Fetched,
+        Self::Provisioned,
     ];
 
     /// The name stored and shown.
@@ -58,6 +63,7 @@ impl Decision {
             Self::Approved => "approved",
             Self::Expired => "expired",
             Self::Fetched => "fetched",
+            Self::Provisioned => "provisioned",
         }
     }
 }
@@ -96,6 +102,10 @@ pub struct AuditEntry {
     pub decision: Decision,
     /// The policies that decided (their `@id`), or the refusal reason.
     pub reason: String,
+    /// The device a factory station reported ([`Decision::Provisioned`] only; absent from the
+    /// JSON otherwise, so the records of signatures hash as they always have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<ProvisionedDevice>,
 }
 
 impl AuditEntry {

@@ -13,6 +13,8 @@ use verifier_core::PublicKey;
 
 use crate::approvals::RequestStatus;
 use crate::audit::AuditRecord;
+use crate::factory::ProvisionedDevice;
+use crate::http::factory::Recorded;
 use crate::http::info::ServiceInfo;
 use crate::http::keys::KeyInfo;
 use crate::http::requests::RequestView;
@@ -206,7 +208,7 @@ impl ServiceClient {
             .limit(MAX_REPLY)
             .read_to_string()
             .map_err(transport)?;
-        if status != 200 && status != 202 {
+        if !(200..=202).contains(&status) {
             let reason = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|json| json["error"].as_str().map(ToOwned::to_owned))
@@ -390,6 +392,17 @@ impl ServiceClient {
     /// [`ClientError`].
     pub fn audit(&self, after: u64) -> Result<Vec<AuditRecord>, ClientError> {
         self.exchange(&format!("/v1/audit?after={after}"), None)
+    }
+
+    /// Records a provisioned device in the audit trail (station role); its sequence number.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn record_device(&self, device: &ProvisionedDevice) -> Result<u64, ClientError> {
+        let body = serde_json::to_string(device)
+            .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
+        let recorded: Recorded = self.exchange("/v1/factory/devices", Some(body))?;
+        Ok(recorded.seq)
     }
 }
 

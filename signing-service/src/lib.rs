@@ -14,7 +14,8 @@
 //! tokens), [`oidc`] (CI identity tokens), [`policy`] (Cedar schema and decisions), [`request`]
 //! (the sign request format), [`tbs`] (parsing what is to be signed), [`approvals`] (requests
 //! that wait for people), [`keyring`] (the named keys), [`key_state`] (whether a key may still
-//! sign: active, retired, revoked), [`audit`] (the chained record format), [`log`] (the
+//! sign: active, retired, revoked), [`audit`] (the chained record format), [`factory`] (what a
+//! factory station reports about a device), [`log`] (the
 //! transparency log's key, entries and growth), [`limits`] (rate limits and the request queue
 //! bound), [`storage`] (the one storage trait, its SQLite and PostgreSQL backends and their
 //! schema migrations), [`http`] (the API), [`tls`] (HTTPS), [`server`] (start-up and admin
@@ -38,6 +39,8 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "service")]
 mod connections;
+#[cfg(feature = "service")]
+pub mod factory;
 #[cfg(feature = "service")]
 pub mod http;
 #[cfg(feature = "service")]

@@ -20,6 +20,8 @@ pub enum Role {
     Approver,
     /// Reads the audit trail.
     Auditor,
+    /// A factory station: records the devices it provisioned.
+    Station,
     /// Everything.
     Admin,
 }
@@ -31,6 +33,7 @@ impl Role {
             Self::Submitter => "submitter",
             Self::Approver => "approver",
             Self::Auditor => "auditor",
+            Self::Station => "station",
             Self::Admin => "admin",
         }
     }
@@ -51,11 +54,11 @@ impl std::str::FromStr for Role {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [Self::Submitter, Self::Approver, Self::Auditor, Self::Admin]
+        [Self::Submitter, Self::Approver, Self::Auditor, Self::Station, Self::Admin]
             .into_iter()
             .find(|role| role.name() == text)
             .ok_or_else(|| {
-                format!("unknown role \"{text}\": expected submitter, approver, auditor or admin")
+                format!("unknown role \"{text}\": expected submitter, approver, auditor, station or admin")
             })
     }
 }

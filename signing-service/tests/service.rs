@@ -407,9 +407,15 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     assert_eq!(status, 200);
     let document: serde_json::Value = serde_json::from_str(&text).expect("OpenAPI JSON");
     let paths = document["paths"].as_object().expect("paths");
-    for path in
-        ["/healthz", "/metrics", "/openapi.json", "/v1/sign", "/v1/audit", "/v1/keys/{name}"]
-    {
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/sign",
+        "/v1/audit",
+        "/v1/keys/{name}",
+        "/v1/factory/devices",
+    ] {
         assert!(paths.contains_key(path), "{path} undocumented");
         let probe = format!("{}{}", service.url(), path.replace("{name}", "dev"));
         let method = if paths[path].get("post").is_some() { "POST" } else { "GET" };
@@ -438,6 +444,11 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     let mut keys: Vec<String> = reply.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     assert_eq!(keys, properties("SignResponse"));
+    // The device record the station sends (and the server accepts, unknown fields refused).
+    let mut device: Vec<String> =
+        provisioned_device().as_object().expect("object").keys().cloned().collect();
+    device.sort();
+    assert_eq!(device, properties("ProvisionedDevice"));
     let request = serde_json::to_value(fwsign_service::request::SignRequest {
         key: "dev".into(),
         images: vec![],
@@ -671,4 +682,57 @@ fn a_sqlite_database_from_before_schema_versions_is_adopted_with_its_tokens() {
     write(&setup.config, &text.replace(database, "database = \"sqlite:old.db\""));
     let service = setup.start();
     assert!(audit(&service, &token).is_empty(), "the old token still works");
+}
+
+/// A device record as a factory station sends it.
+fn provisioned_device() -> serde_json::Value {
+    serde_json::json!({
+        "station": "line-1", "station_row": 1, "identity": "qemu-0011223344556677",
+        "probe": "qemu:mps2-an386:0", "status": "good",
+        "started_at": 1_790_000_000, "finished_at": 1_790_000_002,
+        "bootloader_sha256": "a".repeat(64), "record_sha256": "b".repeat(64),
+        "application_sha256": "c".repeat(64), "version": "1.0.0", "security_counter": 1,
+        "key_hashes": ["d".repeat(64)], "read_back": "ok", "boot": "version=1.0.0",
+        "lock": "not applicable", "error": null,
+    })
+}
+
+#[test]
+fn a_station_records_devices_in_the_audit_trail_and_nobody_else_can() {
+    let setup = setup_with(POLICY);
+    let station = setup.token("line-1", Role::Station);
+    let submitter = setup.token("ci", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/factory/devices", service.url());
+    let device = provisioned_device();
+
+    let (status, body) = call("POST", &url, Some(&station), Some(&device.to_string()));
+    assert_eq!(status, 201, "{body}");
+    let seq = serde_json::from_str::<serde_json::Value>(&body).expect("reply")["seq"].clone();
+
+    let (status, body) = call("POST", &url, Some(&submitter), Some(&device.to_string()));
+    assert_eq!(status, 403, "a submitter recorded a device: {body}");
+    assert!(body.contains("station role"), "{body}");
+    let (status, _) = call("POST", &url, None, Some(&device.to_string()));
+    assert_eq!(status, 401);
+    let mut forged = device.clone();
+    forged["record_sha256"] = "not a digest".into();
+    let (status, body) = call("POST", &url, Some(&station), Some(&forged.to_string()));
+    assert_eq!(status, 400);
+    assert!(body.contains("record_sha256"), "{body}");
+    let mut extra = device.clone();
+    extra["approved_by"] = "nobody".into();
+    let (status, body) = call("POST", &url, Some(&station), Some(&extra.to_string()));
+    assert_eq!(status, 400, "{body}");
+
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    let recorded = records.iter().find(|r| serde_json::json!(r.seq) == seq).expect("the record");
+    let recorded = body_of(recorded);
+    assert_eq!(recorded["decision"], "provisioned");
+    assert_eq!(recorded["identity"]["name"], "line-1");
+    assert_eq!(recorded["device"], device);
+    let refused = records.iter().map(body_of).filter(|b| b["decision"] == "refused").count();
+    assert_eq!(refused, 4, "every refused attempt is on the trail");
 }

@@ -22,7 +22,7 @@ enum Action {
         /// The client's name (a person or a station), as policies and the audit trail see it.
         #[arg(long)]
         name: String,
-        /// submitter, approver, auditor or admin.
+        /// submitter, approver, auditor, station or admin.
         #[arg(long)]
         role: Role,
         /// A group the client belongs to (besides those service.toml lists it in).

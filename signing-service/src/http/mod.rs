@@ -7,6 +7,7 @@
 //! | `GET /openapi.json` | anyone | the OpenAPI 3.1 description of the API ([`OPENAPI`]) |
 //! | `POST /v1/sign` | submitter | sign to-be-signed regions ([`sign`]) |
 //! | `GET /v1/audit?after=N&limit=M` | auditor | the hash-chained audit records |
+//! | `POST /v1/factory/devices` | station | record a provisioned device in the audit trail ([`factory`]) |
 //! | `GET /v1/requests/ID` | requester, approver, auditor | a request waiting for approval ([`requests`]) |
 //! | `GET /v1/requests/ID/images` | requester, approver, auditor | the sign request as submitted |
 //! | `POST /v1/requests/ID/approve`, `…/deny` | approver in the key's group | approve or deny it |
@@ -22,6 +23,7 @@
 
 mod auth;
 mod error;
+pub mod factory;
 pub mod in_flight;
 pub mod info;
 pub mod keys;
@@ -44,6 +46,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditEntry, AuditRecord, Decision, ImageRecord};
 use crate::config::ServiceConfig;
+use crate::factory::ProvisionedDevice;
 use crate::keyring::Keyring;
 use crate::limits::{Limits, QUEUE_RETRY_AFTER};
 use crate::log::LogSigner;
@@ -93,6 +96,7 @@ pub(crate) struct RequestContext {
     key: Option<String>,
     images: Vec<ImageRecord>,
     reason: String,
+    device: Option<ProvisionedDevice>,
 }
 
 impl<S: Storage> AppState<S> {
@@ -155,6 +159,7 @@ fn audit_entry(
         images: context.images.clone(),
         decision,
         reason,
+        device: context.device.clone(),
     }
 }
 
@@ -171,6 +176,7 @@ pub fn router<S: Storage>(state: Arc<AppState<S>>) -> axum::Router {
         .route("/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
         .route("/v1/sign", post(sign_handler::<S>))
         .route("/v1/audit", get(audit_handler::<S>))
+        .route("/v1/factory/devices", post(factory::record_device::<S>))
         .route("/v1/keys/{name}", get(keys::key_info::<S>))
         .route("/v1/info", get(info::service_info::<S>))
         .route("/log/checkpoint", get(tiles::checkpoint::<S>))
@@ -217,6 +223,7 @@ pub(crate) fn context(headers: HeaderMap, source: SocketAddr) -> RequestContext 
         key: None,
         images: Vec::new(),
         reason: String::new(),
+        device: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod qemu;
 mod record;
 mod report;
 mod station;
+mod upload;
 
 use std::process::ExitCode;
 

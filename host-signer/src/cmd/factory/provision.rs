@@ -12,7 +12,7 @@ use serde_json::json;
 use super::line::{Line, Step};
 use super::programmer::{BootReport, Programmer};
 use super::progress::Progress;
-use super::station::{Database, NewDevice, Outcome, Station, Status};
+use super::station::{Database, NewDevice, Outcome, ServiceLink, Station, Status};
 use crate::cmd::EXIT_INVALID;
 
 /// Provision devices: build each one's provisioning record, merge it with the bootloader and
@@ -103,7 +103,27 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     });
     let good = results.iter().filter(|ok| **ok).count();
     options.progress.println(&format!("{good} of {} devices good", results.len()));
+    if let Some(link) = &station.service {
+        send_to_service(link, &database, &options.progress);
+    }
     Ok(if good == results.len() { super::super::EXIT_OK } else { ExitCode::from(EXIT_INVALID) })
+}
+
+/// Sends the finished rows the signing service does not have yet; a failure is a warning, not
+/// a failed device: the rows stay in the station's database and the next run sends them.
+fn send_to_service(link: &ServiceLink, database: &Mutex<Database>, progress: &Progress) {
+    let sent = match database.lock() {
+        Ok(mut database) => super::upload::send_unsent(link, &mut database),
+        Err(_) => Err(anyhow::anyhow!("the station database lock is poisoned")),
+    };
+    match sent {
+        Ok(count) => progress.println(&format!("{count} device record(s) sent to {}", link.url)),
+        Err(error) => eprintln!(
+            "warning: device records not sent to {}: {error:#}; they stay in the station \
+             database and the next run sends them",
+            link.url
+        ),
+    }
 }
 
 /// The devices, grouped by fixture: each group is provisioned in order on its own thread.

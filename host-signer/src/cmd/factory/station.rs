@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
+use fwsign_service::factory::ProvisionedDevice;
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow};
 use sqlx::{Connection as _, Row as _, SqliteConnection};
@@ -20,7 +21,23 @@ pub(crate) struct Station {
     pub(crate) name: String,
     /// The SQLite database file (relative paths are relative to `station.toml`).
     pub(crate) database: PathBuf,
+    /// The signing service that also records every device (`[service]`), if any.
+    pub(crate) service: Option<ServiceLink>,
 }
+
+/// `[service]` of `station.toml`: where finished rows are sent ([`super::upload`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceLink {
+    /// The service's base URL.
+    pub(crate) url: String,
+    /// The environment variable holding the station's API token (role `station`).
+    pub(crate) token_env: String,
+    /// A PEM file of certificate authorities to trust, for a service with a private CA.
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+/// The token's environment variable when `[service]` names none.
+const DEFAULT_TOKEN_ENV: &str = "FWSIGN_STATION_TOKEN";
 
 impl Station {
     /// Reads and checks `path`.
@@ -35,12 +52,49 @@ impl Station {
                 None => anyhow::bail!("{origin}: `{name}` is missing"),
             }
         };
-        if let Some(unknown) = table.keys().find(|k| !["name", "database"].contains(&k.as_str())) {
-            anyhow::bail!("{origin}: unknown field `{unknown}` (expected `name` and `database`)");
+        let known = ["name", "database", "service"];
+        if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            anyhow::bail!(
+                "{origin}: unknown field `{unknown}` (expected `name`, `database` and `[service]`)"
+            );
         }
         let database = PathBuf::from(field("database")?);
         let base = path.parent().unwrap_or(Path::new("."));
-        Ok(Self { name: field("name")?, database: base.join(database) })
+        let service = match table.get("service") {
+            Some(toml::Value::Table(service)) => Some(ServiceLink::from_table(service, base)),
+            Some(_) => anyhow::bail!("{origin}: `service` must be a table, `[service]`"),
+            None => None,
+        };
+        let service = service.transpose().with_context(|| format!("{origin}: [service]"))?;
+        Ok(Self { name: field("name")?, database: base.join(database), service })
+    }
+}
+
+impl ServiceLink {
+    fn from_table(table: &toml::Table, base: &Path) -> anyhow::Result<Self> {
+        let text = |name: &str| -> anyhow::Result<Option<String>> {
+            match table.get(name) {
+                Some(toml::Value::String(value)) if !value.trim().is_empty() => {
+                    Ok(Some(value.clone()))
+                }
+                Some(_) => anyhow::bail!("`{name}` must be a non-empty string"),
+                None => Ok(None),
+            }
+        };
+        let known = ["url", "token_env", "ca_cert"];
+        if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            anyhow::bail!("unknown field `{unknown}` (expected `url`, `token_env`, `ca_cert`)");
+        }
+        let url = text("url")?.context("`url` is missing (the signing service's base URL)")?;
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "`url`: expected an http:// or https:// URL, found {url:?}"
+        );
+        Ok(Self {
+            url,
+            token_env: text("token_env")?.unwrap_or_else(|| DEFAULT_TOKEN_ENV.to_owned()),
+            ca_cert: text("ca_cert")?.map(|file| base.join(file)),
+        })
     }
 }
 
@@ -129,10 +183,14 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS devices (
     lock TEXT,
     status TEXT NOT NULL CHECK (status IN ('incomplete', 'good', 'failed', 'refused')),
     error TEXT,
-    previous INTEGER REFERENCES devices(id)
+    previous INTEGER REFERENCES devices(id),
+    service_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS devices_identity ON devices(identity);
 CREATE INDEX IF NOT EXISTS devices_started ON devices(started_at);";
+
+/// Adds `service_seq` to a database made before stations sent rows to the service.
+const ADD_SERVICE_SEQ: &str = "ALTER TABLE devices ADD COLUMN service_seq INTEGER";
 
 /// The station's database.
 pub(crate) struct Database {
@@ -156,6 +214,14 @@ impl Database {
         let connection = runtime.block_on(async {
             let mut connection = SqliteConnection::connect_with(&options).await?;
             sqlx::raw_sql(SCHEMA).execute(&mut connection).await?;
+            let has_service_seq: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pragma_table_info('devices') WHERE name = 'service_seq'",
+            )
+            .fetch_one(&mut connection)
+            .await?;
+            if has_service_seq == 0 {
+                sqlx::raw_sql(ADD_SERVICE_SEQ).execute(&mut connection).await?;
+            }
             Ok::<_, sqlx::Error>(connection)
         });
         let connection = connection.with_context(origin)?;
@@ -232,6 +298,28 @@ impl Database {
         Ok(())
     }
 
+    /// The finished rows not yet recorded by the signing service, oldest first, as it takes
+    /// them; each with its row id.
+    pub(crate) fn unsent(&mut self) -> anyhow::Result<Vec<(i64, ProvisionedDevice)>> {
+        let query = sqlx::query(
+            "SELECT * FROM devices WHERE service_seq IS NULL AND status != 'incomplete' ORDER BY id",
+        );
+        let rows = self.runtime.block_on(query.fetch_all(&mut self.connection));
+        let rows = rows.with_context(|| self.context())?;
+        rows.iter().map(|row| Ok((row.try_get("id")?, provisioned_device(row)?))).collect()
+    }
+
+    /// Notes that the service recorded row `id` as its audit record `seq`.
+    pub(crate) fn mark_sent(&mut self, id: i64, seq: u64) -> anyhow::Result<()> {
+        let seq = i64::try_from(seq).context("audit sequence number out of range")?;
+        let query =
+            sqlx::query("UPDATE devices SET service_seq = ? WHERE id = ?").bind(seq).bind(id);
+        self.runtime
+            .block_on(query.execute(&mut self.connection))
+            .with_context(|| self.context())?;
+        Ok(())
+    }
+
     /// Every row started at or after `since` (Unix seconds), oldest first, as JSON objects.
     pub(crate) fn since(&mut self, since: i64) -> anyhow::Result<Vec<serde_json::Value>> {
         let query =
@@ -242,7 +330,7 @@ impl Database {
 }
 
 /// The report's columns, in order.
-pub(crate) const COLUMNS: [&str; 19] = [
+pub(crate) const COLUMNS: [&str; 20] = [
     "id",
     "identity",
     "station",
@@ -262,6 +350,7 @@ pub(crate) const COLUMNS: [&str; 19] = [
     "status",
     "error",
     "previous",
+    "service_seq",
 ];
 
 fn row_json(row: &SqliteRow) -> anyhow::Result<serde_json::Value> {
@@ -269,13 +358,40 @@ fn row_json(row: &SqliteRow) -> anyhow::Result<serde_json::Value> {
     for column in COLUMNS {
         let value = match column {
             "id" | "security_counter" => json!(row.try_get::<i64, _>(column)?),
-            "finished_at" | "previous" => json!(row.try_get::<Option<i64>, _>(column)?),
+            "finished_at" | "previous" | "service_seq" => {
+                json!(row.try_get::<Option<i64>, _>(column)?)
+            }
             "started_at" => json!(row.try_get::<i64, _>(column)?),
             _ => json!(row.try_get::<Option<String>, _>(column)?),
         };
         object.insert(column.to_owned(), value);
     }
     Ok(serde_json::Value::Object(object))
+}
+
+/// The row as the signing service takes it.
+fn provisioned_device(row: &SqliteRow) -> anyhow::Result<ProvisionedDevice> {
+    let text = |column: &str| row.try_get::<String, _>(column);
+    let key_hashes = text("key_hashes")?.split(',').map(str::to_owned).collect();
+    Ok(ProvisionedDevice {
+        station: text("station")?,
+        station_row: row.try_get("id")?,
+        identity: text("identity")?,
+        probe: text("probe")?,
+        status: text("status")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        bootloader_sha256: text("bootloader_sha256")?,
+        record_sha256: text("record_sha256")?,
+        application_sha256: text("application_sha256")?,
+        version: text("version")?,
+        security_counter: u32::try_from(row.try_get::<i64, _>("security_counter")?)?,
+        key_hashes,
+        read_back: row.try_get("read_back")?,
+        boot: row.try_get("boot")?,
+        lock: row.try_get("lock")?,
+        error: row.try_get("error")?,
+    })
 }
 
 /// Seconds since the Unix epoch.
