@@ -234,6 +234,20 @@ pub(crate) fn db(error: sqlx::Error) -> StorageError {
     StorageError::Database(error.to_string())
 }
 
+/// Whether moving the key `key` from `current` to `wanted` changes anything: `false` when it
+/// is there already; [`StorageError::KeyStateBackwards`] when it is past it. The one rule both
+/// backends apply inside their transaction.
+pub(crate) fn moves_forward(
+    key: &str,
+    current: KeyState,
+    wanted: KeyState,
+) -> Result<bool, StorageError> {
+    if current > wanted {
+        return Err(StorageError::KeyStateBackwards { key: key.to_owned(), current, wanted });
+    }
+    Ok(current < wanted)
+}
+
 /// Seconds since the Unix epoch, as stored.
 pub(crate) fn now() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);

@@ -20,7 +20,7 @@ use super::rows::{
 };
 use super::{
     LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
-    grow_from_store, hashes_in_order, next_audit_record, now, to_i64,
+    grow_from_store, hashes_in_order, moves_forward, next_audit_record, now, to_i64,
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
@@ -318,15 +318,8 @@ impl Storage for PostgresStorage {
         let mut transaction = self.pool.begin().await.map_err(db)?;
         lock(&mut transaction, KEY_STATE_LOCK).await?;
         let current = stored_key_state(&mut transaction, key).await?;
-        if current == state {
+        if !moves_forward(key, current, state)? {
             return Ok(());
-        }
-        if current > state {
-            return Err(StorageError::KeyStateBackwards {
-                key: key.to_owned(),
-                current,
-                wanted: state,
-            });
         }
         sqlx::query(
             "INSERT INTO key_states (name, state, changed) VALUES ($1, $2, $3)

@@ -19,7 +19,7 @@ use super::rows::{
 };
 use super::{
     LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
-    grow_from_store, hashes_in_order, migrations, next_audit_record, now, to_i64,
+    grow_from_store, hashes_in_order, migrations, moves_forward, next_audit_record, now, to_i64,
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
@@ -338,15 +338,8 @@ impl Storage for SqliteStorage {
         let _sequencer = self.append.lock().await;
         let mut transaction = self.pool.begin().await.map_err(db)?;
         let current = stored_key_state(&mut transaction, key).await?;
-        if current == state {
+        if !moves_forward(key, current, state)? {
             return Ok(());
-        }
-        if current > state {
-            return Err(StorageError::KeyStateBackwards {
-                key: key.to_owned(),
-                current,
-                wanted: state,
-            });
         }
         sqlx::query(
             "INSERT INTO key_states (name, state, changed) VALUES (?, ?, ?)

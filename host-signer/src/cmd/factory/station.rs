@@ -46,11 +46,9 @@ impl Station {
         let text = std::fs::read_to_string(path).with_context(|| origin.clone())?;
         let table: toml::Table = toml::from_str(&text).with_context(|| origin.clone())?;
         let field = |name: &str| -> anyhow::Result<String> {
-            match table.get(name) {
-                Some(toml::Value::String(value)) if !value.trim().is_empty() => Ok(value.clone()),
-                Some(_) => anyhow::bail!("{origin}: `{name}` must be a non-empty string"),
-                None => anyhow::bail!("{origin}: `{name}` is missing"),
-            }
+            text_field(&table, name)
+                .and_then(|value| value.with_context(|| format!("`{name}` is missing")))
+                .with_context(|| origin.clone())
         };
         let known = ["name", "database", "service"];
         if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
@@ -72,15 +70,7 @@ impl Station {
 
 impl ServiceLink {
     fn from_table(table: &toml::Table, base: &Path) -> anyhow::Result<Self> {
-        let text = |name: &str| -> anyhow::Result<Option<String>> {
-            match table.get(name) {
-                Some(toml::Value::String(value)) if !value.trim().is_empty() => {
-                    Ok(Some(value.clone()))
-                }
-                Some(_) => anyhow::bail!("`{name}` must be a non-empty string"),
-                None => Ok(None),
-            }
-        };
+        let text = |name: &str| text_field(table, name);
         let known = ["url", "token_env", "ca_cert"];
         if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
             anyhow::bail!("unknown field `{unknown}` (expected `url`, `token_env`, `ca_cert`)");
@@ -95,6 +85,15 @@ impl ServiceLink {
             token_env: text("token_env")?.unwrap_or_else(|| DEFAULT_TOKEN_ENV.to_owned()),
             ca_cert: text("ca_cert")?.map(|file| base.join(file)),
         })
+    }
+}
+
+/// The non-empty string `name` of `table`, if present.
+fn text_field(table: &toml::Table, name: &str) -> anyhow::Result<Option<String>> {
+    match table.get(name) {
+        Some(toml::Value::String(value)) if !value.trim().is_empty() => Ok(Some(value.clone())),
+        Some(_) => anyhow::bail!("`{name}` must be a non-empty string"),
+        None => Ok(None),
     }
 }
 
@@ -398,4 +397,49 @@ fn provisioned_device(row: &SqliteRow) -> anyhow::Result<ProvisionedDevice> {
 pub(crate) fn now() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Station::load` of `text`, as an error message.
+    fn refusal(text: &str) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("station.toml");
+        std::fs::write(&path, text).expect("station.toml");
+        format!("{:#}", Station::load(&path).expect_err("refused"))
+    }
+
+    #[test]
+    fn a_bad_station_file_names_the_file_and_the_field() {
+        let base = "name = \"line-1\"\ndatabase = \"s.sqlite\"\n";
+        for (text, field) in [
+            ("database = \"s.sqlite\"\n", "`name` is missing"),
+            ("name = \"\"\ndatabase = \"s.sqlite\"\n", "`name` must be a non-empty string"),
+            (&format!("{base}colour = \"red\"\n"), "unknown field `colour`"),
+            (&format!("{base}service = \"http://x\"\n"), "`service` must be a table"),
+            (&format!("{base}[service]\ntoken_env = \"T\"\n"), "`url` is missing"),
+            (&format!("{base}[service]\nurl = \"ftp://x\"\n"), "`url`: expected an http://"),
+            (&format!("{base}[service]\nurl = \"http://x\"\npin = 1\n"), "unknown field `pin`"),
+        ] {
+            let error = refusal(text);
+            assert!(error.contains("--station") && error.contains("station.toml"), "{error}");
+            assert!(error.contains(field), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_service_table_takes_defaults_and_paths_beside_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("station.toml");
+        let text = "name = \"l\"\ndatabase = \"s.sqlite\"\n[service]\nurl = \"https://signer\"\n\
+                    ca_cert = \"ca.pem\"\n";
+        std::fs::write(&path, text).expect("station.toml");
+        let station = Station::load(&path).expect("loads");
+        let service = station.service.expect("[service]");
+        assert_eq!(service.token_env, DEFAULT_TOKEN_ENV);
+        assert_eq!(service.ca_cert, Some(dir.path().join("ca.pem")));
+        assert_eq!(station.database, dir.path().join("s.sqlite"));
+    }
 }
