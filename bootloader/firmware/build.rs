@@ -48,7 +48,11 @@ fn main() {
     }
     let profile = device_profile(&board);
     let keys = if provisioned_keys(&profile) {
-        String::new() // read from the provisioning record at every boot
+        // Read from the provisioning record at every boot.
+        format!(
+            "/// `[keys] revoke_by_use` of the device profile.\nconst REVOKE_BY_USE: bool = {};\n",
+            profile.revoke_by_use
+        )
     } else {
         render(&compiled_keys(&profile, &algorithms))
     };

@@ -9,6 +9,7 @@ use crate::journal::{Journal, JournalState, Operation};
 use crate::layout::{Layout, LayoutError};
 use crate::log;
 use crate::record::{BootRecord, Outcome};
+use crate::revoke::KeyRevocation;
 use crate::swap;
 use crate::trailer::{self, SwapType, Trailer};
 use crate::validate::{ImageInfo, ImageValidator, Refusal};
@@ -32,11 +33,14 @@ pub struct Config {
     /// Verify the primary's signature before every jump. When false, the primary is only
     /// checked for a well-formed header; updates are still fully validated before install.
     pub validate_primary: bool,
+    /// Where confirmed images revoke keys: the provisioning record of a device whose trusted
+    /// keys come from it. `None` when the keys are compiled into the bootloader.
+    pub revocation: Option<KeyRevocation>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { mode: Mode::Swap, validate_primary: true }
+        Self { mode: Mode::Swap, validate_primary: true, revocation: None }
     }
 }
 
@@ -122,19 +126,8 @@ impl<F: NorFlash> BootLoader<F> {
         let vector_table_offset =
             flash::add(self.layout.primary.offset, u32::from(image.header_size))?;
         let confirmed = !Trailer::read(&mut self.flash, self.layout.primary)?.is_unconfirmed_test();
-        if confirmed && image.security_counter > stored {
-            // Never from unverified data: an image only inspected is validated first.
-            let verified = if self.config.validate_primary {
-                image
-            } else {
-                self.primary_image(validator, stored, true)?
-            };
-            log::info!(
-                "raising the security counter from {} to {}",
-                stored,
-                verified.security_counter
-            );
-            counter.raise(&mut self.flash, verified.security_counter)?;
+        if confirmed {
+            self.commit_confirmed(validator, stored, &image)?;
         }
         let device_security_counter = counter.read(&mut self.flash)?;
         if let Some(operation) = journaled {
@@ -151,6 +144,40 @@ impl<F: NorFlash> BootLoader<F> {
             slot_offset: self.layout.primary.offset,
         };
         Ok(BootDecision { vector_table_offset, record, verdict })
+    }
+
+    /// Makes what a confirmed primary image implies permanent: the security counter rises to
+    /// the image's, and the keys it revokes are revoked ([`KeyRevocation`]). Both are repeated
+    /// at every boot until done, so a power cut only postpones them. Never from unverified
+    /// data: an image only inspected is validated first.
+    fn commit_confirmed<V: ImageValidator<F>>(
+        &mut self,
+        validator: &mut V,
+        stored: u32,
+        image: &ImageInfo,
+    ) -> Result<(), BootError> {
+        let revocation = self.config.revocation;
+        if image.security_counter <= stored && revocation.is_none() {
+            return Ok(());
+        }
+        let verified =
+            if image.verified { *image } else { self.primary_image(validator, stored, true)? };
+        if verified.security_counter > stored {
+            log::info!(
+                "raising the security counter from {} to {}",
+                stored,
+                verified.security_counter
+            );
+            self.counter()?.raise(&mut self.flash, verified.security_counter)?;
+        }
+        if let Some(revocation) = revocation {
+            let slots = revocation.slots(verified.revokes, verified.signer);
+            let written = revocation.apply(&mut self.flash, slots)?;
+            if !written.is_empty() {
+                log::warning!("revoked key slots {}", written);
+            }
+        }
+        Ok(())
     }
 
     /// Brings the slots to a stable state and says how.

@@ -67,6 +67,8 @@ mod tests {
             image_len: 1000,
             digest: verifier_core::Digest::from_slice(&[7; 32]),
             verified: true,
+            signer: 0,
+            revokes: crate::KeySlots::NONE,
         }
     }
 

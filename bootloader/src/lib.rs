@@ -92,6 +92,7 @@ pub mod journal;
 mod layout;
 mod log;
 mod record;
+pub mod revoke;
 #[cfg(any(test, feature = "sim-flash"))]
 pub mod sim;
 mod swap;
@@ -108,6 +109,7 @@ pub use flash::FlashError;
 pub const ERASED_VALUE: u8 = flash::ERASED;
 pub use layout::{Layout, LayoutError, Region, STATE_SECTORS};
 pub use record::{BootRecord, Outcome};
+pub use revoke::{KeyRevocation, KeySlots};
 pub use updater::{FirmwareUpdater, UpdateError};
 pub use validate::{ImageInfo, ImageValidator, Refusal, SignatureValidator};
 #[cfg(feature = "tlog")]

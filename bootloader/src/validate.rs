@@ -21,6 +21,7 @@ use verifier_core::{
 };
 
 use crate::layout::Region;
+use crate::revoke::KeySlots;
 pub use verifier_core::ImageVersion;
 
 /// What the bootloader knows about an image: verified by [`SignatureValidator::validate`], or
@@ -38,6 +39,8 @@ pub struct ImageInfo {
     pub(crate) image_len: u32,
     pub(crate) digest: Digest,
     pub(crate) verified: bool,
+    pub(crate) signer: u8,
+    pub(crate) revokes: KeySlots,
 }
 
 impl ImageInfo {
@@ -70,6 +73,18 @@ impl ImageInfo {
     /// Whether the image passed full validation (not only inspection).
     pub fn is_verified(&self) -> bool {
         self.verified
+    }
+
+    /// The slot, in the trusted key set, of the key whose signature verified (0 when only
+    /// inspected).
+    pub fn signer(&self) -> u8 {
+        self.signer
+    }
+
+    /// The trusted-key slots the image's REVOKE_KEYS names, by slot or by key hash (none when
+    /// only inspected).
+    pub fn revoked_slots(&self) -> KeySlots {
+        self.revokes
     }
 
     /// Test support: `info` as a first check would report it had its digest comparison been
@@ -114,12 +129,14 @@ pub enum Refusal {
     /// The device requires a transparency-log proof and the image's LOG_PROOF is missing,
     /// malformed, not signed by a listed log, or does not log this image and key.
     NotLogged = 13,
+    /// The image's REVOKE_KEYS names the key that signed it.
+    RevokesOwnKey = 14,
 }
 
 impl Refusal {
     /// Decodes the byte stored in a boot record.
     pub fn from_u8(byte: u8) -> Option<Self> {
-        const ALL: [Refusal; 13] = [
+        const ALL: [Refusal; 14] = [
             Refusal::NoImage,
             Refusal::Malformed,
             Refusal::HashMismatch,
@@ -133,6 +150,7 @@ impl Refusal {
             Refusal::NotBootable,
             Refusal::FlagNotAllowed,
             Refusal::NotLogged,
+            Refusal::RevokesOwnKey,
         ];
         ALL.into_iter().find(|r| *r as u8 == byte)
     }
@@ -153,6 +171,7 @@ impl Refusal {
             Refusal::NotBootable => "image marked non-bootable",
             Refusal::FlagNotAllowed => "header flag not allowed (RAM_LOAD, or ROM_FIXED elsewhere)",
             Refusal::NotLogged => "no valid transparency-log proof (LOG_PROOF)",
+            Refusal::RevokesOwnKey => "revokes the key that signed it (REVOKE_KEYS)",
         }
     }
 }
@@ -172,6 +191,7 @@ impl From<VerifyError> for Refusal {
             | VerifyError::SignatureWithoutKey
             | VerifyError::UnknownKey
             | VerifyError::KeyRevoked { .. } => Refusal::UntrustedKey,
+            VerifyError::RevokesOwnKey { .. } => Refusal::RevokesOwnKey,
             VerifyError::MissingSecurityCounter => Refusal::NoSecurityCounter,
             VerifyError::Rollback { .. } => Refusal::Rollback,
             VerifyError::NotBootable => Refusal::NotBootable,
@@ -304,7 +324,7 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = verify_image(&mut reader, self.keys, &self.policy(max_len, min))?;
         self.check_logged(&mut reader, &image)?;
-        Ok(info(&image))
+        Ok(info(&image, self.keys))
     }
 
     /// Repeats every check but hashing: the hash TLV is compared with the first digest, the
@@ -322,7 +342,7 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
         let mut reader = FlashReader::new(flash, slot.offset, slot.size);
         let image = reverify_image(&mut reader, self.keys, &policy, &first.digest)?;
         self.check_logged(&mut reader, &image)?;
-        Ok(info(&image))
+        Ok(info(&image, self.keys))
     }
 
     fn inspect(&mut self, flash: &mut F, slot: Region, max_len: u32) -> Result<ImageInfo, Refusal> {
@@ -340,11 +360,18 @@ impl<F: ReadNorFlash> ImageValidator<F> for SignatureValidator<'_> {
             image_len: layout.end,
             digest: Digest::from_slice(&[]),
             verified: false,
+            signer: 0,
+            revokes: KeySlots::NONE,
         })
     }
 }
 
-fn info(image: &VerifiedImage) -> ImageInfo {
+fn info(image: &VerifiedImage, keys: &[TrustedKey]) -> ImageInfo {
+    let revokes = keys
+        .iter()
+        .enumerate()
+        .filter(|(slot, key)| image.revocations().revokes(*slot, key))
+        .fold(KeySlots::NONE, |slots, (slot, _)| slots.with(slot));
     ImageInfo {
         version: image.header().version,
         security_counter: image.security_counter().unwrap_or(0),
@@ -352,6 +379,8 @@ fn info(image: &VerifiedImage) -> ImageInfo {
         image_len: image.image_len(),
         digest: *image.digest(),
         verified: true,
+        signer: u8::try_from(image.key_index()).unwrap_or(u8::MAX),
+        revokes,
     }
 }
 

@@ -48,6 +48,7 @@ struct KeysTable {
     #[serde(default)]
     transparency_log: Vec<Spanned<String>>,
     source: Option<Spanned<String>>,
+    revoke_by_use: Option<Spanned<bool>>,
 }
 
 /// Validates one file.
@@ -178,6 +179,23 @@ impl Checker<'_> {
         }
     }
 
+    /// `[keys] revoke_by_use`: only for keys the bootloader can revoke, those of the device's
+    /// provisioning record.
+    fn revoke_by_use(
+        &self,
+        by_use: Option<&Spanned<bool>>,
+        source: KeySource,
+    ) -> Result<bool, ProfileError> {
+        let Some(by_use) = by_use else { return Ok(false) };
+        let allowed = !*by_use.get_ref() || source == KeySource::Provisioned;
+        self.ensure(allowed, by_use, "keys.revoke_by_use", || {
+            "needs source = \"provisioned\": only a provisioning record's keys can be revoked \
+             in the field"
+                .into()
+        })?;
+        Ok(*by_use.get_ref())
+    }
+
     fn log_keys(&self, entries: &[Spanned<String>]) -> Result<Vec<LogKeyText>, ProfileError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut keys = Vec::new();
@@ -198,6 +216,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
     checker.ensure(!trusted_keys.is_empty(), &file.keys.trusted, "keys.trusted", || {
         "no trusted key: the device would refuse every image".into()
     })?;
+    let key_source = checker.key_source(file.keys.source.as_ref())?;
     Ok(Profile {
         path: path.to_owned(),
         board: file.board,
@@ -207,6 +226,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         trusted_keys,
         revoked_keys: checker.keys(&file.keys.revoked, "keys.revoked")?,
         log_keys: checker.log_keys(&file.keys.transparency_log)?,
-        key_source: checker.key_source(file.keys.source.as_ref())?,
+        revoke_by_use: checker.revoke_by_use(file.keys.revoke_by_use.as_ref(), key_source)?,
+        key_source,
     })
 }

@@ -48,6 +48,9 @@ pub struct Profile {
     pub log_keys: Vec<LogKeyText>,
     /// Where the bootloader takes its trusted keys from (`[keys] source`).
     pub key_source: KeySource,
+    /// Revocation by use (`[keys] revoke_by_use`, provisioned keys only): once an image signed
+    /// with the key in slot `k` is confirmed, the bootloader revokes slots `0..k`.
+    pub revoke_by_use: bool,
 }
 
 /// Where the bootloader takes its trusted keys from: `[keys] source` of a profile.

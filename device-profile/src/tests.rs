@@ -134,6 +134,20 @@ fn keys_are_compiled_in_unless_the_profile_says_provisioned() {
 }
 
 #[test]
+fn revocation_by_use_needs_provisioned_keys() {
+    assert!(!parse(GOOD).unwrap().revoke_by_use);
+    let with = |keys: &str| GOOD.replace("[keys]\n", &format!("[keys]\n{keys}\n"));
+    let provisioned = parse(&with("source = \"provisioned\"\nrevoke_by_use = true")).unwrap();
+    assert!(provisioned.revoke_by_use);
+    assert!(!parse(&with("revoke_by_use = false")).unwrap().revoke_by_use);
+    let (line, field, problem) = field_error(&with("revoke_by_use = true"));
+    assert_eq!((line, field), (18, "keys.revoke_by_use"), "{problem}");
+    assert!(problem.contains("provisioned"), "{problem}");
+    let error = parse(&with("revoke_by_use = \"yes\"")).unwrap_err().to_string();
+    assert!(error.contains("/p/dev.toml") && error.contains("revoke_by_use"), "{error}");
+}
+
+#[test]
 fn unknown_and_missing_fields_are_refused() {
     let text = GOOD.replace("revoked = [\"old.pem\"]", "transparency_logs = [\"k.pem\"]");
     let error = parse(&text).unwrap_err().to_string();

@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
     let config = Config {
         mode: if mode & 1 == 0 { Mode::Swap } else { Mode::OverwriteOnly },
         validate_primary: true,
+        revocation: None,
     };
     let keys = &KEYS[..];
     let result = BootLoader::new(&mut flash, LAYOUT, config)

@@ -43,7 +43,8 @@ fn revoke_key_matches_imgtool_custom_tlv_and_imgtool_verifies_it() {
     imgtool(dir, &["verify", "-k", &key, "fw.bin"]);
 
     let public = load_key(std::path::Path::new(&key), &NoPassword).unwrap();
-    let keys = [TrustedKey::new(PublicKey::Ed25519([0; 32])), TrustedKey::new(public.public_key())];
+    // The signing key in slot 0: an image naming its own slot would be refused.
+    let keys = [TrustedKey::new(public.public_key()), TrustedKey::new(PublicKey::Ed25519([0; 32]))];
     let verified = verify_image(&mut SliceReader::new(&image), &keys, &Policy::default()).unwrap();
     assert_eq!(verified.revocations().keys(), [RevokedKey::Slot(1), RevokedKey::SpkiSha256(hash)]);
 
@@ -117,7 +118,7 @@ fn sign_for_a_device_refuses_an_image_revoking_its_own_key() {
     assert!(!output.status.success(), "{}", text(&output));
     assert!(
         text(&output)
-            .contains("--revoke-key: the image revokes key slot 1, the key that signed it"),
+            .contains("--revoke-key: image revokes trusted key #1, the key that signed it"),
         "{}",
         text(&output)
     );

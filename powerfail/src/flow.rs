@@ -118,7 +118,7 @@ impl Flow {
             Flow::OverwriteOnly => Mode::OverwriteOnly,
             _ => Mode::Swap,
         };
-        Config { mode, validate_primary: true }
+        Config { mode, validate_primary: true, revocation: None }
     }
 
     /// The steps that are interrupted.

@@ -130,6 +130,12 @@ pub enum VerifyError {
         /// Index of the revoked key in the trusted key set.
         key_index: usize,
     },
+    /// The image's REVOKE_KEYS names the key whose signature verified: applying it would leave
+    /// the image unbootable, so it is refused outright.
+    RevokesOwnKey {
+        /// Index of the signing key in the trusted key set.
+        key_index: usize,
+    },
     /// The signature's algorithm does not match the key it names, or is not compiled in.
     AlgorithmMismatch {
         /// The signature TLV's tag.
@@ -284,6 +290,10 @@ impl fmt::Display for VerifyError {
             Self::KeyRevoked { key_index } => {
                 write!(f, "image is signed only by revoked key #{key_index}")
             }
+            Self::RevokesOwnKey { key_index } => write!(
+                f,
+                "image revokes trusted key #{key_index}, the key that signed it (REVOKE_KEYS)"
+            ),
             Self::AlgorithmMismatch { tag } => write!(
                 f,
                 "signature TLV {tag:#06x} does not match its key's algorithm or is not built in"

@@ -75,7 +75,7 @@ pub use policy::{DeviceRules, Policy, max_image_len};
 #[cfg(feature = "embedded-storage")]
 pub use reader::FlashReader;
 pub use reader::{ImageReader, SliceReader};
-pub use revocation::{Revocations, RevokedKey, UnsafeRevocation};
+pub use revocation::{Revocations, RevokedKey};
 pub use verify::{
     Dependency, MAX_DEPENDENCIES, VerifiedImage, read_header, reverify_image, verify_image,
 };

@@ -4,6 +4,10 @@
 //! confirmed. The set is parsed here, once, so the bootloader, `fwsign dumpinfo` and the
 //! signing service read the TLV alike. A key is named by its slot in the trusted key set, or by
 //! the SHA-256 of its SubjectPublicKeyInfo when the signer knows the key but not its slot.
+//!
+//! An image that names the key which signed it is refused by [`crate::verify_image`] itself
+//! ([`crate::VerifyError::RevokesOwnKey`]): applying it would leave that image unbootable. As
+//! the signing key always stays valid, no image can revoke a device's last valid key.
 
 use crate::error::TlvError;
 use crate::format::{MAX_REVOKED_KEYS, REVOKE_BY_HASH, REVOKED_KEY_LEN, tlv};
@@ -56,35 +60,6 @@ impl RevokedKey {
     }
 }
 
-/// Why a device must not apply an image's revocations (and so must not accept the image).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnsafeRevocation {
-    /// The image revokes the key that signed it.
-    RevokesOwnKey {
-        /// The signing key's slot.
-        slot: usize,
-    },
-    /// The image in the other slot, the revert target, is signed by a key the image revokes.
-    RevokesRevertTarget {
-        /// That key's slot.
-        slot: usize,
-    },
-}
-
-impl core::fmt::Display for UnsafeRevocation {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::RevokesOwnKey { slot } => {
-                write!(f, "the image revokes key slot {slot}, the key that signed it")
-            }
-            Self::RevokesRevertTarget { slot } => write!(
-                f,
-                "the image revokes key slot {slot}, which signed the image it would revert to"
-            ),
-        }
-    }
-}
-
 /// The keys one image revokes: empty when it carries no REVOKE_KEYS TLV.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Revocations(heapless::Vec<RevokedKey, MAX_REVOKED_KEYS>);
@@ -127,29 +102,6 @@ impl Revocations {
     pub fn revokes(&self, slot: usize, key: &TrustedKey) -> bool {
         self.0.iter().any(|revoked| revoked.names(slot, key))
     }
-
-    /// Checks that applying these revocations to `keys` cannot leave the device unable to boot:
-    /// the key in slot `signer` (which signed the image) stays valid, and so does the key in
-    /// slot `revert_signer` (which signed the revert target, if there is one). Since the
-    /// signing key stays valid, the last valid key is never revoked.
-    ///
-    /// # Errors
-    /// The first [`UnsafeRevocation`] found.
-    pub fn check_safe(
-        &self,
-        keys: &[TrustedKey],
-        signer: usize,
-        revert_signer: Option<usize>,
-    ) -> Result<(), UnsafeRevocation> {
-        let revoked = |slot: usize| keys.get(slot).is_none_or(|key| self.revokes(slot, key));
-        if revoked(signer) {
-            return Err(UnsafeRevocation::RevokesOwnKey { slot: signer });
-        }
-        match revert_signer.filter(|slot| revoked(*slot)) {
-            Some(slot) => Err(UnsafeRevocation::RevokesRevertTarget { slot }),
-            None => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -174,46 +126,6 @@ mod tests {
         let mut slot_with_hash = slot;
         slot_with_hash[5] = 1;
         assert_eq!(Revocations::parse(&slot_with_hash), Err(TlvError::BadRevocation));
-    }
-
-    #[test]
-    fn never_the_signing_key_or_the_revert_targets_key() {
-        let keys = [
-            TrustedKey::new(PublicKey::Ed25519([1; 32])),
-            TrustedKey::new(PublicKey::Ed25519([2; 32])),
-            TrustedKey::revoked(PublicKey::Ed25519([3; 32])),
-        ];
-        let slot0 = Revocations::parse(&RevokedKey::Slot(0).encode()).unwrap();
-        assert_eq!(slot0.check_safe(&keys, 1, None), Ok(()));
-        assert_eq!(slot0.check_safe(&keys, 1, Some(1)), Ok(()));
-        assert_eq!(
-            slot0.check_safe(&keys, 0, None),
-            Err(UnsafeRevocation::RevokesOwnKey { slot: 0 })
-        );
-        assert_eq!(
-            slot0.check_safe(&keys, 1, Some(0)),
-            Err(UnsafeRevocation::RevokesRevertTarget { slot: 0 })
-        );
-        // By hash, the same rules.
-        let by_hash = RevokedKey::SpkiSha256(keys[0].spki_sha256()).encode();
-        let by_hash = Revocations::parse(&by_hash).unwrap();
-        assert_eq!(
-            by_hash.check_safe(&keys, 0, None),
-            Err(UnsafeRevocation::RevokesOwnKey { slot: 0 })
-        );
-        // A signer outside the key set is never safe.
-        assert_eq!(
-            slot0.check_safe(&keys, 7, None),
-            Err(UnsafeRevocation::RevokesOwnKey { slot: 7 })
-        );
-        // The last valid key is the signing key: revoking it is refused.
-        let only = [TrustedKey::new(PublicKey::Ed25519([1; 32]))];
-        let none_left = Revocations::parse(&RevokedKey::Slot(0).encode()).unwrap();
-        assert_eq!(
-            none_left.check_safe(&only, 0, None),
-            Err(UnsafeRevocation::RevokesOwnKey { slot: 0 })
-        );
-        assert_eq!(Revocations::default().check_safe(&keys, 0, Some(1)), Ok(()));
     }
 
     #[test]

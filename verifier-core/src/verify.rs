@@ -154,6 +154,10 @@ fn verify<R: ImageReader>(
     if !check.finish(&digest) {
         return Err(VerifyError::SignatureInvalid { key_index: candidate.key_index });
     }
+    let signer = keys.get(candidate.key_index);
+    if signer.is_some_and(|key| summary.revocations.revokes(candidate.key_index, key)) {
+        return Err(VerifyError::RevokesOwnKey { key_index: candidate.key_index });
+    }
     Ok(VerifiedImage {
         header,
         hash,

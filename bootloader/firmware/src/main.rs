@@ -10,7 +10,8 @@
 //! a profile listing `[keys] transparency_log`) every image must also carry a log proof. With
 //! `provisioned-keys` (for a profile saying `[keys] source = "provisioned"`) the trusted keys are
 //! the key hashes of the device's provisioning record, revoked slots refused; without a valid
-//! record nothing boots.
+//! record nothing boots. Such a bootloader also revokes keys in that record, once an image that
+//! revokes them is confirmed (`bootloader::revoke`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -40,6 +41,13 @@ mod device {
     const CONFIG: Config = Config {
         mode: if cfg!(feature = "overwrite-only") { Mode::OverwriteOnly } else { Mode::Swap },
         validate_primary: !cfg!(feature = "unvalidated-primary"),
+        #[cfg(feature = "provisioned-keys")]
+        revocation: Some(bootloader::KeyRevocation {
+            record_offset: BOARD.provisioning.offset,
+            by_use: REVOKE_BY_USE,
+        }),
+        #[cfg(not(feature = "provisioned-keys"))]
+        revocation: None,
     };
 
     /// Exit code of the emulator when nothing can be booted.

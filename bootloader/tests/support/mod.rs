@@ -50,7 +50,8 @@ impl Signer {
         TrustedKey::new(PublicKey::Ed25519(*self.pair.pk))
     }
 
-    fn spki(&self) -> Vec<u8> {
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Vec<u8> {
         let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
         der.extend_from_slice(&*self.pair.pk);
         der
@@ -72,9 +73,50 @@ pub fn image_with_flags(
     flags: u32,
     load_addr: u32,
 ) -> Vec<u8> {
+    build_image(signer, major, counter, payload_len, flags, load_addr, &[], KeyForm::Hash)
+}
+
+/// A rotation image for a device with provisioned keys: as [`image`], naming its key by the
+/// full public key (PUBKEY), with a protected REVOKE_KEYS TLV naming `revoked_slots` (none:
+/// no TLV).
+pub fn rotation_image(signer: &Signer, major: u8, counter: u32, revoked_slots: &[u8]) -> Vec<u8> {
+    let value: Vec<u8> =
+        revoked_slots.iter().flat_map(|slot| [&[*slot][..], &[0; 32]].concat()).collect();
+    let revoke = [(0x00a3u16, value)];
+    let extra = if revoked_slots.is_empty() { &[][..] } else { &revoke[..] };
+    build_image(signer, major, counter, 1500, 0, 0, extra, KeyForm::Full)
+}
+
+/// How an image names its signing key.
+#[derive(Clone, Copy)]
+enum KeyForm {
+    /// KEYHASH: SHA-256 of the SubjectPublicKeyInfo.
+    Hash,
+    /// PUBKEY: the SubjectPublicKeyInfo itself.
+    Full,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_image(
+    signer: &Signer,
+    major: u8,
+    counter: u32,
+    payload_len: usize,
+    flags: u32,
+    load_addr: u32,
+    extra_protected: &[(u16, Vec<u8>)],
+    key_form: KeyForm,
+) -> Vec<u8> {
     const HDR: usize = 0x40;
     let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(31) ^ major).collect();
-    let protected = [&[0x08, 0x69, 12, 0][..], &[0x50, 0, 4, 0], &counter.to_le_bytes()].concat();
+    let mut entries = [&[0x50, 0, 4, 0][..], &counter.to_le_bytes()].concat();
+    for (tag, value) in extra_protected {
+        entries.extend_from_slice(&tag.to_le_bytes());
+        entries.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        entries.extend_from_slice(value);
+    }
+    let protected =
+        [&[0x08, 0x69][..], &((entries.len() + 4) as u16).to_le_bytes(), &entries].concat();
     let mut out = vec![0u8; HDR];
     out[0..4].copy_from_slice(&0x96f3_b83du32.to_le_bytes());
     out[8..10].copy_from_slice(&(HDR as u16).to_le_bytes());
@@ -86,10 +128,13 @@ pub fn image_with_flags(
     out.extend_from_slice(&payload);
     out.extend_from_slice(&protected);
     let digest = Sha256::digest(&out);
-    let key_hash = Sha256::digest(signer.spki());
+    let key = match key_form {
+        KeyForm::Hash => (0x01u16, Sha256::digest(signer.spki()).to_vec()),
+        KeyForm::Full => (0x02u16, signer.spki()),
+    };
     let signature = signer.pair.sk.sign(digest, None);
     let mut tlvs = Vec::new();
-    for (tag, value) in [(0x10u16, &digest[..]), (0x01, &key_hash[..]), (0x24, &signature[..])] {
+    for (tag, value) in [(0x10u16, &digest[..]), (key.0, &key.1[..]), (0x24, &signature[..])] {
         tlvs.extend_from_slice(&tag.to_le_bytes());
         tlvs.extend_from_slice(&(value.len() as u16).to_le_bytes());
         tlvs.extend_from_slice(value);
@@ -116,10 +161,37 @@ pub fn with_log_proof(image: &[u8], proof: &[u8]) -> Vec<u8> {
 }
 
 /// A device: flash plus the keys its bootloader trusts.
+#[derive(Clone)]
 pub struct Device {
     pub flash: Flash,
     pub keys: Vec<TrustedKey>,
     pub config: Config,
+}
+
+/// Where a provisioned device keeps its provisioning record: the sector after the state.
+pub fn record_offset() -> u32 {
+    capacity() as u32
+}
+
+/// A device whose bootloader reads its keys from a provisioning record trusting `signers`
+/// (slot order) and revokes keys in it, by use too if `by_use`.
+pub fn provisioned_device(signers: &[&Signer], factory: &[u8], by_use: bool) -> Device {
+    let record = signers
+        .iter()
+        .fold(provisioning::RecordBuilder::new(b"sim-device"), |record, signer| {
+            record.trusted_key_hash(Sha256::digest(signer.spki()).into())
+        })
+        .build()
+        .expect("record");
+    let mut flash = Flash::new(capacity() + SECTOR as usize);
+    flash.program(layout().primary.offset as usize, factory);
+    flash.program(record_offset() as usize, &record);
+    let revocation = bootloader::KeyRevocation { record_offset: record_offset(), by_use };
+    Device {
+        flash,
+        keys: Vec::new(),
+        config: Config { revocation: Some(revocation), ..Config::default() },
+    }
 }
 
 impl Device {
@@ -130,10 +202,20 @@ impl Device {
         Self { flash, keys, config: Config::default() }
     }
 
-    /// One power-on: runs the bootloader.
+    /// One power-on: runs the bootloader. A provisioned device reads its keys from its record
+    /// first, as the firmware does.
     pub fn boot(&mut self) -> Result<BootDecision, BootError> {
+        if self.config.revocation.is_some() {
+            self.keys = self.record().trusted_keys().as_slice().to_vec();
+        }
         let mut loader = BootLoader::new(&mut self.flash, layout(), self.config).expect("layout");
         loader.boot(&mut SignatureValidator::new(&self.keys, device_rules(&layout())))
+    }
+
+    /// The provisioning record of a provisioned device.
+    pub fn record(&self) -> provisioning::RecordView<'_> {
+        let bytes = &self.flash.bytes()[record_offset() as usize..];
+        provisioning::Record::parse(bytes).expect("a valid record")
     }
 
     /// One power-on of a bootloader that requires a log proof by one of `log_keys`.
