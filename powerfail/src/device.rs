@@ -8,6 +8,7 @@ use bootloader::{
     Refusal, Region, SignatureValidator, TrustedKey,
 };
 
+use crate::image::Images;
 use crate::shape::Shape;
 
 /// Size of one security-counter record: `value (u32 LE) ‖ !value (u32 LE)`.
@@ -25,22 +26,50 @@ pub struct Device<const W: usize, const E: usize> {
 }
 
 impl<const W: usize, const E: usize> Device<W, E> {
-    /// A blank device, erased to the value the bootloader is built for, with `factory`
-    /// programmed into the primary slot.
-    pub fn new(shape: Shape, config: Config, factory: &[u8]) -> Self {
+    /// A blank device, erased to the value the bootloader is built for, with the old image
+    /// of `images` programmed into the primary slot, and its provisioning record if it has
+    /// one.
+    pub fn new(shape: Shape, config: Config, images: &Images) -> Self {
         assert_eq!(shape.erase_size as usize, E, "{}: erase size", shape.name);
         let mut flash = SimFlash::with_sectors(shape.sectors, bootloader::ERASED_VALUE);
-        flash.program(shape.layout.primary.offset as usize, factory);
+        flash.program(shape.layout.primary.offset as usize, &images.old);
+        if let Some(record) = &images.record {
+            flash.program(shape.record as usize, record);
+        }
         Self { flash, shape, config }
     }
 
-    /// One power-on: runs the bootloader.
+    /// One power-on: runs the bootloader, with the keys it would read at this power-on.
     ///
     /// # Errors
     /// The bootloader's error.
-    pub fn boot(&mut self, keys: &[TrustedKey]) -> Result<BootDecision, BootError> {
+    pub fn boot(&mut self, images: &Images) -> Result<BootDecision, BootError> {
+        let keys = self.keys(images);
         let mut loader = BootLoader::new(&mut self.flash, self.shape.layout, self.config)?;
-        loader.boot(&mut SignatureValidator::new(keys, device_rules(&self.shape.layout)))
+        loader.boot(&mut SignatureValidator::new(&keys, device_rules(&self.shape.layout)))
+    }
+
+    /// The trusted keys: those of the provisioning record, revoked slots marked, for a device
+    /// with one; the compiled-in keys otherwise.
+    pub fn keys(&self, images: &Images) -> Vec<TrustedKey> {
+        match self.record() {
+            Some(record) => record.trusted_keys().as_slice().to_vec(),
+            None => images.keys.clone(),
+        }
+    }
+
+    /// The provisioning record, if the device was given one.
+    pub fn record(&self) -> Option<provisioning::RecordView<'_>> {
+        self.config.revocation?;
+        let bytes = &self.flash.bytes()[self.shape.record as usize..];
+        Some(provisioning::Record::parse(bytes).expect("the bootloader never damages the record"))
+    }
+
+    /// Which key slots the record says are revoked (empty without a record).
+    pub fn revoked_slots(&self) -> Vec<usize> {
+        self.record().map_or_else(Vec::new, |record| {
+            (0..record.key_count()).filter(|slot| record.is_revoked(*slot)).collect()
+        })
     }
 
     /// The application's updater.
@@ -60,15 +89,16 @@ impl<const W: usize, const E: usize> Device<W, E> {
         }
     }
 
-    /// Fully validates the image in the primary slot, independently of any boot decision.
+    /// Fully validates the image in `slot`, independently of any boot decision.
     ///
     /// # Errors
-    /// Why the primary's image may not boot.
-    pub fn validate_primary(&mut self, keys: &[TrustedKey]) -> Result<ImageInfo, Refusal> {
+    /// Why the slot's image may not boot.
+    pub fn validate(&mut self, slot: Region, images: &Images) -> Result<ImageInfo, Refusal> {
+        let keys = self.keys(images);
         let layout = self.shape.layout;
-        SignatureValidator::new(keys, device_rules(&self.shape.layout)).validate(
+        SignatureValidator::new(&keys, device_rules(&layout)).validate(
             &mut self.flash,
-            layout.primary,
+            slot,
             layout.max_image_size(),
             0,
         )

@@ -1,10 +1,11 @@
 //! The flows under test: how each starts, what is interrupted, and what the state machine
 //! promises afterwards.
 
-use bootloader::{Config, Mode, Outcome};
+use bootloader::{Config, KeyRevocation, Mode, Outcome};
 
 use crate::device::Device;
 use crate::image::Images;
+use crate::shape::Shape;
 
 /// One update flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,10 +23,31 @@ pub enum Flow {
     /// The confirmed image's counter is written when the counter log's sector is full, so
     /// the other sector is erased and restarted.
     CounterUpdate,
+    /// [`Flow::Confirm`] on a device with provisioned keys, of an image signed by the second
+    /// key that revokes the first: the boot after the confirmation revokes it.
+    RotationConfirm,
+    /// [`Flow::PermanentUpgrade`] of that rotation image: its first boot revokes the key.
+    RotationPermanent,
 }
 
-/// Every flow, in report order.
-pub const ALL: [Flow; 6] = [
+/// Every flow, in report order. The rotation flows need flash erased to `0xFF`, which the
+/// provisioning record's revoked words assume.
+pub const ALL: &[Flow] = if cfg!(feature = "flash-erase-zero") {
+    ALL_BUT_ROTATION.as_slice()
+} else {
+    &[
+        Flow::TestUpgrade,
+        Flow::Confirm,
+        Flow::Revert,
+        Flow::PermanentUpgrade,
+        Flow::OverwriteOnly,
+        Flow::CounterUpdate,
+        Flow::RotationConfirm,
+        Flow::RotationPermanent,
+    ]
+};
+
+const ALL_BUT_ROTATION: [Flow; 6] = [
     Flow::TestUpgrade,
     Flow::Confirm,
     Flow::Revert,
@@ -109,26 +131,42 @@ impl Flow {
             Flow::PermanentUpgrade => "permanent-upgrade",
             Flow::OverwriteOnly => "overwrite-only",
             Flow::CounterUpdate => "counter-update",
+            Flow::RotationConfirm => "rotation-confirm",
+            Flow::RotationPermanent => "rotation-permanent",
         }
     }
 
-    /// The bootloader configuration the flow runs with.
-    pub fn config(self) -> Config {
+    /// Whether the flow rotates keys: the device reads its keys from a provisioning record,
+    /// and the update revokes the old image's key.
+    pub fn rotates(self) -> bool {
+        matches!(self, Flow::RotationConfirm | Flow::RotationPermanent)
+    }
+
+    /// The images the flow installs on `shape`.
+    pub fn images(self, shape: &Shape) -> Images {
+        let (old, new) = shape.image_lens;
+        if self.rotates() { Images::rotation(old, new) } else { Images::new(old, new) }
+    }
+
+    /// The bootloader configuration the flow runs with on `shape`.
+    pub fn config(self, shape: &Shape) -> Config {
         let mode = match self {
             Flow::OverwriteOnly => Mode::OverwriteOnly,
             _ => Mode::Swap,
         };
-        Config { mode, validate_primary: true, revocation: None }
+        let revocation =
+            self.rotates().then_some(KeyRevocation { record_offset: shape.record, by_use: false });
+        Config { mode, validate_primary: true, revocation }
     }
 
     /// The steps that are interrupted.
     pub fn action(self) -> &'static [Step] {
         match self {
             Flow::TestUpgrade => &[Step::Request { permanent: false }, Step::Boot],
-            Flow::PermanentUpgrade | Flow::OverwriteOnly => {
+            Flow::PermanentUpgrade | Flow::OverwriteOnly | Flow::RotationPermanent => {
                 &[Step::Request { permanent: true }, Step::Boot]
             }
-            Flow::Confirm => &[Step::Confirm, Step::Boot],
+            Flow::Confirm | Flow::RotationConfirm => &[Step::Confirm, Step::Boot],
             Flow::Revert | Flow::CounterUpdate => &[Step::Boot],
         }
     }
@@ -136,16 +174,18 @@ impl Flow {
     /// The device just before the action, reached without faults.
     pub fn start<const W: usize, const E: usize>(
         self,
-        shape: crate::shape::Shape,
+        shape: Shape,
         images: &Images,
     ) -> Device<W, E> {
-        let mut device = Device::new(shape, self.config(), &images.old);
-        let keys = &images.keys;
-        expect_boot(&mut device, keys, 1, Outcome::Normal);
+        let mut device = Device::new(shape, self.config(&shape), images);
+        expect_boot(&mut device, images, 1, Outcome::Normal);
         device.download(&images.new);
-        if matches!(self, Flow::Confirm | Flow::Revert | Flow::CounterUpdate) {
+        if matches!(
+            self,
+            Flow::Confirm | Flow::Revert | Flow::CounterUpdate | Flow::RotationConfirm
+        ) {
             device.updater().request_upgrade(false).expect("request");
-            expect_boot(&mut device, keys, 2, Outcome::TestBoot);
+            expect_boot(&mut device, images, 2, Outcome::TestBoot);
         }
         if self == Flow::CounterUpdate {
             device.updater().confirm().expect("confirm");
@@ -160,17 +200,18 @@ impl Flow {
         const OVERWRITE_KEEPS_OLD: Promise = Promise { secondary: None, ..KEEP_OLD };
         match (self, phase) {
             (
-                Flow::TestUpgrade | Flow::PermanentUpgrade,
+                Flow::TestUpgrade | Flow::PermanentUpgrade | Flow::RotationPermanent,
                 Phase::BeforeCommit | Phase::TornCommit,
             ) => &[KEEP_OLD],
             (Flow::TestUpgrade, Phase::AfterCommit) => &[TEST_NEW],
-            (Flow::PermanentUpgrade, Phase::AfterCommit) => &[UPGRADED],
+            (Flow::PermanentUpgrade | Flow::RotationPermanent, Phase::AfterCommit) => &[UPGRADED],
             (Flow::OverwriteOnly, Phase::AfterCommit) => &[OVERWRITTEN],
             (Flow::OverwriteOnly, _) => &[OVERWRITE_KEEPS_OLD],
-            (Flow::Confirm, Phase::BeforeCommit) => &[REVERTED],
+            (Flow::Confirm | Flow::RotationConfirm, Phase::BeforeCommit) => &[REVERTED],
             // A torn image_ok is neither set nor erased: MCUboot's rules keep the image.
-            (Flow::Confirm, Phase::TornCommit) => &[REVERTED, CONFIRMED],
-            (Flow::Confirm, Phase::AfterCommit) | (Flow::CounterUpdate, _) => &[CONFIRMED],
+            (Flow::Confirm | Flow::RotationConfirm, Phase::TornCommit) => &[REVERTED, CONFIRMED],
+            (Flow::Confirm | Flow::RotationConfirm, Phase::AfterCommit)
+            | (Flow::CounterUpdate, _) => &[CONFIRMED],
             (Flow::Revert, _) => &[REVERTED],
         }
     }
@@ -178,11 +219,11 @@ impl Flow {
 
 fn expect_boot<const W: usize, const E: usize>(
     device: &mut Device<W, E>,
-    keys: &[bootloader::TrustedKey],
+    images: &Images,
     major: u8,
     outcome: Outcome,
 ) {
-    let decision = device.boot(keys).expect("setup boot");
+    let decision = device.boot(images).expect("setup boot");
     assert_eq!(
         (decision.record.version.major, decision.record.outcome),
         (major, outcome),

@@ -1,8 +1,8 @@
 //! Power-fail testing of the bootloader on simulated NOR flash.
 //!
 //! Every flow a device goes through in the field (test upgrade, confirm, revert, permanent
-//! upgrade, overwrite-only install, security-counter update) is first run cleanly to list its
-//! flash operations. Then, for every operation, the flow is run again from the same start with
+//! upgrade, overwrite-only install, security-counter update, and a key rotation confirmed or
+//! installed permanently) is first run cleanly to list its flash operations. Then, for every operation, the flow is run again from the same start with
 //! a fault at that operation: power cut before it, a torn write (part of the cells
 //! programmed, one cell only partly) or an interrupted erase (a prefix erased, or random
 //! content). The device then reboots until it boots, and the harness checks the promises:
@@ -14,6 +14,8 @@
 //! - the trailers are consistent with the boot outcome, no request is left pending and the
 //!   journal is blank;
 //! - the security counter never decreased and has the promised value;
+//! - a revoked key slot never becomes valid again; in a rotation the old key is revoked
+//!   exactly when the rotation image runs confirmed, and the old image is refused from then on;
 //! - the boot after that does what the state machine promises (a test image is reverted,
 //!   anything else boots again unchanged).
 //!

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bootloader::sim::SplitMix;
 
 use crate::flow::{self, Flow};
-use crate::image::Images;
 use crate::point::{self, FaultKind, Plan, Point, Recovery};
 use crate::shape::{self, Shape};
 
@@ -154,7 +153,7 @@ fn cell_name(shape: Shape, write: usize, flow: Flow) -> String {
 }
 
 fn cell<const W: usize, const E: usize>(shape: Shape, flow: Flow, options: &Options) -> CellReport {
-    let images = Images::new(shape.image_lens.0, shape.image_lens.1);
+    let images = flow.images(&shape);
     let start = flow.start::<W, E>(shape, &images);
     let plan = Plan::record(flow, &start, &images);
     let mut report = CellReport::default();

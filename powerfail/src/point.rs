@@ -5,7 +5,7 @@ use std::fmt;
 
 use bootloader::sim::{EraseDamage, Fault, Operation, SplitMix};
 use bootloader::trailer::{Flag, Magic};
-use bootloader::{BootDecision, Mode, Outcome};
+use bootloader::{BootDecision, Mode, Outcome, Refusal};
 
 use crate::device::Device;
 use crate::flow::{Flow, Phase, Promise, Step};
@@ -147,7 +147,7 @@ pub fn run<const W: usize, const E: usize>(
     mut recovery: Option<Recovery>,
 ) -> Result<u32, String> {
     let mut device = start.clone();
-    let mut counter = Monotonic(device.security_counter());
+    let mut counter = Monotonic::of(&device);
     device.flash.schedule(point.operation, point.kind.fault(point.seed));
     let mut torn_markers = 0;
     for step in flow.action() {
@@ -175,7 +175,7 @@ pub fn run<const W: usize, const E: usize>(
             recovery.maybe_strike(&mut device);
         }
         let before = device.journal_state();
-        let result = device.boot(&images.keys);
+        let result = device.boot(images);
         counter.check(&device)?;
         if device.flash.is_powered_off() {
             torn_markers += u32::from(device.marked_booted_since(before));
@@ -192,9 +192,8 @@ pub fn run<const W: usize, const E: usize>(
         promises = promises.iter().map(Promise::successor).collect();
     }
     let promises = &promises[..];
-    check_settled(&mut device, images, &decision, promises)?;
-    let then =
-        device.boot(&images.keys).map_err(|e| format!("the boot after settling failed: {e:?}"))?;
+    check_settled(&mut device, flow, images, &decision, promises)?;
+    let then = device.boot(images).map_err(|e| format!("the boot after settling failed: {e:?}"))?;
     counter.check(&device)?;
     let promise = promise_for(&decision, promises)?;
     let seen = (then.record.version.major, then.record.outcome);
@@ -220,18 +219,32 @@ impl Recovery {
     }
 }
 
-struct Monotonic(u32);
+/// What may only move forward: the security counter, and the revoked key slots.
+struct Monotonic {
+    counter: u32,
+    revoked: Vec<usize>,
+}
 
 impl Monotonic {
+    fn of<const W: usize, const E: usize>(device: &Device<W, E>) -> Self {
+        Self { counter: device.security_counter(), revoked: device.revoked_slots() }
+    }
+
     fn check<const W: usize, const E: usize>(
         &mut self,
         device: &Device<W, E>,
     ) -> Result<(), String> {
-        let now = device.security_counter();
-        if now < self.0 {
-            return Err(format!("security counter decreased from {} to {now}", self.0));
+        let now = Self::of(device);
+        if now.counter < self.counter {
+            return Err(format!(
+                "security counter decreased from {} to {}",
+                self.counter, now.counter
+            ));
         }
-        self.0 = now;
+        if let Some(slot) = self.revoked.iter().find(|slot| !now.revoked.contains(slot)) {
+            return Err(format!("key slot {slot} was revoked and is valid again"));
+        }
+        *self = now;
         Ok(())
     }
 }
@@ -246,7 +259,7 @@ fn run_step<const W: usize, const E: usize>(
             device.updater().request_upgrade(permanent).map_err(|e| format!("{e:?}"))
         }
         Step::Confirm => device.updater().confirm().map_err(|e| format!("{e:?}")),
-        Step::Boot => device.boot(&images.keys).map(|_| ()).map_err(|e| format!("{e:?}")),
+        Step::Boot => device.boot(images).map(|_| ()).map_err(|e| format!("{e:?}")),
     }
 }
 
@@ -263,13 +276,14 @@ fn promise_for<'p>(
 
 fn check_settled<const W: usize, const E: usize>(
     device: &mut Device<W, E>,
+    flow: Flow,
     images: &Images,
     decision: &BootDecision,
     promises: &[Promise],
 ) -> Result<(), String> {
     let promise = promise_for(decision, promises)?;
     let info = device
-        .validate_primary(&images.keys)
+        .validate(device.shape.layout.primary, images)
         .map_err(|r| format!("the booted primary does not validate: {}", r.describe()))?;
     if info.version().major != promise.major
         || !device.holds(device.shape.layout.primary, images.by_major(promise.major))
@@ -292,6 +306,32 @@ fn check_settled<const W: usize, const E: usize>(
     check_trailers(device, promise.outcome)?;
     if !device.journal_is_idle() {
         return Err("journal not idle after a successful boot".into());
+    }
+    if flow.rotates() {
+        check_rotation(device, images, promise)?;
+    }
+    Ok(())
+}
+
+/// The old key is revoked exactly when the rotation image runs confirmed (never during its
+/// test boot), and from then on the old image, still in the secondary slot, is refused.
+fn check_rotation<const W: usize, const E: usize>(
+    device: &mut Device<W, E>,
+    images: &Images,
+    promise: &Promise,
+) -> Result<(), String> {
+    let layout = device.shape.layout;
+    let confirmed = !device.trailer(layout.primary).is_unconfirmed_test();
+    let expected: &[usize] = if promise.major == 2 && confirmed { &[0] } else { &[] };
+    let revoked = device.revoked_slots();
+    if revoked != expected {
+        return Err(format!("revoked key slots {revoked:?}, expected {expected:?}"));
+    }
+    if !revoked.is_empty() && promise.secondary == Some(1) {
+        match device.validate(layout.secondary, images) {
+            Err(Refusal::UntrustedKey) => {}
+            other => return Err(format!("the image of the revoked key validates as {other:?}")),
+        }
     }
     Ok(())
 }

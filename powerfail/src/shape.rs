@@ -13,6 +13,9 @@ pub struct Shape {
     pub erase_size: u32,
     /// Partitions.
     pub layout: Layout,
+    /// Offset of the provisioning record (a page of its own), for devices with provisioned
+    /// keys.
+    pub record: u32,
     /// Payload sizes of the old and the new image.
     pub image_lens: (usize, usize),
 }
@@ -23,7 +26,7 @@ const KIB: u32 = 1024;
 /// journal within one sector even with 32-byte units.
 pub const UNIFORM_1K: Shape = Shape {
     name: "uniform-1k",
-    sectors: &[(22, KIB)],
+    sectors: &[(23, KIB)],
     erase_size: KIB,
     layout: Layout {
         primary: Region::new(0, 9 * KIB),
@@ -32,13 +35,14 @@ pub const UNIFORM_1K: Shape = Shape {
         state: Region::new(19 * KIB, 3 * KIB),
         sector_size: KIB,
     },
+    record: 22 * KIB,
     image_lens: (4000, 6500),
 };
 
 /// 4 KiB pages (nRF52840-like).
 pub const UNIFORM_4K: Shape = Shape {
     name: "uniform-4k",
-    sectors: &[(12, 4 * KIB)],
+    sectors: &[(13, 4 * KIB)],
     erase_size: 4 * KIB,
     layout: Layout {
         primary: Region::new(0, 16 * KIB),
@@ -47,6 +51,7 @@ pub const UNIFORM_4K: Shape = Shape {
         state: Region::new(36 * KIB, 12 * KIB),
         sector_size: 4 * KIB,
     },
+    record: 48 * KIB,
     image_lens: (5000, 7000),
 };
 
@@ -71,6 +76,8 @@ pub const STM32F4: Shape = Shape {
         scratch: Region::new(0x10_0000, 0x2_0000),
         sector_size: 128 * KIB,
     },
+    // The first 16 KiB sector, below the primary slot.
+    record: 0,
     image_lens: (5000, 9000),
 };
 
