@@ -51,6 +51,9 @@ pub(crate) fn bootloader(board: &Board, profile: &Profile, keys: &[PathBuf]) -> 
         features.push("provisioned-keys");
         name.push_str("-provisioned");
     }
+    if profile.revoke_by_use {
+        name.push_str("-by-use");
+    }
     let elf = build(
         board,
         cargo_profile(board),

@@ -124,6 +124,22 @@ impl Kit {
         Self::build_for(board, &profile, versions)
     }
 
+    /// As [`Kit::build_provisioned`], with revocation by use (`[keys] revoke_by_use`).
+    pub(crate) fn build_provisioned_by_use(
+        board: Board,
+        versions: &[(&str, bool)],
+    ) -> Result<Self> {
+        let shipped = crate::cmd::device::load(&board, None)?;
+        let path = firmware::out_dir(&board).join("provisioned-by-use-device.toml");
+        let text = edited_profile(&shipped, |keys| {
+            set_provisioned(keys);
+            keys.insert("revoke_by_use".into(), toml::Value::Boolean(true));
+        })?;
+        crate::write_atomically(&path, text.as_bytes())?;
+        let profile = crate::cmd::device::load(&board, Some(path))?;
+        Self::build_for(board, &profile, versions)
+    }
+
     /// The provisioning record of a device trusting the profile's keys, in its order, with
     /// the key slots `revoked` revoked.
     pub(crate) fn provisioning_record(
@@ -192,6 +208,27 @@ impl Kit {
         payload_len: Option<usize>,
         options: &[String],
     ) -> Result<Vec<u8>> {
+        self.image_signed_by(&self.keys.ed25519, version, healthy, payload_len, options)
+    }
+
+    /// As [`Kit::image_signed_with`], signed by the trusted P-256 key.
+    pub(crate) fn p256_image_signed_with(
+        &self,
+        version: &str,
+        healthy: bool,
+        options: &[String],
+    ) -> Result<Vec<u8>> {
+        self.image_signed_by(&self.keys.p256, version, healthy, None, options)
+    }
+
+    fn image_signed_by(
+        &self,
+        key: &Path,
+        version: &str,
+        healthy: bool,
+        payload_len: Option<usize>,
+        options: &[String],
+    ) -> Result<Vec<u8>> {
         let app = self.app(version, healthy)?;
         let dir = firmware::out_dir(&self.board).join("custom");
         std::fs::create_dir_all(&dir)
@@ -200,13 +237,14 @@ impl Kit {
         if let Some(len) = payload_len {
             input.resize(len, 0);
         }
-        let tag = format!("{version}-{healthy}-{}-{}", input.len(), options.join("_"));
+        let key_name = key.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+        let tag = format!("{key_name}-{version}-{healthy}-{}-{}", input.len(), options.join("_"));
         let tag: String =
             tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         let (bin, output) = (dir.join(format!("{tag}.bin")), dir.join(format!("{tag}.img")));
         crate::write_atomically(&bin, &input)?;
         let mut command = std::process::Command::new(&self.fwsign);
-        command.arg("sign").arg("-k").arg(&self.keys.ed25519).args(["-v", version, "--pad-header"]);
+        command.arg("sign").arg("-k").arg(key).args(["-v", version, "--pad-header"]);
         command.args(options).arg(&bin).arg(&output);
         sign::run(&mut command)?;
         std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
@@ -250,6 +288,24 @@ impl Kit {
         primary: &[u8],
         secondary: &[u8],
     ) -> Result<Device<'_>> {
+        self.device_with_flash(name, &self.slots_flash(name, primary, secondary)?)
+    }
+
+    /// As [`Kit::device_with_slots`], with the provisioning record `record` in its page.
+    pub(crate) fn provisioned_device_with_slots(
+        &self,
+        name: &str,
+        primary: &[u8],
+        secondary: &[u8],
+        record: &[u8],
+    ) -> Result<Device<'_>> {
+        let mut flash = self.slots_flash(name, primary, secondary)?;
+        self.put_record(&mut flash, record);
+        self.device_with_flash(name, &flash)
+    }
+
+    /// Erased flash with `primary` and `secondary` at the start of their slots.
+    fn slots_flash(&self, name: &str, primary: &[u8], secondary: &[u8]) -> Result<Vec<u8>> {
         let mut flash = vec![0xFF; self.board.flash_size as usize];
         for (slot, bytes) in
             [(self.board.layout.primary, primary), (self.board.layout.secondary, secondary)]
@@ -260,7 +316,7 @@ impl Kit {
                 .ok_or_else(|| anyhow!("{name}: {} bytes do not fit the slot", bytes.len()))?
                 .copy_from_slice(bytes);
         }
-        self.device_with_flash(name, &flash)
+        Ok(flash)
     }
 
     /// A device named `name` whose primary slot was programmed with `factory` at the
@@ -277,9 +333,14 @@ impl Kit {
         record: &[u8],
     ) -> Result<Device<'_>> {
         let mut flash = self.factory_flash(factory);
+        self.put_record(&mut flash, record);
+        self.device_with_flash(name, &flash)
+    }
+
+    /// Writes `record` into the provisioning record's page of `flash`.
+    fn put_record(&self, flash: &mut [u8], record: &[u8]) {
         let at = self.board.provisioning.offset as usize;
         flash[at..at + record.len()].copy_from_slice(record);
-        self.device_with_flash(name, &flash)
     }
 
     /// Erased flash with `factory` at the start of the primary slot.

@@ -77,7 +77,24 @@ pub(crate) const PROVISIONED: &[Scenario] = &[
         name: "provisioned keys: damaged or missing record: safe state, says why",
         run: provisioning_record_refused,
     },
+    Scenario {
+        name: "key rotation over UART: the Ed25519 key revoked once the P-256-signed rotation \
+               image is confirmed; Ed25519 updates and downgrades refused after; an image \
+               revoking its own (or the last valid) key refused",
+        run: key_rotation,
+    },
+    Scenario {
+        name: "key rotation: a revert target signed by a revoked key refused, the update kept",
+        run: revoked_revert_target,
+    },
 ];
+
+/// The scenario of a device whose profile revokes keys by use
+/// ([`Kit::build_provisioned_by_use`](crate::kit::Kit::build_provisioned_by_use)).
+pub(crate) const PROVISIONED_BY_USE: &[Scenario] = &[Scenario {
+    name: "revocation by use: a confirmed P-256-signed update (key slot 1) revokes slot 0",
+    run: revocation_by_use,
+}];
 
 /// The scenarios for the other emulated boards.
 pub(crate) const BASIC: &[Scenario] = &[
@@ -275,6 +292,130 @@ fn provisioning_record_refused(kit: &Kit, echo: bool) -> Result<()> {
     stays_in_safe_state(&device, echo, "DigestMismatch")?;
     let device = kit.device("provisioning-record-missing", &image)?;
     stays_in_safe_state(&device, echo, "NotProvisioned")
+}
+
+/// The application `version` signed by the trusted P-256 key (key slot 1 of the record) with
+/// its full public key, revoking the key slots `revoke`. `for_device` signs with
+/// `--device`, whose check refuses to make an image the device would refuse.
+fn p256_image(
+    kit: &Kit,
+    (version, healthy): (&str, bool),
+    security_counter: u32,
+    revoke: &[&str],
+    for_device: bool,
+) -> Result<Vec<u8>> {
+    let mut options = if for_device { kit.device_options() } else { kit.size_options() };
+    options.extend(
+        ["-s", &security_counter.to_string(), "--public-key-format", "full"].map(String::from),
+    );
+    for slot in revoke {
+        options.extend(["--revoke-key".to_owned(), (*slot).to_owned()]);
+    }
+    kit.p256_image_signed_with(version, healthy, &options)
+}
+
+/// Fails unless the record in `device`'s flash says exactly the key slots `revoked` are
+/// revoked.
+fn check_revoked(device: &Device<'_>, kit: &Kit, revoked: &[usize]) -> Result<()> {
+    let flash = device.flash()?;
+    let record = provisioning::Record::parse(&flash[kit.board.provisioning.offset as usize..])
+        .map_err(|e| anyhow::anyhow!("the provisioning record no longer parses: {e}"))?;
+    let seen: Vec<usize> = (0..record.key_count()).filter(|s| record.is_revoked(*s)).collect();
+    if seen != revoked {
+        bail!("revoked key slots {seen:?}, expected {revoked:?}");
+    }
+    Ok(())
+}
+
+/// Fails unless `status` is an update refused by the device running `version` because of
+/// `reason`.
+fn expect_refused(status: &Status, version: &str, reason: &str) -> Result<()> {
+    expect(status, version, "update-refused")?;
+    if !status.refusal.contains(reason) {
+        bail!("refused for the wrong reason: {status}, expected {reason:?}");
+    }
+    Ok(())
+}
+
+const REVOKES_OWN_KEY: &str = "revokes the key that signed it";
+const UNTRUSTED: &str = "not signed by a trusted key";
+
+/// Rotation from key A (Ed25519, slot 0) to key B (P-256, slot 1), as the README's procedure
+/// does it: the rotation image is signed by B and revokes A; the device revokes A only once the
+/// image is confirmed, then refuses A for good.
+fn key_rotation(kit: &Kit, echo: bool) -> Result<()> {
+    let record = kit.provisioning_record(IDENTITY, &[])?;
+    let device = kit.provisioned_device("rotation", &full_key_image(kit, "1.0.0", 1)?, &record)?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "1.0.0", "normal")?;
+    let own_key = p256_image(kit, ("2.0.0", true), 2, &["1"], false)?;
+    expect_refused(&update(&mut session, &own_key, false)?, "1.0.0", REVOKES_OWN_KEY)?;
+
+    let rotation = p256_image(kit, ("2.0.0", true), 2, &["0"], true)?;
+    let status = update(&mut session, &rotation, false)?;
+    expect(&status, "2.0.0", "test-boot")?;
+    if !status.confirmed {
+        bail!("the rotation image did not confirm itself: {status}");
+    }
+    session.power_off();
+    check_revoked(&device, kit, &[])?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "2.0.0", "normal")?;
+    session.expect_log("revoked key slots", BOOT_TIMEOUT)?;
+
+    let a_update = full_key_image(kit, "3.0.0", 3)?;
+    expect_refused(&update(&mut session, &a_update, false)?, "2.0.0", UNTRUSTED)?;
+    let a_downgrade = full_key_image(kit, "1.0.0", 2)?;
+    expect_refused(&update(&mut session, &a_downgrade, false)?, "2.0.0", UNTRUSTED)?;
+    // B is now the last valid key: an image revoking it is refused the same way.
+    let last_key = p256_image(kit, ("3.0.0", true), 3, &["1"], false)?;
+    expect_refused(&update(&mut session, &last_key, false)?, "2.0.0", REVOKES_OWN_KEY)?;
+    session.power_off();
+    check_revoked(&device, kit, &[0])
+}
+
+/// A P-256-signed test image over the Ed25519-signed image it would revert to, on a device
+/// whose Ed25519 slot is revoked: the unconfirmed test image keeps running, the revert is
+/// refused.
+fn revoked_revert_target(kit: &Kit, echo: bool) -> Result<()> {
+    let record = kit.provisioning_record(IDENTITY, &[0])?;
+    let previous = full_key_image(kit, "1.0.0", 1)?;
+    let mut options = kit.device_options();
+    options.extend(["-s", "3", "--public-key-format", "full", "--pad", "--test"].map(String::from));
+    let unconfirmed = kit.p256_image_signed_with("3.0.0", false, &options)?;
+    let device = kit.provisioned_device_with_slots(
+        "revoked-revert-target",
+        &previous,
+        &unconfirmed,
+        &record,
+    )?;
+    let mut session = device.power_on(echo)?;
+    let status = session.expect_status(BOOT_TIMEOUT)?;
+    expect(&status, "3.0.0", "test-boot")?;
+    let status = session.expect_status(BOOT_TIMEOUT)?;
+    expect(&status, "3.0.0", "revert-refused")?;
+    if !status.refusal.contains(UNTRUSTED) {
+        bail!("revert refused for the wrong reason: {status}");
+    }
+    Ok(())
+}
+
+/// With `[keys] revoke_by_use`, a confirmed update signed by key slot 1, carrying no
+/// REVOKE_KEYS, revokes slot 0.
+fn revocation_by_use(kit: &Kit, echo: bool) -> Result<()> {
+    let record = kit.provisioning_record(IDENTITY, &[])?;
+    let device = kit.provisioned_device("by-use", &full_key_image(kit, "1.0.0", 1)?, &record)?;
+    let (mut session, _) = device.boot(echo)?;
+    let status = update(&mut session, &p256_image(kit, ("2.0.0", true), 2, &[], true)?, false)?;
+    expect(&status, "2.0.0", "test-boot")?;
+    session.power_off();
+    check_revoked(&device, kit, &[])?;
+    let (mut session, status) = device.boot(echo)?;
+    expect(&status, "2.0.0", "normal")?;
+    let a_update = full_key_image(kit, "2.0.0", 2)?;
+    expect_refused(&update(&mut session, &a_update, false)?, "2.0.0", UNTRUSTED)?;
+    session.power_off();
+    check_revoked(&device, kit, &[0])
 }
 
 fn non_bootable_refused(kit: &Kit, echo: bool) -> Result<()> {

@@ -7,13 +7,13 @@ use anyhow::{Result, bail};
 use crate::kit::Kit;
 use crate::scenarios::{self, Scenario};
 
-/// How a board's kit is built: [`Kit::build`], [`Kit::build_logged`] or
-/// [`Kit::build_provisioned`].
+/// How a board's kit is built: [`Kit::build`], [`Kit::build_logged`],
+/// [`Kit::build_provisioned`] or [`Kit::build_provisioned_by_use`].
 type BuildKit = fn(boards::Board, &[(&str, bool)]) -> Result<Kit>;
 
 /// Run every QEMU scenario: the full set on mps2-an386, the basic set on mps2-an385 (M3)
-/// and mps2-an505 (M33), and on mps2-an386 those of a device that requires a log proof and of
-/// one that reads its keys from its provisioning record.
+/// and mps2-an505 (M33), and on mps2-an386 those of a device that requires a log proof, of
+/// one that reads its keys from its provisioning record, and of one that revokes keys by use.
 #[derive(clap::Parser)]
 pub(crate) struct Cmd {
     /// Print the decoded device logs of every scenario, not only of failed ones.
@@ -47,9 +47,15 @@ impl Cmd {
             ),
             (
                 boards::mps2::AN386,
-                &scenarios::BASIC_VERSIONS[..],
+                &scenarios::VERSIONS[..],
                 scenarios::PROVISIONED,
                 Kit::build_provisioned,
+            ),
+            (
+                boards::mps2::AN386,
+                &scenarios::BASIC_VERSIONS[..],
+                scenarios::PROVISIONED_BY_USE,
+                Kit::build_provisioned_by_use,
             ),
         ];
         let (mut passed, mut failed) = (0, 0);
