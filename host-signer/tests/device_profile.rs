@@ -2,7 +2,8 @@
 //!
 //! The slot-fit limit is refused by `fwsign sign --device` and `fwsign verify --device` alike,
 //! naming the limit; and a few hundred generated images get the same verdict from
-//! `fwsign verify --device` as from the bootloader's decision on simulated flash.
+//! `fwsign verify --device` as from the bootloader's decision on simulated flash, revoked keys
+//! and images revoking keys (their own included) among them.
 
 mod common;
 
@@ -29,7 +30,8 @@ fn layout() -> Layout {
     }
 }
 
-/// A directory with two trusted keys, an untrusted one and a profile trusting the first two.
+/// A directory with two trusted keys, a revoked one, an untrusted one and a profile trusting
+/// the first two and revoking the third.
 struct Setup {
     dir: tempfile::TempDir,
 }
@@ -37,13 +39,16 @@ struct Setup {
 impl Setup {
     fn new(security_counter: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        for (name, kind) in
-            [("ed.pem", "ed25519"), ("p256.pem", "ecdsa-p256"), ("other.pem", "ed25519")]
-        {
+        for (name, kind) in [
+            ("ed.pem", "ed25519"),
+            ("p256.pem", "ecdsa-p256"),
+            ("old.pem", "ed25519"),
+            ("other.pem", "ed25519"),
+        ] {
             fwsign(dir.path(), &["keygen", "-k", name, "-t", kind]);
         }
         let profile = format!(
-            "board = \"sim\"\n[slot]\nsize = {SLOT:#x}\nsector_size = {SECTOR:#x}\naddress = 0x20000\nheader_size = 0x200\nalign = 4\nmax_align = 8\nerased_value = 0xff\n[rules]\nsecurity_counter = \"{security_counter}\"\nallowed_flags = [\"ROM_FIXED\"]\n[keys]\ntrusted = [\"ed.pem\", \"p256.pem\"]\n"
+            "board = \"sim\"\n[slot]\nsize = {SLOT:#x}\nsector_size = {SECTOR:#x}\naddress = 0x20000\nheader_size = 0x200\nalign = 4\nmax_align = 8\nerased_value = 0xff\n[rules]\nsecurity_counter = \"{security_counter}\"\nallowed_flags = [\"ROM_FIXED\"]\n[keys]\ntrusted = [\"ed.pem\", \"p256.pem\"]\nrevoked = [\"old.pem\"]\n"
         );
         std::fs::write(dir.path().join("device.toml"), profile).expect("write profile");
         Self { dir }
@@ -168,14 +173,21 @@ fn a_device_with_provisioned_keys_gets_only_images_carrying_the_full_public_key(
     assert!(text(&judged).contains("no signature by a trusted key"), "{}", text(&judged));
 }
 
+/// The keys a bootloader built from the profile embeds: the trusted ones, then the revoked.
 fn trusted_keys(setup: &Setup) -> Vec<TrustedKey> {
     use fwsign_keys::keys::{NoPassword, load_key};
-    ["ed.pem", "p256.pem"]
-        .iter()
-        .map(|name| {
-            TrustedKey::new(load_key(&setup.path(name), &NoPassword).expect("key").public_key())
-        })
-        .collect::<Vec<_>>()
+    let key = |name: &str| load_key(&setup.path(name), &NoPassword).expect("key").public_key();
+    vec![
+        TrustedKey::new(key("ed.pem")),
+        TrustedKey::new(key("p256.pem")),
+        TrustedKey::revoked(key("old.pem")),
+    ]
+}
+
+/// `fwsign getpub -e hash` of key `name`: what `--revoke-key` takes for a key by hash.
+fn key_hash(setup: &Setup, name: &str) -> String {
+    let output = fwsign(setup.dir.path(), &["getpub", "-k", name, "-e", "hash"]);
+    String::from_utf8(output.stdout).expect("hex").trim().to_owned()
 }
 
 /// The bootloader's decision for `image` in the primary slot of a new device.
@@ -189,7 +201,7 @@ fn boot(profile: &Profile, keys: &[TrustedKey], image: &[u8]) -> Result<(), Boot
 
 #[test]
 fn verify_device_and_the_bootloader_agree_on_generated_images() {
-    let (mut accepted, mut refused, mut total) = (0, 0, 0);
+    let (mut accepted, mut refused, mut total, mut own_key) = (0, 0, 0, 0);
     for rule in ["required", "optional"] {
         let setup = Setup::new(rule);
         let profile = setup.profile();
@@ -202,12 +214,16 @@ fn verify_device_and_the_bootloader_agree_on_generated_images() {
             &["-F", "0x40000"],
             &["-L", "0x20000000"],
         ];
-        let signers: [&[&str]; 4] =
-            [&["-k", "ed.pem"], &["-k", "p256.pem"], &["-k", "other.pem"], &[]];
+        let signers: [&[&str]; 5] =
+            [&["-k", "ed.pem"], &["-k", "p256.pem"], &["-k", "old.pem"], &["-k", "other.pem"], &[]];
+        // None; the Ed25519 key's slot (its own for the first signer); the P-256 key by hash.
+        let p256_hash = key_hash(&setup, "p256.pem");
+        let revokes: [&[&str]; 3] = [&[], &["--revoke-key", "0"], &["--revoke-key", &p256_hash]];
         for (c, counter) in counters.iter().enumerate() {
             for (f, flag) in flags.iter().enumerate() {
                 for (k, signer) in signers.iter().enumerate() {
-                    let options = [&["-v", "1.2.3"][..], counter, flag, signer].concat();
+                    let revoke = revokes[(c + 2 * f + k) % revokes.len()];
+                    let options = [&["-v", "1.2.3"][..], counter, flag, signer, revoke].concat();
                     let sizes: &[isize] = if k < 2 { &[-1, 0, 1] } else { &[0] };
                     for delta in sizes {
                         let len = if *delta == 0 && (c + f + k) % 2 == 0 {
@@ -235,6 +251,7 @@ fn verify_device_and_the_bootloader_agree_on_generated_images() {
                             text(&host)
                         );
                         assert!(matches!(host.status.code(), Some(0 | 1)), "{}", text(&host));
+                        own_key += usize::from(text(&host).contains("the key that signed it"));
                         if device.is_ok() {
                             accepted += 1
                         } else {
@@ -246,6 +263,7 @@ fn verify_device_and_the_bootloader_agree_on_generated_images() {
             }
         }
     }
-    assert!(total >= 150, "{total} images");
+    assert!(total >= 180, "{total} images");
+    assert!(own_key >= 4, "only {own_key} images revoking their own key");
     assert!(accepted >= 10 && refused >= 100, "accepted {accepted}, refused {refused}");
 }
