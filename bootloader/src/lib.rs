@@ -19,6 +19,10 @@
 //! - **One rule set.** What an image must satisfy (flags, slot fit, security counter, keys) is
 //!   the device profile's [`DeviceRules`], applied through verifier-core's `Policy`, the same
 //!   code `fwsign verify --device` runs.
+//! - **Keys revoked in the field, one way.** On a device whose keys come from its provisioning
+//!   record, a confirmed image's REVOKE_KEYS (and, if the profile says so, revocation by use)
+//!   programs the record's revoked words ([`revoke`]), after the test boot, never for the
+//!   running image's own key, and safe against a power cut at any point.
 //! - **Logged firmware only, if the profile says so.** With the `tlog` feature and log keys
 //!   from the profile's `[keys] transparency_log`, the validation also requires a valid
 //!   transparency-log proof ([`SignatureValidator::requiring_log_proof`]), in the same place
@@ -37,7 +41,9 @@
 //!   raise it only by confirming an image signed with a higher counter, and cannot lower it
 //!   where the board locks the state pages.
 //! - **Keys**: the device holds public keys (or their hashes) only, compiled into the
-//!   bootloader; forging an image needs a trusted private key. A device that requires the
+//!   bootloader or in its provisioning record; forging an image needs a trusted private key. A
+//!   revoked word is never erased by the bootloader, and the application cannot write it where
+//!   the board locks the record's page, so a revoked key stays revoked. A device that requires the
 //!   transparency log also needs a stolen or misused key to have left a public trace: an image
 //!   whose signature was never logged, logged for another image or key, or logged by a log the
 //!   device does not list is refused.
