@@ -358,3 +358,42 @@ fn module_restart_child() {
     let signature = signer.sign_digest(&digest).expect("re-initialised and retried");
     assert!(signature_verifies(&signer.public_key(), &digest, &signature));
 }
+
+/// The token's storage gone under a live signer (SoftHSM2's token directory moved away, as a
+/// network HSM drops out): signing fails meanwhile; moved back, the next signature finds the
+/// key again (the old key handle stays invalid) and succeeds. Runs in a child process, which
+/// has the token's SOFTHSM2_CONF in its environment.
+#[test]
+fn a_token_gone_and_back_is_found_again() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    let uri = format!("pkcs11:token={LABEL};object=key");
+    fwsign_ok(&token, &["keygen", "-k", &uri, "-t", "ed25519"]);
+    let output = token
+        .command(std::env::current_exe().unwrap())
+        .args(["--exact", "token_gone_child", "--ignored", "--nocapture"])
+        .env("FWSIGN_PKCS11_MODULE", &token.module)
+        .env("FWSIGN_PKCS11_PIN", PIN)
+        .env("FWSIGN_TEST_KEY_URI", &uri)
+        .env("FWSIGN_TEST_TOKEN_DIR", token.dir().join("tokens"))
+        .output()
+        .unwrap();
+    assert!(output.status.success() && text(&output).contains("1 passed"), "{}", text(&output));
+}
+
+#[test]
+#[ignore = "run in a child process by a_token_gone_and_back_is_found_again"]
+fn token_gone_child() {
+    let uri: Pkcs11Uri = std::env::var("FWSIGN_TEST_KEY_URI").unwrap().parse().unwrap();
+    let tokens = std::path::PathBuf::from(std::env::var("FWSIGN_TEST_TOKEN_DIR").unwrap());
+    let away = tokens.with_extension("away");
+    let signer = Pkcs11Signer::open(&uri).unwrap();
+    let digest = [7u8; 32];
+    signer.sign_digest(&digest).unwrap();
+
+    std::fs::rename(&tokens, &away).unwrap();
+    assert!(signer.sign_digest(&digest).is_err(), "signed with the token gone");
+    std::fs::rename(&away, &tokens).unwrap();
+
+    let signature = signer.sign_digest(&digest).expect("the key found again");
+    assert!(signature_verifies(&signer.public_key(), &digest, &signature));
+}

@@ -65,8 +65,8 @@ enum Task {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
-    /// Load the signing service over loopback with concurrent clients (SQLite; file and
-    /// SoftHSM2 keys): signatures/s, p50/p99 latency and CPU per signature against the
+    /// Load the signing service over loopback with concurrent clients (SQLite, PostgreSQL with
+    /// one and two instances; file and SoftHSM2 keys): signatures/s, p50/p99 latency and CPU per signature against the
     /// in-process floor.
     ServiceBench {
         /// Concurrent clients per point.
@@ -108,7 +108,8 @@ enum Task {
         seconds: u32,
     },
     /// The signing service under faults (kill -9 under load, a full disk, hostile
-    /// connections): every signature a client received must be in the audit trail and the
+    /// connections, kill -9 of one of two PostgreSQL instances, PostgreSQL restarted, the HSM
+    /// token gone): every signature a client received must be in the audit trail and the
     /// transparency log afterwards; prints `N acknowledged, M lost` per scenario.
     ServiceFaults {
         /// Fewer kills and shorter load (the `cargo xtask test` step).

@@ -85,9 +85,10 @@ impl LocalService {
             "permit (principal in Group::\"ci\", action == Action::\"sign\", resource == Key::\"{KEY_NAME}\");\n"
         );
         crate::write_atomically(&dir.join("policy.cedar"), policy.as_bytes())?;
+        let submitter = submitter_name(dir);
         let mut config = format!(
             "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\npolicy = \"policy.cedar\"\n{}\n\
-             [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"qemu-scenario\"]\n",
+             [keys.{KEY_NAME}]\nkey = \"{}\"\n\n[groups.ci]\nmembers = [\"{submitter}\"]\n",
             spec.database, spec.settings, spec.key
         );
         if let Some(log) = spec.log {
@@ -101,7 +102,7 @@ impl LocalService {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
-        let token = create_token(fwsign, &config_path, &env, "qemu-scenario", "submitter")?;
+        let token = create_token(fwsign, &config_path, &env, &submitter, "submitter")?;
         let (child, stderr, url) = spawn(fwsign, &config_path, &env)?;
         Ok(Self { child, stderr, url, token, config: config_path, fwsign: fwsign.to_owned(), env })
     }
@@ -148,6 +149,13 @@ impl LocalService {
         command.args(["log", "verifier-key", "--config"]).arg(&self.config);
         run(&mut command)
     }
+}
+
+/// The submitter token's name, after the service's directory: instances sharing a database
+/// each create their own.
+fn submitter_name(dir: &Path) -> String {
+    let instance = dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+    format!("qemu-scenario-{instance}")
 }
 
 /// `fwsign token create` for the service configured by `config`; the token.

@@ -1,12 +1,17 @@
 //! `cargo xtask service-bench`: the signing service under concurrent load, against the floor.
 //!
-//! Each configuration (database, instances, key kind) gets a fresh release `fwsign serve`
-//! on loopback, keeping a transparency log, with one key `dev` (an Ed25519 key file or an
-//! Ed25519 key on a SoftHSM2 token). For each client count, that many threads sign realistic
+//! Each configuration (database, instances, key kind) gets fresh release `fwsign serve`
+//! instances on loopback, keeping a transparency log, with one key `dev` (an Ed25519 key file
+//! or an Ed25519 key on a SoftHSM2 token). SQLite runs one instance; PostgreSQL (a throwaway
+//! loopback cluster, one database per configuration) runs one or two instances on the same
+//! database, each in its own directory on its own port, the clients spread over them
+//! round-robin (no load balancer). For each client count, that many threads sign realistic
 //! images (64 KiB to 1 MiB; only the to-be-signed region travels, as `fwsign sign --server`
 //! sends it) for a fixed time through the same client the CLI uses. Every reply is durable
-//! (WAL, `synchronous=FULL`) before it arrives. The floor is the same signatures made in
-//! this process with no HTTP and no database: what the machine allows.
+//! (SQLite: WAL, `synchronous=FULL`; PostgreSQL: `synchronous_commit = on`) before it
+//! arrives. The CPU figure is the service instances' only, not PostgreSQL's. The floor is the
+//! same signatures made in this process with no HTTP and no database: what the machine
+//! allows.
 //!
 //! JSON keys are flat: `{database}_{instances}_{keys}_{clients}_{signs_per_s,p50_ms,p99_ms,
 //! cpu_ms_per_sign,floor_ratio}`, plus `floor_{keys}_signs_per_s`.
@@ -21,6 +26,7 @@ use fwsign_keys::key_ref::KeyRef;
 use fwsign_keys::keys::NoPassword;
 use fwsign_service::client::{ServiceClient, SignOutcome};
 use fwsign_tests::SoftHsmToken;
+use test_postgres::Cluster;
 use verifier_core::HashAlgorithm;
 
 use crate::service::{KEY_NAME, LocalService, ServiceLog, ServiceSpec};
@@ -66,10 +72,14 @@ impl KeyKind {
     }
 }
 
-/// The configurations measured. A PostgreSQL backend adds `postgres` entries here.
-const CONFIGURATIONS: [Configuration; 2] = [
+/// The configurations measured.
+const CONFIGURATIONS: [Configuration; 6] = [
     Configuration { database: "sqlite", instances: 1, keys: KeyKind::File },
+    Configuration { database: "postgres", instances: 1, keys: KeyKind::File },
+    Configuration { database: "postgres", instances: 2, keys: KeyKind::File },
     Configuration { database: "sqlite", instances: 1, keys: KeyKind::SoftHsm },
+    Configuration { database: "postgres", instances: 1, keys: KeyKind::SoftHsm },
+    Configuration { database: "postgres", instances: 2, keys: KeyKind::SoftHsm },
 ];
 
 impl Configuration {
@@ -77,9 +87,26 @@ impl Configuration {
         format!("{}_{}_{}", self.database, self.instances, self.keys.name())
     }
 
-    /// The storage URL the service is given (PostgreSQL: the test cluster's database URL).
-    fn database_url(self) -> &'static str {
-        "sqlite:service.db"
+    /// The storage URL the instances are given: a SQLite file in the instance's directory, or
+    /// a fresh database, named after the configuration, on `cluster`.
+    fn database_url(self, cluster: &Cluster) -> Result<String> {
+        match self.database {
+            "postgres" => cluster
+                .create_database(&self.label())
+                .with_context(|| format!("the database for {}", self.label())),
+            _ => Ok("sqlite:service.db".to_owned()),
+        }
+    }
+
+    /// Starts the configuration's instances, each in its own directory under `dir`.
+    fn start(self, fwsign: &Path, dir: &Path, spec: &ServiceSpec<'_>) -> Result<Vec<LocalService>> {
+        (0..self.instances)
+            .map(|n| {
+                let instance = dir.join(self.label()).join(format!("instance-{n}"));
+                LocalService::start_with(fwsign, &instance, spec)
+                    .with_context(|| format!("{} instance {n}", self.label()))
+            })
+            .collect()
     }
 }
 
@@ -94,10 +121,20 @@ struct Point {
 }
 
 /// Keys for one configuration: where the key is and what `fwsign` needs to reach it.
-struct Keys {
-    key: String,
-    env: Vec<(&'static str, std::ffi::OsString)>,
-    _token: Option<SoftHsmToken>,
+pub(crate) struct Keys {
+    /// The key `dev`: a key file or a PKCS#11 URI.
+    pub(crate) key: String,
+    /// What `fwsign` needs in its environment to reach the key.
+    pub(crate) env: Vec<(&'static str, std::ffi::OsString)>,
+    /// The SoftHSM2 token holding the key, if any (removed when dropped).
+    pub(crate) token: Option<SoftHsmToken>,
+}
+
+impl Keys {
+    /// [`env`](Self::env) as [`ServiceSpec`] takes it.
+    pub(crate) fn env_refs(&self) -> Vec<(&str, &OsStr)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+    }
 }
 
 /// Runs the benchmark.
@@ -112,6 +149,8 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
     generate_key(&fwsign, log_key.to_str().context("target path is not UTF-8")?, &[])?;
     let images: Vec<Vec<u8>> = IMAGE_SIZES.iter().map(|size| region(*size)).collect();
     let duration = Duration::from_secs(options.seconds);
+    let cluster =
+        Cluster::start().context("the PostgreSQL cluster for the postgres configurations")?;
     let mut figures = BTreeMap::new();
     let mut curves = Vec::new();
     for kind in [KeyKind::File, KeyKind::SoftHsm] {
@@ -121,20 +160,19 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
         figures.insert(format!("floor_{}_signs_per_s", kind.name()), floor);
         for configuration in CONFIGURATIONS.iter().filter(|c| c.keys == kind) {
             let log = ServiceLog { origin: "bench.example/log", key: &log_key };
-            let env: Vec<(&str, &OsStr)> =
-                keys.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+            let env = keys.env_refs();
+            let database = configuration.database_url(&cluster)?;
             let spec = ServiceSpec {
                 key: &keys.key,
-                database: configuration.database_url(),
+                database: &database,
                 log: Some(&log),
                 env: &env,
                 settings: "",
             };
-            let service =
-                LocalService::start_with(&fwsign, &dir.join(configuration.label()), &spec)?;
+            let services = configuration.start(&fwsign, &dir, &spec)?;
             let mut points = Vec::new();
             for clients in options.clients {
-                let point = measure(&service, &images, *clients, duration)?;
+                let point = measure(&services, &images, *clients, duration)?;
                 print_point(&configuration.label(), &point, floor);
                 let prefix = format!("{}_{}", configuration.label(), point.clients);
                 figures.insert(format!("{prefix}_signs_per_s"), point.signs_per_s);
@@ -179,22 +217,24 @@ fn keys_for(fwsign: &Path, dir: &Path, kind: KeyKind) -> Result<Keys> {
             let key = dir.join("dev.pem");
             let key = key.to_str().context("target path is not UTF-8")?.to_owned();
             generate_key(fwsign, &key, &[])?;
-            Ok(Keys { key, env: Vec::new(), _token: None })
+            Ok(Keys { key, env: Vec::new(), token: None })
         }
-        KeyKind::SoftHsm => {
-            let token = SoftHsmToken::new(TOKEN_LABEL, TOKEN_PIN);
-            let env = vec![
-                ("SOFTHSM2_CONF", token.config().into_os_string()),
-                ("FWSIGN_PKCS11_MODULE", token.module.clone().into_os_string()),
-                ("FWSIGN_PKCS11_PIN", TOKEN_PIN.into()),
-            ];
-            let uri = format!("pkcs11:token={TOKEN_LABEL};object={KEY_NAME}");
-            let env_refs: Vec<(&str, &OsStr)> =
-                env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-            generate_key(fwsign, &uri, &env_refs)?;
-            Ok(Keys { key: format!("{uri};type=private"), env, _token: Some(token) })
-        }
+        KeyKind::SoftHsm => softhsm_keys(fwsign),
     }
+}
+
+/// An Ed25519 key `dev` made on a fresh SoftHSM2 token.
+pub(crate) fn softhsm_keys(fwsign: &Path) -> Result<Keys> {
+    let token = SoftHsmToken::new(TOKEN_LABEL, TOKEN_PIN);
+    let env = vec![
+        ("SOFTHSM2_CONF", token.config().into_os_string()),
+        ("FWSIGN_PKCS11_MODULE", token.module.clone().into_os_string()),
+        ("FWSIGN_PKCS11_PIN", TOKEN_PIN.into()),
+    ];
+    let uri = format!("pkcs11:token={TOKEN_LABEL};object={KEY_NAME}");
+    let keys = Keys { key: format!("{uri};type=private"), env, token: Some(token) };
+    generate_key(fwsign, &uri, &keys.env_refs())?;
+    Ok(keys)
 }
 
 /// `fwsign keygen -t ed25519` of `key` (a file, replaced, or a PKCS#11 URI).
@@ -227,19 +267,21 @@ fn region(payload: u32) -> Vec<u8> {
     bytes
 }
 
-/// `clients` threads signing for `duration`; throughput, latency and the service's CPU.
+/// `clients` threads signing for `duration`, client `n` on instance `n` modulo their number;
+/// throughput, latency and the instances' CPU.
 fn measure(
-    service: &LocalService,
+    services: &[LocalService],
     images: &[Vec<u8>],
     clients: usize,
     duration: Duration,
 ) -> Result<Point> {
-    let cpu_before = process_cpu(service.pid())?;
+    let cpu_before = services_cpu(services)?;
     let started = Instant::now();
     let deadline = started + duration;
     let latencies = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..clients)
             .map(|n| {
+                let service = &services[n % services.len()];
                 scope.spawn(move || {
                     let client = ServiceClient::new(service.url(), service.token().to_owned());
                     let mut latencies = Vec::new();
@@ -265,7 +307,7 @@ fn measure(
         Ok::<_, anyhow::Error>(all)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = process_cpu(service.pid())? - cpu_before;
+    let cpu = services_cpu(services)? - cpu_before;
     let mut latencies = latencies;
     latencies.sort_unstable();
     if latencies.is_empty() {
@@ -284,6 +326,11 @@ fn measure(
 fn percentile(sorted: &[Duration], percent: usize) -> f64 {
     let index = (sorted.len() * percent).div_ceil(100).saturating_sub(1);
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// The CPU time of every instance in `services` so far.
+fn services_cpu(services: &[LocalService]) -> Result<Duration> {
+    services.iter().map(|service| process_cpu(service.pid())).sum()
 }
 
 /// User plus system CPU time of process `pid` so far, from `/proc/PID/stat`.
@@ -323,14 +370,19 @@ pub(crate) fn floor_in_process(key: &str, seconds: u64) -> Result<()> {
     let key: KeyRef = key.parse().map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
     let images: Vec<Vec<u8>> = IMAGE_SIZES.iter().map(|size| region(*size)).collect();
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    // Opened one after another: opened by threads at once, SoftHSM2 crashed (heap corruption).
+    let signers = (0..threads)
+        .map(|_| key.signer(&NoPassword).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<Vec<_>>>()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let count = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|n| {
-                let (key, images) = (&key, &images);
+        let workers: Vec<_> = signers
+            .into_iter()
+            .enumerate()
+            .map(|(n, signer)| {
+                let images = &images;
                 scope.spawn(move || {
-                    let signer = key.signer(&NoPassword).map_err(|e| anyhow::anyhow!("{e}"))?;
                     let mut count = 0u64;
                     for image in images.iter().cycle().skip(n) {
                         if Instant::now() >= deadline {

@@ -15,15 +15,27 @@
 //! - hostile connections: a slowloris client (cut off by the header-read timeout), a client
 //!   that disconnects mid-body, a body over `body_limit` (413): others are served meanwhile, and
 //!   the sockets the service holds come back to what they were.
+//! - PostgreSQL kill -9: two instances on one database, the clients spread over both; one
+//!   instance at a time (in turn) is killed with SIGKILL at seeded random moments and
+//!   restarted. The log's sequencing is serialised in the database, so its indices stay unique
+//!   and gapless across instances.
+//! - PostgreSQL restart: the database server restarted (fast shutdown) under load; clients get
+//!   503 with a reason and `Retry-After` meanwhile and retry, and the service signs again by
+//!   itself, without being restarted.
+//! - HSM failure: a service whose key is on a SoftHSM2 token; the token's directory is moved
+//!   away under load: clients get 503 with a reason and nothing is signed without a record;
+//!   moved back, the service signs again by itself.
 //!
-//! The service under test is the real `fwsign serve` on SQLite; a scenario takes the database
-//! from its [`LocalService`], so a PostgreSQL variant is a scenario with another database URL.
+//! The service under test is the real `fwsign serve`, on SQLite or on a throwaway PostgreSQL
+//! cluster (`test-postgres`, one database per scenario). PostgreSQL and SoftHSM2 are
+//! required: without them the run fails, saying what to install.
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,14 +43,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
 use serde_json::Value;
+use test_postgres::Cluster;
 
 use crate::service::{LocalService, ServiceLog, ServiceSpec};
+use crate::service_bench::softhsm_keys;
 use crate::sign::dev_keys;
 
 /// The log's origin in these scenarios.
 const ORIGIN: &str = "faults.fwsign.example/log";
 /// How long one exchange may take before the client gives up.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a service may take to sign again once a fault clears.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs every scenario (`quick`: fewer kills, shorter load); `Ok(false)` if any lost a record
 /// or found the log inconsistent.
@@ -56,10 +72,14 @@ pub(crate) fn run(quick: bool, seed: Option<u64>) -> Result<bool> {
     let log = ServiceLog { origin: ORIGIN, key: &log_key };
     let bench = Bench { fwsign: &fwsign, key: &keys.ed25519, work: &work, log: &log };
     let seed = seed.unwrap_or_else(seed_from_clock);
+    let cluster = Cluster::start().context("the PostgreSQL cluster for the postgres scenarios")?;
     let mut clean = true;
     clean &= bench.report("kill -9", kill_nine(&bench, quick, seed))?;
     clean &= bench.report("disk full", disk_full(&bench))?;
     clean &= bench.report("hostile connections", hostile_connections(&bench))?;
+    clean &= bench.report("postgres kill -9", postgres_kill_nine(&bench, &cluster, quick, seed))?;
+    clean &= bench.report("postgres restart", postgres_restart(&bench, &cluster, quick))?;
+    clean &= bench.report("hsm failure", hsm_failure(&bench, quick))?;
     Ok(clean)
 }
 
@@ -80,15 +100,15 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// A fresh service in `dir` on SQLite with the development key file.
     fn start(&self, dir: &Path, settings: &str) -> Result<LocalService> {
+        self.start_on(dir, "sqlite:service.db", settings)
+    }
+
+    /// A fresh service in `dir` on `database` with the development key file.
+    fn start_on(&self, dir: &Path, database: &str, settings: &str) -> Result<LocalService> {
         let key = self.key.display().to_string();
-        let spec = ServiceSpec {
-            key: &key,
-            database: "sqlite:service.db",
-            log: Some(self.log),
-            env: &[],
-            settings,
-        };
+        let spec = ServiceSpec { key: &key, database, log: Some(self.log), env: &[], settings };
         LocalService::start_with(self.fwsign, dir, &spec)
     }
 
@@ -136,52 +156,249 @@ fn next_random(state: &mut u64) -> u64 {
 fn kill_nine(bench: &Bench<'_>, quick: bool, seed: u64) -> Result<Tally> {
     println!("kill -9: seed {seed} (replay with --seed {seed})");
     let (rounds, clients) = if quick { (3, 4) } else { (10, 8) };
-    let dir = bench.work.join("kill-nine");
-    let mut service = bench.start(&dir, "")?;
-    let auditor = service.create_token("fault-auditor", "auditor")?;
+    let mut service = [bench.start(&bench.work.join("kill-nine"), "")?];
+    let auditor = service[0].create_token("fault-auditor", "auditor")?;
+    let acknowledged = kill_under_load("kill -9", &mut service, rounds, clients, seed)?;
+    verify_nothing_lost(bench, &service[0], &auditor, &acknowledged)
+}
+
+/// Two instances on one PostgreSQL database, one of them killed in turn under load.
+fn postgres_kill_nine(
+    bench: &Bench<'_>,
+    cluster: &Cluster,
+    quick: bool,
+    seed: u64,
+) -> Result<Tally> {
+    println!("postgres kill -9: seed {seed} (replay with --seed {seed})");
+    let (rounds, clients) = if quick { (2, 2) } else { (10, 8) };
+    let database = cluster.create_database("kill_nine").context("the kill -9 database")?;
+    let dir = bench.work.join("postgres-kill-nine");
+    let mut instances = [
+        bench.start_on(&dir.join("instance-0"), &database, "")?,
+        bench.start_on(&dir.join("instance-1"), &database, "")?,
+    ];
+    let auditor = instances[0].create_token("fault-auditor", "auditor")?;
+    let acknowledged = kill_under_load("postgres kill -9", &mut instances, rounds, clients, seed)?;
+    verify_nothing_lost(bench, &instances[0], &auditor, &acknowledged)
+}
+
+/// `rounds` times: `clients` threads sign, spread over `instances`, until one instance (each
+/// in turn) is killed with SIGKILL at a seeded random moment; it is restarted. The signatures
+/// acknowledged.
+fn kill_under_load(
+    name: &str,
+    instances: &mut [LocalService],
+    rounds: usize,
+    clients: usize,
+    seed: u64,
+) -> Result<Vec<Acknowledged>> {
     let mut random = seed.max(1);
     let mut acknowledged = Vec::new();
     let sequence = AtomicU32::new(1);
     for round in 0..rounds {
         let kill_after = Duration::from_millis(200 + next_random(&mut random) % 800);
+        let victim = round % instances.len();
+        let targets: Vec<(String, String)> =
+            instances.iter().map(|s| (s.url().to_owned(), s.token().to_owned())).collect();
         let stop = AtomicBool::new(false);
-        let (url, token) = (service.url().to_owned(), service.token().to_owned());
+        let refused = Mutex::new(Vec::new());
         let signed = thread::scope(|scope| {
             let workers: Vec<_> = (0..clients)
-                .map(|_| scope.spawn(|| sign_until(&url, &token, &stop, &sequence)))
+                .map(|n| {
+                    let (url, token) = &targets[n % targets.len()];
+                    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
+                    scope.spawn(move || sign_until(url, token, &load))
+                })
                 .collect();
             thread::sleep(kill_after);
-            let killed = service.kill();
+            let killed = instances[victim].kill();
             stop.store(true, Ordering::SeqCst);
             let signed: Vec<Acknowledged> =
                 workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
             killed.map(|()| signed)
         })?;
         println!(
-            "kill -9: round {}: killed after {} ms, {} signatures acknowledged",
+            "{name}: round {}: instance {victim} killed after {} ms, {} signatures acknowledged",
             round + 1,
             kill_after.as_millis(),
             signed.len()
         );
         acknowledged.extend(signed);
-        service.restart()?;
+        instances[victim].restart()?;
     }
+    Ok(acknowledged)
+}
+
+/// The PostgreSQL server restarted under load: refusals are 503 with a reason, and the
+/// service signs again by itself.
+fn postgres_restart(bench: &Bench<'_>, cluster: &Cluster, quick: bool) -> Result<Tally> {
+    let (clients, after_restart) = if quick { (2, 1) } else { (8, 5) };
+    let database = cluster.create_database("restart").context("the restart database")?;
+    let service = bench.start_on(&bench.work.join("postgres-restart"), &database, "")?;
+    let auditor = service.create_token("fault-auditor", "auditor")?;
+    let (stop, sequence, refused) = (AtomicBool::new(false), AtomicU32::new(1), Mutex::default());
+    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
+    let (mut acknowledged, restart) = thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| scope.spawn(|| sign_until(service.url(), service.token(), &load)))
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let restarted = cluster.restart().context("restarting PostgreSQL");
+        let restart = started.elapsed();
+        thread::sleep(Duration::from_secs(after_restart));
+        stop.store(true, Ordering::SeqCst);
+        let signed: Vec<Acknowledged> =
+            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
+        restarted.map(|()| (signed, restart))
+    })?;
+    let refused = refused.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    println!(
+        "postgres restart: took {} ms; {} signatures acknowledged, {} refused meanwhile",
+        restart.as_millis(),
+        acknowledged.len(),
+        refused.len()
+    );
+    for reply in &refused {
+        ensure_unavailable("a PostgreSQL restart", reply)?;
+    }
+    let recovery = sign_again(&service, &mut acknowledged, 3_000_000)?;
+    println!("postgres restart: signing again, the first try {} ms after", recovery.as_millis());
     verify_nothing_lost(bench, &service, &auditor, &acknowledged)
 }
 
-/// Signs fresh images on `url` until `stop`; the signatures received. Connection failures (the
-/// service was killed) end nothing: the client keeps trying, as a CI job retries.
-fn sign_until(
-    url: &str,
-    token: &str,
-    stop: &AtomicBool,
-    sequence: &AtomicU32,
-) -> Vec<Acknowledged> {
+/// A SoftHSM2 token gone under load and back: 503 meanwhile, nothing signed without a
+/// record, and signing again by itself.
+fn hsm_failure(bench: &Bench<'_>, quick: bool) -> Result<Tally> {
+    let clients = if quick { 2 } else { 8 };
+    let keys = softhsm_keys(bench.fwsign)?;
+    let token = keys.token.as_ref().context("a SoftHSM2 key without its token")?;
+    let (tokens, away) = (token.dir().join("tokens"), token.dir().join("tokens.away"));
+    let env = keys.env_refs();
+    let spec = ServiceSpec {
+        key: &keys.key,
+        database: "sqlite:service.db",
+        log: Some(bench.log),
+        env: &env,
+        settings: "",
+    };
+    let service = LocalService::start_with(bench.fwsign, &bench.work.join("hsm-failure"), &spec)?;
+    let auditor = service.create_token("fault-auditor", "auditor")?;
+    let (stop, sequence, refused) = (AtomicBool::new(false), AtomicU32::new(1), Mutex::default());
+    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
+    let mut acknowledged = thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| scope.spawn(|| sign_until(service.url(), service.token(), &load)))
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        let moved = std::fs::rename(&tokens, &away);
+        thread::sleep(Duration::from_millis(1000));
+        stop.store(true, Ordering::SeqCst);
+        let signed: Vec<Acknowledged> =
+            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
+        moved.map(|()| signed).with_context(|| format!("cannot move {}", tokens.display()))
+    })?;
+    let refused = refused.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let first = refused.first().context("the service kept signing with its token gone")?;
+    for reply in &refused {
+        ensure_unavailable("a token gone", reply)?;
+    }
+    println!(
+        "hsm failure: token gone: {} refused with 503, Retry-After {:?}: {}",
+        refused.len(),
+        first.retry_after,
+        first.body.trim()
+    );
+    std::fs::rename(&away, &tokens)
+        .with_context(|| format!("cannot move {} back", tokens.display()))?;
+    let recovery = sign_again(&service, &mut acknowledged, 4_000_000)?;
+    println!("hsm failure: signing again {} ms after the token came back", recovery.as_millis());
+    ensure_every_signed_record_acknowledged(&service, &auditor, &acknowledged)?;
+    verify_nothing_lost(bench, &service, &auditor, &acknowledged)
+}
+
+/// `reply` is a 503 with `Retry-After` and a reason, as a failed dependency must answer.
+fn ensure_unavailable(fault: &str, reply: &Exchange) -> Result<()> {
+    ensure!(
+        reply.status == 503 && reply.retry_after.is_some() && reply.body.contains("error"),
+        "{fault} answered {} (Retry-After {:?}) {}, expected 503 with Retry-After and a reason",
+        reply.status,
+        reply.retry_after,
+        reply.body
+    );
+    Ok(())
+}
+
+/// Signs one image (numbered from `sequence`) until the service signs it, for at most
+/// [`RECOVERY_TIMEOUT`]; how long that took.
+fn sign_again(
+    service: &LocalService,
+    acknowledged: &mut Vec<Acknowledged>,
+    mut sequence: u32,
+) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        sequence += 1;
+        let (reply, signed) = post_image(service.url(), service.token(), &region(sequence))?;
+        if let Some(ack) = signed {
+            acknowledged.push(ack);
+            return Ok(started.elapsed());
+        }
+        ensure!(
+            started.elapsed() < RECOVERY_TIMEOUT,
+            "no signature {} s after the fault cleared: {} {}",
+            RECOVERY_TIMEOUT.as_secs(),
+            reply.status,
+            reply.body
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// As many `signed` records in the audit trail as acknowledged signatures: nothing was signed
+/// that a client was not given.
+fn ensure_every_signed_record_acknowledged(
+    service: &LocalService,
+    auditor: &str,
+    acknowledged: &[Acknowledged],
+) -> Result<()> {
+    let trail = audit_trail(service.url(), auditor)?;
+    let signed = trail
+        .iter()
+        .filter(|r| r["body"].as_str().is_some_and(|b| b.contains("\"signed\"")))
+        .count();
+    ensure!(
+        signed == acknowledged.len(),
+        "{signed} signed records for {} acknowledged signatures",
+        acknowledged.len()
+    );
+    Ok(())
+}
+
+/// What the client threads of a scenario share.
+struct Load<'a> {
+    /// Set when they are to stop.
+    stop: &'a AtomicBool,
+    /// Numbers the images, so each is unique.
+    sequence: &'a AtomicU32,
+    /// Every reply that was not a signature.
+    refused: &'a Mutex<Vec<Exchange>>,
+}
+
+/// Signs fresh images on `url` until `load.stop`; the signatures received. Refusals are kept
+/// in `load.refused`; neither they nor connection failures (the service was killed) end
+/// anything: the client keeps trying, as a CI job retries.
+fn sign_until(url: &str, token: &str, load: &Load<'_>) -> Vec<Acknowledged> {
     let mut signed = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        let image = region(sequence.fetch_add(1, Ordering::SeqCst));
-        if let Ok((_, Some(ack))) = post_image(url, token, &image) {
-            signed.push(ack);
+    while !load.stop.load(Ordering::SeqCst) {
+        let image = region(load.sequence.fetch_add(1, Ordering::SeqCst));
+        match post_image(url, token, &image) {
+            Ok((_, Some(ack))) => signed.push(ack),
+            Ok((reply, None)) => {
+                load.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(reply);
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => {}
         }
     }
     signed
@@ -519,15 +736,7 @@ fn hostile_connections(bench: &Bench<'_>) -> Result<Tally> {
         refused_large == 1,
         "the body over the limit left {refused_large} audit records, expected 1"
     );
-    let signed = trail
-        .iter()
-        .filter(|r| r["body"].as_str().is_some_and(|b| b.contains("\"signed\"")))
-        .count();
-    ensure!(
-        signed == acknowledged.len(),
-        "{signed} signed records for {} acknowledged signatures",
-        acknowledged.len()
-    );
+    ensure_every_signed_record_acknowledged(&service, &auditor, &acknowledged)?;
     verify_nothing_lost(bench, &service, &auditor, &acknowledged)
 }
 

@@ -161,8 +161,10 @@ pub enum Pkcs11Error {
 }
 
 impl Pkcs11Error {
-    /// Whether the error means the session (or the module behind it) is gone, so that
-    /// reconnecting may help.
+    /// Whether the error means the session (or the module behind it, or the key handle found
+    /// in it) is gone, so that reconnecting, which finds the key again, may help. A token
+    /// whose storage went away and came back (SoftHSM2's token directory) keeps refusing the
+    /// old handle; only a new search finds the key.
     pub fn is_session_lost(&self) -> bool {
         let Self::Call { source: CkError::Pkcs11(rv, _), .. } = self else {
             return false;
@@ -171,6 +173,8 @@ impl Pkcs11Error {
             rv,
             RvError::DeviceError
                 | RvError::DeviceRemoved
+                | RvError::KeyHandleInvalid
+                | RvError::ObjectHandleInvalid
                 | RvError::SessionClosed
                 | RvError::SessionHandleInvalid
                 | RvError::CryptokiNotInitialized

@@ -335,6 +335,14 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_key_handle_counts_as_a_lost_session() {
+        for rv in [RvError::ObjectHandleInvalid, RvError::KeyHandleInvalid] {
+            assert!(call_error(rv).is_session_lost(), "{rv:?}");
+        }
+        assert!(!call_error(RvError::KeyFunctionNotPermitted).is_session_lost());
+    }
+
+    #[test]
     fn a_second_loss_or_another_error_is_reported() {
         let mut attempts = 0;
         let result: Result<(), _> = retry_once_on_session_loss(
