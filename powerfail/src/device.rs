@@ -60,8 +60,8 @@ impl<const W: usize, const E: usize> Device<W, E> {
 
     /// The provisioning record, if the device was given one.
     pub fn record(&self) -> Option<provisioning::RecordView<'_>> {
-        self.config.revocation?;
-        let bytes = &self.flash.bytes()[self.shape.record as usize..];
+        let revocation = self.config.revocation?;
+        let bytes = &self.flash.bytes()[revocation.record_offset as usize..];
         Some(provisioning::Record::parse(bytes).expect("the bootloader never damages the record"))
     }
 

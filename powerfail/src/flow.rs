@@ -30,31 +30,24 @@ pub enum Flow {
     RotationPermanent,
 }
 
-/// Every flow, in report order. The rotation flows need flash erased to `0xFF`, which the
-/// provisioning record's revoked words assume.
-pub const ALL: &[Flow] = if cfg!(feature = "flash-erase-zero") {
-    ALL_BUT_ROTATION.as_slice()
-} else {
-    &[
-        Flow::TestUpgrade,
-        Flow::Confirm,
-        Flow::Revert,
-        Flow::PermanentUpgrade,
-        Flow::OverwriteOnly,
-        Flow::CounterUpdate,
-        Flow::RotationConfirm,
-        Flow::RotationPermanent,
-    ]
-};
-
-const ALL_BUT_ROTATION: [Flow; 6] = [
+/// Every flow, in report order.
+pub const ALL: [Flow; 8] = [
     Flow::TestUpgrade,
     Flow::Confirm,
     Flow::Revert,
     Flow::PermanentUpgrade,
     Flow::OverwriteOnly,
     Flow::CounterUpdate,
+    Flow::RotationConfirm,
+    Flow::RotationPermanent,
 ];
+
+/// The flows this build's flash can run: the rotation flows need flash erased to `0xFF`, which
+/// the provisioning record's revoked words assume.
+pub fn supported() -> Vec<Flow> {
+    let erased_ff = bootloader::ERASED_VALUE == 0xFF;
+    ALL.into_iter().filter(|flow| erased_ff || !flow.rotates()).collect()
+}
 
 /// One part of a flow's interrupted action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@
 //! A random-sample mode with a fixed seed adds further faults during the recovery boots.
 //!
 //! The matrix covers [`shape::ALL`] (uniform 1 KiB and 4 KiB pages, STM32F4's mixed
-//! 16/64/128 KiB sectors) × [`matrix::WRITE_SIZES`] × [`flow::ALL`] × [`point::FaultKind`].
+//! 16/64/128 KiB sectors) × [`matrix::WRITE_SIZES`] × [`flow::supported`] × [`point::FaultKind`].
 //! The flash erases to `0xFF`, or to `0x00` when this crate is built with the
 //! `flash-erase-zero` feature (which builds the bootloader for such flash too).
 

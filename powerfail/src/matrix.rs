@@ -44,7 +44,7 @@ impl Options {
         Self {
             shapes: shape::ALL.to_vec(),
             write_sizes: WRITE_SIZES.to_vec(),
-            flows: flow::ALL.to_vec(),
+            flows: flow::supported(),
             torn_seeds: 1,
             erase_seeds: 1,
             random_samples: 40,
