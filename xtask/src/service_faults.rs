@@ -236,23 +236,12 @@ fn postgres_restart(bench: &Bench<'_>, cluster: &Cluster, quick: bool) -> Result
     let database = cluster.create_database("restart").context("the restart database")?;
     let service = bench.start_on(&bench.work.join("postgres-restart"), &database, "")?;
     let auditor = service.create_token("fault-auditor", "auditor")?;
-    let (stop, sequence, refused) = (AtomicBool::new(false), AtomicU32::new(1), Mutex::default());
-    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
-    let (mut acknowledged, restart) = thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| scope.spawn(|| sign_until(service.url(), service.token(), &load)))
-            .collect();
-        thread::sleep(Duration::from_millis(500));
-        let started = Instant::now();
-        let restarted = cluster.restart().context("restarting PostgreSQL");
-        let restart = started.elapsed();
-        thread::sleep(Duration::from_secs(after_restart));
-        stop.store(true, Ordering::SeqCst);
-        let signed: Vec<Acknowledged> =
-            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
-        restarted.map(|()| (signed, restart))
-    })?;
-    let refused = refused.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mut acknowledged, refused, restart) =
+        fault_under_load(&service, clients, Duration::from_secs(after_restart), || {
+            let started = Instant::now();
+            cluster.restart().context("restarting PostgreSQL")?;
+            Ok(started.elapsed())
+        })?;
     println!(
         "postgres restart: took {} ms; {} signatures acknowledged, {} refused meanwhile",
         restart.as_millis(),
@@ -284,21 +273,11 @@ fn hsm_failure(bench: &Bench<'_>, quick: bool) -> Result<Tally> {
     };
     let service = LocalService::start_with(bench.fwsign, &bench.work.join("hsm-failure"), &spec)?;
     let auditor = service.create_token("fault-auditor", "auditor")?;
-    let (stop, sequence, refused) = (AtomicBool::new(false), AtomicU32::new(1), Mutex::default());
-    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
-    let mut acknowledged = thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| scope.spawn(|| sign_until(service.url(), service.token(), &load)))
-            .collect();
-        thread::sleep(Duration::from_millis(500));
-        let moved = std::fs::rename(&tokens, &away);
-        thread::sleep(Duration::from_millis(1000));
-        stop.store(true, Ordering::SeqCst);
-        let signed: Vec<Acknowledged> =
-            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
-        moved.map(|()| signed).with_context(|| format!("cannot move {}", tokens.display()))
-    })?;
-    let refused = refused.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mut acknowledged, refused, ()) =
+        fault_under_load(&service, clients, Duration::from_secs(1), || {
+            std::fs::rename(&tokens, &away)
+                .with_context(|| format!("cannot move {}", tokens.display()))
+        })?;
     let first = refused.first().context("the service kept signing with its token gone")?;
     for reply in &refused {
         ensure_unavailable("a token gone", reply)?;
@@ -315,6 +294,33 @@ fn hsm_failure(bench: &Bench<'_>, quick: bool) -> Result<Tally> {
     println!("hsm failure: signing again {} ms after the token came back", recovery.as_millis());
     ensure_every_signed_record_acknowledged(&service, &auditor, &acknowledged)?;
     verify_nothing_lost(bench, &service, &auditor, &acknowledged)
+}
+
+/// `clients` threads sign on `service`; half a second in, `fault` runs, and the load goes on
+/// for `then` after it. The signatures acknowledged, the replies that were not signatures, and
+/// what `fault` returned.
+fn fault_under_load<T>(
+    service: &LocalService,
+    clients: usize,
+    then: Duration,
+    fault: impl FnOnce() -> Result<T>,
+) -> Result<(Vec<Acknowledged>, Vec<Exchange>, T)> {
+    let (stop, sequence, refused) = (AtomicBool::new(false), AtomicU32::new(1), Mutex::default());
+    let load = Load { stop: &stop, sequence: &sequence, refused: &refused };
+    let (signed, outcome) = thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| scope.spawn(|| sign_until(service.url(), service.token(), &load)))
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        let outcome = fault();
+        thread::sleep(then);
+        stop.store(true, Ordering::SeqCst);
+        let signed: Vec<Acknowledged> =
+            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect();
+        (signed, outcome)
+    });
+    let refused = refused.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok((signed, refused, outcome?))
 }
 
 /// `reply` is a 503 with `Retry-After` and a reason, as a failed dependency must answer.
