@@ -324,14 +324,23 @@ fn an_external_command_signs_with_the_documented_protocol() {
 #[test]
 fn a_restarted_module_is_reconnected_and_the_signature_retried() {
     let token = SoftHsmToken::new(LABEL, PIN);
+    run_child(&token, "ecdsa-p256", "module_restart_child");
+}
+
+/// Generates a `key_type` key named `key` on `token`, then runs the ignored test `child` in a
+/// child process with the token's environment, the module, the PIN, the key's URI
+/// (`FWSIGN_TEST_KEY_URI`) and the token's storage directory (`FWSIGN_TEST_TOKEN_DIR`); fails
+/// unless the child passes.
+fn run_child(token: &SoftHsmToken, key_type: &str, child: &str) {
     let uri = format!("pkcs11:token={LABEL};object=key");
-    fwsign_ok(&token, &["keygen", "-k", &uri, "-t", "ecdsa-p256"]);
+    fwsign_ok(token, &["keygen", "-k", &uri, "-t", key_type]);
     let output = token
         .command(std::env::current_exe().unwrap())
-        .args(["--exact", "module_restart_child", "--ignored", "--nocapture"])
+        .args(["--exact", child, "--ignored", "--nocapture"])
         .env("FWSIGN_PKCS11_MODULE", &token.module)
         .env("FWSIGN_PKCS11_PIN", PIN)
         .env("FWSIGN_TEST_KEY_URI", &uri)
+        .env("FWSIGN_TEST_TOKEN_DIR", token.dir().join("tokens"))
         .output()
         .unwrap();
     assert!(output.status.success() && text(&output).contains("1 passed"), "{}", text(&output));
@@ -366,18 +375,7 @@ fn module_restart_child() {
 #[test]
 fn a_token_gone_and_back_is_found_again() {
     let token = SoftHsmToken::new(LABEL, PIN);
-    let uri = format!("pkcs11:token={LABEL};object=key");
-    fwsign_ok(&token, &["keygen", "-k", &uri, "-t", "ed25519"]);
-    let output = token
-        .command(std::env::current_exe().unwrap())
-        .args(["--exact", "token_gone_child", "--ignored", "--nocapture"])
-        .env("FWSIGN_PKCS11_MODULE", &token.module)
-        .env("FWSIGN_PKCS11_PIN", PIN)
-        .env("FWSIGN_TEST_KEY_URI", &uri)
-        .env("FWSIGN_TEST_TOKEN_DIR", token.dir().join("tokens"))
-        .output()
-        .unwrap();
-    assert!(output.status.success() && text(&output).contains("1 passed"), "{}", text(&output));
+    run_child(&token, "ed25519", "token_gone_child");
 }
 
 #[test]
