@@ -131,12 +131,10 @@ impl Kit {
     ) -> Result<Self> {
         let shipped = crate::cmd::device::load(&board, None)?;
         let path = firmware::out_dir(&board).join("provisioned-by-use-device.toml");
-        let text = edited_profile(&shipped, |keys| {
+        let profile = saved_profile(&board, &shipped, &path, |keys| {
             set_provisioned(keys);
             keys.insert("revoke_by_use".into(), toml::Value::Boolean(true));
         })?;
-        crate::write_atomically(&path, text.as_bytes())?;
-        let profile = crate::cmd::device::load(&board, Some(path))?;
         Self::build_for(board, &profile, versions)
     }
 
@@ -405,7 +403,18 @@ pub(crate) fn provisioned_profile(
     profile: &Profile,
     path: &Path,
 ) -> Result<Profile> {
-    let text = edited_profile(profile, set_provisioned)?;
+    saved_profile(board, profile, path, set_provisioned)
+}
+
+/// `profile` with its `[keys]` table changed by `edit`, written to `path` and loaded from
+/// there.
+fn saved_profile(
+    board: &Board,
+    profile: &Profile,
+    path: &Path,
+    edit: impl FnOnce(&mut toml::Table),
+) -> Result<Profile> {
+    let text = edited_profile(profile, edit)?;
     crate::write_atomically(path, text.as_bytes())?;
     crate::cmd::device::load(board, Some(path.to_owned()))
 }
