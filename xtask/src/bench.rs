@@ -194,7 +194,7 @@ fn imgtool() -> Result<PathBuf> {
 /// The release `fwsign`, as users run it.
 pub(crate) fn build_fwsign() -> Result<PathBuf> {
     crate::cargo(&["build", "--quiet", "--release", "-p", "host-signer", "--bin", "fwsign"])?;
-    Ok(root().join("target/release/fwsign"))
+    Ok(crate::target_dir().join("release/fwsign"))
 }
 
 /// Builds `binary` of `package` for `target` with `features` and `settings`; the ELF's path.

@@ -82,16 +82,6 @@ enum Task {
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
     },
-    /// (Used by service-bench) print the in-process signatures/s of one key.
-    #[command(hide = true)]
-    ServiceBenchFloor {
-        /// The key: a file or a PKCS#11 URI.
-        #[arg(long)]
-        key: String,
-        /// Seconds to sign for.
-        #[arg(long)]
-        seconds: u64,
-    },
     /// Prove the verifier, and the bootloader built with a log key, link no panic path of our
     /// own in a thumbv7em release firmware.
     CheckNoPanic,
@@ -153,9 +143,6 @@ fn main() -> ExitCode {
                 plot: plot.as_deref(),
             };
             service_bench::run(&options).map(|()| true)
-        }
-        Task::ServiceBenchFloor { key, seconds } => {
-            service_bench::floor_in_process(&key, seconds).map(|()| true)
         }
         Task::CheckNoPanic => no_panic_check().map(|()| true),
         Task::CheckSizeBuild => size_boot::check().map(|()| true),

@@ -7,32 +7,29 @@
 //! database, each in its own directory on its own port, the clients spread over them
 //! round-robin (no load balancer). For each client count, that many threads sign realistic
 //! images (64 KiB to 1 MiB; only the to-be-signed region travels, as `fwsign sign --server`
-//! sends it) for a fixed time through the same client the CLI uses. Every reply is durable
+//! sends it) for a fixed time through the same client the CLI uses, in the release-built
+//! `sign_load` example of the service crate (an unoptimised client bounded the first
+//! figures: it encodes up to 1 MiB per request several times slower). Every reply is durable
 //! (SQLite: WAL, `synchronous=FULL`; PostgreSQL: `synchronous_commit = on`) before it
 //! arrives. The CPU figure is the service instances' only, not PostgreSQL's. The floor is the
-//! same signatures made in this process with no HTTP and no database: what the machine
-//! allows.
+//! same signatures made by `sign_load floor` in one process with no HTTP and no database:
+//! what the machine allows.
 //!
 //! JSON keys are flat: `{database}_{instances}_{keys}_{clients}_{signs_per_s,p50_ms,p99_ms,
 //! cpu_ms_per_sign,floor_ratio}`, plus `floor_{keys}_signs_per_s`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use fwsign_keys::key_ref::KeyRef;
-use fwsign_keys::keys::NoPassword;
-use fwsign_service::client::{ServiceClient, SignOutcome};
 use fwsign_tests::SoftHsmToken;
 use test_postgres::Cluster;
-use verifier_core::HashAlgorithm;
 
 use crate::service::{KEY_NAME, LocalService, ServiceLog, ServiceSpec};
 
-/// The to-be-signed payload sizes the clients cycle through.
-const IMAGE_SIZES: [u32; 3] = [64 * 1024, 256 * 1024, 1024 * 1024];
 /// The SoftHSM2 token's label and user PIN.
 const TOKEN_LABEL: &str = "service-bench";
 const TOKEN_PIN: &str = "4321";
@@ -143,11 +140,11 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
         bail!("--clients needs counts of at least 1 and --seconds at least 1");
     }
     let fwsign = crate::bench::build_fwsign()?;
+    let load = build_sign_load()?;
     let dir = crate::target_dir().join("service-bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let log_key = dir.join("log.pem");
     generate_key(&fwsign, log_key.to_str().context("target path is not UTF-8")?, &[])?;
-    let images: Vec<Vec<u8>> = IMAGE_SIZES.iter().map(|size| region(*size)).collect();
     let duration = Duration::from_secs(options.seconds);
     let cluster =
         Cluster::start().context("the PostgreSQL cluster for the postgres configurations")?;
@@ -155,7 +152,7 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
     let mut curves = Vec::new();
     for kind in [KeyKind::File, KeyKind::SoftHsm] {
         let keys = keys_for(&fwsign, &dir, kind)?;
-        let floor = floor(&keys, duration)?;
+        let floor = floor(&load, &keys, duration)?;
         println!("floor, {} keys, in process: {floor:.0} signatures/s", kind.name());
         figures.insert(format!("floor_{}_signs_per_s", kind.name()), floor);
         for configuration in CONFIGURATIONS.iter().filter(|c| c.keys == kind) {
@@ -172,7 +169,7 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
             let services = configuration.start(&fwsign, &dir, &spec)?;
             let mut points = Vec::new();
             for clients in options.clients {
-                let point = measure(&services, &images, *clients, duration)?;
+                let point = measure(&load, &services, *clients, duration)?;
                 print_point(&configuration.label(), &point, floor);
                 let prefix = format!("{}_{}", configuration.label(), point.clients);
                 figures.insert(format!("{prefix}_signs_per_s"), point.signs_per_s);
@@ -247,85 +244,42 @@ fn generate_key(fwsign: &Path, key: &str, env: &[(&str, &OsStr)]) -> Result<()> 
     crate::sign::run(&mut command).map(|_| ())
 }
 
-/// A to-be-signed region as the client sends it: a 32-byte MCUboot header, `payload`
-/// bytes, and the protected TLV area holding a security counter.
-fn region(payload: u32) -> Vec<u8> {
-    const HEADER_SIZE: u16 = 32;
-    const PROTECTED_SIZE: u16 = 12;
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&0x96f3_b83d_u32.to_le_bytes()); // magic
-    bytes.extend_from_slice(&0u32.to_le_bytes()); // load address
-    bytes.extend_from_slice(&HEADER_SIZE.to_le_bytes());
-    bytes.extend_from_slice(&PROTECTED_SIZE.to_le_bytes());
-    bytes.extend_from_slice(&payload.to_le_bytes());
-    bytes.extend_from_slice(&0u32.to_le_bytes()); // flags
-    bytes.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0]); // version 1.0.0+1
-    bytes.extend_from_slice(&0u32.to_le_bytes());
-    bytes.extend((0..payload).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    bytes.extend_from_slice(&[0x08, 0x69, 12, 0, 0x50, 0, 4, 0]); // protected area, counter TLV
-    bytes.extend_from_slice(&1u32.to_le_bytes());
-    bytes
+/// The release `sign_load` example: the clients and the floor.
+fn build_sign_load() -> Result<PathBuf> {
+    crate::cargo(&["build", "--quiet", "--release", "-p", "signing-service", "--example", "sign_load"])?;
+    Ok(crate::target_dir().join("release/examples/sign_load"))
 }
 
-/// `clients` threads signing for `duration`, client `n` on instance `n` modulo their number;
-/// throughput, latency and the instances' CPU.
+/// `clients` threads of `load` signing for `duration`, client `n` on instance `n` modulo their
+/// number; throughput, latency and the instances' CPU.
 fn measure(
+    load: &Path,
     services: &[LocalService],
-    images: &[Vec<u8>],
     clients: usize,
     duration: Duration,
 ) -> Result<Point> {
-    let cpu_before = services_cpu(services)?;
-    let started = Instant::now();
-    let deadline = started + duration;
-    let latencies = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|n| {
-                let service = &services[n % services.len()];
-                scope.spawn(move || {
-                    let client = ServiceClient::new(service.url(), service.token().to_owned());
-                    let mut latencies = Vec::new();
-                    let mut next = n;
-                    while Instant::now() < deadline {
-                        let image = &images[next % images.len()];
-                        next += 1;
-                        let asked = Instant::now();
-                        match client.sign(KEY_NAME, &[image], "sha256", false) {
-                            Ok(SignOutcome::Signed(_)) => latencies.push(asked.elapsed()),
-                            Ok(SignOutcome::Pending(_)) => bail!("the bench key needs no approval"),
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for worker in workers {
-            all.extend(worker.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??);
-        }
-        Ok::<_, anyhow::Error>(all)
-    })?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = services_cpu(services)? - cpu_before;
-    let mut latencies = latencies;
-    latencies.sort_unstable();
-    if latencies.is_empty() {
-        bail!("no signature completed in {duration:?} with {clients} clients");
+    let mut command = Command::new(load);
+    command.arg("clients").arg(clients.to_string()).arg(duration.as_secs().to_string());
+    command.arg(KEY_NAME);
+    for service in services {
+        command.args([service.url(), service.token()]);
     }
-    let count = latencies.len() as f64;
+    let cpu_before = services_cpu(services)?;
+    let said = crate::sign::run(&mut command)?;
+    let cpu = services_cpu(services)? - cpu_before;
+    let report: serde_json::Value = serde_json::from_str(said.trim())
+        .with_context(|| format!("sign_load clients said {said:?}"))?;
+    let figure = |name: &str| {
+        report[name].as_f64().with_context(|| format!("sign_load clients said {said:?}: no {name}"))
+    };
+    let count = figure("signatures")?;
     Ok(Point {
         clients,
-        signs_per_s: count / elapsed,
-        p50_ms: percentile(&latencies, 50),
-        p99_ms: percentile(&latencies, 99),
+        signs_per_s: count / figure("seconds")?,
+        p50_ms: figure("p50_ms")?,
+        p99_ms: figure("p99_ms")?,
         cpu_ms_per_sign: cpu.as_secs_f64() * 1000.0 / count,
     })
-}
-
-fn percentile(sorted: &[Duration], percent: usize) -> f64 {
-    let index = (sorted.len() * percent).div_ceil(100).saturating_sub(1);
-    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
 /// The CPU time of every instance in `services` so far.
@@ -351,58 +305,16 @@ fn process_cpu(pid: u32) -> Result<Duration> {
     Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
 }
 
-/// The floor for `keys`: [`floor_in_process`] run in a child process that sees the key's
-/// environment (SoftHSM2 reads its configuration from it); signatures per second.
-fn floor(keys: &Keys, duration: Duration) -> Result<f64> {
-    let xtask = std::env::current_exe().context("cannot find the xtask executable")?;
-    let mut command = std::process::Command::new(xtask);
+/// The floor for `keys`: `sign_load floor` in a child process that sees the key's environment
+/// (SoftHSM2 reads its configuration from it); signatures per second.
+fn floor(load: &Path, keys: &Keys, duration: Duration) -> Result<f64> {
+    let mut command = Command::new(load);
     command
         .envs(keys.env.iter().map(|(k, v)| (k, v)))
-        .args(["service-bench-floor", "--key", &keys.key, "--seconds"])
+        .args(["floor", &keys.key])
         .arg(duration.as_secs().to_string());
     let said = crate::sign::run(&mut command)?;
-    said.trim().parse().with_context(|| format!("service-bench-floor said {said:?}"))
-}
-
-/// Prints the signatures per second made in this process with `key`, one signer per core,
-/// for `seconds`: hash a realistic region, sign the digest; no HTTP, no database.
-pub(crate) fn floor_in_process(key: &str, seconds: u64) -> Result<()> {
-    let key: KeyRef = key.parse().map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
-    let images: Vec<Vec<u8>> = IMAGE_SIZES.iter().map(|size| region(*size)).collect();
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    // Opened one after another: opened by threads at once, SoftHSM2 crashed (heap corruption).
-    let signers = (0..threads)
-        .map(|_| key.signer(&NoPassword).map_err(|e| anyhow::anyhow!("{e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let count = std::thread::scope(|scope| {
-        let workers: Vec<_> = signers
-            .into_iter()
-            .enumerate()
-            .map(|(n, signer)| {
-                let images = &images;
-                scope.spawn(move || {
-                    let mut count = 0u64;
-                    for image in images.iter().cycle().skip(n) {
-                        if Instant::now() >= deadline {
-                            break;
-                        }
-                        let digest = HashAlgorithm::Sha256.digest(image);
-                        signer.sign_digest(&digest).map_err(|e| anyhow::anyhow!("{e}"))?;
-                        count += 1;
-                    }
-                    Ok::<_, anyhow::Error>(count)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().map_err(|_| anyhow::anyhow!("a signer thread panicked"))?)
-            .sum::<Result<u64>>()
-    })?;
-    println!("{}", count as f64 / started.elapsed().as_secs_f64());
-    Ok(())
+    said.trim().parse().with_context(|| format!("sign_load floor said {said:?}"))
 }
 
 /// One figure of a point, for a chart.

@@ -297,6 +297,85 @@ pub(crate) trait StoredHashes: Send {
     ) -> impl Future<Output = Result<Vec<(u64, TreeHash)>, StorageError>> + Send;
 }
 
+/// The writes an append makes inside a backend's transaction: the SQL of a batched append,
+/// which [`append_audits`] and [`append_logged`] put in order once for both backends.
+pub(crate) trait AppendTransaction: StoredHashes {
+    /// Appends `entry` to the audit chain after its current head.
+    fn insert_audit(
+        &mut self,
+        entry: &AuditEntry,
+    ) -> impl Future<Output = Result<AuditRecord, StorageError>> + Send;
+
+    /// The number of leaves in the log.
+    fn log_size(&mut self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+
+    /// Inserts the new leaves (each recorded by the audit record in `seqs`) and their stored
+    /// hashes.
+    fn insert_growth(
+        &mut self,
+        growth: &Growth,
+        entries: &[String],
+        seqs: &[u64],
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Stores the signed checkpoint of the log at `size`.
+    fn insert_checkpoint(
+        &mut self,
+        size: u64,
+        note: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+/// Appends `entries` to the audit chain inside the caller's transaction.
+pub(crate) async fn append_audits(
+    transaction: &mut impl AppendTransaction,
+    entries: Vec<AuditEntry>,
+) -> Result<Vec<AuditRecord>, StorageError> {
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        records.push(transaction.insert_audit(entry).await?);
+    }
+    Ok(records)
+}
+
+/// Appends each audit entry of `batch` and its log entries inside the caller's transaction,
+/// under one checkpoint signed by `log`; per append, its record and its entries' proofs.
+pub(crate) async fn append_logged(
+    transaction: &mut impl AppendTransaction,
+    batch: Vec<(AuditEntry, Vec<String>)>,
+    log: &LogAppend<'_>,
+) -> Result<Vec<(AuditRecord, Vec<String>)>, StorageError> {
+    let mut records = Vec::with_capacity(batch.len());
+    let mut leaves: Vec<(u64, String)> = Vec::new();
+    for (entry, entries) in &batch {
+        let record = transaction.insert_audit(entry).await?;
+        leaves.extend(entries.iter().map(|text| (record.seq, text.clone())));
+        records.push(record);
+    }
+    let (seqs, texts): (Vec<u64>, Vec<String>) = leaves.into_iter().unzip();
+    let size = transaction.log_size().await?;
+    let growth = grow_from_store(transaction, size, &texts).await?;
+    transaction.insert_growth(&growth, &texts, &seqs).await?;
+    let checkpoint =
+        off_the_workers(|| crate::log::sign_checkpoint(log.signer, growth.size, growth.root))?;
+    transaction.insert_checkpoint(growth.size, &checkpoint).await?;
+    let mut proofs = crate::log::proofs(&growth, &texts, &checkpoint).into_iter();
+    Ok(records
+        .into_iter()
+        .zip(&batch)
+        .map(|(record, (_, entries))| (record, proofs.by_ref().take(entries.len()).collect()))
+        .collect())
+}
+
+/// Runs a blocking call (a PKCS#11 signature) without stalling the runtime's other tasks:
+/// on a multi-threaded runtime the worker hands its tasks to others first.
+fn off_the_workers<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}
+
 /// Appends `entries` to the log of `size` leaves in memory, reading the stored hashes the
 /// computation asks for until it has them all.
 pub(crate) async fn grow_from_store(

@@ -9,23 +9,29 @@
 //! that start together migrate once, and a key's state changes under a third, so two admin
 //! commands cannot move it backwards between them. A commit is durable (PostgreSQL's default
 //! `synchronous_commit = on`) before a signature is returned.
+//!
+//! Each instance groups the appends that queue up while it waits or writes
+//! ([`super::group_commit`]): one transaction, one commit and one checkpoint signature per
+//! batch, as on SQLite.
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::Mutex;
 
+use super::group_commit::GroupCommit;
 use super::migrations::{self, without_password};
 use super::rows::{
     REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
 };
 use super::{
-    LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
-    grow_from_store, hashes_in_order, moves_forward, next_audit_record, now, to_i64,
+    AppendTransaction, LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _,
+    all_entries, append_audits, append_logged, db, hashes_in_order, moves_forward,
+    next_audit_record, now, to_i64,
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::key_state::KeyState;
-use crate::log::{Growth, proofs};
+use crate::log::Growth;
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
 
@@ -42,9 +48,11 @@ const POOL_SIZE: u32 = 8;
 #[derive(Debug)]
 pub struct PostgresStorage {
     pool: PgPool,
-    /// Queues this instance's appends, so they wait here rather than each holding a
-    /// connection while it waits for [`SEQUENCER_LOCK`].
+    /// Held by the one append of this instance that is writing: the others queue behind it
+    /// rather than each holding a connection while it waits for [`SEQUENCER_LOCK`].
     append: Mutex<()>,
+    audit_queue: GroupCommit<AuditEntry, AuditRecord>,
+    logged_queue: GroupCommit<(AuditEntry, Vec<String>), (AuditRecord, Vec<String>)>,
 }
 
 impl Open for PostgresStorage {
@@ -59,7 +67,12 @@ impl Open for PostgresStorage {
             .await
             .map_err(named)?;
         migrate(&pool, url).await?;
-        Ok(Self { pool, append: Mutex::new(()) })
+        Ok(Self {
+            pool,
+            append: Mutex::new(()),
+            audit_queue: GroupCommit::default(),
+            logged_queue: GroupCommit::default(),
+        })
     }
 }
 
@@ -118,6 +131,34 @@ impl PostgresStorage {
             Some(row) => Ok(Some(pending_request(&row, self.approvers(&row.text("id")?).await?)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl PostgresStorage {
+    /// Appends `entries` to the audit chain in one transaction holding [`SEQUENCER_LOCK`].
+    async fn write_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        lock(&mut transaction, SEQUENCER_LOCK).await?;
+        let records = append_audits(&mut *transaction, entries).await?;
+        transaction.commit().await.map_err(db)?;
+        Ok(records)
+    }
+
+    /// Appends a batch of logged appends in one transaction holding [`SEQUENCER_LOCK`], under one signed
+    /// checkpoint.
+    async fn write_logged(
+        &self,
+        batch: Vec<(AuditEntry, Vec<String>)>,
+        log: &LogAppend<'_>,
+    ) -> Result<Vec<(AuditRecord, Vec<String>)>, StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(db)?;
+        lock(&mut transaction, SEQUENCER_LOCK).await?;
+        let appended = append_logged(&mut *transaction, batch, log).await?;
+        transaction.commit().await.map_err(db)?;
+        Ok(appended)
     }
 }
 
@@ -227,12 +268,9 @@ impl Storage for PostgresStorage {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
-        let _queued = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        lock(&mut transaction, SEQUENCER_LOCK).await?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok(record)
+        self.audit_queue
+            .append(&self.append, entry.clone(), |entries| self.write_audit(entries))
+            .await
     }
 
     async fn append_audit_logged(
@@ -240,17 +278,8 @@ impl Storage for PostgresStorage {
         entry: &AuditEntry,
         log: &LogAppend<'_>,
     ) -> Result<(AuditRecord, Vec<String>), StorageError> {
-        let _queued = self.append.lock().await;
-        let mut transaction = self.pool.begin().await.map_err(db)?;
-        lock(&mut transaction, SEQUENCER_LOCK).await?;
-        let record = insert_audit(&mut transaction, entry).await?;
-        let size = log_size(&mut transaction).await?;
-        let growth = grow_from_store(&mut *transaction, size, log.entries).await?;
-        insert_growth(&mut transaction, &growth, log.entries, record.seq).await?;
-        let checkpoint = crate::log::sign_checkpoint(log.signer, growth.size, growth.root)?;
-        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok((record, proofs(&growth, log.entries, &checkpoint)))
+        let append = (entry.clone(), log.entries.to_vec());
+        self.logged_queue.append(&self.append, append, |batch| self.write_logged(batch, log)).await
     }
 
     async fn log_checkpoint(&self) -> Result<Option<String>, StorageError> {
@@ -362,73 +391,81 @@ async fn stored_key_state(
     row.map_or(Ok(KeyState::Active), |row| key_state(&row, key))
 }
 
-/// Appends `entry` to the audit chain inside the caller's transaction (which holds
-/// [`SEQUENCER_LOCK`]).
-async fn insert_audit(
-    connection: &mut sqlx::PgConnection,
-    entry: &AuditEntry,
-) -> Result<AuditRecord, StorageError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(db)?;
-    let (record, counter) = next_audit_record(head.as_ref().map(chain_head).transpose()?, entry)?;
-    sqlx::query(
-        "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
+/// The appends' SQL; the caller's transaction holds [`SEQUENCER_LOCK`].
+impl AppendTransaction for sqlx::PgConnection {
+    async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *self)
+            .await
+            .map_err(db)?;
+        let (record, counter) =
+            next_audit_record(head.as_ref().map(chain_head).transpose()?, entry)?;
+        sqlx::query(
+            "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(to_i64(record.seq))
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .bind(&record.body)
-    .bind(&entry.key)
-    .bind(entry.decision.name())
-    .bind(i64::from(counter))
-    .execute(&mut *connection)
-    .await
-    .map_err(db)?;
-    Ok(record)
-}
-
-/// The number of leaves in the log.
-async fn log_size(connection: &mut sqlx::PgConnection) -> Result<u64, StorageError> {
-    let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
-        .fetch_one(&mut *connection)
+        )
+        .bind(to_i64(record.seq))
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
+        .bind(&record.body)
+        .bind(&entry.key)
+        .bind(entry.decision.name())
+        .bind(i64::from(counter))
+        .execute(&mut *self)
         .await
         .map_err(db)?;
-    row.unsigned("size")
-}
+        Ok(record)
+    }
 
-/// Inserts the new leaves (recorded by audit record `seq`) and their stored hashes.
-async fn insert_growth(
-    connection: &mut sqlx::PgConnection,
-    growth: &Growth,
-    entries: &[String],
-    seq: u64,
-) -> Result<(), StorageError> {
-    let indexes: Vec<i64> = (growth.first..).take(entries.len()).map(to_i64).collect();
-    let leaves: Vec<&[u8]> = entries.iter().map(String::as_bytes).collect();
-    sqlx::query(
-        "INSERT INTO log_leaves (idx, entry, audit_seq)
-         SELECT idx, entry, $3 FROM UNNEST($1::BIGINT[], $2::BYTEA[]) AS new(idx, entry)",
-    )
-    .bind(&indexes)
-    .bind(&leaves)
-    .bind(to_i64(seq))
-    .execute(&mut *connection)
-    .await
-    .map_err(db)?;
-    let indexes: Vec<i64> = growth.hashes.iter().map(|(index, _)| to_i64(*index)).collect();
-    let hashes: Vec<&[u8]> = growth.hashes.iter().map(|(_, hash)| &hash[..]).collect();
-    sqlx::query(
-        "INSERT INTO log_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
-    )
-    .bind(&indexes)
-    .bind(&hashes)
-    .execute(&mut *connection)
-    .await
-    .map_err(db)?;
-    Ok(())
+    async fn log_size(&mut self) -> Result<u64, StorageError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
+            .fetch_one(&mut *self)
+            .await
+            .map_err(db)?;
+        row.unsigned("size")
+    }
+
+    async fn insert_growth(
+        &mut self,
+        growth: &Growth,
+        entries: &[String],
+        seqs: &[u64],
+    ) -> Result<(), StorageError> {
+        let indexes: Vec<i64> = (growth.first..).take(entries.len()).map(to_i64).collect();
+        let leaves: Vec<&[u8]> = entries.iter().map(String::as_bytes).collect();
+        let seqs: Vec<i64> = seqs.iter().copied().map(to_i64).collect();
+        sqlx::query(
+            "INSERT INTO log_leaves (idx, entry, audit_seq)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BIGINT[])",
+        )
+        .bind(&indexes)
+        .bind(&leaves)
+        .bind(&seqs)
+        .execute(&mut *self)
+        .await
+        .map_err(db)?;
+        let indexes: Vec<i64> = growth.hashes.iter().map(|(index, _)| to_i64(*index)).collect();
+        let hashes: Vec<&[u8]> = growth.hashes.iter().map(|(_, hash)| &hash[..]).collect();
+        sqlx::query(
+            "INSERT INTO log_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
+        )
+        .bind(&indexes)
+        .bind(&hashes)
+        .execute(&mut *self)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO log_checkpoints (size, note) VALUES ($1, $2)")
+            .bind(to_i64(size))
+            .bind(note)
+            .execute(&mut *self)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 }
 
 impl StoredHashes for sqlx::PgConnection {
@@ -441,18 +478,4 @@ impl StoredHashes for sqlx::PgConnection {
             .map_err(db)?;
         rows.iter().map(log_hash).collect()
     }
-}
-
-async fn insert_checkpoint(
-    connection: &mut sqlx::PgConnection,
-    size: u64,
-    note: &str,
-) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO log_checkpoints (size, note) VALUES ($1, $2)")
-        .bind(to_i64(size))
-        .bind(note)
-        .execute(&mut *connection)
-        .await
-        .map_err(db)?;
-    Ok(())
 }

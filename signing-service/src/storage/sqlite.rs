@@ -18,13 +18,14 @@ use super::rows::{
     REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
 };
 use super::{
-    LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _, all_entries, db,
-    grow_from_store, hashes_in_order, migrations, moves_forward, next_audit_record, now, to_i64,
+    AppendTransaction, LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _,
+    all_entries, append_audits, append_logged, db, hashes_in_order, migrations, moves_forward,
+    next_audit_record, now, to_i64,
 };
 use crate::approvals::{PendingRequest, RequestStatus};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::key_state::KeyState;
-use crate::log::{Growth, proofs};
+use crate::log::Growth;
 use crate::tokens::TokenRecord;
 use verifier_core::tlog::TreeHash;
 
@@ -115,52 +116,22 @@ impl SqliteStorage {
         entries: Vec<AuditEntry>,
     ) -> Result<Vec<AuditRecord>, StorageError> {
         let mut transaction = self.pool.begin().await.map_err(db)?;
-        let mut records = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            records.push(insert_audit(&mut transaction, entry).await?);
-        }
+        let records = append_audits(&mut *transaction, entries).await?;
         transaction.commit().await.map_err(db)?;
         Ok(records)
     }
 
-    /// Appends each audit entry and its log entries in one transaction under one signed
-    /// checkpoint; per append, its record and its entries' proofs.
+    /// Appends a batch of logged appends in one transaction, under one signed
+    /// checkpoint.
     async fn write_logged(
         &self,
         batch: Vec<(AuditEntry, Vec<String>)>,
         log: &LogAppend<'_>,
     ) -> Result<Vec<(AuditRecord, Vec<String>)>, StorageError> {
         let mut transaction = self.pool.begin().await.map_err(db)?;
-        let mut records = Vec::with_capacity(batch.len());
-        let mut leaves: Vec<(u64, String)> = Vec::new();
-        for (entry, entries) in &batch {
-            let record = insert_audit(&mut transaction, entry).await?;
-            leaves.extend(entries.iter().map(|text| (record.seq, text.clone())));
-            records.push(record);
-        }
-        let (seqs, texts): (Vec<u64>, Vec<String>) = leaves.into_iter().unzip();
-        let size = log_size(&mut transaction).await?;
-        let growth = grow_from_store(&mut *transaction, size, &texts).await?;
-        insert_growth(&mut transaction, &growth, &texts, &seqs).await?;
-        let checkpoint =
-            off_the_workers(|| crate::log::sign_checkpoint(log.signer, growth.size, growth.root))?;
-        insert_checkpoint(&mut transaction, growth.size, &checkpoint).await?;
+        let appended = append_logged(&mut *transaction, batch, log).await?;
         transaction.commit().await.map_err(db)?;
-        let mut proofs = proofs(&growth, &texts, &checkpoint).into_iter();
-        Ok(records
-            .into_iter()
-            .zip(&batch)
-            .map(|(record, (_, entries))| (record, proofs.by_ref().take(entries.len()).collect()))
-            .collect())
-    }
-}
-
-/// Runs a blocking call (a PKCS#11 signature) without stalling the runtime's other tasks:
-/// on a multi-threaded runtime the worker hands its tasks to others first.
-fn off_the_workers<T>(call: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
-        _ => call(),
+        Ok(appended)
     }
 }
 
@@ -291,7 +262,7 @@ impl Storage for SqliteStorage {
 
     async fn insert_log_checkpoint(&self, size: u64, note: &str) -> Result<(), StorageError> {
         let mut connection = self.pool.acquire().await.map_err(db)?;
-        insert_checkpoint(&mut connection, size, note).await
+        connection.insert_checkpoint(size, note).await
     }
 
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<TreeHash>, StorageError> {
@@ -382,68 +353,75 @@ async fn stored_key_state(
     row.map_or(Ok(KeyState::Active), |row| key_state(&row, key))
 }
 
-/// Appends `entry` to the audit chain inside the caller's transaction.
-async fn insert_audit(
-    connection: &mut sqlx::SqliteConnection,
-    entry: &AuditEntry,
-) -> Result<AuditRecord, StorageError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(db)?;
-    let (record, counter) = next_audit_record(head.as_ref().map(chain_head).transpose()?, entry)?;
-    sqlx::query(
-        "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
+/// The appends' SQL; SQLite runs one write transaction at a time.
+impl AppendTransaction for sqlx::SqliteConnection {
+    async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<AuditRecord, StorageError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *self)
+            .await
+            .map_err(db)?;
+        let (record, counter) =
+            next_audit_record(head.as_ref().map(chain_head).transpose()?, entry)?;
+        sqlx::query(
+            "INSERT INTO audit (seq, prev_hash, hash, body, key, decision, security_counter)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(to_i64(record.seq))
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .bind(&record.body)
-    .bind(&entry.key)
-    .bind(entry.decision.name())
-    .bind(i64::from(counter))
-    .execute(&mut *connection)
-    .await
-    .map_err(db)?;
-    Ok(record)
-}
-
-/// The number of leaves in the log.
-async fn log_size(connection: &mut sqlx::SqliteConnection) -> Result<u64, StorageError> {
-    let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
-        .fetch_one(&mut *connection)
+        )
+        .bind(to_i64(record.seq))
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
+        .bind(&record.body)
+        .bind(&entry.key)
+        .bind(entry.decision.name())
+        .bind(i64::from(counter))
+        .execute(&mut *self)
         .await
         .map_err(db)?;
-    row.unsigned("size")
-}
+        Ok(record)
+    }
 
-/// Inserts the new leaves (each recorded by the audit record in `seqs`) and their stored
-/// hashes.
-async fn insert_growth(
-    connection: &mut sqlx::SqliteConnection,
-    growth: &Growth,
-    entries: &[String],
-    seqs: &[u64],
-) -> Result<(), StorageError> {
-    for ((index, entry), seq) in (growth.first..).zip(entries).zip(seqs) {
-        sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
-            .bind(to_i64(index))
-            .bind(entry.as_bytes())
-            .bind(to_i64(*seq))
-            .execute(&mut *connection)
+    async fn log_size(&mut self) -> Result<u64, StorageError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_leaves")
+            .fetch_one(&mut *self)
             .await
             .map_err(db)?;
+        row.unsigned("size")
     }
-    for (index, hash) in &growth.hashes {
-        sqlx::query("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)")
-            .bind(to_i64(*index))
-            .bind(&hash[..])
-            .execute(&mut *connection)
+
+    async fn insert_growth(
+        &mut self,
+        growth: &Growth,
+        entries: &[String],
+        seqs: &[u64],
+    ) -> Result<(), StorageError> {
+        for ((index, entry), seq) in (growth.first..).zip(entries).zip(seqs) {
+            sqlx::query("INSERT INTO log_leaves (idx, entry, audit_seq) VALUES (?, ?, ?)")
+                .bind(to_i64(index))
+                .bind(entry.as_bytes())
+                .bind(to_i64(*seq))
+                .execute(&mut *self)
+                .await
+                .map_err(db)?;
+        }
+        for (index, hash) in &growth.hashes {
+            sqlx::query("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)")
+                .bind(to_i64(*index))
+                .bind(&hash[..])
+                .execute(&mut *self)
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO log_checkpoints (size, note) VALUES (?, ?)")
+            .bind(to_i64(size))
+            .bind(note)
+            .execute(&mut *self)
             .await
             .map_err(db)?;
+        Ok(())
     }
-    Ok(())
 }
 
 impl StoredHashes for sqlx::SqliteConnection {
@@ -462,18 +440,4 @@ impl StoredHashes for sqlx::SqliteConnection {
         }
         Ok(read)
     }
-}
-
-async fn insert_checkpoint(
-    connection: &mut sqlx::SqliteConnection,
-    size: u64,
-    note: &str,
-) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO log_checkpoints (size, note) VALUES (?, ?)")
-        .bind(to_i64(size))
-        .bind(note)
-        .execute(&mut *connection)
-        .await
-        .map_err(db)?;
-    Ok(())
 }
