@@ -395,3 +395,37 @@ fn token_gone_child() {
     let signature = signer.sign_digest(&digest).expect("the key found again");
     assert!(signature_verifies(&signer.public_key(), &digest, &signature));
 }
+
+/// Signers sharing one module on several threads, each closed while the others still sign
+/// (as in a service's signer pool): closing one must never pull the module from under a call
+/// in flight. When each signer finalised the module as it closed, the child crashed in about
+/// half the runs. Runs in a child process, which has the token's
+/// SOFTHSM2_CONF in its environment.
+#[test]
+fn signers_on_several_threads_survive_each_other_closing() {
+    let token = SoftHsmToken::new(LABEL, PIN);
+    run_child(&token, "ed25519", "several_threads_child");
+}
+
+#[test]
+#[ignore = "run in a child process by signers_on_several_threads_survive_each_other_closing"]
+fn several_threads_child() {
+    let uri: Pkcs11Uri = std::env::var("FWSIGN_TEST_KEY_URI").unwrap().parse().unwrap();
+    let digest = [9u8; 32];
+    for _round in 0..10 {
+        let signers: Vec<Pkcs11Signer> =
+            (0..3).map(|_| Pkcs11Signer::open(&uri).unwrap()).collect();
+        std::thread::scope(|scope| {
+            for (n, signer) in signers.into_iter().enumerate() {
+                scope.spawn(move || {
+                    // Each thread signs a different number of times, so the drops overlap
+                    // other threads' signatures.
+                    for _ in 0..(5 + 20 * n) {
+                        let signature = signer.sign_digest(&digest).unwrap();
+                        assert!(signature_verifies(&signer.public_key(), &digest, &signature));
+                    }
+                });
+            }
+        });
+    }
+}

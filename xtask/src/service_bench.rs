@@ -246,7 +246,15 @@ fn generate_key(fwsign: &Path, key: &str, env: &[(&str, &OsStr)]) -> Result<()> 
 
 /// The release `sign_load` example: the clients and the floor.
 fn build_sign_load() -> Result<PathBuf> {
-    crate::cargo(&["build", "--quiet", "--release", "-p", "signing-service", "--example", "sign_load"])?;
+    crate::cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "signing-service",
+        "--example",
+        "sign_load",
+    ])?;
     Ok(crate::target_dir().join("release/examples/sign_load"))
 }
 

@@ -1,5 +1,6 @@
 //! Making a key pair inside a token.
 
+use cryptoki::context::Function;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;
 use cryptoki::session::Session;
@@ -34,7 +35,9 @@ pub fn generate_key_pair(
         return Err(Pkcs11Error::NoLabel { uri: target.name });
     };
     let connection = target.connect(true)?;
-    let result = generate_in_session(&mut target, &connection.session, label, algorithm);
+    let result = target
+        .call("C_GenerateKeyPair", connection.session(Function::GenerateKeyPair))
+        .and_then(|session| generate_in_session(&mut target, &session, label, algorithm));
     connection.close();
     result
 }

@@ -1,8 +1,9 @@
 //! Finding a token, opening a session on it and finding a key in it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -53,20 +54,48 @@ impl Target {
     }
 
     /// Loads the module, finds the token, opens a session and logs in if there is a PIN.
+    ///
+    /// If the token cannot be found or opened, the module is initialised afresh and the
+    /// token looked for once more: a module keeps the tokens it found at initialisation, so a
+    /// token that went away and came back is found only by a new initialisation.
     pub(super) fn connect(&self, read_write: bool) -> Result<Connection, Pkcs11Error> {
-        let module_error =
-            |reason: String| Pkcs11Error::Module { module: self.module.clone(), reason };
-        let pkcs11 = Pkcs11::new(&self.module).map_err(|e| module_error(e.to_string()))?;
-        match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(()) => {}
-            Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(module_error(format!("C_Initialize failed: {e}"))),
+        let module = self.loaded()?;
+        match self.connect_to(&module, read_write) {
+            Err(error)
+                if !matches!(
+                    error,
+                    Pkcs11Error::WrongPin { .. } | Pkcs11Error::PinLocked { .. }
+                ) =>
+            {
+                reinitialise(&module).map_err(|reason| Pkcs11Error::Module {
+                    module: self.module.clone(),
+                    reason,
+                })?;
+                self.connect_to(&self.loaded()?, read_write).map_err(|_| error)
+            }
+            result => result,
         }
-        let slot = self.find_slot(&pkcs11)?;
+    }
+
+    fn loaded(&self) -> Result<LoadedModule, Pkcs11Error> {
+        loaded_module(&self.module)
+            .map_err(|reason| Pkcs11Error::Module { module: self.module.clone(), reason })
+    }
+
+    fn connect_to(
+        &self,
+        module: &LoadedModule,
+        read_write: bool,
+    ) -> Result<Connection, Pkcs11Error> {
+        let _calls = CALLS.read().unwrap_or_else(PoisonError::into_inner);
+        if !module.is_current() {
+            return Err(self.call("C_OpenSession", Err(stale(Function::OpenSession)))?);
+        }
+        let slot = self.find_slot(&module.context)?;
         let session = if read_write {
-            self.call("C_OpenSession", pkcs11.open_rw_session(slot))?
+            self.call("C_OpenSession", module.context.open_rw_session(slot))?
         } else {
-            self.call("C_OpenSession", pkcs11.open_ro_session(slot))?
+            self.call("C_OpenSession", module.context.open_ro_session(slot))?
         };
         if let Some(pin) = &self.pin {
             match session.login(UserType::User, Some(pin)) {
@@ -80,7 +109,7 @@ impl Target {
                 Err(e) => return Err(self.call("C_Login", Err(e))?),
             }
         }
-        Ok(Connection { pkcs11, session })
+        Ok(Connection { session: Some(session), module: module.clone() })
     }
 
     fn find_slot(&self, pkcs11: &Pkcs11) -> Result<Slot, Pkcs11Error> {
@@ -245,17 +274,123 @@ fn public_key_from_token(params: &[u8], point: &[u8]) -> Result<PublicKey, Strin
     Err(format!("curve with CKA_EC_PARAMS {}", crate::hex(params)))
 }
 
-/// An open session on the token.
+/// Held (shared) by every call into a module, and exclusively by a re-initialisation, so a
+/// module is never finalised under a call in flight.
+///
+/// PKCS#11 has one initialisation per process, which every session shares (a signer pool's
+/// sessions, a service's signing and log keys): finalising it while another thread is inside
+/// the module would pull it from under that call.
+static CALLS: RwLock<()> = RwLock::new(());
+
+/// The modules this process has loaded, kept loaded until it ends.
+static LOADED: Mutex<Vec<LoadedModule>> = Mutex::new(Vec::new());
+
+/// A loaded module and its initialisation: sessions opened under an earlier one are gone.
+#[derive(Clone)]
+struct LoadedModule {
+    path: PathBuf,
+    context: Pkcs11,
+    generation: u64,
+}
+
+impl LoadedModule {
+    /// Whether no re-initialisation has happened since this one.
+    fn is_current(&self) -> bool {
+        let loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+        loaded.iter().any(|m| m.path == self.path && m.generation == self.generation)
+    }
+}
+
+/// The module at `path`, loaded and initialised on first use.
+fn loaded_module(path: &Path) -> Result<LoadedModule, String> {
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(module) = loaded.iter().find(|module| module.path == path) {
+        return Ok(module.clone());
+    }
+    let context = Pkcs11::new(path).map_err(|e| e.to_string())?;
+    initialise(&context)?;
+    let module = LoadedModule { path: path.to_owned(), context, generation: 0 };
+    loaded.push(module.clone());
+    Ok(module)
+}
+
+fn initialise(context: &Pkcs11) -> Result<(), String> {
+    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
+        Err(e) => Err(format!("C_Initialize failed: {e}")),
+    }
+}
+
+/// Finalises and initialises `module` again, unless another connection already did since
+/// `module` was read; waits for the calls in flight.
+fn reinitialise(module: &LoadedModule) -> Result<(), String> {
+    let _calls = CALLS.write().unwrap_or_else(PoisonError::into_inner);
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(current) = loaded.iter_mut().find(|m| m.path == module.path) else { return Ok(()) };
+    if current.generation != module.generation {
+        return Ok(());
+    }
+    // Errors ignored: the token may be gone already.
+    let _ = current.context.clone().finalize();
+    current.generation += 1;
+    initialise(&current.context)
+}
+
+/// The error a session opened under an earlier initialisation reports, so its owner
+/// reconnects ([`super::Pkcs11Error::is_session_lost`]).
+fn stale(function: Function) -> CkError {
+    CkError::Pkcs11(RvError::SessionHandleInvalid, function)
+}
+
+/// An open session on the token, valid while its module's initialisation lasts.
 pub(super) struct Connection {
-    pkcs11: Pkcs11,
-    pub(super) session: Session,
+    /// Always `Some` until dropped.
+    session: Option<Session>,
+    module: LoadedModule,
 }
 
 impl Connection {
-    /// Closes the session and finalises the module (errors ignored: it may be gone already).
+    /// The session, for calls made while the returned guard lives (re-initialisation waits
+    /// for it). A session of an earlier initialisation reports `CKR_SESSION_HANDLE_INVALID`
+    /// for `function` instead, without calling the module: its handle may name another
+    /// session now.
+    pub(super) fn session(&self, function: Function) -> Result<InFlight<'_>, CkError> {
+        let calls = CALLS.read().unwrap_or_else(PoisonError::into_inner);
+        match &self.session {
+            Some(session) if self.module.is_current() => Ok(InFlight { _calls: calls, session }),
+            _ => Err(stale(function)),
+        }
+    }
+
+    /// Closes the session (errors ignored: the token may be gone already).
     pub(super) fn close(self) {
-        drop(self.session);
-        let _ = self.pkcs11.finalize();
+        drop(self);
+    }
+}
+
+/// A session in use: the module is not re-initialised while this lives.
+pub(super) struct InFlight<'a> {
+    _calls: RwLockReadGuard<'static, ()>,
+    session: &'a Session,
+}
+
+impl std::ops::Deref for InFlight<'_> {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        self.session
+    }
+}
+
+impl Drop for Connection {
+    /// Closes the session, unless it belongs to an earlier initialisation: it is gone, and
+    /// its handle may name another session now.
+    fn drop(&mut self) {
+        let _calls = CALLS.read().unwrap_or_else(PoisonError::into_inner);
+        let session = self.session.take();
+        if !self.module.is_current() {
+            std::mem::forget(session);
+        }
     }
 }
 
@@ -267,7 +402,10 @@ pub(super) struct KeySession {
 
 pub(super) fn open_key_session(target: &Target) -> Result<(KeySession, PublicKey), Pkcs11Error> {
     let connection = target.connect(false)?;
-    let (key, public_key) = target.find_key_pair(&connection.session)?;
+    let (key, public_key) = {
+        let session = target.call("C_FindObjects", connection.session(Function::FindObjects))?;
+        target.find_key_pair(&session)?
+    };
     Ok((KeySession { connection, key }, public_key))
 }
 
@@ -292,9 +430,13 @@ pub(super) fn retry_once_on_session_loss<T>(
 pub fn read_public_key(uri: &Pkcs11Uri) -> Result<PublicKey, Pkcs11Error> {
     let target = Target::resolve(uri)?;
     let connection = target.connect(false)?;
-    let result = target
-        .find_object(&connection.session, ObjectClass::PUBLIC_KEY)
-        .and_then(|handle| target.read_public_key(&connection.session, handle));
+    let result = target.call("C_FindObjects", connection.session(Function::FindObjects)).and_then(
+        |session| {
+            target
+                .find_object(&session, ObjectClass::PUBLIC_KEY)
+                .and_then(|handle| target.read_public_key(&session, handle))
+        },
+    );
     connection.close();
     result
 }

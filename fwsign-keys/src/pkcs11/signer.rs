@@ -64,7 +64,10 @@ impl Pkcs11Signer {
         // No session means an earlier reconnection failed: report it as lost, so the
         // caller reconnects.
         let result = match state.as_ref() {
-            Some(open) => open.connection.session.sign(mechanism, open.key, data),
+            Some(open) => open
+                .connection
+                .session(Function::Sign)
+                .and_then(|session| session.sign(mechanism, open.key, data)),
             None => Err(CkError::Pkcs11(RvError::SessionClosed, Function::Sign)),
         };
         self.target.call("C_Sign", result)
