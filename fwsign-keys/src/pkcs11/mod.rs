@@ -15,9 +15,12 @@
 //! `pin-source` or [`PIN_ENV`]. Without a PIN fwsign does not log in, so only public
 //! objects are visible.
 //!
-//! A session dies when the HSM or the proxy in front of it restarts. A signing call that
-//! fails that way re-initialises the module, opens a new session, finds the key again (it
-//! must still have the same public key) and retries once.
+//! A module is initialised once per process and shared by every session: signers on several
+//! threads (a service's pool) never finalise it under each other. A session dies when the HSM
+//! or the proxy in front of it restarts. A signing call that fails that way opens a new
+//! session, finds the key again (it must still have the same public key) and retries once;
+//! if the token cannot be found, the module is re-initialised first, once all calls in flight
+//! have returned, and the sessions of the old initialisation are left stale.
 
 mod generate;
 mod session;
