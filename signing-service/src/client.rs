@@ -19,7 +19,7 @@ use crate::http::info::ServiceInfo;
 use crate::http::keys::KeyInfo;
 use crate::http::requests::RequestView;
 use crate::http::sign::SignResponse;
-use crate::request::SignRequest;
+use crate::request::{SignOptions, SignRequest, SubmittedImage};
 
 /// The `iss` of GitHub Actions identity tokens.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -61,6 +61,20 @@ fn back_off(after: Duration, attempt: u32) -> Duration {
     let jitter = clock.map_or(0, |d| d.subsec_nanos() % 250_000_000);
     let spread = Duration::from_nanos(u64::from(jitter));
     (after * (attempt + 1) + spread).min(MAX_BACK_OFF)
+}
+
+/// What a POST sends: the body, its media type, and query parameters.
+#[derive(Debug, Clone, Copy)]
+struct Post<'a> {
+    media_type: &'static str,
+    body: &'a [u8],
+    query: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Post<'a> {
+    fn json(body: &'a str) -> Self {
+        Self { media_type: "application/json", body: body.as_bytes(), query: &[] }
+    }
 }
 
 /// Why the service did not give what was asked.
@@ -166,11 +180,11 @@ impl ServiceClient {
     fn exchange<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
-        body: Option<String>,
+        post: Option<Post<'_>>,
     ) -> Result<T, ClientError> {
         let mut attempt = 0;
         loop {
-            match self.exchange_once(path, body.clone()) {
+            match self.exchange_once(path, post) {
                 Err(Retry { after: Some(after), .. }) if attempt < RETRIES => {
                     std::thread::sleep(back_off(after, attempt));
                     attempt += 1;
@@ -183,19 +197,20 @@ impl ServiceClient {
     fn exchange_once<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
-        body: Option<String>,
+        post: Option<Post<'_>>,
     ) -> Result<T, Retry> {
         let url = format!("{}{path}", self.base);
         let transport = |e: ureq::Error| {
             Retry::not(ClientError::Transport { url: url.clone(), reason: e.to_string() })
         };
         let bearer = format!("Bearer {}", self.credential);
-        let mut response = match body {
-            Some(body) => self
+        let mut response = match post {
+            Some(Post { media_type, body, query }) => self
                 .agent
                 .post(&url)
+                .query_pairs(query.iter().copied())
                 .header("authorization", &bearer)
-                .header("content-type", "application/json")
+                .header("content-type", media_type)
                 .send(body),
             None => self.agent.get(&url).header("authorization", &bearer).call(),
         }
@@ -236,7 +251,8 @@ impl ServiceClient {
 
     /// Has the service sign to-be-signed regions with key `name`, all or none; per region the
     /// signature and, when the service has a TSA, the RFC 3161 token over it. A key that needs
-    /// approvals answers with the waiting request instead.
+    /// approvals answers with the waiting request instead. One region is sent as it is
+    /// (`application/octet-stream`), several as JSON.
     ///
     /// # Errors
     /// [`ClientError`], [`ClientError::Refused`] carrying the service's reason.
@@ -247,18 +263,28 @@ impl ServiceClient {
         hash: &str,
         pure: bool,
     ) -> Result<SignOutcome, ClientError> {
-        let request = SignRequest {
-            key: name.to_owned(),
-            images: regions
-                .iter()
-                .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
-                .collect(),
-            hash: Some(hash.to_owned()),
-            pure,
+        let reply = if let [region] = regions {
+            let query =
+                [("key", name), ("hash", hash), ("pure", if pure { "true" } else { "false" })];
+            let post = Post { media_type: "application/octet-stream", body: region, query: &query };
+            self.exchange("/v1/sign", Some(post))?
+        } else {
+            let request = SignRequest {
+                key: name.to_owned(),
+                images: regions
+                    .iter()
+                    .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
+                    .collect(),
+                hash: Some(hash.to_owned()),
+                pure,
+            };
+            let body = serde_json::to_string(&request).map_err(|e| ClientError::BadReply {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+            self.exchange("/v1/sign", Some(Post::json(&body)))?
         };
-        let body = serde_json::to_string(&request)
-            .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
-        match self.exchange("/v1/sign", Some(body))? {
+        match reply {
             SignReply::Signed(reply) => self.signatures(&reply).map(SignOutcome::Signed),
             SignReply::Pending(view) => Ok(SignOutcome::Pending(view)),
         }
@@ -298,12 +324,18 @@ impl ServiceClient {
         self.exchange(&format!("/v1/requests/{id}"), None)
     }
 
-    /// The sign request `id` as it was submitted: its to-be-signed regions, hash and mode.
+    /// The sign request `id` as it was submitted: its key and mode, and its to-be-signed
+    /// regions, parsed.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub fn submitted(&self, id: &str) -> Result<SignRequest, ClientError> {
-        self.exchange(&format!("/v1/requests/{id}/images"), None)
+    pub fn submitted(&self, id: &str) -> Result<(SignOptions, Vec<SubmittedImage>), ClientError> {
+        let path = format!("/v1/requests/{id}/images");
+        let request: SignRequest = self.exchange(&path, None)?;
+        request.decode().map_err(|e| ClientError::BadReply {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        })
     }
 
     /// Approves a request (approver role).
@@ -311,7 +343,7 @@ impl ServiceClient {
     /// # Errors
     /// [`ClientError`].
     pub fn approve(&self, id: &str) -> Result<RequestView, ClientError> {
-        self.exchange(&format!("/v1/requests/{id}/approve"), Some(String::new()))
+        self.exchange(&format!("/v1/requests/{id}/approve"), Some(Post::json("")))
     }
 
     /// Denies a request (approver role).
@@ -319,7 +351,7 @@ impl ServiceClient {
     /// # Errors
     /// [`ClientError`].
     pub fn deny(&self, id: &str) -> Result<RequestView, ClientError> {
-        self.exchange(&format!("/v1/requests/{id}/deny"), Some(String::new()))
+        self.exchange(&format!("/v1/requests/{id}/deny"), Some(Post::json("")))
     }
 
     /// Polls a waiting request with back-off until it is signed, ended, or `patience` is over.
@@ -401,7 +433,7 @@ impl ServiceClient {
     pub fn record_device(&self, device: &ProvisionedDevice) -> Result<u64, ClientError> {
         let body = serde_json::to_string(device)
             .map_err(|e| ClientError::BadReply { url: self.base.clone(), reason: e.to_string() })?;
-        let recorded: Recorded = self.exchange("/v1/factory/devices", Some(body))?;
+        let recorded: Recorded = self.exchange("/v1/factory/devices", Some(Post::json(&body)))?;
         Ok(recorded.seq)
     }
 }

@@ -8,7 +8,8 @@
 use verifier_core::format::{TLV_INFO_SIZE, UNPROTECTED_TLV_MAGIC, tlv};
 use verifier_core::tlv::{TlvArea, TlvLayout};
 use verifier_core::{
-    HashAlgorithm, ImageHeader, Revocations, SliceReader, TlvError, VerifyError, read_header,
+    HashAlgorithm, ImageHeader, ImageReader, ReadError, Revocations, TlvError, VerifyError,
+    read_header,
 };
 
 /// What the service learnt from one image's to-be-signed region.
@@ -58,19 +59,13 @@ impl From<VerifyError> for TbsError {
 /// # Errors
 /// [`TbsError`] naming the problem.
 pub fn parse(region: &[u8], hash: HashAlgorithm) -> Result<ParsedImage, TbsError> {
-    let header = read_header(&mut SliceReader::new(region))?;
+    let mut reader = RegionReader::new(region);
+    let header = read_header(&mut reader)?;
     header.check_supported().map_err(VerifyError::Header)?;
     let expected = header.hashed_len().map_or(u64::MAX, u64::from);
     if u64::try_from(region.len()).ok() != Some(expected) {
         return Err(TbsError::LengthMismatch { expected, actual: region.len() });
     }
-    // The region ends where the unprotected TLV area would start: give the parser an empty
-    // one, so it walks the protected area exactly as it does in a complete image.
-    let mut image = Vec::with_capacity(region.len() + TLV_INFO_SIZE);
-    image.extend_from_slice(region);
-    image.extend_from_slice(&UNPROTECTED_TLV_MAGIC.to_le_bytes());
-    image.extend_from_slice(&u16::try_from(TLV_INFO_SIZE).unwrap_or(u16::MAX).to_le_bytes());
-    let mut reader = SliceReader::new(&image);
     let layout = TlvLayout::locate(&mut reader, &header)?;
     let mut security_counter = None;
     let mut revocations = Revocations::default();
@@ -97,6 +92,38 @@ pub fn parse(region: &[u8], hash: HashAlgorithm) -> Result<ParsedImage, TbsError
     }
     let digest = hash.digest(region).to_vec();
     Ok(ParsedImage { header, security_counter, revocations, digest, hash })
+}
+
+/// A to-be-signed region followed by an empty unprotected TLV area, so that the parser walks
+/// the protected area exactly as it does in a complete image, without copying the region.
+struct RegionReader<'a> {
+    region: &'a [u8],
+    empty_area: [u8; TLV_INFO_SIZE],
+}
+
+impl<'a> RegionReader<'a> {
+    fn new(region: &'a [u8]) -> Self {
+        let [magic_low, magic_high] = UNPROTECTED_TLV_MAGIC.to_le_bytes();
+        let [size_low, size_high] = u16::try_from(TLV_INFO_SIZE).unwrap_or(0).to_le_bytes();
+        Self { region, empty_area: [magic_low, magic_high, size_low, size_high] }
+    }
+}
+
+impl ImageReader for RegionReader<'_> {
+    fn size(&self) -> u32 {
+        u32::try_from(self.region.len() + TLV_INFO_SIZE).unwrap_or(u32::MAX)
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), ReadError> {
+        let out_of_bounds =
+            ReadError::OutOfBounds { offset, len: u32::try_from(buf.len()).unwrap_or(u32::MAX) };
+        let start = usize::try_from(offset).map_err(|_| out_of_bounds)?;
+        let mut bytes = self.region.iter().chain(&self.empty_area).skip(start);
+        for byte in buf.iter_mut() {
+            *byte = *bytes.next().ok_or(out_of_bounds)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use common::{audit, body_of, call, region, region_with, sign_body};
+use common::{audit, body_of, call, post, region, region_with, sign_body};
 use fwsign_keys::keys::{Algorithm, PrivateKey};
 use fwsign_service::audit::verify_chain;
 use fwsign_service::config::ServiceConfig;
@@ -220,6 +220,58 @@ fn every_refusal_is_a_4xx_with_a_reason_an_audit_record_and_no_signature() {
                 .as_array()
                 .is_none_or(|images| images.iter().all(|i| i["signature"].is_null()))
         );
+    }
+}
+
+#[test]
+fn a_binary_request_is_signed_and_refused_like_a_json_one() {
+    let setup = setup_with(POLICY);
+    let submitter = setup.token("station-1", Role::Submitter);
+    let auditor = setup.token("carol", Role::Auditor);
+    let service = setup.start();
+    let url = format!("{}/v1/sign", service.url());
+    let binary = "application/octet-stream";
+
+    let image = region(1000, 3);
+    let (status, body) = post(&format!("{url}?key=dev"), Some(&submitter), binary, &image);
+    assert_eq!(status, 200, "{body}");
+    let reply: SignResponse = serde_json::from_str(&body).expect("reply");
+    let digest = HashAlgorithm::Sha256.digest(&image);
+    assert_eq!(reply.signatures[0].digest, fwsign_keys::hex(&digest));
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&reply.signatures[0].signature)
+        .expect("base64");
+    assert!(fwsign_keys::signer::signature_verifies(&setup.dev_key, &digest, &signature));
+
+    let good = region(100, 5);
+    let json = sign_body("dev", std::slice::from_ref(&good)).into_bytes();
+    // What, query string, media type, body; the status and reason expected.
+    let cases = [
+        ("no query", "", binary, &good[..], 400, "missing field `key`"),
+        ("unknown field", "?key=dev&digest=00", binary, &good, 400, "unknown field `digest`"),
+        ("bad hash", "?key=dev&hash=md5", binary, &good, 400, "field hash"),
+        ("bad mode", "?key=dev&pure=maybe", binary, &good, 400, "query string"),
+        ("random bytes", "?key=dev", binary, &[0x13; 300], 400, "images[0]"),
+        ("truncated", "?key=dev", binary, &good[..90], 400, "images[0]"),
+        ("oversized", "?key=dev", binary, &[0; 70_000], 413, "exceeds the limit"),
+        ("unknown key", "?key=..%2Fdev", binary, &good, 404, "no key named \"../dev\""),
+        ("other media type", "?key=dev", "text/plain", &good, 415, "text/plain is not accepted"),
+        ("JSON with a query", "?key=dev", "application/json", &json, 400, "query string"),
+    ];
+    for (what, query, media_type, body, status, reason) in cases {
+        let (got, reply) = post(&format!("{url}{query}"), Some(&submitter), media_type, body);
+        assert_eq!(got, status, "{what}: {reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).expect("JSON error reply");
+        assert!(reply["error"].as_str().is_some_and(|e| e.contains(reason)), "{what}: {reply}");
+    }
+    let records = audit(&service, &auditor);
+    verify_chain(&records).expect("chain");
+    assert_eq!(records.len(), 1 + cases.len(), "one record per request");
+    assert_eq!(body_of(&records[0])["decision"], "signed");
+    for (record, (what, _, _, _, _, reason)) in records[1..].iter().zip(&cases) {
+        let body = body_of(record);
+        assert_eq!(body["decision"], "refused", "{what}: {body}");
+        assert!(body["reason"].as_str().is_some_and(|r| r.contains(reason)), "{what}: {body}");
     }
 }
 
@@ -459,6 +511,18 @@ fn the_openapi_document_describes_the_routes_and_the_wire_types() {
     let mut keys: Vec<String> = request.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     assert_eq!(keys, properties("SignRequest"));
+    // The query string of a binary request.
+    let options =
+        fwsign_service::request::SignOptions { key: "dev".into(), hash: None, pure: false };
+    let options = serde_json::to_value(options).expect("options");
+    let mut keys: Vec<String> = options.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    let parameters =
+        document["paths"]["/v1/sign"]["post"]["parameters"].as_array().expect("parameters");
+    let mut names: Vec<String> =
+        parameters.iter().map(|p| p["name"].as_str().expect("name").to_owned()).collect();
+    names.sort();
+    assert_eq!(keys, names);
 }
 
 /// A time-stamping authority that holds its first request until released, then fails every
@@ -659,7 +723,11 @@ fn a_database_with_a_newer_schema_is_refused_at_start() {
         error.contains(&format!("database {} has schema version 99", config.database)),
         "{error}"
     );
-    assert!(error.contains("newer than version 2 that this fwsign knows"), "{error}");
+    let known = fwsign_service::storage::migrations::SQLITE.len();
+    assert!(
+        error.contains(&format!("newer than version {known} that this fwsign knows")),
+        "{error}"
+    );
     let token = create_token(&setup.config, "late", Role::Submitter, None).expect_err("refused");
     assert!(token.to_string().contains("schema version 99"), "{token}");
 }

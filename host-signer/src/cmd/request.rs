@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use fwsign_keys::keys::Algorithm;
 use fwsign_service::approvals::RequestStatus;
 use fwsign_service::client::ServiceClient;
@@ -120,21 +119,17 @@ fn fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let signatures = client.wait_for(id, patience)?;
-    let submitted = client.submitted(id)?;
-    let count = submitted.images.len();
+    let (options, images) = client.submitted(id)?;
+    let count = images.len();
     let no_image = || anyhow::anyhow!("--image {}: request {id} has {count} image(s)", args.image);
-    let region = submitted.images.get(args.image).ok_or_else(no_image)?;
+    let image = images.into_iter().nth(args.image).ok_or_else(no_image)?;
     let made = signatures.into_iter().nth(args.image).ok_or_else(no_image)?;
-    let region = base64::engine::general_purpose::STANDARD
-        .decode(region)
-        .with_context(|| format!("request {id}: image {} is not base64", args.image))?;
-    let hash = submitted.hash_algorithm().with_context(|| format!("request {id}"))?;
-    let public_key = client.public_key(&submitted.key)?;
+    let public_key = client.public_key(&options.key)?;
     let (layout, erased) = args.trailer.layout()?;
     let unsigned = UnsignedImage::from_region(
-        region,
-        hash,
-        submitted.pure,
+        image.region,
+        image.parsed.hash,
+        options.pure,
         Algorithm::of(&public_key),
         args.public_key_format.into(),
         args.slot_size,

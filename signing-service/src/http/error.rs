@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The body's `Content-Type` is not one the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The body is larger than the configured limit.
     #[error("request body exceeds the limit of {0} bytes")]
     TooLarge(usize),
@@ -81,6 +84,7 @@ impl ApiError {
             }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UnknownKey(_) | Self::UnknownRequest(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Expired(_) => StatusCode::GONE,

@@ -16,8 +16,8 @@
 //! | `GET /log/checkpoint`, `GET /log/tile/…` | anyone | the transparency log as C2SP tiles ([`tiles`]) |
 //!
 //! Request bodies are read up to the configured `body_limit` (default
-//! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image in
-//! base64); a larger body is refused with 413 and recorded like every other refusal.
+//! [`DEFAULT_BODY_LIMIT`](crate::config::DEFAULT_BODY_LIMIT), 16 MiB: a few MiB of image, or
+//! less in base64 JSON); a larger body is refused with 413 and recorded like every other refusal.
 //! `[limits]` ([`crate::limits`]) bounds the signing requests in progress (503 beyond it) and
 //! rates them per identity and per key (429); both answers carry `Retry-After`.
 
@@ -38,7 +38,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use error::ApiError;
@@ -230,6 +231,7 @@ pub(crate) fn context(headers: HeaderMap, source: SocketAddr) -> RequestContext 
 async fn sign_handler<S: Storage>(
     State(state): State<Arc<AppState<S>>>,
     ConnectInfo(source): ConnectInfo<SocketAddr>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -243,10 +245,15 @@ async fn sign_handler<S: Storage>(
     };
     let limit = state.config.body_limit;
     let body = match axum::body::to_bytes(body, limit).await {
-        Ok(body) => body,
+        Ok(body) => Vec::from(body),
         Err(error) => return state.refuse(&context, unread_body(error, limit)).await,
     };
-    match sign::sign(&state, &mut context, &body).await {
+    let content_type = context.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let body = match sign::RequestBody::new(content_type, uri.query(), body) {
+        Ok(body) => body,
+        Err(error) => return state.refuse(&context, error).await,
+    };
+    match sign::sign(&state, &mut context, body).await {
         Ok(sign::Outcome::Signed(reply)) => Json(reply).into_response(),
         Ok(sign::Outcome::Pending(view)) => {
             (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()

@@ -17,12 +17,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::sign::{Outcome, SignResponse, decide, decode, sign_and_record};
+use super::sign::{Outcome, SignResponse, decide, sign_and_record};
 use super::{ApiError, AppState, RequestContext, context, unix_now};
 use crate::approvals::{PendingRequest, RequestStatus, fingerprint, new_id};
 use crate::audit::Decision;
 use crate::policy::Principal;
-use crate::request::{SignRequest, SubmittedImage};
+use crate::request::{self, SignOptions, SubmittedImage};
 use crate::storage::Storage;
 use crate::tokens::Role;
 
@@ -95,9 +95,8 @@ pub(super) async fn submit<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
     caller: &Caller,
-    request: &SignRequest,
+    request: &SignOptions,
     images: &[SubmittedImage],
-    body: String,
 ) -> Result<Outcome, ApiError> {
     let requester = caller.principal.label();
     let digests: Vec<&[u8]> = images.iter().map(|i| i.parsed.digest.as_slice()).collect();
@@ -125,7 +124,7 @@ pub(super) async fn submit<S: Storage>(
         key: request.key.clone(),
         requester,
         principal: serde_json::to_string(&caller.principal).map_err(internal)?,
-        body,
+        body: request::encode_json(request, images),
         fingerprint,
         status: RequestStatus::Pending,
         created: now,
@@ -184,7 +183,8 @@ async fn approve<S: Storage>(
         state.record(context, Decision::Approved, reason).await?;
         return Ok(state.view(&request));
     }
-    let (sign_request, images) = decode(request.body.as_bytes())?;
+    let (sign_request, images) = request::decode_json(request.body.as_bytes())
+        .map_err(|e| internal(format!("request {id} as stored: {e}")))?;
     context.images = images.iter().map(|i| super::sign::image_record(&i.parsed)).collect();
     let principal: Principal = serde_json::from_str(&request.principal).map_err(internal)?;
     let lock = state

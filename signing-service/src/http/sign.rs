@@ -1,9 +1,9 @@
 //! `POST /v1/sign`: parse, decide, sign, record, reply — in that order.
 //!
-//! The body is JSON: `{"key": NAME, "images": [base64 to-be-signed region, …], "hash":
-//! "sha256"|"sha512" (optional), "pure": bool (optional)}`. Several images are decided
-//! and signed together: if any is refused, none is signed. The reply is sent only after the
-//! audit record holding the signatures is durable.
+//! The body is one to-be-signed region (`application/octet-stream`, the key and mode in the
+//! query string) or JSON naming several (`application/json`); [`crate::request`] defines
+//! both. Several images are decided and signed together: if any is refused, none is signed.
+//! The reply is sent only after the audit record holding the signatures is durable.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::audit::{Decision, ImageRecord};
 use crate::keyring::SignInput;
 use crate::log::entry_for;
 use crate::policy::{ImageFacts, Principal};
-use crate::request::{self, SignRequest, SubmittedImage};
+use crate::request::{self, SignOptions, SubmittedImage};
 use crate::storage::Storage;
 use crate::tbs::ParsedImage;
 use crate::tokens::Role;
@@ -51,12 +51,57 @@ pub struct SignResponse {
     pub signatures: Vec<ImageSignature>,
 }
 
-/// Decodes the JSON body and parses every image.
-///
-/// # Errors
-/// [`ApiError::BadRequest`] naming the field or the image.
-pub fn decode(body: &[u8]) -> Result<(SignRequest, Vec<SubmittedImage>), ApiError> {
-    request::decode(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+/// A request body as read, in the encoding its `Content-Type` names.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// `application/json`, or no `Content-Type`.
+    Json(Vec<u8>),
+    /// `application/octet-stream`: one region, the key and mode in `query`.
+    Binary {
+        /// The query string, without the `?`.
+        query: String,
+        /// The to-be-signed region.
+        region: Vec<u8>,
+    },
+}
+
+impl RequestBody {
+    /// Sorts a body by its media type (`content_type`, parameters ignored).
+    ///
+    /// # Errors
+    /// [`ApiError::UnsupportedMediaType`] for another type, [`ApiError::BadRequest`] for a
+    /// JSON body with a query string (JSON names its key in the body).
+    pub fn new(
+        content_type: Option<&str>,
+        query: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Self, ApiError> {
+        let media_type = content_type.map(|t| t.split(';').next().unwrap_or(t).trim());
+        match media_type.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("application/json") if query.is_none_or(str::is_empty) => Ok(Self::Json(body)),
+            None | Some("application/json") => Err(ApiError::BadRequest(
+                "query string: a JSON request names its key in the body; the query string is for application/octet-stream".into(),
+            )),
+            Some("application/octet-stream") => {
+                Ok(Self::Binary { query: query.unwrap_or_default().to_owned(), region: body })
+            }
+            Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type {other} is not accepted (expected application/octet-stream or application/json)"
+            ))),
+        }
+    }
+
+    /// Decodes the body and parses every image.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] naming the field or the image.
+    pub fn decode(self) -> Result<(SignOptions, Vec<SubmittedImage>), ApiError> {
+        match self {
+            Self::Json(body) => request::decode_json(&body),
+            Self::Binary { query, region } => request::decode_binary(&query, region),
+        }
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
 }
 
 /// What the trail records of an image before it is signed.
@@ -84,11 +129,11 @@ pub(super) enum Outcome {
 pub(super) async fn sign<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
-    body: &[u8],
+    body: RequestBody,
 ) -> Result<Outcome, ApiError> {
     let caller = state.caller(context).await?;
     caller.require(Role::Submitter)?;
-    let (request, images) = decode(body)?;
+    let (request, images) = body.decode()?;
     context.key = Some(request.key.clone());
     context.images = images.iter().map(|image| image_record(&image.parsed)).collect();
     within_limits(state, &caller.principal, &request.key)?;
@@ -98,8 +143,7 @@ pub(super) async fn sign<S: Storage>(
         // Decided as if approved; decided again with the real count when it is.
         context.reason =
             decide(state, &caller.principal, &request.key, &images, key.approvals).await?;
-        let body = String::from_utf8_lossy(body).into_owned();
-        return super::requests::submit(state, context, &caller, &request, &images, body).await;
+        return super::requests::submit(state, context, &caller, &request, &images).await;
     }
     let lock = state
         .key_locks
@@ -172,7 +216,7 @@ pub(super) async fn sign_and_record<S: Storage>(
     state: &AppState<S>,
     context: &mut RequestContext,
     requester: &Principal,
-    request: &SignRequest,
+    request: &SignOptions,
     images: Vec<SubmittedImage>,
 ) -> Result<SignResponse, ApiError> {
     let key =

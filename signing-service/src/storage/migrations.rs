@@ -21,12 +21,20 @@ pub struct Migration {
 pub const SQLITE: &[Migration] = &[
     Migration { version: 1, sql: include_str!("../../migrations/sqlite/0001_initial.sql") },
     Migration { version: 2, sql: include_str!("../../migrations/sqlite/0002_key_states.sql") },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/sqlite/0003_audit_counter_index.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first.
 pub const POSTGRES: &[Migration] = &[
     Migration { version: 1, sql: include_str!("../../migrations/postgres/0001_initial.sql") },
     Migration { version: 2, sql: include_str!("../../migrations/postgres/0002_key_states.sql") },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/postgres/0003_audit_counter_index.sql"),
+    },
 ];
 
 /// The table of applied versions (the same SQL on both backends).

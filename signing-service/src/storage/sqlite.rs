@@ -326,19 +326,21 @@ impl Storage for SqliteStorage {
     }
 
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(security_counter), 0) AS highest FROM audit
-             WHERE key = ? AND decision = 'signed'",
-        )
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(HIGHEST_SECURITY_COUNTER)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
         let highest = row.integer("highest")?;
         u32::try_from(highest)
             .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
     }
 }
+
+/// The highest security counter key `?` has signed: read before every signature, from the
+/// index `audit_signed_counter`.
+const HIGHEST_SECURITY_COUNTER: &str = "SELECT COALESCE(MAX(security_counter), 0) AS highest
+    FROM audit WHERE key = ? AND decision = 'signed'";
 
 /// The state of the key named `key`, read on `connection`.
 async fn stored_key_state(
@@ -439,5 +441,30 @@ impl StoredHashes for sqlx::SqliteConnection {
             }
         }
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::AssertSqlSafe;
+
+    #[tokio::test]
+    async fn the_highest_security_counter_is_read_from_an_index_not_the_trail() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("audit.db").display());
+        let storage = SqliteStorage::open(&url).await.expect("open");
+        let plan =
+            sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {HIGHEST_SECURITY_COUNTER}")))
+                .bind("dev")
+                .fetch_all(&storage.pool)
+                .await
+                .expect("plan");
+        let steps: Vec<String> =
+            plan.iter().map(|row| row.text("detail").expect("detail")).collect();
+        assert!(
+            steps.iter().any(|step| step.contains("COVERING INDEX audit_signed_counter")),
+            "{steps:?}"
+        );
     }
 }

@@ -50,13 +50,7 @@ pub fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) ->
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut response = match (method, body) {
-        ("POST", Some(body)) => {
-            let mut request = agent.post(url).header("content-type", "application/json");
-            if let Some(token) = token {
-                request = request.header("authorization", &format!("Bearer {token}"));
-            }
-            request.send(body)
-        }
+        ("POST", Some(body)) => return post(url, token, "application/json", body.as_bytes()),
         _ => {
             let mut request = agent.get(url);
             if let Some(token) = token {
@@ -66,6 +60,19 @@ pub fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) ->
         }
     }
     .expect("HTTP exchange");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// POSTs `body` as `content_type`; returns the status and the reply.
+pub fn post(url: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> (u16, String) {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = agent.post(url).header("content-type", content_type);
+    if let Some(token) = token {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send(body).expect("HTTP exchange");
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_string().unwrap_or_default())
 }
