@@ -53,6 +53,13 @@ where
     }
 }
 
+/// The highest security counter signed, from the row with `security_counter` found for it
+/// (0 when none was found).
+pub(crate) fn highest_security_counter(row: Option<&impl StoredRow>) -> Result<u32, StorageError> {
+    let highest = row.map_or(Ok(0), |row| row.integer("security_counter"))?;
+    u32::try_from(highest).map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
+}
+
 /// An audit record from a row with `seq, prev_hash, hash, body`.
 pub(crate) fn audit_record(row: &impl StoredRow) -> Result<AuditRecord, StorageError> {
     Ok(AuditRecord {

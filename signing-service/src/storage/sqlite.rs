@@ -15,7 +15,8 @@ use tokio::sync::Mutex;
 
 use super::group_commit::GroupCommit;
 use super::rows::{
-    REQUEST_COLUMNS, audit_record, chain_head, key_state, log_hash, pending_request, token_record,
+    REQUEST_COLUMNS, audit_record, chain_head, highest_security_counter, key_state, log_hash,
+    pending_request, token_record,
 };
 use super::{
     AppendTransaction, LogAppend, Open, Storage, StorageError, StoredHashes, StoredRow as _,
@@ -328,19 +329,17 @@ impl Storage for SqliteStorage {
     async fn highest_security_counter(&self, key: &str) -> Result<u32, StorageError> {
         let row = sqlx::query(HIGHEST_SECURITY_COUNTER)
             .bind(key)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        let highest = row.integer("highest")?;
-        u32::try_from(highest)
-            .map_err(|_| StorageError::Corrupt(format!("security counter {highest}")))
+        highest_security_counter(row.as_ref())
     }
 }
 
 /// The highest security counter key `?` has signed: read before every signature, from the
 /// index `audit_signed_counter`.
-const HIGHEST_SECURITY_COUNTER: &str = "SELECT COALESCE(MAX(security_counter), 0) AS highest
-    FROM audit WHERE key = ? AND decision = 'signed'";
+const HIGHEST_SECURITY_COUNTER: &str = "SELECT security_counter FROM audit
+    WHERE key = ? AND decision = 'signed' ORDER BY security_counter DESC LIMIT 1";
 
 /// The state of the key named `key`, read on `connection`.
 async fn stored_key_state(
