@@ -101,6 +101,25 @@ impl Line {
         rows.as_array().expect("an array").clone()
     }
 
+    /// Changes one column of row `id` in the station's database, as a station of another
+    /// version, or a damaged database, might hold it.
+    fn set_row(&self, id: i64, column: &str, value: &str) {
+        let url = format!("sqlite:{}", self.path("station.sqlite"));
+        let sql = format!("UPDATE devices SET {column} = ? WHERE id = ?");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("station database");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(value)
+                .bind(id)
+                .execute(&mut connection)
+                .await
+                .expect("update");
+        });
+    }
+
     fn device_file(&self, index: usize, name: &str) -> PathBuf {
         self.dir.path().join("qemu-devices").join(format!("device-{index}")).join(name)
     }
@@ -281,13 +300,28 @@ fn every_finished_device_reaches_the_service_audit_trail_even_after_an_outage() 
     assert!(text(&offline).contains("not sent"), "{}", text(&offline));
     assert!(line.report()[1]["service_seq"].is_null());
 
+    // A row the service refuses as it is holds back none of the rows after it.
+    let unsent = line.report()[1].clone();
+    let id = unsent["id"].as_i64().expect("row id");
+    let digest = unsent["record_sha256"].as_str().expect("record digest").to_owned();
+    line.set_row(id, "record_sha256", &digest.to_uppercase());
     let served = serve(service_dir.path());
     line.send_to(&served.url, &station);
     let back = line.provision(1, &KEYS, &["--rework"]);
     assert!(back.status.success(), "{}", text(&back));
-    assert!(text(&back).contains("2 device record(s) sent"), "the backlog first: {}", text(&back));
+    assert!(text(&back).contains("1 device record(s) sent"), "{}", text(&back));
+    assert!(text(&back).contains("refused the record of device"), "{}", text(&back));
+    assert!(text(&back).contains("`record_sha256`: expected"), "{}", text(&back));
+    let rows = line.report();
+    assert!(rows[1]["service_seq"].is_null() && rows[2]["service_seq"].is_i64(), "{rows:?}");
+
+    // Mended, it is sent with the next run, the backlog first.
+    line.set_row(id, "record_sha256", &digest);
+    let mended = line.provision(1, &KEYS, &["--rework"]);
+    assert!(mended.status.success(), "{}", text(&mended));
+    assert!(text(&mended).contains("2 device record(s) sent"), "{}", text(&mended));
     let records = provisioned_records(&served.url, &auditor);
-    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records.len(), 4, "{records:?}");
     let rows = line.report();
     assert!(rows.iter().all(|row| row["service_seq"].is_i64()), "{rows:?}");
 }

@@ -117,7 +117,16 @@ fn send_to_service(link: &ServiceLink, database: &Mutex<Database>, progress: &Pr
         Err(_) => Err(anyhow::anyhow!("the station database lock is poisoned")),
     };
     match sent {
-        Ok(count) => progress.println(&format!("{count} device record(s) sent to {}", link.url)),
+        Ok(sent) => {
+            progress.println(&format!("{} device record(s) sent to {}", sent.recorded, link.url));
+            for (identity, reason) in &sent.refused {
+                eprintln!(
+                    "warning: {} refused the record of device {identity} ({reason}); it stays \
+                     in the station database, unsent, and the next run offers it again",
+                    link.url
+                );
+            }
+        }
         Err(error) => eprintln!(
             "warning: device records not sent to {}: {error:#}; they stay in the station \
              database and the next run sends them",
