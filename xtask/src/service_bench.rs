@@ -15,8 +15,12 @@
 //! same signatures made by `sign_load floor` in one process with no HTTP and no database:
 //! what the machine allows.
 //!
+//! Each point also reports the machine's steal time while it ran: on a virtual machine the
+//! hypervisor can take a large share of the cores (up to 43% was seen here), and the figures
+//! of such a point are the neighbours' as much as the service's.
+//!
 //! JSON keys are flat: `{database}_{instances}_{keys}_{clients}_{signs_per_s,p50_ms,p99_ms,
-//! cpu_ms_per_sign,floor_ratio}`, plus `floor_{keys}_signs_per_s`.
+//! cpu_ms_per_sign,floor_ratio,steal_percent}`, plus `floor_{keys}_signs_per_s`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -115,6 +119,7 @@ struct Point {
     p50_ms: f64,
     p99_ms: f64,
     cpu_ms_per_sign: f64,
+    steal_percent: f64,
 }
 
 /// Keys for one configuration: where the key is and what `fwsign` needs to reach it.
@@ -177,6 +182,7 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
                 figures.insert(format!("{prefix}_p99_ms"), point.p99_ms);
                 figures.insert(format!("{prefix}_cpu_ms_per_sign"), point.cpu_ms_per_sign);
                 figures.insert(format!("{prefix}_floor_ratio"), point.signs_per_s / floor);
+                figures.insert(format!("{prefix}_steal_percent"), point.steal_percent);
                 points.push(point);
             }
             curves.push((configuration.label(), points));
@@ -197,13 +203,14 @@ pub(crate) fn run(options: &Options<'_>) -> Result<()> {
 
 fn print_point(label: &str, point: &Point, floor: f64) {
     println!(
-        "{label:<18} {:>4} clients  {:>7.1} signatures/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {:>5.2} CPU ms/signature  {:>4.0}% of floor",
+        "{label:<18} {:>4} clients  {:>7.1} signatures/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {:>5.2} CPU ms/signature  {:>4.0}% of floor  steal {:>2.0}%",
         point.clients,
         point.signs_per_s,
         point.p50_ms,
         point.p99_ms,
         point.cpu_ms_per_sign,
-        100.0 * point.signs_per_s / floor
+        100.0 * point.signs_per_s / floor,
+        point.steal_percent
     );
 }
 
@@ -273,8 +280,10 @@ fn measure(
         command.args([service.url(), service.token()]);
     }
     let cpu_before = services_cpu(services)?;
+    let machine_before = MachineTicks::now()?;
     let said = crate::sign::run(&mut command)?;
     let cpu = services_cpu(services)? - cpu_before;
+    let steal_percent = MachineTicks::now()?.steal_percent_since(&machine_before);
     let report: serde_json::Value = serde_json::from_str(said.trim())
         .with_context(|| format!("sign_load clients said {said:?}"))?;
     let figure = |name: &str| {
@@ -287,7 +296,32 @@ fn measure(
         p50_ms: figure("p50_ms")?,
         p99_ms: figure("p99_ms")?,
         cpu_ms_per_sign: cpu.as_secs_f64() * 1000.0 / count,
+        steal_percent,
     })
+}
+
+/// The machine's CPU time so far, from the `cpu` line of `/proc/stat`: all of it, and the part
+/// the hypervisor took (steal).
+struct MachineTicks {
+    total: u64,
+    steal: u64,
+}
+
+impl MachineTicks {
+    fn now() -> Result<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+        let line = stat.lines().next().filter(|l| l.starts_with("cpu ")).context("/proc/stat")?;
+        let ticks: Vec<u64> =
+            line.split_whitespace().skip(1).map_while(|t| t.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal [guest guest_nice, counted in user]
+        let steal = *ticks.get(7).context("/proc/stat has no steal column")?;
+        Ok(Self { total: ticks.iter().take(8).sum(), steal })
+    }
+
+    fn steal_percent_since(&self, before: &Self) -> f64 {
+        let total = self.total.saturating_sub(before.total).max(1);
+        100.0 * self.steal.saturating_sub(before.steal) as f64 / total as f64
+    }
 }
 
 /// The CPU time of every instance in `services` so far.
