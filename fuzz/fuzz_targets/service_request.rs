@@ -1,6 +1,6 @@
 //! Fuzzes the signing service's request decoders: the JSON body (JSON, base64, then each
-//! to-be-signed region through verifier-core's parser) and the binary body (the region as it
-//! is, with a fixed query string).
+//! to-be-signed region through verifier-core's parser) and the binary one (the query string
+//! naming key and mode, then the region as it is through the same parser).
 //!
 //! Invariants: no panic, whatever the body; an accepted request has at least one image; every
 //! accepted region is exactly as long as its header says (header + payload + protected TLVs)
@@ -17,9 +17,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((options, images)) = decode_json(data) {
         check(&options, &images);
     }
-    if let Ok((options, images)) = decode_binary("key=release&hash=sha256", data.to_vec()) {
+    // The binary encoding: the first byte is the query string's length, the query string
+    // follows, and the rest is the region.
+    let Some((&query_len, rest)) = data.split_first() else { return };
+    let (query, region) = rest.split_at(usize::from(query_len).min(rest.len()));
+    let query = String::from_utf8_lossy(query);
+    if let Ok((options, images)) = decode_binary(&query, region.to_vec()) {
         assert_eq!(images.len(), 1);
-        assert_eq!(images[0].region, data);
+        assert_eq!(images[0].region, region);
         check(&options, &images);
     }
 });

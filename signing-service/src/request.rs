@@ -183,3 +183,38 @@ fn submitted(
     let parsed = tbs::parse(&region, hash).map_err(|error| RequestError::Image { index, error })?;
     Ok(SubmittedImage { region, parsed })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tbs::tests::region;
+
+    #[test]
+    fn both_encodings_decode_to_the_same_request() {
+        let image = region(100, 7);
+        let (binary, from_binary) =
+            decode_binary("key=release&hash=sha512&pure=true", image.clone()).expect("binary");
+        let json = encode_json(&binary, &from_binary);
+        let (options, from_json) = decode_json(json.as_bytes()).expect("JSON");
+        assert_eq!(options, binary);
+        assert_eq!(options.hash_algorithm().ok(), Some(HashAlgorithm::Sha512));
+        assert_eq!(from_json[0].region, image);
+        assert_eq!(from_json[0].parsed, from_binary[0].parsed);
+    }
+
+    #[test]
+    fn a_bad_query_string_is_refused_naming_what_is_wrong() {
+        let image = region(100, 7);
+        for (query, expected) in [
+            ("", "missing field `key`"),
+            ("key=dev&digest=00", "unknown field `digest`"),
+            ("key=dev&pure=yes", "query string"),
+            ("key=dev&hash=md5", "field hash"),
+        ] {
+            let error = decode_binary(query, image.clone()).map(|_| ()).unwrap_err().to_string();
+            assert!(error.contains(expected), "{query}: {error}");
+        }
+        let error = decode_binary("key=dev", image[..40].to_vec()).map(|_| ()).unwrap_err();
+        assert!(error.to_string().starts_with("images[0]: "), "{error}");
+    }
+}

@@ -127,7 +127,7 @@ impl ImageReader for RegionReader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A region with a 32-byte header, `payload` bytes of payload and a security counter.
