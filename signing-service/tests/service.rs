@@ -84,6 +84,19 @@ members = ["alice", "bob"]
 }
 
 impl Setup {
+    /// The reply to signing `image`, checked: its digest is the image's SHA-256 and its
+    /// signature verifies under the `dev` key. Returns the reply and the signature.
+    fn signed(&self, image: &[u8], reply: &str) -> (SignResponse, Vec<u8>) {
+        let reply: SignResponse = serde_json::from_str(reply).expect("reply");
+        let digest = HashAlgorithm::Sha256.digest(image);
+        assert_eq!(reply.signatures[0].digest, fwsign_keys::hex(&digest));
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&reply.signatures[0].signature)
+            .expect("base64");
+        assert!(fwsign_keys::signer::signature_verifies(&self.dev_key, &digest, &signature));
+        (reply, signature)
+    }
+
     fn start(&self) -> RunningService {
         RunningService::start(ServiceConfig::load(&self.config).expect("config")).expect("start")
     }
@@ -107,13 +120,7 @@ fn a_permitted_request_is_signed_recorded_and_verifiable() {
     let (status, body) =
         call("POST", &url, Some(&submitter), Some(&sign_body("dev", std::slice::from_ref(&image))));
     assert_eq!(status, 200, "{body}");
-    let reply: SignResponse = serde_json::from_str(&body).expect("reply");
-    let digest = HashAlgorithm::Sha256.digest(&image);
-    assert_eq!(reply.signatures[0].digest, fwsign_keys::hex(&digest));
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(&reply.signatures[0].signature)
-        .expect("base64");
-    assert!(fwsign_keys::signer::signature_verifies(&setup.dev_key, &digest, &signature));
+    let (reply, signature) = setup.signed(&image, &body);
     assert_eq!(reply.key_id, fwsign_keys::hex(&setup.dev_key.key_hash(HashAlgorithm::Sha256)));
 
     let records = audit(&service, &auditor);
@@ -235,13 +242,7 @@ fn a_binary_request_is_signed_and_refused_like_a_json_one() {
     let image = region(1000, 3);
     let (status, body) = post(&format!("{url}?key=dev"), Some(&submitter), binary, &image);
     assert_eq!(status, 200, "{body}");
-    let reply: SignResponse = serde_json::from_str(&body).expect("reply");
-    let digest = HashAlgorithm::Sha256.digest(&image);
-    assert_eq!(reply.signatures[0].digest, fwsign_keys::hex(&digest));
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(&reply.signatures[0].signature)
-        .expect("base64");
-    assert!(fwsign_keys::signer::signature_verifies(&setup.dev_key, &digest, &signature));
+    setup.signed(&image, &body);
 
     let good = region(100, 5);
     let json = sign_body("dev", std::slice::from_ref(&good)).into_bytes();
